@@ -1,0 +1,252 @@
+//! Report bodies and the collector's answers.
+//!
+//! Bodies are msgpack with named fields (see [`crate::codec`]). Every field an
+//! older agent may not send is `#[serde(default)]`, so fields can be added in
+//! a minor release without a protocol version bump.
+//!
+//! A section that a probe could not read is `None` and has an entry in
+//! `probe_errors`; an empty `Some` means "read, and there was nothing". The
+//! collector must keep the two apart or it would report false drift.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AgentId, CiId};
+
+/// First message of a new agent: proves possession of an enrollment token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// The secret an operator created with `fathom token create`.
+    pub token: String,
+    /// What the agent calls its host, for the operator's listing only; never
+    /// used to identify anything.
+    pub hostname: String,
+    pub agent_version: String,
+}
+
+/// A full inventory of one host.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Inventory {
+    /// When discovery ran (Unix ms); the envelope's `sent_at_ms` may be later
+    /// if the report waited in the spool.
+    pub observed_at_ms: i64,
+    pub agent_version: String,
+    pub host: Host,
+    #[serde(default)]
+    pub hardware: Option<Hardware>,
+    #[serde(default)]
+    pub dmi: Option<Dmi>,
+    #[serde(default)]
+    pub filesystems: Option<Vec<Filesystem>>,
+    #[serde(default)]
+    pub interfaces: Option<Vec<Interface>>,
+    #[serde(default)]
+    pub packages: Option<Vec<Package>>,
+    #[serde(default)]
+    pub probe_errors: Vec<ProbeError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Host {
+    pub hostname: String,
+    #[serde(default)]
+    pub os: Option<Os>,
+    #[serde(default)]
+    pub kernel: Option<String>,
+    pub arch: String,
+    #[serde(default)]
+    pub machine_id: Option<String>,
+    #[serde(default)]
+    pub uptime_secs: Option<u64>,
+}
+
+/// From os-release(5).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Os {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub version_id: Option<String>,
+    #[serde(default)]
+    pub pretty_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Hardware {
+    pub cpu_model: String,
+    /// Physical cores, where the kernel says.
+    #[serde(default)]
+    pub cpu_cores: Option<u32>,
+    /// Logical CPUs (hardware threads).
+    pub cpu_threads: u32,
+    pub memory_bytes: u64,
+    pub swap_bytes: u64,
+}
+
+/// SMBIOS identity as the kernel exposes it in `/sys/class/dmi/id`. Each field
+/// is `None` where the file is missing or unreadable (serial and UUID are
+/// readable only by root).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Dmi {
+    pub sys_vendor: Option<String>,
+    pub product_name: Option<String>,
+    pub product_serial: Option<String>,
+    pub product_uuid: Option<String>,
+    pub board_vendor: Option<String>,
+    pub board_name: Option<String>,
+    pub bios_vendor: Option<String>,
+    pub bios_version: Option<String>,
+    pub bios_date: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Filesystem {
+    pub mount_point: String,
+    pub device: String,
+    pub fs_type: String,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Interface {
+    pub name: String,
+    /// Lower-case, colon-separated; `None` for interfaces without one.
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// Addresses in CIDR notation.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub arch: Option<String>,
+    /// Which database it came from: `dpkg`, `rpm`.
+    pub manager: String,
+}
+
+/// One probe that could not do its work, and why. The rest of the report is
+/// still good.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProbeError {
+    /// The probe's name, which is also the report section it would have filled.
+    pub probe: String,
+    pub message: String,
+}
+
+/// One sample of utilisation figures.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    pub observed_at_ms: i64,
+    /// Share of all CPUs busy since the previous sample, 0–100.
+    pub cpu_utilisation_pct: f32,
+    pub load_1: f64,
+    pub load_5: f64,
+    pub load_15: f64,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub swap_used_bytes: u64,
+    pub swap_total_bytes: u64,
+    #[serde(default)]
+    pub filesystems: Vec<FilesystemUse>,
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceCounters>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FilesystemUse {
+    pub mount_point: String,
+    pub used_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// Cumulative counters since boot; rates are the collector's business.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InterfaceCounters {
+    pub name: String,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+/// The collector's JSON answer to an accepted envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    pub agent_id: AgentId,
+    pub seq: u64,
+    pub outcome: AckOutcome,
+    /// The CI the report was attributed to, for inventories.
+    #[serde(default)]
+    pub ci_id: Option<CiId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckOutcome {
+    /// Written durably for the first time.
+    Stored,
+    /// This exact report was stored before; nothing was written again.
+    Duplicate,
+}
+
+/// The collector's JSON answer to anything it refused. `code` is stable and
+/// meant for programs; `message` is for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+    use crate::envelope::{seal, BodyKind, UnverifiedEnvelope};
+
+    #[test]
+    fn an_inventory_survives_the_wire() {
+        let inventory = Inventory {
+            observed_at_ms: 1,
+            agent_version: "0.1.0".into(),
+            host: Host {
+                hostname: "db1".into(),
+                arch: "x86_64".into(),
+                ..Host::default()
+            },
+            packages: Some(vec![Package {
+                name: "nginx".into(),
+                version: "1.22.1-9".into(),
+                arch: Some("amd64".into()),
+                manager: "dpkg".into(),
+            }]),
+            probe_errors: vec![ProbeError {
+                probe: "dmi".into(),
+                message: "no SMBIOS".into(),
+            }],
+            ..Inventory::default()
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let body = codec::encode(&inventory).unwrap();
+        let sealed = seal(&key, BodyKind::Inventory, 1, 1, &body);
+        let env = UnverifiedEnvelope::parse(&sealed, 1 << 20).unwrap().verify().unwrap();
+        let back: Inventory = codec::decode(&env).unwrap();
+        assert_eq!(back, inventory);
+        // `None` (not read) and `Some(vec![])` (read, empty) stay apart.
+        assert_eq!(back.dmi, None);
+        assert!(back.packages.as_ref().is_some_and(|p| p.len() == 1));
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_kind_is_a_clear_error() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let body = codec::encode(&"just a string").unwrap();
+        let sealed = seal(&key, BodyKind::Metrics, 1, 1, &body);
+        let env = UnverifiedEnvelope::parse(&sealed, 1 << 20).unwrap().verify().unwrap();
+        let err = codec::decode::<Metrics>(&env).unwrap_err();
+        assert!(err.to_string().contains("metrics"), "{err}");
+    }
+}
