@@ -1,1 +1,35 @@
-//! x
+//! The Fathom agent: discovers a host, signs what it found, and delivers it to
+//! the collector.
+//!
+//! - [`config`]: `agent.toml`, raw and validated.
+//! - [`identity`]: the agent's ed25519 key and its sequence counter, kept in
+//!   the state directory. The private key never leaves the host.
+//! - [`probe`]: discovery, one module per source. Probes read files under a
+//!   configurable host root and record what they could not read instead of
+//!   failing the report.
+//! - [`spool`]: the bounded on-disk queue every report passes through; a report
+//!   leaves it only once the collector has acknowledged it.
+//! - [`transport`]: HTTPS to the collector (the only module that uses reqwest).
+//! - [`runner`]: the long-lived tasks that tie these together.
+//!
+//! The agent knows nothing of the CMDB: it reports what it sees, and the
+//! collector decides what that means.
+
+pub mod cli;
+pub mod config;
+pub mod identity;
+pub mod probe;
+pub mod runner;
+pub mod spool;
+pub mod transport;
+
+/// The agent's version, as reported to the collector.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

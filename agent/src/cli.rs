@@ -1,0 +1,180 @@
+//! `fathom-agent` command line: `run`, `inventory`, `status`, `validate-config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::AgentConfig;
+use crate::probe::{self, HostRoot};
+use crate::runner::{self, Mode};
+
+const DEFAULT_CONFIG: &str = "/etc/fathom/agent.toml";
+
+/// Fathom discovery agent: inventories this host and reports to a Fathom collector.
+#[derive(Debug, Parser)]
+#[command(name = "fathom-agent", version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "FATHOM_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enroll if needed, then report inventory and metrics until stopped.
+    Run {
+        #[arg(long, short, env = "FATHOM_AGENT_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Enrollment token (overrides the config file); needed only on first start.
+        #[arg(long, env = "FATHOM_ENROLLMENT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Send one inventory and one metrics sample, wait until delivered, exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Print the inventory this agent would send, without sending it.
+    Inventory {
+        /// Directory standing in for `/` (e.g. a host mounted into a container).
+        #[arg(long, default_value = "/")]
+        host_root: PathBuf,
+        /// Print the whole report as JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show this agent's id, enrollment and spool.
+    Status {
+        #[arg(long, short, env = "FATHOM_AGENT_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a config file and exit non-zero, naming the file and key, if it is wrong.
+    ValidateConfig {
+        #[arg(long, short, env = "FATHOM_AGENT_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.log_format, LogFormat::Json));
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fathom-agent: error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn chain(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config, token, once } => {
+            let config = load(&config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let mode = if once { Mode::Once } else { Mode::Daemon };
+            runtime.block_on(runner::run(config, token, mode, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inventory { host_root, json } => {
+            let inventory = probe::collect_inventory(&HostRoot::new(host_root));
+            if json {
+                print_out(&serde_json::to_string_pretty(&inventory)?)?;
+            } else {
+                let os = inventory.host.os.as_ref();
+                println!("hostname      {}", inventory.host.hostname);
+                println!("os            {}", os.and_then(|o| o.pretty_name.clone()).unwrap_or_else(|| "unknown".into()));
+                println!("kernel        {}", inventory.host.kernel.as_deref().unwrap_or("unknown"));
+                if let Some(hw) = &inventory.hardware {
+                    println!("cpu           {} ({} threads)", hw.cpu_model, hw.cpu_threads);
+                    println!("memory        {} MiB", hw.memory_bytes / (1024 * 1024));
+                }
+                println!("filesystems   {}", inventory.filesystems.as_ref().map_or(0, Vec::len));
+                println!("interfaces    {}", inventory.interfaces.as_ref().map_or(0, Vec::len));
+                match &inventory.packages {
+                    Some(p) => println!("packages      {}", p.len()),
+                    None => println!("packages      not read"),
+                }
+                for e in &inventory.probe_errors {
+                    println!("not read      {}: {}", e.probe, e.message);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, json } => {
+            let config = load(&config)?;
+            let identity = crate::identity::Identity::load_or_create(&config.state_dir)?;
+            let spool = runner::open_spool(&config)?;
+            let status = serde_json::json!({
+                "agent_id": identity.agent_id().to_string(),
+                "enrolled": identity.is_enrolled(),
+                "collector_url": config.collector_url.as_str(),
+                "spooled_reports": spool.len(),
+                "spooled_bytes": spool.bytes(),
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("agent id         {}", identity.agent_id());
+                println!("enrolled         {}", if identity.is_enrolled() { "yes" } else { "no" });
+                println!("collector        {}", config.collector_url);
+                println!("spooled reports  {} ({} bytes)", spool.len(), spool.bytes());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ValidateConfig { config } => {
+            load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) ends output quietly.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<AgentConfig> {
+    Ok(AgentConfig::from_file(path)?)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("Shutdown requested");
+}

@@ -1,0 +1,154 @@
+//! Discovery. One module per source; each returns its section or an error
+//! saying what it could not read, and [`collect_inventory`] puts the sections
+//! that worked into the report and the rest into `probe_errors`.
+//!
+//! File-based sources (os-release, machine-id, DMI, the dpkg database, the
+//! hostname) are read under a host root (default `/`), like node_exporter's
+//! `--path.rootfs`: the agent can run in a container with the host mounted
+//! at `/host`, and tests point it at fixture trees. Live kernel figures (CPU,
+//! memory, mounted filesystems, interfaces, metrics) come from `sysinfo` in
+//! [`system`], which is the only module that uses it.
+
+pub mod dmi;
+pub mod dpkg;
+pub mod os;
+pub mod system;
+
+use std::path::{Path, PathBuf};
+
+use fathom_shared::wire::{Inventory, ProbeError};
+
+/// The largest file any probe will read. A dpkg status database of 10,000
+/// packages is about 10 MiB.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A directory standing in for `/`.
+#[derive(Debug, Clone)]
+pub struct HostRoot(PathBuf);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is {len} bytes, more than the {MAX_FILE_BYTES}-byte limit")]
+    TooLarge { path: PathBuf, len: u64 },
+}
+
+impl HostRoot {
+    pub fn new(root: impl Into<PathBuf>) -> HostRoot {
+        HostRoot(root.into())
+    }
+
+    pub fn is_real_root(&self) -> bool {
+        self.0 == Path::new("/")
+    }
+
+    /// `abs` (an absolute path on the host) under this root.
+    pub fn path(&self, abs: &str) -> PathBuf {
+        self.0.join(abs.trim_start_matches('/'))
+    }
+
+    /// Reads a whole file, refusing one larger than [`MAX_FILE_BYTES`] before
+    /// allocating for it.
+    pub fn read(&self, abs: &str) -> Result<Vec<u8>, ReadError> {
+        use std::io::Read;
+        let path = self.path(abs);
+        let file = std::fs::File::open(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ReadError::Missing { path: path.clone() }
+            } else {
+                ReadError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| ReadError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        if len > MAX_FILE_BYTES {
+            return Err(ReadError::TooLarge { path, len });
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        // `take` also guards files that grow (or, in /proc, report length 0).
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| ReadError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(ReadError::TooLarge {
+                path,
+                len: bytes.len() as u64,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Reads a small text file and trims it; `None` if missing, unreadable or empty.
+    pub fn read_trimmed(&self, abs: &str) -> Option<String> {
+        let bytes = self.read(abs).ok()?;
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+/// Runs every probe and assembles a report. Never fails: what could not be
+/// read is listed in `probe_errors`.
+pub fn collect_inventory(root: &HostRoot) -> Inventory {
+    let mut errors = Vec::new();
+    let mut record = |probe: &str, error: &dyn std::error::Error| {
+        let message = error_chain(error);
+        tracing::debug!(probe, error = %message, "Probe could not read its source");
+        errors.push(ProbeError {
+            probe: probe.to_owned(),
+            message,
+        });
+    };
+
+    let (host, os_error) = os::probe(root);
+    if let Some(e) = os_error {
+        record("os", &e);
+    }
+    let dmi = dmi::probe(root)
+        .map_err(|e| record("dmi", &e))
+        .ok();
+    let packages = dpkg::probe(root)
+        .map_err(|e| record("packages", &e))
+        .ok();
+    let system = system::probe();
+    Inventory {
+        observed_at_ms: crate::now_ms(),
+        agent_version: crate::VERSION.to_owned(),
+        host,
+        hardware: Some(system.hardware),
+        dmi,
+        filesystems: Some(system.filesystems),
+        interfaces: Some(system.interfaces),
+        packages,
+        probe_errors: errors,
+    }
+}
+
+/// An error and its sources, joined with ": ".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

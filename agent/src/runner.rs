@@ -1,0 +1,263 @@
+//! The agent's long-lived work. Tasks:
+//!
+//! - the **producer** (in [`run`]): on each inventory and metrics tick, takes
+//!   the sample, numbers it, writes it to the spool, and pokes the deliverer
+//!   through a `Notify`;
+//! - the **deliverer** ([`deliver`]): sends spooled reports oldest first,
+//!   removing each only once acknowledged; backs off exponentially with full
+//!   jitter while the collector is unreachable or answers 5xx/429, and moves
+//!   a report the collector refused (4xx) to `spool/rejected/`.
+//!
+//! Enrollment happens once, before either task starts.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ed25519_dalek::SigningKey;
+use fathom_shared::codec;
+use fathom_shared::envelope::{seal, BodyKind};
+use fathom_shared::wire::Enrollment;
+use tokio::sync::Notify;
+
+use crate::config::{AgentConfig, EnrollmentToken};
+use crate::identity::Identity;
+use crate::probe::{self, system::Sampler, HostRoot};
+use crate::spool::Spool;
+use crate::transport::{SendOutcome, Transport};
+
+/// What `run` should do before returning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Keep reporting until shut down.
+    Daemon,
+    /// Send one inventory and one metrics sample, wait for delivery, return.
+    Once,
+}
+
+pub fn open_spool(config: &AgentConfig) -> anyhow::Result<Spool> {
+    Ok(Spool::open(
+        &config.state_dir.join("spool"),
+        config.spool_max_bytes,
+        config.spool_max_reports,
+    )?)
+}
+
+pub async fn run(config: AgentConfig, token_override: Option<String>, mode: Mode, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let mut identity = Identity::load_or_create(&config.state_dir)?;
+    let transport = Transport::new(&config)?;
+    let spool = open_spool(&config)?;
+    if let Some(highest) = spool.highest_seq() {
+        identity.advance_past(highest)?;
+    }
+    tracing::info!(agent_id = %identity.agent_id(), collector = %config.collector_url, spooled = spool.len(), "Agent starting");
+
+    tokio::pin!(shutdown);
+    if !identity.is_enrolled() {
+        let token = match token_override {
+            Some(t) => t,
+            None => read_token(&config)?,
+        };
+        tokio::select! {
+            result = enroll(&identity, &transport, &config, token) => result?,
+            () = &mut shutdown => return Ok(()),
+        }
+    }
+
+    let spool = Arc::new(Mutex::new(spool));
+    let poke = Arc::new(Notify::new());
+    let key = identity.key().clone();
+    let deliverer = tokio::spawn(deliver(
+        spool.clone(),
+        transport,
+        key,
+        poke.clone(),
+        config.max_backoff,
+        mode == Mode::Once,
+    ));
+    let root = HostRoot::new(&config.host_root);
+    let mut sampler = Sampler::new();
+    let mut inventory_tick = tokio::time::interval(config.inventory_interval);
+    let mut metrics_tick = tokio::time::interval(config.metrics_interval);
+    inventory_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first metrics sample needs a moment after the sampler's first
+    // reading, or CPU utilisation would be 0.
+    metrics_tick.reset_after(Duration::from_secs(1).min(config.metrics_interval));
+
+    if mode == Mode::Once {
+        inventory_tick.tick().await;
+        let inventory = tokio::task::spawn_blocking(move || probe::collect_inventory(&root)).await?;
+        enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        enqueue(&mut identity, &spool, BodyKind::Metrics, &codec::encode(&sampler.sample())?)?;
+        poke.notify_one();
+        tokio::select! {
+            result = deliverer => result??,
+            () = &mut shutdown => {}
+        }
+        return Ok(());
+    }
+
+    loop {
+        tokio::select! {
+            _ = inventory_tick.tick() => {
+                let root = root.clone();
+                let inventory = tokio::task::spawn_blocking(move || probe::collect_inventory(&root)).await?;
+                tracing::info!(packages = inventory.packages.as_ref().map(Vec::len), probe_errors = inventory.probe_errors.len(), "Inventory taken");
+                enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+            }
+            _ = metrics_tick.tick() => {
+                let sample = sampler.sample();
+                enqueue(&mut identity, &spool, BodyKind::Metrics, &codec::encode(&sample)?)?;
+            }
+            () = &mut shutdown => {
+                tracing::info!(spooled = spool.lock().unwrap().len(), "Agent shutting down; undelivered reports stay in the spool");
+                deliverer.abort();
+                return Ok(());
+            }
+        }
+        poke.notify_one();
+    }
+}
+
+fn read_token(config: &AgentConfig) -> anyhow::Result<String> {
+    match &config.enrollment_token {
+        Some(EnrollmentToken::Inline(t)) => Ok(t.clone()),
+        Some(EnrollmentToken::File(path)) => {
+            let token = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read enrollment_token_file {}", path.display()))?;
+            Ok(token.trim().to_owned())
+        }
+        None => bail!(
+            "this agent is not enrolled yet: set enrollment_token or enrollment_token_file in the config, \
+             FATHOM_ENROLLMENT_TOKEN in the environment, or pass --token (create one with `fathom token create`)"
+        ),
+    }
+}
+
+fn enqueue(identity: &mut Identity, spool: &Mutex<Spool>, kind: BodyKind, body: &[u8]) -> anyhow::Result<()> {
+    let seq = identity.next_seq()?;
+    let dropped = spool.lock().unwrap().push(seq, kind, body)?;
+    tracing::debug!(seq, kind = kind.as_str(), bytes = body.len(), dropped = dropped.len(), "Report spooled");
+    Ok(())
+}
+
+async fn enroll(identity: &Identity, transport: &Transport, config: &AgentConfig, token: String) -> anyhow::Result<()> {
+    let hostname = probe::os::probe(&HostRoot::new(&config.host_root)).0.hostname;
+    let body = codec::encode(&Enrollment {
+        token,
+        hostname,
+        agent_version: crate::VERSION.to_owned(),
+    })?;
+    let mut backoff = Backoff::new(config.max_backoff);
+    loop {
+        let envelope = seal(identity.key(), BodyKind::Enrollment, 0, crate::now_ms(), &body);
+        match transport.send(envelope).await {
+            SendOutcome::Acknowledged(_) => {
+                identity.mark_enrolled()?;
+                tracing::info!(agent_id = %identity.agent_id(), "Enrolled with the collector");
+                return Ok(());
+            }
+            SendOutcome::Retryable(reason) => {
+                let wait = backoff.next();
+                tracing::warn!(error = %reason, retry_in_ms = wait.as_millis() as u64, "Enrollment failed; will retry");
+                tokio::time::sleep(wait).await;
+            }
+            SendOutcome::Rejected { status, code, message } => {
+                bail!("the collector refused enrollment ({status} {code}): {message}")
+            }
+        }
+    }
+}
+
+/// Sends spooled reports until the spool is empty; then waits to be poked
+/// (or, with `until_empty`, returns).
+pub async fn deliver(
+    spool: Arc<Mutex<Spool>>,
+    transport: Transport,
+    key: SigningKey,
+    poke: Arc<Notify>,
+    max_backoff: Duration,
+    until_empty: bool,
+) -> anyhow::Result<()> {
+    let mut backoff = Backoff::new(max_backoff);
+    loop {
+        let next = spool.lock().unwrap().peek()?;
+        let Some((entry, body)) = next else {
+            if until_empty {
+                return Ok(());
+            }
+            poke.notified().await;
+            continue;
+        };
+        let envelope = seal(&key, entry.kind, entry.seq, crate::now_ms(), &body);
+        match transport.send(envelope).await {
+            SendOutcome::Acknowledged(ack) => {
+                tracing::debug!(seq = entry.seq, kind = entry.kind.as_str(), outcome = ?ack.outcome, "Report acknowledged");
+                spool.lock().unwrap().remove(entry.seq)?;
+                backoff.reset();
+            }
+            SendOutcome::Retryable(reason) => {
+                let wait = backoff.next();
+                tracing::warn!(seq = entry.seq, error = %reason, retry_in_ms = wait.as_millis() as u64, spooled = spool.lock().unwrap().len(), "Delivery failed; will retry");
+                tokio::time::sleep(wait).await;
+            }
+            SendOutcome::Rejected { status, code, message } => {
+                let moved = spool.lock().unwrap().reject(entry.seq)?;
+                tracing::error!(seq = entry.seq, kind = entry.kind.as_str(), status, code = %code, error = %message, kept_at = %moved.display(), "Collector refused a report; it will not be resent");
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: each wait is uniform in
+/// `[0, min(max, base * 2^n)]`, so a fleet that lost its collector does not
+/// come back in lockstep.
+#[derive(Debug)]
+struct Backoff {
+    attempt: u32,
+    max: Duration,
+}
+
+impl Backoff {
+    const BASE: Duration = Duration::from_millis(250);
+
+    fn new(max: Duration) -> Backoff {
+        Backoff { attempt: 0, max }
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    fn next(&mut self) -> Duration {
+        let ceiling = Self::BASE.saturating_mul(1 << self.attempt.min(20)).min(self.max);
+        self.attempt += 1;
+        let mut r = [0u8; 8];
+        let fraction = match getrandom::fill(&mut r) {
+            Ok(()) => (u64::from_le_bytes(r) >> 11) as f64 / (1u64 << 53) as f64,
+            Err(_) => 0.5,
+        };
+        // Never zero, so a tight failure loop still yields.
+        ceiling.mul_f64(fraction).max(Duration::from_millis(50))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(4));
+        let waits: Vec<Duration> = (0..30).map(|_| b.next()).collect();
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(4)));
+        assert!(waits[0] <= Backoff::BASE);
+        // With full jitter some late waits should exceed the first ceiling.
+        assert!(waits[10..].iter().any(|w| *w > Backoff::BASE));
+        b.reset();
+        assert!(b.next() <= Backoff::BASE);
+    }
+}

@@ -1,0 +1,267 @@
+//! The spool: a bounded on-disk queue that every report passes through.
+//!
+//! A report is written here (fsync'd) before any attempt to send it, and is
+//! removed only after the collector acknowledged it, so a crash, a restart or
+//! a collector outage loses nothing that fits. Reports are sent in sequence
+//! order.
+//!
+//! Layout: one file per report in the spool directory, named
+//! `<seq, 20 digits>.<kind>` and holding the msgpack body. The envelope is
+//! signed at each send attempt (with a fresh send time), so a report that
+//! waited out a long outage is not refused for clock skew.
+//!
+//! Overflow policy, applied when a new report would exceed `max_reports` or
+//! `max_bytes`: drop the oldest metrics report first; when no metrics are
+//! left, drop the oldest inventory that is not the latest one. The latest
+//! inventory and an enrollment are never dropped. Every drop is logged at
+//! WARN with the sequence number.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use fathom_shared::envelope::BodyKind;
+
+/// One spooled report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub kind: BodyKind,
+    pub len: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("report of {len} bytes is larger than the whole spool ({max} bytes)")]
+    TooLarge { len: u64, max: u64 },
+}
+
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    max_reports: usize,
+    entries: Vec<Entry>,
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
+    move |source| SpoolError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Spool {
+    /// Opens the spool in `dir`, picking up what an earlier run left.
+    pub fn open(dir: &Path, max_bytes: u64, max_reports: usize) -> Result<Spool, SpoolError> {
+        fs::create_dir_all(dir).map_err(io("create", dir))?;
+        let mut entries = Vec::new();
+        for item in fs::read_dir(dir).map_err(io("list", dir))? {
+            let item = item.map_err(io("list", dir))?;
+            let name = item.file_name();
+            let name = name.to_string_lossy();
+            let Some((seq, kind)) = name.split_once('.') else {
+                continue;
+            };
+            let kind = match kind {
+                "enrollment" => BodyKind::Enrollment,
+                "inventory" => BodyKind::Inventory,
+                "metrics" => BodyKind::Metrics,
+                // Leftover temporary files from a crash mid-write.
+                _ => {
+                    let _ = fs::remove_file(item.path());
+                    continue;
+                }
+            };
+            let Ok(seq) = seq.parse() else { continue };
+            let len = item.metadata().map_err(io("stat", &item.path()))?.len();
+            entries.push(Entry { seq, kind, len });
+        }
+        entries.sort_by_key(|e| e.seq);
+        Ok(Spool {
+            dir: dir.to_owned(),
+            max_bytes,
+            max_reports,
+            entries,
+        })
+    }
+
+    fn path_of(&self, seq: u64, kind: BodyKind) -> PathBuf {
+        self.dir.join(format!("{seq:020}.{}", kind.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.entries.iter().map(|e| e.len).sum()
+    }
+
+    pub fn highest_seq(&self) -> Option<u64> {
+        self.entries.last().map(|e| e.seq)
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Adds a report durably, dropping older ones per the overflow policy.
+    /// Returns the sequence numbers dropped.
+    pub fn push(&mut self, seq: u64, kind: BodyKind, body: &[u8]) -> Result<Vec<u64>, SpoolError> {
+        let len = body.len() as u64;
+        if len > self.max_bytes {
+            return Err(SpoolError::TooLarge {
+                len,
+                max: self.max_bytes,
+            });
+        }
+        let mut dropped = Vec::new();
+        while self.entries.len() + 1 > self.max_reports || self.bytes() + len > self.max_bytes {
+            let Some(victim) = self.victim(kind) else { break };
+            let entry = self.entries.remove(victim);
+            let path = self.path_of(entry.seq, entry.kind);
+            fs::remove_file(&path).map_err(io("remove", &path))?;
+            tracing::warn!(seq = entry.seq, kind = entry.kind.as_str(), "Spool full: dropped an undelivered report");
+            dropped.push(entry.seq);
+        }
+        let path = self.path_of(seq, kind);
+        crate::identity::write_atomic(&path, body, 0o600).map_err(|e| SpoolError::Io {
+            action: "write",
+            path: path.clone(),
+            source: std::io::Error::other(crate::probe::error_chain(&e)),
+        })?;
+        self.entries.push(Entry { seq, kind, len });
+        self.entries.sort_by_key(|e| e.seq);
+        Ok(dropped)
+    }
+
+    /// Which entry to drop to make room for a report of kind `incoming`.
+    fn victim(&self, incoming: BodyKind) -> Option<usize> {
+        if let Some(i) = self.entries.iter().position(|e| e.kind == BodyKind::Metrics) {
+            return Some(i);
+        }
+        // An incoming inventory supersedes every spooled one; otherwise keep
+        // the latest spooled inventory.
+        let latest_inventory = self
+            .entries
+            .iter()
+            .rposition(|e| e.kind == BodyKind::Inventory);
+        self.entries.iter().enumerate().position(|(i, e)| {
+            e.kind == BodyKind::Inventory && (incoming == BodyKind::Inventory || Some(i) != latest_inventory)
+        })
+    }
+
+    /// The oldest report and its body.
+    pub fn peek(&self) -> Result<Option<(Entry, Vec<u8>)>, SpoolError> {
+        let Some(entry) = self.entries.first() else {
+            return Ok(None);
+        };
+        let path = self.path_of(entry.seq, entry.kind);
+        let body = fs::read(&path).map_err(io("read", &path))?;
+        Ok(Some((entry.clone(), body)))
+    }
+
+    /// Removes a report once the collector acknowledged it.
+    pub fn remove(&mut self, seq: u64) -> Result<(), SpoolError> {
+        if let Some(i) = self.entries.iter().position(|e| e.seq == seq) {
+            let entry = self.entries.remove(i);
+            let path = self.path_of(entry.seq, entry.kind);
+            fs::remove_file(&path).map_err(io("remove", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Moves a report the collector refused (a 4xx answer) out of the queue
+    /// into `rejected/`, for an operator to inspect; it will not be resent.
+    pub fn reject(&mut self, seq: u64) -> Result<PathBuf, SpoolError> {
+        let rejected = self.dir.join("rejected");
+        fs::create_dir_all(&rejected).map_err(io("create", &rejected))?;
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.seq == seq)
+            .expect("rejecting a report that is in the spool");
+        let entry = self.entries.remove(i);
+        let from = self.path_of(entry.seq, entry.kind);
+        let to = rejected.join(from.file_name().unwrap());
+        fs::rename(&from, &to).map_err(io("move", &from))?;
+        Ok(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_come_out_in_order_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        spool.push(2, BodyKind::Metrics, b"m2").unwrap();
+        spool.push(1, BodyKind::Inventory, b"i1").unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        assert_eq!(spool.len(), 2);
+        let (entry, body) = spool.peek().unwrap().unwrap();
+        assert_eq!((entry.seq, body.as_slice()), (1, &b"i1"[..]));
+        spool.remove(1).unwrap();
+        assert_eq!(spool.peek().unwrap().unwrap().0.seq, 2);
+    }
+
+    #[test]
+    fn overflow_drops_metrics_first_and_keeps_the_latest_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 3).unwrap();
+        spool.push(1, BodyKind::Inventory, b"i").unwrap();
+        spool.push(2, BodyKind::Metrics, b"m").unwrap();
+        spool.push(3, BodyKind::Metrics, b"m").unwrap();
+        assert_eq!(spool.push(4, BodyKind::Metrics, b"m").unwrap(), vec![2]);
+        assert_eq!(spool.push(5, BodyKind::Metrics, b"m").unwrap(), vec![3]);
+        // Only one metrics report left to drop before the inventory is at risk.
+        assert_eq!(spool.push(6, BodyKind::Metrics, b"m").unwrap(), vec![4]);
+        let seqs: Vec<u64> = spool.entries().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 5, 6]);
+        // A new inventory supersedes the old one.
+        assert_eq!(spool.push(7, BodyKind::Inventory, b"i").unwrap(), vec![5]);
+        assert_eq!(spool.push(8, BodyKind::Inventory, b"i").unwrap(), vec![6]);
+        assert_eq!(spool.push(9, BodyKind::Inventory, b"i").unwrap(), vec![1]);
+        let seqs: Vec<u64> = spool.entries().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn the_byte_limit_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 10, 100).unwrap();
+        spool.push(1, BodyKind::Metrics, b"12345").unwrap();
+        spool.push(2, BodyKind::Metrics, b"12345").unwrap();
+        assert_eq!(spool.push(3, BodyKind::Metrics, b"1").unwrap(), vec![1]);
+        assert!(spool.bytes() <= 10);
+        assert!(matches!(
+            spool.push(4, BodyKind::Metrics, &[0; 11]),
+            Err(SpoolError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn rejected_reports_leave_the_queue_but_not_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 10).unwrap();
+        spool.push(1, BodyKind::Metrics, b"m").unwrap();
+        let moved = spool.reject(1).unwrap();
+        assert!(spool.is_empty());
+        assert_eq!(fs::read(moved).unwrap(), b"m");
+        assert!(Spool::open(dir.path(), 1 << 20, 10).unwrap().is_empty());
+    }
+}
