@@ -1,1 +1,30 @@
-//! x
+//! The Fathom collector and the `fathom` operator CLI.
+//!
+//! - [`config`]: `collector.toml`, raw and validated.
+//! - [`server`]: starts a collector (store, TLS, API) and hands back a handle.
+//! - [`api`]: the HTTPS API (the only module that uses hyper and rustls's server side).
+//! - [`ingest`]: the report pipeline: size, sender, signature, clock, decode, apply.
+//! - [`commit`]: group commit, so acknowledgements wait for a shared flush.
+//! - [`cmdb`]: agents, tokens, CIs and identification, over the storage trait.
+//! - [`store`]: the storage trait and its sled engine (the only module that uses sled).
+//! - [`tls`]: the server certificate, configured or self-signed.
+//! - [`cli`]: the `fathom` and `fathom-collector` command lines, including `quickstart`.
+//!
+//! The collector never trusts what an agent says about itself: agents are
+//! known by their keys, and CIs by the identification rules in
+//! [`cmdb::identify`].
+
+pub mod api;
+pub mod cli;
+pub mod cmdb;
+pub mod commit;
+pub mod config;
+pub mod ingest;
+pub mod server;
+pub mod store;
+pub mod tls;
+
+/// An error and its sources, joined with ": ".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    fathom_agent::probe::error_chain(error)
+}

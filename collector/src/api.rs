@@ -1,0 +1,369 @@
+//! The HTTPS API: hyper over rustls. The only module that uses hyper or
+//! tokio-rustls.
+//!
+//! Routes (JSON answers; errors are `{"code", "message"}`):
+//!
+//! | method | path                        | who            |
+//! |--------|-----------------------------|----------------|
+//! | GET    | /v1/health                  | anyone         |
+//! | POST   | /v1/reports                 | signed agents  |
+//! | POST   | /v1/enrollment-tokens       | admin          |
+//! | GET    | /v1/enrollment-tokens       | viewer         |
+//! | GET    | /v1/agents                  | viewer         |
+//! | POST   | /v1/agents/{id}/revoke      | admin          |
+//! | GET    | /v1/cis                     | viewer         |
+//! | GET    | /v1/cis/{id}                | viewer         |
+//!
+//! Status codes agents act on: 2xx acknowledged (durably); 429 and 5xx retry
+//! later; any other 4xx is final for that report.
+//!
+//! Tasks: the **acceptor** (one), and one task per connection, each
+//! instrumented with the peer address. Shutdown stops accepting, then lets
+//! open connections finish for a grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fathom_shared::ids::{AgentId, CiId};
+use fathom_shared::wire::ErrorBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::cmdb::{Cmdb, Refusal, Role};
+use crate::commit::GroupCommit;
+use crate::ingest::{Ingest, IngestError};
+use crate::store::Store;
+
+/// Operator requests (JSON) are small; this caps them.
+const MAX_OPERATOR_BODY: usize = 64 * 1024;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Shared state of the API.
+#[derive(Debug)]
+pub struct Api<S> {
+    pub cmdb: Arc<Cmdb<S>>,
+    pub ingest: Ingest<S>,
+    pub commit: Arc<GroupCommit>,
+    pub max_body: usize,
+    pub report_slots: Semaphore,
+    pub fingerprint: fathom_shared::tls::Fingerprint,
+}
+
+type Answer = Response<Full<Bytes>>;
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
+    let body = serde_json::to_vec(value).expect("API answers always serialize");
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
+    json(
+        status,
+        &ErrorBody {
+            code: code.to_owned(),
+            message: message.into(),
+        },
+    )
+}
+
+fn now_ms() -> i64 {
+    fathom_agent::now_ms()
+}
+
+/// Serves until `shutdown` resolves, then drains open connections.
+pub async fn serve<S: Store>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    api: Arc<Api<S>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "Accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let api = api.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(
+            async move {
+                let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                let service = hyper::service::service_fn(move |req| {
+                    let api = api.clone();
+                    async move { Ok::<_, std::convert::Infallible>(route(&api, req, peer).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .serve_connection(TokioIo::new(tls), service);
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(error = %e, "Connection ended with an error");
+                }
+            }
+            .instrument(tracing::info_span!("connection", %peer)),
+        );
+    }
+    tracing::info!("Stopped accepting connections; draining");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("Some connections were still open after the grace period");
+    }
+}
+
+async fn route<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, peer: SocketAddr) -> Answer {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let answer = match (&method, segments.as_slice()) {
+        (&Method::GET, ["v1", "health"]) => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        (&Method::POST, ["v1", "reports"]) => report(api, req).await,
+        (_, ["v1", ..]) => operator(api, req, &method, &segments).await,
+        _ => error(StatusCode::NOT_FOUND, "not_found", format!("no route for {method} {path}")),
+    };
+    tracing::debug!(%method, %path, %peer, status = answer.status().as_u16(), "Request");
+    answer
+}
+
+/// Reads a body, refusing it before allocation if it claims to be too large,
+/// and as soon as it grows too large if it does not say.
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds {max} bytes"),
+        )
+    };
+    if let Some(len) = req.headers().get(hyper::header::CONTENT_LENGTH) {
+        match len.to_str().ok().and_then(|l| l.parse::<usize>().ok()) {
+            Some(n) if n > max => return Err(too_large()),
+            Some(_) => {}
+            None => return Err(error(StatusCode::BAD_REQUEST, "bad_request", "Content-Length is not a number")),
+        }
+    }
+    match Limited::new(req.into_body(), max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, "bad_request", format!("reading the body failed: {e}"))),
+    }
+}
+
+async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
+    let Ok(_slot) = api.report_slots.try_acquire() else {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "overloaded",
+            "the collector is at its concurrent report limit; retry later",
+        );
+    };
+    let max = api.max_body + fathom_shared::envelope::HEADER_LEN + fathom_shared::envelope::SIGNATURE_LEN;
+    let bytes = match read_body(req, max).await {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let api2 = api.clone();
+    let result = tokio::task::spawn_blocking(move || api2.ingest.ingest(&bytes, now_ms())).await;
+    let ack = match result {
+        Ok(Ok(ack)) => ack,
+        Ok(Err(e)) => return ingest_error(&e),
+        Err(e) => {
+            tracing::error!(error = %e, "Ingest task failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "ingest failed; retry");
+        }
+    };
+    if let Err(e) = api.commit.durable().await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
+    }
+    tracing::debug!(agent_id = %ack.agent_id, seq = ack.seq, outcome = ?ack.outcome, "Report acknowledged");
+    json(StatusCode::OK, &ack)
+}
+
+fn ingest_error(e: &IngestError) -> Answer {
+    use fathom_shared::envelope::EnvelopeError;
+    let message = crate::error_chain(e);
+    let (status, code) = match e {
+        IngestError::Envelope(EnvelopeError::BodyTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        IngestError::Envelope(EnvelopeError::UnsupportedVersion { .. }) => (StatusCode::BAD_REQUEST, "unsupported_version"),
+        IngestError::Envelope(_) => (StatusCode::BAD_REQUEST, "bad_envelope"),
+        IngestError::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
+        IngestError::UnknownAgent(_) => (StatusCode::UNAUTHORIZED, "unknown_agent"),
+        IngestError::KeyMismatch(_) => (StatusCode::UNAUTHORIZED, "key_mismatch"),
+        IngestError::Revoked(_) => (StatusCode::FORBIDDEN, "agent_revoked"),
+        IngestError::ClockSkew { .. } => (StatusCode::BAD_REQUEST, "clock_skew"),
+        IngestError::Body(_) => (StatusCode::BAD_REQUEST, "bad_body"),
+        IngestError::Refused(Refusal::Replay { .. }) => (StatusCode::CONFLICT, "replay"),
+        IngestError::Refused(Refusal::TokenInvalid) => (StatusCode::UNAUTHORIZED, "token_invalid"),
+        IngestError::Refused(Refusal::TokenExpired) => (StatusCode::UNAUTHORIZED, "token_expired"),
+        IngestError::Refused(Refusal::TokenUsedUp) => (StatusCode::UNAUTHORIZED, "token_used_up"),
+        IngestError::Refused(_) => (StatusCode::BAD_REQUEST, "refused"),
+        IngestError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage"),
+    };
+    if status.is_server_error() {
+        tracing::error!(error = %message, "Report could not be stored");
+    } else {
+        tracing::info!(code, error = %message, "Report refused");
+    }
+    error(status, code, message)
+}
+
+async fn operator<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, method: &Method, segments: &[&str]) -> Answer {
+    let token = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .map(str::to_owned);
+    let Some(token) = token else {
+        return error(StatusCode::UNAUTHORIZED, "unauthenticated", "send an operator token as `Authorization: Bearer …`");
+    };
+    let role = match api.cmdb.operator_token(&token) {
+        Ok(Some(t)) => t.role,
+        Ok(None) => return error(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown operator token"),
+        Err(e) => return store_error(&e),
+    };
+    let need = |needed: Role| -> Option<Answer> {
+        (role < needed).then(|| {
+            error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this needs the {needed:?} role; the token has {role:?}").to_lowercase(),
+            )
+        })
+    };
+    let body = match read_body(req, MAX_OPERATOR_BODY).await {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let cmdb = &api.cmdb;
+    match (method, segments) {
+        (&Method::POST, ["v1", "enrollment-tokens"]) => {
+            if let Some(denied) = need(Role::Admin) {
+                return denied;
+            }
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct CreateToken {
+                ttl_secs: u64,
+                uses: u32,
+            }
+            let request: CreateToken = match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("bad token request: {e}")),
+            };
+            if request.uses == 0 || request.ttl_secs == 0 {
+                return error(StatusCode::BAD_REQUEST, "bad_request", "ttl_secs and uses must be at least 1");
+            }
+            let ttl_ms = i64::try_from(request.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            let created = cmdb.create_enrollment_token(ttl_ms, request.uses, now_ms());
+            let (secret, record) = match created {
+                Ok(c) => c,
+                Err(e) => return store_error(&e),
+            };
+            if let Err(e) = api.commit.durable().await {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
+            }
+            tracing::info!(token_id = %record.id, uses = record.uses_total, expires_at_ms = record.expires_at_ms, "Enrollment token created");
+            json(
+                StatusCode::CREATED,
+                &serde_json::json!({
+                    "token": secret,
+                    "id": record.id,
+                    "expires_at_ms": record.expires_at_ms,
+                    "uses": record.uses_total,
+                    "collector_fingerprint": api.fingerprint.to_string(),
+                }),
+            )
+        }
+        (&Method::GET, ["v1", "enrollment-tokens"]) => match cmdb.list_enrollment_tokens() {
+            Ok(t) => json(StatusCode::OK, &t),
+            Err(e) => store_error(&e),
+        },
+        (&Method::GET, ["v1", "agents"]) => match cmdb.list_agents() {
+            Ok(a) => json(StatusCode::OK, &a),
+            Err(e) => store_error(&e),
+        },
+        (&Method::POST, ["v1", "agents", id, "revoke"]) => {
+            if let Some(denied) = need(Role::Admin) {
+                return denied;
+            }
+            let id: AgentId = match id.parse() {
+                Ok(id) => id,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("{e}")),
+            };
+            match cmdb.revoke_agent(id, now_ms()) {
+                Ok(Some(agent)) => {
+                    if let Err(e) = api.commit.durable().await {
+                        return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
+                    }
+                    tracing::info!(agent_id = %id, "Agent revoked");
+                    json(StatusCode::OK, &agent)
+                }
+                Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("no agent {id}")),
+                Err(e) => store_error(&e),
+            }
+        }
+        (&Method::GET, ["v1", "cis"]) => match cmdb.list_cis() {
+            Ok(c) => json(StatusCode::OK, &c),
+            Err(e) => store_error(&e),
+        },
+        (&Method::GET, ["v1", "cis", id]) => {
+            let id: CiId = match id.parse() {
+                Ok(id) => id,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("{e}")),
+            };
+            let ci = match cmdb.ci(id) {
+                Ok(Some(ci)) => ci,
+                Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", format!("no CI {id}")),
+                Err(e) => return store_error(&e),
+            };
+            match cmdb.latest_inventory(id) {
+                Ok(inventory) => json(StatusCode::OK, &serde_json::json!({"ci": ci, "inventory": inventory})),
+                Err(e) => store_error(&e),
+            }
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {method} /{}", segments.join("/")),
+        ),
+    }
+}
+
+fn store_error(e: &crate::store::StoreError) -> Answer {
+    tracing::error!(error = %crate::error_chain(e), "Store failure");
+    error(StatusCode::SERVICE_UNAVAILABLE, "storage", crate::error_chain(e))
+}

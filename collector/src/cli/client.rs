@@ -1,0 +1,158 @@
+//! The operator's HTTPS client: where to find the collector and the token,
+//! and typed calls to the API.
+//!
+//! Settings are found in this order, first wins for each: command-line
+//! flags; environment (`FATHOM_URL`, `FATHOM_TOKEN`, `FATHOM_FINGERPRINT`,
+//! `FATHOM_CA_FILE`); a client config file: `--client-config` or
+//! `FATHOM_CLIENT_CONFIG`, else `./fathom-data/client.toml` (which
+//! `fathom quickstart` writes), else `$XDG_CONFIG_HOME/fathom/client.toml`
+//! (default `~/.config/fathom/client.toml`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use fathom_shared::tls::{client_config, Fingerprint, Trust};
+use fathom_shared::wire::ErrorBody;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The client config file.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub fingerprint: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What the command line and environment said.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Collector base URL, e.g. https://collector:8443/
+    #[arg(long, global = true, env = "FATHOM_URL")]
+    pub url: Option<String>,
+    /// Operator API token.
+    #[arg(long, global = true, env = "FATHOM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Trust the collector certificate with this SHA-256 fingerprint.
+    #[arg(long, global = true, env = "FATHOM_FINGERPRINT")]
+    pub fingerprint: Option<String>,
+    /// Trust collector certificates issued by this PEM CA bundle.
+    #[arg(long, global = true, env = "FATHOM_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client config file (see `fathom --help`).
+    #[arg(long, global = true, env = "FATHOM_CLIENT_CONFIG")]
+    pub client_config: Option<PathBuf>,
+}
+
+fn default_config_paths() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("fathom-data/client.toml")];
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(base) = base {
+        paths.push(base.join("fathom/client.toml"));
+    }
+    paths
+}
+
+fn read_client_file(path: &Path) -> anyhow::Result<ClientFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read client config {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("client config {} is not valid: {}", path.display(), e.to_string().trim_end()))
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    token: String,
+}
+
+impl Client {
+    pub fn from_args(args: &ClientArgs) -> anyhow::Result<Client> {
+        let file = match &args.client_config {
+            Some(p) => Some((p.clone(), read_client_file(p)?)),
+            None => default_config_paths()
+                .into_iter()
+                .find(|p| p.exists())
+                .map(|p| read_client_file(&p).map(|f| (p, f)))
+                .transpose()?,
+        };
+        let (file_path, file) = match file {
+            Some((p, f)) => (Some(p), f),
+            None => (None, ClientFile::default()),
+        };
+        let origin = |what: &str| match &file_path {
+            Some(p) => format!("{what} (from {})", p.display()),
+            None => what.to_owned(),
+        };
+        let Some(url) = args.url.clone().or(file.url.clone()) else {
+            bail!("no collector URL: pass --url, set FATHOM_URL, or run `fathom quickstart` to write fathom-data/client.toml");
+        };
+        let base = reqwest::Url::parse(&url).with_context(|| format!("{} {url:?} is not a URL", origin("url")))?;
+        let token = match (args.token.clone().or(file.token.clone()), &file.token_file) {
+            (Some(t), _) => t,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", origin(&format!("token_file {}", path.display()))))?
+                .trim()
+                .to_owned(),
+            (None, None) => bail!("no operator token: pass --token or set FATHOM_TOKEN (the first admin token is in <data_dir>/admin.token)"),
+        };
+        let trust = match (args.fingerprint.clone().or(file.fingerprint.clone()), args.ca_file.clone().or(file.ca_file.clone())) {
+            (Some(fp), _) => Trust::Pinned(
+                fp.parse::<Fingerprint>()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", origin("fingerprint")))?,
+            ),
+            (None, Some(ca)) => {
+                use rustls::pki_types::pem::PemObject;
+                let pem = std::fs::read(&ca).with_context(|| format!("cannot read CA file {}", ca.display()))?;
+                Trust::Roots(
+                    rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+                        .filter_map(Result::ok)
+                        .collect(),
+                )
+            }
+            (None, None) => bail!("no way to trust the collector: pass --fingerprint (printed by the collector) or --ca-file"),
+        };
+        Client::new(base, token, &trust)
+    }
+
+    pub fn new(base: reqwest::Url, token: String, trust: &Trust) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(client_config(trust)?)
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        Ok(Client { http, base, token })
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.call(self.http.get(self.url(path)?)).await
+    }
+
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<T> {
+        self.call(self.http.post(self.url(path)?).json(body)).await
+    }
+
+    fn url(&self, path: &str) -> anyhow::Result<reqwest::Url> {
+        Ok(self.base.join(path.trim_start_matches('/'))?)
+    }
+
+    async fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach the collector at {}: {}", self.base, crate::error_chain(&e)))?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|e| format!("{}: {}", e.code, e.message))
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            bail!("the collector answered {status}: {message}");
+        }
+        serde_json::from_slice(&bytes).context("the collector's answer is not the expected JSON")
+    }
+}

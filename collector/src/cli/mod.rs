@@ -1,0 +1,323 @@
+//! The command lines: `fathom-collector` (the daemon) and `fathom` (the
+//! operator CLI, which talks to a collector's API, and `quickstart`).
+
+pub mod client;
+mod quickstart;
+pub mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::cmdb::{AgentRecord, CiRecord, EnrollmentTokenRecord};
+use crate::config::CollectorConfig;
+use client::{Client, ClientArgs};
+
+const DEFAULT_COLLECTOR_CONFIG: &str = "/etc/fathom/collector.toml";
+
+/// Fathom collector: receives signed agent reports and keeps the CMDB.
+#[derive(Debug, Parser)]
+#[command(name = "fathom-collector", version, about)]
+struct CollectorCli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "FATHOM_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: CollectorCommand,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum CollectorCommand {
+    /// Serve the API until SIGINT or SIGTERM.
+    Run {
+        #[arg(long, short, env = "FATHOM_COLLECTOR_CONFIG", default_value = DEFAULT_COLLECTOR_CONFIG)]
+        config: PathBuf,
+    },
+    /// Check a config file; exit non-zero, naming the file and key, if it is wrong.
+    ValidateConfig {
+        #[arg(long, short, env = "FATHOM_COLLECTOR_CONFIG", default_value = DEFAULT_COLLECTOR_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+pub fn collector_main() -> ExitCode {
+    let cli = CollectorCli::parse();
+    fathom_agent::cli::init_logging(matches!(cli.log_format, LogFormat::Json));
+    let result = match cli.command {
+        CollectorCommand::Run { config } => CollectorConfig::from_file(&config)
+            .map_err(anyhow::Error::from)
+            .and_then(|config| {
+                let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+                runtime.block_on(async {
+                    let collector = crate::server::start(&config, fathom_agent::cli::shutdown_signal()).await?;
+                    collector.stopped().await
+                })
+            }),
+        CollectorCommand::ValidateConfig { config } => CollectorConfig::from_file(&config).map(|_| {
+            println!("{}: ok", config.display());
+        }).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fathom-collector: error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn chain(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+/// Fathom operator CLI: enrollment tokens, agents and the CMDB.
+///
+/// Finds the collector and token from flags, then FATHOM_* environment
+/// variables, then a client config file (./fathom-data/client.toml, written
+/// by `fathom quickstart`, or ~/.config/fathom/client.toml).
+#[derive(Debug, Parser)]
+#[command(name = "fathom", version, about, long_about)]
+struct FathomCli {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(subcommand)]
+    command: FathomCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum FathomCommand {
+    /// Start a collector and an agent on this host, show the CI it creates,
+    /// and keep both running until Ctrl-C.
+    Quickstart(quickstart::Args),
+    /// Enrollment tokens, which admit new agents.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Enrolled agents.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Configuration items in the CMDB.
+    #[command(subcommand)]
+    Ci(CiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an enrollment token and print it with the collector's fingerprint.
+    Create {
+        /// How long the token is valid: 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = render::parse_duration_secs)]
+        ttl: u64,
+        /// How many agents may enroll with it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        uses: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List enrollment tokens (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// List enrolled agents.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse every further report from an agent.
+    Revoke {
+        /// The agent id (32 hexadecimal digits; see `fathom agent list`).
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CiCommand {
+    /// List configuration items.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one configuration item with its latest inventory.
+    Show {
+        /// The CI id (ci-…; see `fathom ci list`).
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn fathom_main() -> ExitCode {
+    let cli = FathomCli::parse();
+    // The CLI's own output is on stdout; logs only for trouble unless asked.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fathom: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fathom_dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fathom: error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
+    if let FathomCommand::Quickstart(args) = cli.command {
+        return quickstart::run(args).await;
+    }
+    let client = Client::from_args(&cli.client)?;
+    match cli.command {
+        FathomCommand::Quickstart(_) => unreachable!("handled above"),
+        FathomCommand::Token(TokenCommand::Create { ttl, uses, json }) => {
+            let created: Value = client
+                .post("v1/enrollment-tokens", &serde_json::json!({"ttl_secs": ttl, "uses": uses}))
+                .await?;
+            if json {
+                return print_json(&created);
+            }
+            let field = |k: &str| created[k].as_str().unwrap_or_default().to_owned();
+            println!("token        {}", field("token"));
+            println!("expires      {}", render::time(created["expires_at_ms"].as_i64().unwrap_or(0)));
+            println!("uses         {uses}");
+            println!("fingerprint  {}", field("collector_fingerprint"));
+            println!();
+            println!("On the new host, in /etc/fathom/agent.toml:");
+            println!("  collector_url = \"<this collector's https URL>\"");
+            println!("  collector_fingerprint = \"{}\"", field("collector_fingerprint"));
+            println!("  enrollment_token = \"{}\"", field("token"));
+            println!("The token is shown only now; the collector keeps only its hash.");
+        }
+        FathomCommand::Token(TokenCommand::List { json }) => {
+            let tokens: Vec<EnrollmentTokenRecord> = client.get("v1/enrollment-tokens").await?;
+            if json {
+                return print_json(&tokens);
+            }
+            let rows: Vec<Vec<String>> = tokens
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.clone(),
+                        render::time(t.created_at_ms),
+                        render::time(t.expires_at_ms),
+                        format!("{}/{}", t.uses_total - t.uses_left, t.uses_total),
+                    ]
+                })
+                .collect();
+            print!("{}", render::table(&["ID", "CREATED", "EXPIRES", "USED"], &rows));
+        }
+        FathomCommand::Agent(AgentCommand::List { json }) => {
+            let agents: Vec<AgentRecord> = client.get("v1/agents").await?;
+            if json {
+                return print_json(&agents);
+            }
+            let rows: Vec<Vec<String>> = agents
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.agent_id.to_string(),
+                        a.hostname.clone(),
+                        format!("{:?}", a.status).to_lowercase(),
+                        a.ci_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                        a.reports_received.to_string(),
+                        render::time(a.last_seen_ms),
+                    ]
+                })
+                .collect();
+            print!("{}", render::table(&["AGENT", "HOSTNAME", "STATUS", "CI", "REPORTS", "LAST SEEN"], &rows));
+        }
+        FathomCommand::Agent(AgentCommand::Revoke { id, json }) => {
+            let id: fathom_shared::ids::AgentId = id.parse()?;
+            let agent: AgentRecord = client.post(&format!("v1/agents/{id}/revoke"), &Value::Null).await?;
+            if json {
+                return print_json(&agent);
+            }
+            println!("revoked agent {} ({})", agent.agent_id, agent.hostname);
+        }
+        FathomCommand::Ci(CiCommand::List { json }) => {
+            let cis: Vec<CiRecord> = client.get("v1/cis").await?;
+            if json {
+                return print_json(&cis);
+            }
+            let rows: Vec<Vec<String>> = cis
+                .iter()
+                .map(|c| {
+                    let attr = |k: &str| c.attributes.get(k).cloned().unwrap_or_else(|| "-".into());
+                    vec![
+                        c.id.to_string(),
+                        c.class.clone(),
+                        c.name.clone(),
+                        c.status.as_str().to_owned(),
+                        attr("os.pretty_name"),
+                        attr("packages.count"),
+                        render::time(c.last_seen_ms),
+                        if c.review.is_empty() { String::new() } else { "needs review".into() },
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(&["CI", "CLASS", "NAME", "STATUS", "OS", "PACKAGES", "LAST SEEN", ""], &rows)
+            );
+        }
+        FathomCommand::Ci(CiCommand::Show { id, json }) => {
+            let id: fathom_shared::ids::CiId = id.parse()?;
+            let shown: Value = client.get(&format!("v1/cis/{id}")).await?;
+            if json {
+                return print_json(&shown);
+            }
+            let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
+            print!("{}", describe_ci(&ci));
+        }
+    }
+    Ok(())
+}
+
+/// A CI as a person reads it.
+pub fn describe_ci(ci: &CiRecord) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("CI          {}\n", ci.id));
+    out.push_str(&format!("name        {}\n", ci.name));
+    out.push_str(&format!("class       {}\n", ci.class));
+    out.push_str(&format!("status      {}\n", ci.status.as_str()));
+    out.push_str(&format!("first seen  {}\n", render::time(ci.first_seen_ms)));
+    out.push_str(&format!("last seen   {}\n", render::time(ci.last_seen_ms)));
+    out.push_str(&format!("reported by {}\n", ci.reported_by));
+    out.push_str(&format!("identified  {} ({})\n", ci.identified_by.rule.as_str(), ci.identified_by.detail));
+    for flag in &ci.review {
+        out.push_str(&format!("REVIEW      {} {}\n", render::time(flag.raised_at_ms), flag.reason));
+    }
+    out.push_str("\nattributes\n");
+    let rows: Vec<Vec<String>> = ci
+        .attributes
+        .iter()
+        .map(|(k, v)| vec![format!("  {k}"), v.clone()])
+        .collect();
+    out.push_str(&render::table(&["", ""], &rows).lines().skip(1).collect::<Vec<_>>().join("\n"));
+    out.push('\n');
+    out
+}

@@ -1,0 +1,869 @@
+//! The CMDB: agents, enrollment and operator tokens, configuration items and
+//! what was reported about them, over any [`Store`].
+//!
+//! Every state change is one store transaction, so a report is either wholly
+//! applied (report log, agent counters, CI, inventory) or not at all. Nothing
+//! here is durable until [`Cmdb::flush`]; the API acknowledges only after it
+//! (see `commit`).
+//!
+//! This module does not know about HTTP, TLS or envelopes: it is handed
+//! verified, decoded reports.
+
+pub mod identify;
+
+use std::collections::BTreeMap;
+
+use fathom_shared::codec;
+use fathom_shared::envelope::BodyKind;
+use fathom_shared::ids::{AgentId, CiId};
+use fathom_shared::wire::{AckOutcome, Enrollment, Inventory, Metrics};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
+use identify::{Decision, Identifiers, Rule};
+
+/// An enrolled agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub agent_id: AgentId,
+    /// Hex of the ed25519 public key the agent signs with.
+    pub public_key: String,
+    /// What the agent called its host at enrollment; informational only.
+    pub hostname: String,
+    pub agent_version: String,
+    pub enrolled_at_ms: i64,
+    /// Which enrollment token admitted it.
+    pub token_id: String,
+    pub status: AgentStatus,
+    #[serde(default)]
+    pub revoked_at_ms: Option<i64>,
+    pub last_seq: u64,
+    pub last_seen_ms: i64,
+    pub reports_received: u64,
+    #[serde(default)]
+    pub ci_id: Option<CiId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Active,
+    Revoked,
+}
+
+/// An enrollment token, stored under the SHA-256 of its secret: the secret
+/// itself is shown once, at creation, and never stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollmentTokenRecord {
+    /// A short public handle for listings and audit ("which token admitted this agent").
+    pub id: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub uses_total: u32,
+    pub uses_left: u32,
+}
+
+/// A token for the operator API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorToken {
+    pub name: String,
+    pub role: Role,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads everything, changes nothing.
+    Viewer,
+    /// Everything, including enrollment tokens and revoking agents.
+    Admin,
+}
+
+/// The CI lifecycle (ISO/IEC 20000 status families: not yet live, live, gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CiStatus {
+    Planned,
+    InUse,
+    Maintenance,
+    Retired,
+    Disposed,
+}
+
+impl CiStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CiStatus::Planned => "planned",
+            CiStatus::InUse => "in_use",
+            CiStatus::Maintenance => "maintenance",
+            CiStatus::Retired => "retired",
+            CiStatus::Disposed => "disposed",
+        }
+    }
+}
+
+/// A configuration item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CiRecord {
+    pub id: CiId,
+    pub class: String,
+    pub name: String,
+    pub status: CiStatus,
+    /// Discovered attributes, flattened as `section.name` → value. A section
+    /// whose probe failed keeps its previous values.
+    pub attributes: BTreeMap<String, String>,
+    pub identifiers: Identifiers,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// The agent whose reports this CI was last updated from.
+    pub reported_by: AgentId,
+    /// Every agent that has reported for this CI, oldest first.
+    pub agents: Vec<AgentId>,
+    /// How the CI was last identified, for the configuration manager.
+    pub identified_by: IdentifiedBy,
+    /// Questions a person must answer (a second key claiming this hardware…).
+    pub review: Vec<ReviewFlag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentifiedBy {
+    pub rule: Rule,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewFlag {
+    pub raised_at_ms: i64,
+    pub reason: String,
+    pub agent_id: AgentId,
+}
+
+/// One accepted report, kept for replay detection and idempotence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportRecord {
+    pub kind: BodyKind,
+    /// SHA-256 over the kind byte and the body.
+    pub digest: String,
+    pub received_at_ms: i64,
+    #[serde(default)]
+    pub ci_id: Option<CiId>,
+}
+
+/// The latest inventory of a CI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredInventory {
+    pub agent_id: AgentId,
+    pub seq: u64,
+    pub received_at_ms: i64,
+    pub inventory: Inventory,
+}
+
+/// Why the CMDB refused to apply something. Each is the sender's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("agent {0} is not enrolled")]
+    UnknownAgent(AgentId),
+    #[error("agent {0} has been revoked")]
+    Revoked(AgentId),
+    #[error("the enrollment token is not valid")]
+    TokenInvalid,
+    #[error("the enrollment token expired")]
+    TokenExpired,
+    #[error("the enrollment token has no uses left")]
+    TokenUsedUp,
+    #[error("sequence number {seq} was already used (last accepted: {last})")]
+    Replay { seq: u64, last: u64 },
+    #[error("enrollment must carry sequence number 0, not {0}")]
+    BadEnrollmentSeq(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CmdbError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<TransactionError<Refusal>> for CmdbError {
+    fn from(e: TransactionError<Refusal>) -> Self {
+        match e {
+            TransactionError::Aborted(r) => CmdbError::Refused(r),
+            TransactionError::Store(s) => CmdbError::Store(s),
+        }
+    }
+}
+
+/// A decoded report to apply.
+#[derive(Debug)]
+pub enum Report {
+    Enrollment { public_key: [u8; 32], body: Enrollment },
+    Inventory(Box<Inventory>),
+    Metrics(Metrics),
+}
+
+/// What applying a report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub outcome: AckOutcome,
+    pub ci_id: Option<CiId>,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    codec::encode(value).expect("CMDB records always encode")
+}
+
+fn decode<T: DeserializeOwned>(table: Table, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    codec::decode_trusted(bytes, table.name()).map_err(|e| StoreError::Corrupt {
+        table: table.name(),
+        key: hex_key(key),
+        source: Box::new(e),
+    })
+}
+
+fn hex_key(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads and decodes inside a transaction. A corrupt record inside a
+/// transaction aborts the whole write: better refuse than build on garbage.
+fn tx_get<T: DeserializeOwned>(tx: &dyn Tx, table: Table, key: &[u8]) -> Result<Option<T>, TxAbort<Refusal>> {
+    match tx.get(table, key)? {
+        None => Ok(None),
+        Some(bytes) => match codec::decode_trusted(&bytes, table.name()) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                tracing::error!(table = table.name(), key = %hex_key(key), error = %e, "Corrupt record in the store");
+                Ok(None)
+            }
+        },
+    }
+}
+
+pub fn token_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn report_key(agent: AgentId, seq: u64) -> Vec<u8> {
+    let mut key = agent.as_bytes().to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn ci_key(ci: CiId) -> [u8; 8] {
+    ci.as_u64().to_be_bytes()
+}
+
+pub fn report_digest(kind: BodyKind, body: &[u8]) -> String {
+    let digest = Sha256::new().chain_update([kind as u8]).chain_update(body).finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random secret with a recognisable prefix, so it stands out in a leak scan.
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+#[derive(Debug)]
+pub struct Cmdb<S> {
+    store: S,
+}
+
+impl<S: Store> Cmdb<S> {
+    pub fn new(store: S) -> Cmdb<S> {
+        Cmdb { store }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    fn get<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.store
+            .get(table, key)?
+            .map(|bytes| decode(table, key, &bytes))
+            .transpose()
+    }
+
+    fn scan<T: DeserializeOwned>(&self, table: Table, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+        self.store
+            .scan_prefix(table, prefix)?
+            .into_iter()
+            .map(|(k, v)| decode(table, &k, &v))
+            .collect()
+    }
+
+    // Tokens.
+
+    /// Creates an enrollment token; returns the secret (shown once) and its record.
+    pub fn create_enrollment_token(&self, ttl_ms: i64, uses: u32, now_ms: i64) -> Result<(String, EnrollmentTokenRecord), StoreError> {
+        let secret = new_secret("ftk");
+        let record = EnrollmentTokenRecord {
+            id: secret[4..16].to_owned(),
+            created_at_ms: now_ms,
+            expires_at_ms: now_ms.saturating_add(ttl_ms),
+            uses_total: uses,
+            uses_left: uses,
+        };
+        let hash = token_hash(&secret);
+        self.store
+            .transaction::<(), ()>(|tx| Ok(tx.insert(Table::EnrollmentTokens, &hash, &encode(&record))?))
+            .map_err(|e| match e {
+                TransactionError::Store(s) => s,
+                TransactionError::Aborted(()) => unreachable!("this transaction never aborts"),
+            })?;
+        Ok((secret, record))
+    }
+
+    pub fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenRecord>, StoreError> {
+        let mut tokens: Vec<EnrollmentTokenRecord> = self.scan(Table::EnrollmentTokens, b"")?;
+        tokens.sort_by_key(|t| t.created_at_ms);
+        Ok(tokens)
+    }
+
+    pub fn create_operator_token(&self, name: &str, role: Role, now_ms: i64) -> Result<String, StoreError> {
+        let secret = new_secret("fop");
+        let record = OperatorToken {
+            name: name.to_owned(),
+            role,
+            created_at_ms: now_ms,
+        };
+        let hash = token_hash(&secret);
+        self.store
+            .transaction::<(), ()>(|tx| Ok(tx.insert(Table::OperatorTokens, &hash, &encode(&record))?))
+            .map_err(|e| match e {
+                TransactionError::Store(s) => s,
+                TransactionError::Aborted(()) => unreachable!("this transaction never aborts"),
+            })?;
+        Ok(secret)
+    }
+
+    pub fn operator_token(&self, secret: &str) -> Result<Option<OperatorToken>, StoreError> {
+        self.get(Table::OperatorTokens, &token_hash(secret))
+    }
+
+    pub fn has_operator_tokens(&self) -> Result<bool, StoreError> {
+        Ok(self.store.count(Table::OperatorTokens)? > 0)
+    }
+
+    // Agents.
+
+    pub fn agent(&self, id: AgentId) -> Result<Option<AgentRecord>, StoreError> {
+        self.get(Table::Agents, id.as_bytes())
+    }
+
+    pub fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let mut agents: Vec<AgentRecord> = self.scan(Table::Agents, b"")?;
+        agents.sort_by_key(|a| a.enrolled_at_ms);
+        Ok(agents)
+    }
+
+    /// Revokes an agent: its reports are refused from now on. Returns the
+    /// updated record, or `None` if there is no such agent.
+    pub fn revoke_agent(&self, id: AgentId, now_ms: i64) -> Result<Option<AgentRecord>, StoreError> {
+        let result = self.store.transaction::<Option<AgentRecord>, Refusal>(|tx| {
+            let Some(mut agent) = tx_get::<AgentRecord>(tx, Table::Agents, id.as_bytes())? else {
+                return Ok(None);
+            };
+            if agent.status != AgentStatus::Revoked {
+                agent.status = AgentStatus::Revoked;
+                agent.revoked_at_ms = Some(now_ms);
+                tx.insert(Table::Agents, id.as_bytes(), &encode(&agent))?;
+            }
+            Ok(Some(agent))
+        });
+        match result {
+            Ok(r) => Ok(r),
+            Err(TransactionError::Store(s)) => Err(s),
+            Err(TransactionError::Aborted(_)) => unreachable!("revocation never aborts"),
+        }
+    }
+
+    // CIs.
+
+    pub fn ci(&self, id: CiId) -> Result<Option<CiRecord>, StoreError> {
+        self.get(Table::Cis, &ci_key(id))
+    }
+
+    pub fn list_cis(&self) -> Result<Vec<CiRecord>, StoreError> {
+        self.scan(Table::Cis, b"")
+    }
+
+    pub fn latest_inventory(&self, id: CiId) -> Result<Option<StoredInventory>, StoreError> {
+        self.get(Table::Inventories, &ci_key(id))
+    }
+
+    pub fn metrics_of(&self, agent: AgentId) -> Result<Vec<Metrics>, StoreError> {
+        self.scan(Table::Metrics, agent.as_bytes())
+    }
+
+    // Reports.
+
+    /// Applies one verified, decoded report from `agent` numbered `seq`,
+    /// atomically. Idempotent: the same report again is `Duplicate` and
+    /// writes nothing.
+    pub fn apply(&self, agent: AgentId, seq: u64, digest: &str, report: &Report, now_ms: i64) -> Result<Applied, CmdbError> {
+        // Drawn outside the transaction, which may run more than once; an
+        // unused id is simply skipped.
+        let fresh_ci = match report {
+            Report::Inventory(_) => Some(CiId::from_u64(self.store.generate_id()? + 1)),
+            _ => None,
+        };
+        let applied = self.store.transaction(|tx| match report {
+            Report::Enrollment { public_key, body } => apply_enrollment(tx, agent, seq, *public_key, body, now_ms),
+            Report::Inventory(inventory) => {
+                let mut agent_rec = match admit(tx, agent, seq, digest)? {
+                    Admission::New(a) => a,
+                    Admission::Duplicate(ci_id) => return Ok(Applied { outcome: AckOutcome::Duplicate, ci_id }),
+                };
+                let ci = apply_inventory(tx, &mut agent_rec, seq, inventory, fresh_ci.unwrap(), now_ms)?;
+                record_report(tx, &mut agent_rec, seq, BodyKind::Inventory, digest, Some(ci), now_ms)?;
+                Ok(Applied {
+                    outcome: AckOutcome::Stored,
+                    ci_id: Some(ci),
+                })
+            }
+            Report::Metrics(metrics) => {
+                let mut agent_rec = match admit(tx, agent, seq, digest)? {
+                    Admission::New(a) => a,
+                    Admission::Duplicate(ci_id) => return Ok(Applied { outcome: AckOutcome::Duplicate, ci_id }),
+                };
+                let mut key = agent.as_bytes().to_vec();
+                key.extend_from_slice(&metrics.observed_at_ms.to_be_bytes());
+                key.extend_from_slice(&seq.to_be_bytes());
+                tx.insert(Table::Metrics, &key, &encode(metrics))?;
+                let ci = agent_rec.ci_id;
+                record_report(tx, &mut agent_rec, seq, BodyKind::Metrics, digest, ci, now_ms)?;
+                Ok(Applied {
+                    outcome: AckOutcome::Stored,
+                    ci_id: ci,
+                })
+            }
+        })?;
+        Ok(applied)
+    }
+
+    /// Number of reports stored for an agent (for audits and tests).
+    pub fn report_count(&self, agent: AgentId) -> Result<usize, StoreError> {
+        Ok(self.store.scan_prefix(Table::Reports, agent.as_bytes())?.len())
+    }
+}
+
+/// The result of admitting a report: new, or an exact duplicate.
+enum Admission {
+    New(AgentRecord),
+    Duplicate(Option<CiId>),
+}
+
+/// Checks the agent may send this report now: enrolled, not revoked, and
+/// `seq` new (or an exact resend of an accepted report).
+fn admit(tx: &dyn Tx, agent: AgentId, seq: u64, digest: &str) -> Result<Admission, TxAbort<Refusal>> {
+    let Some(record) = tx_get::<AgentRecord>(tx, Table::Agents, agent.as_bytes())? else {
+        return Err(TxAbort::Abort(Refusal::UnknownAgent(agent)));
+    };
+    if record.status == AgentStatus::Revoked {
+        return Err(TxAbort::Abort(Refusal::Revoked(agent)));
+    }
+    if seq <= record.last_seq {
+        // An agent that never heard our acknowledgement sends the same
+        // report again: acknowledge it without storing it twice. Anything
+        // else reusing a sequence number is a replay.
+        return match tx_get::<ReportRecord>(tx, Table::Reports, &report_key(agent, seq))? {
+            Some(previous) if previous.digest == digest => Ok(Admission::Duplicate(previous.ci_id)),
+            _ => Err(TxAbort::Abort(Refusal::Replay {
+                seq,
+                last: record.last_seq,
+            })),
+        };
+    }
+    Ok(Admission::New(record))
+}
+
+fn record_report(
+    tx: &dyn Tx,
+    agent: &mut AgentRecord,
+    seq: u64,
+    kind: BodyKind,
+    digest: &str,
+    ci_id: Option<CiId>,
+    now_ms: i64,
+) -> Result<(), TxAbort<Refusal>> {
+    let record = ReportRecord {
+        kind,
+        digest: digest.to_owned(),
+        received_at_ms: now_ms,
+        ci_id,
+    };
+    tx.insert(Table::Reports, &report_key(agent.agent_id, seq), &encode(&record))?;
+    agent.last_seq = seq;
+    agent.last_seen_ms = now_ms;
+    agent.reports_received += 1;
+    tx.insert(Table::Agents, agent.agent_id.as_bytes(), &encode(agent))?;
+    Ok(())
+}
+
+fn apply_enrollment(
+    tx: &dyn Tx,
+    agent: AgentId,
+    seq: u64,
+    public_key: [u8; 32],
+    body: &Enrollment,
+    now_ms: i64,
+) -> Result<Applied, TxAbort<Refusal>> {
+    if seq != 0 {
+        return Err(TxAbort::Abort(Refusal::BadEnrollmentSeq(seq)));
+    }
+    if let Some(existing) = tx_get::<AgentRecord>(tx, Table::Agents, agent.as_bytes())? {
+        // The same key enrolling again (it never got our answer): nothing to
+        // do, and no token use is spent.
+        if existing.status == AgentStatus::Revoked {
+            return Err(TxAbort::Abort(Refusal::Revoked(agent)));
+        }
+        return Ok(Applied {
+            outcome: AckOutcome::Duplicate,
+            ci_id: existing.ci_id,
+        });
+    }
+    let hash = token_hash(&body.token);
+    let Some(mut token) = tx_get::<EnrollmentTokenRecord>(tx, Table::EnrollmentTokens, &hash)? else {
+        return Err(TxAbort::Abort(Refusal::TokenInvalid));
+    };
+    if now_ms >= token.expires_at_ms {
+        return Err(TxAbort::Abort(Refusal::TokenExpired));
+    }
+    if token.uses_left == 0 {
+        return Err(TxAbort::Abort(Refusal::TokenUsedUp));
+    }
+    // Checked and consumed in one transaction: of N concurrent enrollments
+    // with a single-use token, exactly one commits.
+    token.uses_left -= 1;
+    tx.insert(Table::EnrollmentTokens, &hash, &encode(&token))?;
+    let record = AgentRecord {
+        agent_id: agent,
+        public_key: hex::encode(public_key),
+        hostname: body.hostname.chars().take(255).collect(),
+        agent_version: body.agent_version.chars().take(64).collect(),
+        enrolled_at_ms: now_ms,
+        token_id: token.id.clone(),
+        status: AgentStatus::Active,
+        revoked_at_ms: None,
+        last_seq: 0,
+        last_seen_ms: now_ms,
+        reports_received: 0,
+        ci_id: None,
+    };
+    tx.insert(Table::Agents, agent.as_bytes(), &encode(&record))?;
+    Ok(Applied {
+        outcome: AckOutcome::Stored,
+        ci_id: None,
+    })
+}
+
+fn apply_inventory(
+    tx: &dyn Tx,
+    agent: &mut AgentRecord,
+    seq: u64,
+    inventory: &Inventory,
+    fresh_ci: CiId,
+    now_ms: i64,
+) -> Result<CiId, TxAbort<Refusal>> {
+    let ids = Identifiers::from_inventory(inventory);
+    // `identify` takes infallible lookups; remember the first engine error
+    // and return it after.
+    let failure = std::cell::RefCell::new(None);
+    let lookup = |rule: Rule, value: &str| -> Option<CiId> {
+        match tx.get(Table::CiIndex, &identify::index_key(rule, value)) {
+            Ok(v) => v.and_then(|b| b.try_into().ok()).map(|b: [u8; 8]| CiId::from_u64(u64::from_be_bytes(b))),
+            Err(e) => {
+                failure.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    };
+    let known = |ci: CiId| -> Option<Identifiers> {
+        match tx_get::<CiRecord>(tx, Table::Cis, &ci_key(ci)) {
+            Ok(r) => r.map(|r| r.identifiers),
+            Err(TxAbort::Engine(e)) => {
+                failure.borrow_mut().get_or_insert(e);
+                None
+            }
+            Err(TxAbort::Abort(_)) => None,
+        }
+    };
+    let decision = identify::identify(&ids, agent.ci_id, lookup, known);
+    if let Some(e) = failure.into_inner() {
+        return Err(TxAbort::Engine(e));
+    }
+
+    let mut ci = match decision {
+        Decision::Known(id) | Decision::Matched { ci: id, .. } => match tx_get::<CiRecord>(tx, Table::Cis, &ci_key(id))? {
+            Some(ci) => ci,
+            None => new_ci(fresh_ci, agent.agent_id, &ids, now_ms),
+        },
+        Decision::New => new_ci(fresh_ci, agent.agent_id, &ids, now_ms),
+    };
+    match decision {
+        Decision::Known(_) => {}
+        Decision::Matched { rule, .. } => {
+            ci.identified_by = IdentifiedBy {
+                rule,
+                detail: format!("agent {} matched this CI by {}", agent.agent_id, rule.as_str()),
+            };
+            if !ci.agents.contains(&agent.agent_id) {
+                let previous = ci.agents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                ci.review.push(ReviewFlag {
+                    raised_at_ms: now_ms,
+                    reason: format!(
+                        "a new agent key ({}) reports this hardware, matched by {}; previously reported by {}. \
+                         Confirm a reinstall, or revoke the key if the host is not what it claims",
+                        agent.agent_id,
+                        rule.as_str(),
+                        if previous.is_empty() { "none".into() } else { previous }
+                    ),
+                    agent_id: agent.agent_id,
+                });
+                tracing::warn!(ci_id = %ci.id, agent_id = %agent.agent_id, rule = rule.as_str(), "A new agent key reports a known CI; flagged for review");
+            }
+        }
+        Decision::New => {}
+    }
+
+    // Re-index: drop index entries for identifiers this CI no longer has.
+    let mut merged = ci.identifiers.clone();
+    merged.merge_from(&ids);
+    for (rule, value) in ci.identifiers.index_entries() {
+        if !merged.index_entries().contains(&(rule, value.clone())) {
+            let key = identify::index_key(rule, &value);
+            if tx.get(Table::CiIndex, &key)?.as_deref() == Some(&ci_key(ci.id)[..]) {
+                tx.remove(Table::CiIndex, &key)?;
+            }
+        }
+    }
+    for (rule, value) in merged.index_entries() {
+        tx.insert(Table::CiIndex, &identify::index_key(rule, &value), &ci_key(ci.id))?;
+    }
+    tx.insert(Table::CiIndex, &identify::agent_index_key(agent.agent_id), &ci_key(ci.id))?;
+    ci.identifiers = merged;
+    if !ci.agents.contains(&agent.agent_id) {
+        ci.agents.push(agent.agent_id);
+    }
+    ci.reported_by = agent.agent_id;
+    ci.last_seen_ms = now_ms;
+    if !inventory.host.hostname.is_empty() {
+        ci.name = inventory.host.hostname.clone();
+    }
+    update_attributes(&mut ci.attributes, inventory);
+    tx.insert(Table::Cis, &ci_key(ci.id), &encode(&ci))?;
+    let stored = StoredInventory {
+        agent_id: agent.agent_id,
+        seq,
+        received_at_ms: now_ms,
+        inventory: inventory.clone(),
+    };
+    tx.insert(Table::Inventories, &ci_key(ci.id), &encode(&stored))?;
+    agent.ci_id = Some(ci.id);
+    Ok(ci.id)
+}
+
+fn new_ci(id: CiId, agent: AgentId, ids: &Identifiers, now_ms: i64) -> CiRecord {
+    CiRecord {
+        id,
+        class: "server".into(),
+        name: String::new(),
+        status: CiStatus::InUse,
+        attributes: BTreeMap::new(),
+        identifiers: ids.clone(),
+        first_seen_ms: now_ms,
+        last_seen_ms: now_ms,
+        reported_by: agent,
+        agents: Vec::new(),
+        identified_by: IdentifiedBy {
+            rule: Rule::Agent,
+            detail: format!("first discovered by agent {agent}; no existing CI matched"),
+        },
+        review: Vec::new(),
+    }
+}
+
+/// Flattens the inventory into `section.name` attributes. Sections the
+/// agent could not read (`None`) leave their old values alone.
+fn update_attributes(attrs: &mut BTreeMap<String, String>, inv: &Inventory) {
+    let mut set = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            attrs.insert(k.to_owned(), v);
+        }
+    };
+    set("os.hostname", Some(inv.host.hostname.clone()));
+    set("os.arch", Some(inv.host.arch.clone()));
+    set("os.kernel", inv.host.kernel.clone());
+    set("os.machine_id", inv.host.machine_id.clone());
+    if let Some(os) = &inv.host.os {
+        set("os.id", Some(os.id.clone()));
+        set("os.name", Some(os.name.clone()));
+        set("os.version_id", os.version_id.clone());
+        set("os.pretty_name", os.pretty_name.clone());
+    }
+    if let Some(hw) = &inv.hardware {
+        set("hardware.cpu_model", Some(hw.cpu_model.clone()));
+        set("hardware.cpu_cores", hw.cpu_cores.map(|c| c.to_string()));
+        set("hardware.cpu_threads", Some(hw.cpu_threads.to_string()));
+        set("hardware.memory_bytes", Some(hw.memory_bytes.to_string()));
+        set("hardware.swap_bytes", Some(hw.swap_bytes.to_string()));
+    }
+    if let Some(dmi) = &inv.dmi {
+        set("hardware.vendor", dmi.sys_vendor.clone());
+        set("hardware.model", dmi.product_name.clone());
+        set("hardware.serial", dmi.product_serial.clone());
+        set("hardware.uuid", dmi.product_uuid.clone());
+        set("hardware.bios_version", dmi.bios_version.clone());
+    }
+    if let Some(fs) = &inv.filesystems {
+        set("storage.filesystem_count", Some(fs.len().to_string()));
+        set("storage.total_bytes", Some(fs.iter().map(|f| f.total_bytes).sum::<u64>().to_string()));
+    }
+    if let Some(ifs) = &inv.interfaces {
+        set("network.interface_count", Some(ifs.len().to_string()));
+    }
+    if let Some(p) = &inv.packages {
+        set("packages.count", Some(p.len().to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sled_store::SledStore;
+    use fathom_shared::wire::{Dmi, Host, Interface};
+
+    fn cmdb() -> (tempfile::TempDir, Cmdb<SledStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        (dir, Cmdb::new(store))
+    }
+
+    fn enroll(cmdb: &Cmdb<SledStore>, n: u8, token: &str) -> Result<Applied, CmdbError> {
+        let key = [n; 32];
+        let body = Enrollment {
+            token: token.into(),
+            hostname: "h".into(),
+            agent_version: "t".into(),
+        };
+        cmdb.apply(
+            AgentId::from_public_key(&key),
+            0,
+            "d",
+            &Report::Enrollment { public_key: key, body },
+            1000,
+        )
+    }
+
+    fn inventory(machine_id: &str, uuid: Option<&str>) -> Report {
+        Report::Inventory(Box::new(Inventory {
+            host: Host {
+                hostname: format!("host-{machine_id}"),
+                machine_id: Some(machine_id.into()),
+                arch: "x86_64".into(),
+                ..Host::default()
+            },
+            dmi: uuid.map(|u| Dmi {
+                product_uuid: Some(u.into()),
+                ..Dmi::default()
+            }),
+            interfaces: Some(vec![Interface {
+                name: "eth0".into(),
+                mac: Some("52:54:00:12:34:56".into()),
+                addresses: vec![],
+            }]),
+            ..Inventory::default()
+        }))
+    }
+
+    #[test]
+    fn tokens_expire_run_out_and_must_exist() {
+        let (_d, cmdb) = cmdb();
+        let (one_use, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
+        assert!(enroll(&cmdb, 1, &one_use).is_ok());
+        assert!(matches!(enroll(&cmdb, 2, &one_use), Err(CmdbError::Refused(Refusal::TokenUsedUp))));
+        // The same agent again is a duplicate, not a second use.
+        assert_eq!(enroll(&cmdb, 1, &one_use).unwrap().outcome, AckOutcome::Duplicate);
+        let (expired, _) = cmdb.create_enrollment_token(500, 5, 0).unwrap();
+        assert!(matches!(enroll(&cmdb, 3, &expired), Err(CmdbError::Refused(Refusal::TokenExpired))));
+        assert!(matches!(enroll(&cmdb, 4, "ftk_nope"), Err(CmdbError::Refused(Refusal::TokenInvalid))));
+    }
+
+    #[test]
+    fn replays_and_duplicates() {
+        let (_d, cmdb) = cmdb();
+        let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
+        enroll(&cmdb, 1, &token).unwrap();
+        let agent = AgentId::from_public_key(&[1; 32]);
+        let report = inventory("m1", None);
+        assert_eq!(cmdb.apply(agent, 1, "x", &report, 2000).unwrap().outcome, AckOutcome::Stored);
+        assert_eq!(cmdb.apply(agent, 1, "x", &report, 2001).unwrap().outcome, AckOutcome::Duplicate);
+        assert!(matches!(
+            cmdb.apply(agent, 1, "other", &report, 2002),
+            Err(CmdbError::Refused(Refusal::Replay { seq: 1, last: 1 }))
+        ));
+        assert_eq!(cmdb.report_count(agent).unwrap(), 1);
+        assert_eq!(cmdb.agent(agent).unwrap().unwrap().reports_received, 1);
+    }
+
+    #[test]
+    fn a_reinstalled_agent_lands_on_the_same_ci_flagged_and_a_different_host_does_not() {
+        let (_d, cmdb) = cmdb();
+        let (token, _) = cmdb.create_enrollment_token(10_000, 3, 0).unwrap();
+        for n in 1..=3 {
+            enroll(&cmdb, n, &token).unwrap();
+        }
+        let a1 = AgentId::from_public_key(&[1; 32]);
+        let a2 = AgentId::from_public_key(&[2; 32]);
+        let a3 = AgentId::from_public_key(&[3; 32]);
+        let ci1 = cmdb.apply(a1, 1, "a", &inventory("m1", None), 2000).unwrap().ci_id.unwrap();
+        // New key, same machine-id: same CI, flagged.
+        let ci2 = cmdb.apply(a2, 1, "b", &inventory("m1", None), 3000).unwrap().ci_id.unwrap();
+        assert_eq!(ci1, ci2);
+        let ci = cmdb.ci(ci1).unwrap().unwrap();
+        assert_eq!(ci.review.len(), 1);
+        assert_eq!(ci.identified_by.rule, Rule::MachineId);
+        assert_eq!(ci.agents, vec![a1, a2]);
+        // Same MAC (a cloned VM) but another machine-id: a new CI.
+        let ci3 = cmdb.apply(a3, 1, "c", &inventory("m3", None), 4000).unwrap().ci_id.unwrap();
+        assert_ne!(ci3, ci1);
+        assert_eq!(cmdb.list_cis().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn revoked_agents_are_refused() {
+        let (_d, cmdb) = cmdb();
+        let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
+        enroll(&cmdb, 1, &token).unwrap();
+        let agent = AgentId::from_public_key(&[1; 32]);
+        cmdb.revoke_agent(agent, 5).unwrap().unwrap();
+        assert!(matches!(
+            cmdb.apply(agent, 1, "x", &inventory("m", None), 6),
+            Err(CmdbError::Refused(Refusal::Revoked(_)))
+        ));
+        assert!(cmdb.revoke_agent(AgentId::from_public_key(&[9; 32]), 5).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_failed_probe_keeps_the_previous_section() {
+        let mut attrs = BTreeMap::new();
+        let mut inv = Inventory::default();
+        inv.packages = Some(vec![Default::default(); 3]);
+        update_attributes(&mut attrs, &inv);
+        inv.packages = None;
+        update_attributes(&mut attrs, &inv);
+        assert_eq!(attrs.get("packages.count").map(String::as_str), Some("3"));
+    }
+}

@@ -1,0 +1,146 @@
+//! `collector.toml`: read raw, then validated into [`CollectorConfig`].
+//! Errors name the file and the key. The shipped example is
+//! `configs/collector.toml`; a test parses it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/fathom-collector";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
+pub const DEFAULT_MAX_CONCURRENT_REPORTS: usize = 512;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_body_bytes: Option<usize>,
+    clock_skew_secs: Option<u64>,
+    max_concurrent_reports: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// A certificate and key to serve; `None` means make (once) and keep a
+    /// self-signed pair under `data_dir/tls`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub max_body_bytes: usize,
+    pub clock_skew: Duration,
+    pub max_concurrent_reports: usize,
+}
+
+impl CollectorConfig {
+    /// A configuration with every default, for `data_dir`.
+    pub fn with_data_dir(data_dir: PathBuf) -> CollectorConfig {
+        CollectorConfig {
+            listen: DEFAULT_LISTEN.parse().unwrap(),
+            data_dir,
+            tls: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            clock_skew: Duration::from_secs(DEFAULT_CLOCK_SKEW_SECS),
+            max_concurrent_reports: DEFAULT_MAX_CONCURRENT_REPORTS,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}, key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl CollectorConfig {
+    pub fn from_file(path: &Path) -> Result<CollectorConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<CollectorConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |key, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            message,
+        };
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text
+            .parse()
+            .map_err(|_| invalid("listen", format!("{listen_text:?} is not an address:port")))?;
+        let tls = match (raw.tls_cert, raw.tls_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("tls_key", "tls_cert is set, so tls_key must be too".into())),
+            (None, Some(_)) => return Err(invalid("tls_cert", "tls_key is set, so tls_cert must be too".into())),
+        };
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if !(64 * 1024..=256 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(invalid("max_body_bytes", "must be between 65536 and 268435456".into()));
+        }
+        let max_concurrent_reports = raw.max_concurrent_reports.unwrap_or(DEFAULT_MAX_CONCURRENT_REPORTS);
+        if max_concurrent_reports == 0 {
+            return Err(invalid("max_concurrent_reports", "must be at least 1".into()));
+        }
+        Ok(CollectorConfig {
+            listen,
+            data_dir: raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            tls,
+            max_body_bytes,
+            clock_skew: Duration::from_secs(raw.clock_skew_secs.unwrap_or(DEFAULT_CLOCK_SKEW_SECS)),
+            max_concurrent_reports,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/collector.toml");
+        let config = CollectorConfig::from_file(&path).unwrap();
+        assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        for (text, key) in [
+            ("listen = 'nowhere'", "listen"),
+            ("tls_cert = 'a.pem'", "tls_key"),
+            ("max_body_bytes = 10", "max_body_bytes"),
+            ("max_concurrent_reports = 0", "max_concurrent_reports"),
+            ("lisen = '1.2.3.4:5'", "lisen"),
+        ] {
+            let err = CollectorConfig::from_toml(text, Path::new("collector.toml")).unwrap_err().to_string();
+            assert!(err.contains("collector.toml") && err.contains(key), "{err}");
+        }
+    }
+}

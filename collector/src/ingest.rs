@@ -1,0 +1,122 @@
+//! The report pipeline, in the order that keeps untrusted input cheap:
+//!
+//! 1. framing and size (`UnverifiedEnvelope::parse`, with the body cap);
+//! 2. the sender: an enrolled, unrevoked agent whose key is the header's
+//!    (enrollment excepted: the key is new, the token vouches for it);
+//! 3. the signature (`verify_strict`);
+//! 4. the send time, within the configured skew;
+//! 5. only now, decoding the msgpack body (depth-capped);
+//! 6. applying it to the CMDB in one transaction (sequence and replay checks
+//!    happen there, atomically with the write).
+//!
+//! Durability (the flush before the acknowledgement) is the caller's step,
+//! through [`crate::commit::GroupCommit`].
+
+use std::sync::Arc;
+
+use fathom_shared::codec::{self, CodecError};
+use fathom_shared::envelope::{BodyKind, EnvelopeError, UnverifiedEnvelope};
+use fathom_shared::ids::AgentId;
+use fathom_shared::wire::Ack;
+
+use crate::cmdb::{report_digest, AgentStatus, Cmdb, CmdbError, Refusal, Report};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("malformed envelope")]
+    Envelope(#[source] EnvelopeError),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("agent {0} is not enrolled")]
+    UnknownAgent(AgentId),
+    #[error("agent {0} has been revoked")]
+    Revoked(AgentId),
+    #[error("envelope key differs from the key agent {0} enrolled with")]
+    KeyMismatch(AgentId),
+    #[error("send time is {skew_ms} ms away from the collector's clock (allowed: {allowed_ms} ms)")]
+    ClockSkew { skew_ms: i64, allowed_ms: i64 },
+    #[error("undecodable body")]
+    Body(#[source] CodecError),
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error("storage failure")]
+    Store(#[source] StoreError),
+}
+
+impl From<CmdbError> for IngestError {
+    fn from(e: CmdbError) -> Self {
+        match e {
+            CmdbError::Refused(Refusal::Revoked(a)) => IngestError::Revoked(a),
+            CmdbError::Refused(Refusal::UnknownAgent(a)) => IngestError::UnknownAgent(a),
+            CmdbError::Refused(r) => IngestError::Refused(r),
+            CmdbError::Store(s) => IngestError::Store(s),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Ingest<S> {
+    cmdb: Arc<Cmdb<S>>,
+    max_body: usize,
+    skew_ms: i64,
+}
+
+impl<S: Store> Ingest<S> {
+    pub fn new(cmdb: Arc<Cmdb<S>>, max_body: usize, skew: std::time::Duration) -> Ingest<S> {
+        Ingest {
+            cmdb,
+            max_body,
+            skew_ms: skew.as_millis() as i64,
+        }
+    }
+
+    /// Runs steps 1–6. Blocking (it writes to the store).
+    pub fn ingest(&self, bytes: &[u8], now_ms: i64) -> Result<Ack, IngestError> {
+        let unverified = UnverifiedEnvelope::parse(bytes, self.max_body).map_err(IngestError::Envelope)?;
+        let claimed = *unverified.claimed_header();
+        if claimed.kind != BodyKind::Enrollment {
+            let agent = self
+                .cmdb
+                .agent(claimed.agent_id)
+                .map_err(IngestError::Store)?
+                .ok_or(IngestError::UnknownAgent(claimed.agent_id))?;
+            if agent.status == AgentStatus::Revoked {
+                return Err(IngestError::Revoked(claimed.agent_id));
+            }
+            if agent.public_key != hex::encode(claimed.public_key) {
+                return Err(IngestError::KeyMismatch(claimed.agent_id));
+            }
+        }
+        let verified = unverified.verify().map_err(|e| match e {
+            EnvelopeError::BadSignature | EnvelopeError::BadPublicKey | EnvelopeError::AgentIdMismatch { .. } => {
+                IngestError::BadSignature
+            }
+            other => IngestError::Envelope(other),
+        })?;
+        let header = *verified.header();
+        let skew_ms = header.sent_at_ms.saturating_sub(now_ms);
+        if skew_ms.abs() > self.skew_ms {
+            return Err(IngestError::ClockSkew {
+                skew_ms,
+                allowed_ms: self.skew_ms,
+            });
+        }
+        let report = match header.kind {
+            BodyKind::Enrollment => Report::Enrollment {
+                public_key: header.public_key,
+                body: codec::decode(&verified).map_err(IngestError::Body)?,
+            },
+            BodyKind::Inventory => Report::Inventory(Box::new(codec::decode(&verified).map_err(IngestError::Body)?)),
+            BodyKind::Metrics => Report::Metrics(codec::decode(&verified).map_err(IngestError::Body)?),
+        };
+        let digest = report_digest(header.kind, verified.body());
+        let applied = self.cmdb.apply(header.agent_id, header.seq, &digest, &report, now_ms)?;
+        Ok(Ack {
+            agent_id: header.agent_id,
+            seq: header.seq,
+            outcome: applied.outcome,
+            ci_id: applied.ci_id,
+        })
+    }
+}

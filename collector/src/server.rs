@@ -1,0 +1,103 @@
+//! Starting and stopping a collector: open the store, load or make the TLS
+//! certificate, make sure an admin token exists, bind, serve.
+//!
+//! [`start`] returns a [`Collector`] handle with what a caller needs to talk
+//! to it (address, certificate fingerprint, admin token path), so the daemon,
+//! `fathom quickstart` and tests start it the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use fathom_shared::tls::Fingerprint;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::api::{self, Api};
+use crate::cmdb::{Cmdb, Role};
+use crate::commit::GroupCommit;
+use crate::config::CollectorConfig;
+use crate::ingest::Ingest;
+use crate::store::sled_store::SledStore;
+
+/// A running collector.
+#[derive(Debug)]
+pub struct Collector {
+    pub local_addr: SocketAddr,
+    pub fingerprint: Fingerprint,
+    pub cert_path: PathBuf,
+    pub admin_token_path: PathBuf,
+    pub cmdb: Arc<Cmdb<SledStore>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Collector {
+    /// `https://<address>/`, with 127.0.0.1 standing in for an unspecified address.
+    pub fn url(&self) -> String {
+        let mut addr = self.local_addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("https://{addr}/")
+    }
+
+    /// Waits until the server has stopped (after its shutdown future resolved)
+    /// and everything is flushed.
+    pub async fn stopped(self) -> anyhow::Result<()> {
+        self.task.await?;
+        let cmdb = self.cmdb.clone();
+        tokio::task::spawn_blocking(move || cmdb.flush()).await??;
+        Ok(())
+    }
+}
+
+pub async fn start(config: &CollectorConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Collector> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let store = SledStore::open(&config.data_dir.join("cmdb"))?;
+    let cmdb = Arc::new(Cmdb::new(store));
+    let tls = crate::tls::load_or_create(config.tls.as_ref(), &config.data_dir)?;
+    let admin_token_path = config.data_dir.join("admin.token");
+    if !cmdb.has_operator_tokens()? {
+        let secret = cmdb.create_operator_token("admin", Role::Admin, fathom_agent::now_ms())?;
+        cmdb.flush()?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&admin_token_path)
+            .with_context(|| format!("cannot write {}", admin_token_path.display()))?;
+        writeln!(f, "{secret}")?;
+        f.sync_all()?;
+        tracing::info!(path = %admin_token_path.display(), "Created the first admin token");
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let commit = GroupCommit::spawn(cmdb.clone());
+    let api = Arc::new(Api {
+        cmdb: cmdb.clone(),
+        ingest: Ingest::new(cmdb.clone(), config.max_body_bytes, config.clock_skew),
+        commit,
+        max_body: config.max_body_bytes,
+        report_slots: Semaphore::new(config.max_concurrent_reports),
+        fingerprint: tls.fingerprint,
+    });
+    tracing::info!(listen = %local_addr, fingerprint = %tls.fingerprint, data_dir = %config.data_dir.display(), "Collector listening");
+    let task = tokio::spawn(api::serve(listener, tls.config.clone(), api, shutdown).instrument(tracing::info_span!("api")));
+    Ok(Collector {
+        local_addr,
+        fingerprint: tls.fingerprint,
+        cert_path: tls.cert_path,
+        admin_token_path,
+        cmdb,
+        task,
+    })
+}

@@ -1,0 +1,143 @@
+//! The storage trait: an ordered key-value store with multi-table
+//! transactions. [`sled_store::SledStore`] is the one engine today; the CMDB
+//! ([`crate::cmdb`]) is written against this trait only, so another engine can
+//! be added without touching it.
+//!
+//! The trait knows tables, keys and bytes; it knows nothing of CIs or agents.
+//!
+//! **Architecture Invariant:** only `store::sled_store` touches sled.
+
+pub mod sled_store;
+
+use std::fmt;
+
+/// The tables the CMDB uses. Each engine maps them to its own namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// agent id (16 bytes) → agent record
+    Agents,
+    /// SHA-256 of the secret → enrollment token record
+    EnrollmentTokens,
+    /// SHA-256 of the secret → operator token record
+    OperatorTokens,
+    /// CI id (8 bytes, big-endian) → CI record
+    Cis,
+    /// `<identifier kind>\0<value>` → CI id; see `cmdb::identify`
+    CiIndex,
+    /// agent id ++ seq (big-endian) → report record, for replay and idempotence
+    Reports,
+    /// CI id → latest inventory
+    Inventories,
+    /// CI id ++ observed-at ms ++ seq → metrics sample
+    Metrics,
+}
+
+impl Table {
+    pub const ALL: [Table; 8] = [
+        Table::Agents,
+        Table::EnrollmentTokens,
+        Table::OperatorTokens,
+        Table::Cis,
+        Table::CiIndex,
+        Table::Reports,
+        Table::Inventories,
+        Table::Metrics,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Agents => "agents",
+            Table::EnrollmentTokens => "enrollment_tokens",
+            Table::OperatorTokens => "operator_tokens",
+            Table::Cis => "cis",
+            Table::CiIndex => "ci_index",
+            Table::Reports => "reports",
+            Table::Inventories => "inventories",
+            Table::Metrics => "metrics",
+        }
+    }
+
+    fn index(self) -> usize {
+        Table::ALL.iter().position(|t| *t == self).unwrap()
+    }
+}
+
+/// An engine-level failure inside a transaction (including a conflict the
+/// engine will retry). Opaque to callers: propagate it with `?`.
+pub struct Conflict(pub(crate) sled::transaction::UnabortableTransactionError);
+
+impl fmt::Debug for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Conflict({:?})", self.0)
+    }
+}
+
+/// How a transaction body ends early: the engine's own trouble, or the
+/// caller's decision to abort with `E`.
+#[derive(Debug)]
+pub enum TxAbort<E> {
+    Engine(Conflict),
+    Abort(E),
+}
+
+impl<E> From<Conflict> for TxAbort<E> {
+    fn from(c: Conflict) -> Self {
+        TxAbort::Engine(c)
+    }
+}
+
+/// The view of the store inside a transaction.
+pub trait Tx {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Conflict>;
+    fn insert(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), Conflict>;
+    fn remove(&self, table: Table, key: &[u8]) -> Result<(), Conflict>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}")]
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("storage engine failure")]
+    Engine(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("stored {table} record under key {key} is corrupt")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Either the caller aborted with `E` or the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransactionError<E> {
+    #[error("transaction aborted")]
+    Aborted(E),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Runs `body` atomically and in isolation across tables. The engine may
+    /// run `body` more than once (on conflict), so it must have no side
+    /// effects outside the transaction.
+    fn transaction<R, E>(&self, body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>) -> Result<R, TransactionError<E>>;
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Every entry whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+
+    /// Number of entries in a table.
+    fn count(&self, table: Table) -> Result<usize, StoreError>;
+
+    /// A new unique, increasing number, durable across restarts.
+    fn generate_id(&self) -> Result<u64, StoreError>;
+
+    /// Makes everything written so far durable. Blocking.
+    fn flush(&self) -> Result<(), StoreError>;
+}

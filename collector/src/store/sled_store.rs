@@ -1,0 +1,137 @@
+//! The sled engine (0.34, the stable on-disk format). One sled tree per
+//! [`Table`], all in one database directory.
+
+use std::path::Path;
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::{Conflict, Store, StoreError, Table, TransactionError, Tx, TxAbort};
+
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+fn engine(e: sled::Error) -> StoreError {
+    StoreError::Engine(Box::new(e))
+}
+
+impl SledStore {
+    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            // Durability comes from explicit flushes before every
+            // acknowledgement (group commit), not from a timer.
+            .flush_every_ms(None)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+            .map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: Box::new(e),
+            })?;
+        let trees = Table::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(engine)?;
+        Ok(SledStore { db, trees })
+    }
+
+    fn tree(&self, table: Table) -> &sled::Tree {
+        &self.trees[table.index()]
+    }
+}
+
+struct SledTx<'a>(&'a [TransactionalTree]);
+
+impl Tx for SledTx<'_> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Conflict> {
+        self.0[table.index()]
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(Conflict)
+    }
+
+    fn insert(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), Conflict> {
+        self.0[table.index()].insert(key, value).map(|_| ()).map_err(Conflict)
+    }
+
+    fn remove(&self, table: Table, key: &[u8]) -> Result<(), Conflict> {
+        self.0[table.index()].remove(key).map(|_| ()).map_err(Conflict)
+    }
+}
+
+impl Store for SledStore {
+    fn transaction<R, E>(&self, body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>) -> Result<R, TransactionError<E>> {
+        let result = self.trees.as_slice().transaction(|trees| {
+            body(&SledTx(trees)).map_err(|abort| match abort {
+                TxAbort::Engine(Conflict(e)) => ConflictableTransactionError::from(e),
+                TxAbort::Abort(e) => ConflictableTransactionError::Abort(e),
+            })
+        });
+        result.map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(e) => TransactionError::Aborted(e),
+            sled::transaction::TransactionError::Storage(e) => TransactionError::Store(engine(e)),
+        })
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tree(table)
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(engine)
+    }
+
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.tree(table)
+            .scan_prefix(prefix)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<_, _>>()
+            .map_err(engine)
+    }
+
+    fn count(&self, table: Table) -> Result<usize, StoreError> {
+        Ok(self.tree(table).len())
+    }
+
+    fn generate_id(&self) -> Result<u64, StoreError> {
+        self.db.generate_id().map_err(engine)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(engine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transactions_commit_atomically_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .transaction::<(), ()>(|tx| {
+                tx.insert(Table::Agents, b"a", b"1")?;
+                tx.insert(Table::Cis, b"c", b"2")?;
+                Ok(())
+            })
+            .unwrap();
+        let aborted = store.transaction::<(), &str>(|tx| {
+            tx.insert(Table::Agents, b"b", b"1")?;
+            Err(TxAbort::Abort("no"))
+        });
+        assert!(matches!(aborted, Err(TransactionError::Aborted("no"))));
+        assert_eq!(store.get(Table::Agents, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(store.get(Table::Cis, b"c").unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(store.get(Table::Agents, b"b").unwrap(), None);
+        store.flush().unwrap();
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.count(Table::Agents).unwrap(), 1);
+        assert_eq!(store.scan_prefix(Table::Cis, b"").unwrap().len(), 1);
+    }
+}
