@@ -67,15 +67,6 @@ pub async fn run(config: AgentConfig, token_override: Option<String>, mode: Mode
 
     let spool = Arc::new(Mutex::new(spool));
     let poke = Arc::new(Notify::new());
-    let key = identity.key().clone();
-    let deliverer = tokio::spawn(deliver(
-        spool.clone(),
-        transport,
-        key,
-        poke.clone(),
-        config.max_backoff,
-        mode == Mode::Once,
-    ));
     let root = HostRoot::new(&config.host_root);
     let mut sampler = Sampler::new();
     let mut inventory_tick = tokio::time::interval(config.inventory_interval);
@@ -92,14 +83,17 @@ pub async fn run(config: AgentConfig, token_override: Option<String>, mode: Mode
         enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         enqueue(&mut identity, &spool, BodyKind::Metrics, &codec::encode(&sampler.sample())?)?;
-        poke.notify_one();
+        let key = identity.key().clone();
+        let deliverer = deliver(spool.clone(), transport, key, poke, config.max_backoff, true);
         tokio::select! {
-            result = deliverer => result??,
+            result = deliverer => result?,
             () = &mut shutdown => {}
         }
         return Ok(());
     }
 
+    let key = identity.key().clone();
+    let deliverer = tokio::spawn(deliver(spool.clone(), transport, key, poke.clone(), config.max_backoff, false));
     loop {
         tokio::select! {
             _ = inventory_tick.tick() => {

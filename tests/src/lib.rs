@@ -1,1 +1,314 @@
-//! x
+//! The end-to-end harness: starts the real `fathom-collector` and
+//! `fathom-agent` binaries on loopback with real TLS and temporary state,
+//! drives the real `fathom` CLI, and sends hand-made envelopes.
+//!
+//! Binaries are taken from the target directory this test binary was built
+//! into, after one `cargo build` of them per test run: `cargo test` does not
+//! rebuild another package's binaries by itself.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use fathom_shared::tls::{client_config, Fingerprint, Trust};
+use rustls::pki_types::pem::PemObject;
+use serde_json::Value;
+
+/// The directory holding the workspace's binaries.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // target/<profile>/deps/tests-<hash>
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().unwrap().parent().unwrap().to_owned();
+        // Always ask cargo: it is a quick no-op when the binaries are fresh,
+        // and a stale binary would test old code.
+        {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--bins", "-p", "fathom-agent", "-p", "fathom-collector"]);
+            if dir.file_name().is_some_and(|p| p == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("running cargo build for the binaries");
+            assert!(status.success(), "building the binaries failed");
+        }
+        dir
+    })
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// A free loopback port. Another process could take it before we bind it,
+/// but nothing else on a test machine hands out ports this way.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A real collector process with its own data directory.
+#[derive(Debug)]
+pub struct Collector {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+    pub fingerprint: Fingerprint,
+    pub admin_token: String,
+}
+
+impl Collector {
+    pub fn start() -> Collector {
+        Self::start_with("")
+    }
+
+    /// Starts with extra lines appended to `collector.toml`.
+    pub fn start_with(extra: &str) -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{extra}",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("collector.toml"), config).unwrap();
+        let mut c = Collector {
+            dir,
+            port,
+            child: None,
+            fingerprint: Fingerprint::of_der(b""),
+            admin_token: String::new(),
+        };
+        c.restart();
+        c
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/", self.port)
+    }
+
+    /// (Re)starts the process on the same port and data, and waits until it answers.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "collector already running");
+        let log = std::fs::File::create(self.dir.path().join("collector.log")).unwrap();
+        let child = Command::new(bin("fathom-collector"))
+            .args(["run", "--config"])
+            .arg(self.dir.path().join("collector.toml"))
+            .env("FATHOM_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let cert = self.data_dir().join("tls/cert.pem");
+        let token = self.data_dir().join("admin.token");
+        self.fingerprint = wait_for("the collector's certificate", Duration::from_secs(20), || {
+            let pem = std::fs::read(&cert).ok()?;
+            let der = rustls::pki_types::CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
+            Some(Fingerprint::of_der(&der))
+        });
+        self.admin_token = wait_for("the admin token", Duration::from_secs(20), || {
+            std::fs::read_to_string(&token).ok().filter(|t| !t.trim().is_empty())
+        })
+        .trim()
+        .to_owned();
+        wait_for("the collector to answer", Duration::from_secs(20), || {
+            self.assert_running();
+            (self.post_raw(b"not an envelope").0 == 400).then_some(())
+        });
+    }
+
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("collector exited with {status}; log:\n{}", self.log());
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("collector.log")).unwrap_or_default()
+    }
+
+    /// Kills the process without letting it shut down cleanly.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Runs the `fathom` CLI against this collector.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin("fathom"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env("FATHOM_URL", self.url())
+            .env("FATHOM_TOKEN", &self.admin_token)
+            .env("FATHOM_FINGERPRINT", self.fingerprint.to_string())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI with `--json` and parses what it printed.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "fathom {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn create_token(&self, ttl: &str, uses: u32) -> String {
+        let created = self.cli_json(&["token", "create", "--ttl", ttl, "--uses", &uses.to_string()]);
+        created["token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn agents(&self) -> Vec<Value> {
+        self.cli_json(&["agent", "list"]).as_array().unwrap().clone()
+    }
+
+    pub fn cis(&self) -> Vec<Value> {
+        self.cli_json(&["ci", "list"]).as_array().unwrap().clone()
+    }
+
+    /// POSTs raw bytes to `/v1/reports`: (status, JSON answer).
+    pub fn post_raw(&self, body: &[u8]) -> (u16, Value) {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(client_config(&Trust::Pinned(self.fingerprint)).unwrap())
+            .build()
+            .unwrap();
+        let url = format!("{}v1/reports", self.url());
+        let body = body.to_vec();
+        runtime().block_on(async move {
+            match client.post(url).body(body).send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let bytes = r.bytes().await.unwrap_or_default();
+                    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+                }
+                Err(e) => (0, Value::String(e.to_string())),
+            }
+        })
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A fixture host root: what the agent reads instead of `/`.
+pub fn fixture_root(hostname: &str, machine_id: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let p = root.path();
+    std::fs::create_dir_all(p.join("etc")).unwrap();
+    std::fs::create_dir_all(p.join("var/lib/dpkg")).unwrap();
+    std::fs::write(p.join("etc/hostname"), format!("{hostname}\n")).unwrap();
+    std::fs::write(p.join("etc/machine-id"), format!("{machine_id}\n")).unwrap();
+    std::fs::write(
+        p.join("etc/os-release"),
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n",
+    )
+    .unwrap();
+    let status = Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/tests/fixtures/dpkg/status");
+    std::fs::copy(status, p.join("var/lib/dpkg/status")).unwrap();
+    root
+}
+
+/// A real agent process's configuration and state directory.
+#[derive(Debug)]
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub fn new(collector: &Collector, host_root: &Path, extra: &str) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "collector_url = \"{}\"\ncollector_fingerprint = \"{}\"\nstate_dir = \"{}\"\nhost_root = \"{}\"\n{extra}",
+            collector.url(),
+            collector.fingerprint,
+            dir.path().join("state").display(),
+            host_root.display(),
+        );
+        std::fs::write(dir.path().join("agent.toml"), config).unwrap();
+        Agent { dir }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("fathom-agent"));
+        cmd.args(args)
+            .arg("--config")
+            .arg(self.dir.path().join("agent.toml"))
+            .env("FATHOM_LOG", "debug")
+            .env_remove("FATHOM_ENROLLMENT_TOKEN");
+        cmd
+    }
+
+    /// `fathom-agent run --once`, with `token` if given.
+    pub fn run_once(&self, token: Option<&str>) -> Output {
+        let mut cmd = self.command(&["run", "--once"]);
+        if let Some(t) = token {
+            cmd.env("FATHOM_ENROLLMENT_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// The agent's signing key, as a test impersonating it needs.
+    pub fn key(&self) -> SigningKey {
+        let bytes: [u8; 32] = std::fs::read(self.state_dir().join("agent.key")).unwrap().try_into().unwrap();
+        SigningKey::from_bytes(&bytes)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        std::fs::read_to_string(self.state_dir().join("seq"))
+            .map(|s| s.trim().parse().unwrap())
+            .unwrap_or(0)
+    }
+
+    pub fn spooled(&self) -> usize {
+        std::fs::read_dir(self.state_dir().join("spool"))
+            .map(|d| d.filter_map(Result::ok).filter(|e| e.path().is_file()).count())
+            .unwrap_or(0)
+    }
+}
