@@ -16,7 +16,13 @@ const DEFAULT_CONFIG: &str = "/etc/fathom/agent.toml";
 #[command(name = "fathom-agent", version, about)]
 struct Cli {
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "FATHOM_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FATHOM_LOG_FORMAT"
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -67,7 +73,9 @@ enum Command {
 pub fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -88,14 +96,23 @@ pub fn main() -> ExitCode {
 }
 
 fn chain(e: &anyhow::Error) -> String {
-    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config, token, once } => {
+        Command::Run {
+            config,
+            token,
+            once,
+        } => {
             let config = load(&config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let mode = if once { Mode::Once } else { Mode::Daemon };
             runtime.block_on(runner::run(config, token, mode, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
@@ -107,14 +124,30 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 let os = inventory.host.os.as_ref();
                 println!("hostname      {}", inventory.host.hostname);
-                println!("os            {}", os.and_then(|o| o.pretty_name.clone()).unwrap_or_else(|| "unknown".into()));
-                println!("kernel        {}", inventory.host.kernel.as_deref().unwrap_or("unknown"));
+                println!(
+                    "os            {}",
+                    os.and_then(|o| o.pretty_name.clone())
+                        .unwrap_or_else(|| "unknown".into())
+                );
+                println!(
+                    "kernel        {}",
+                    inventory.host.kernel.as_deref().unwrap_or("unknown")
+                );
                 if let Some(hw) = &inventory.hardware {
-                    println!("cpu           {} ({} threads)", hw.cpu_model, hw.cpu_threads);
+                    println!(
+                        "cpu           {} ({} threads)",
+                        hw.cpu_model, hw.cpu_threads
+                    );
                     println!("memory        {} MiB", hw.memory_bytes / (1024 * 1024));
                 }
-                println!("filesystems   {}", inventory.filesystems.as_ref().map_or(0, Vec::len));
-                println!("interfaces    {}", inventory.interfaces.as_ref().map_or(0, Vec::len));
+                println!(
+                    "filesystems   {}",
+                    inventory.filesystems.as_ref().map_or(0, Vec::len)
+                );
+                println!(
+                    "interfaces    {}",
+                    inventory.interfaces.as_ref().map_or(0, Vec::len)
+                );
                 match &inventory.packages {
                     Some(p) => println!("packages      {}", p.len()),
                     None => println!("packages      not read"),
@@ -140,7 +173,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 println!("agent id         {}", identity.agent_id());
-                println!("enrolled         {}", if identity.is_enrolled() { "yes" } else { "no" });
+                println!(
+                    "enrolled         {}",
+                    if identity.is_enrolled() { "yes" } else { "no" }
+                );
                 println!("collector        {}", config.collector_url);
                 println!("spooled reports  {} ({} bytes)", spool.len(), spool.bytes());
             }

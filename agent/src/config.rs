@@ -123,8 +123,12 @@ impl AgentConfig {
             message,
         };
 
-        let collector_url = reqwest::Url::parse(&raw.collector_url)
-            .map_err(|e| invalid("collector_url", format!("{:?} is not a URL: {e}", raw.collector_url)))?;
+        let collector_url = reqwest::Url::parse(&raw.collector_url).map_err(|e| {
+            invalid(
+                "collector_url",
+                format!("{:?} is not a URL: {e}", raw.collector_url),
+            )
+        })?;
         if collector_url.scheme() != "https" {
             return Err(invalid(
                 "collector_url",
@@ -184,13 +188,20 @@ impl AgentConfig {
         )?;
         let spool_max_bytes = raw.spool.max_bytes.unwrap_or(DEFAULT_SPOOL_MAX_BYTES);
         if spool_max_bytes < 1024 * 1024 {
-            return Err(invalid("spool.max_bytes", "must be at least 1048576 (1 MiB)".into()));
+            return Err(invalid(
+                "spool.max_bytes",
+                "must be at least 1048576 (1 MiB)".into(),
+            ));
         }
         let spool_max_reports = raw.spool.max_reports.unwrap_or(DEFAULT_SPOOL_MAX_REPORTS);
         if spool_max_reports < 2 {
             return Err(invalid("spool.max_reports", "must be at least 2".into()));
         }
-        let max_backoff = interval("max_backoff_secs", raw.max_backoff_secs, DEFAULT_MAX_BACKOFF_SECS)?;
+        let max_backoff = interval(
+            "max_backoff_secs",
+            raw.max_backoff_secs,
+            DEFAULT_MAX_BACKOFF_SECS,
+        )?;
         Ok(AgentConfig {
             collector_url,
             trust,
@@ -219,18 +230,36 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/agent.toml");
         let config = AgentConfig::from_file(&path).unwrap();
         assert_eq!(config.host_root, Path::new("/"));
-        assert_eq!(config.metrics_interval, Duration::from_secs(DEFAULT_METRICS_INTERVAL_SECS));
+        assert_eq!(
+            config.metrics_interval,
+            Duration::from_secs(DEFAULT_METRICS_INTERVAL_SECS)
+        );
     }
 
     #[test]
     fn errors_name_the_file_and_key() {
         let cases = [
-            ("collector_url = 'http://x'\ncollector_fingerprint='sha256:00'", "collector_url"),
+            (
+                "collector_url = 'http://x'\ncollector_fingerprint='sha256:00'",
+                "collector_url",
+            ),
             ("collector_url = 'https://x'", "ca_file"),
-            ("collector_url = 'https://x'\ncollector_fingerprint='nope'", "collector_fingerprint"),
-            ("collector_url = 'https://x'\nca_file='a'\nmetrics_interval_secs=0", "metrics_interval_secs"),
-            ("collector_url = 'https://x'\nca_file='a'\n[spool]\nmax_bytes=5", "spool.max_bytes"),
-            ("collector_url = 'https://x'\nca_file='a'\ncolector='typo'", "colector"),
+            (
+                "collector_url = 'https://x'\ncollector_fingerprint='nope'",
+                "collector_fingerprint",
+            ),
+            (
+                "collector_url = 'https://x'\nca_file='a'\nmetrics_interval_secs=0",
+                "metrics_interval_secs",
+            ),
+            (
+                "collector_url = 'https://x'\nca_file='a'\n[spool]\nmax_bytes=5",
+                "spool.max_bytes",
+            ),
+            (
+                "collector_url = 'https://x'\nca_file='a'\ncolector='typo'",
+                "colector",
+            ),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -44,7 +44,10 @@ pub struct Identity {
     last_seq: u64,
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> IdentityError + 'a {
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> IdentityError + 'a {
     move |source| IdentityError::Io {
         action,
         path: path.to_owned(),
@@ -69,10 +72,14 @@ impl Identity {
                         mode: mode & 0o777,
                     });
                 }
-                let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| IdentityError::BadKey {
-                    path: key_path.clone(),
-                    len: bytes.len(),
-                })?;
+                let bytes: [u8; 32] =
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| IdentityError::BadKey {
+                            path: key_path.clone(),
+                            len: bytes.len(),
+                        })?;
                 SigningKey::from_bytes(&bytes)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -87,10 +94,9 @@ impl Identity {
         };
         let seq_path = dir.join("seq");
         let last_seq = match fs::read_to_string(&seq_path) {
-            Ok(text) => text
-                .trim()
-                .parse()
-                .map_err(|_| IdentityError::BadSeq { path: seq_path.clone() })?,
+            Ok(text) => text.trim().parse().map_err(|_| IdentityError::BadSeq {
+                path: seq_path.clone(),
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(io_err("read", &seq_path)(e)),
         };
@@ -114,7 +120,11 @@ impl Identity {
     }
 
     pub fn mark_enrolled(&self) -> Result<(), IdentityError> {
-        write_atomic(&self.dir.join("enrolled"), self.agent_id().to_string().as_bytes(), 0o644)
+        write_atomic(
+            &self.dir.join("enrolled"),
+            self.agent_id().to_string().as_bytes(),
+            0o644,
+        )
     }
 
     /// Hands out the next sequence number, durably: once this returns, no
@@ -168,7 +178,10 @@ mod tests {
     fn the_key_is_made_once_with_mode_0600_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let first = Identity::load_or_create(dir.path()).unwrap();
-        let mode = fs::metadata(dir.path().join("agent.key")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("agent.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = Identity::load_or_create(dir.path()).unwrap();
         assert_eq!(first.agent_id(), again.agent_id());

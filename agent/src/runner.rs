@@ -44,7 +44,12 @@ pub fn open_spool(config: &AgentConfig) -> anyhow::Result<Spool> {
     )?)
 }
 
-pub async fn run(config: AgentConfig, token_override: Option<String>, mode: Mode, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: AgentConfig,
+    token_override: Option<String>,
+    mode: Mode,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let mut identity = Identity::load_or_create(&config.state_dir)?;
     let transport = Transport::new(&config)?;
     let spool = open_spool(&config)?;
@@ -79,12 +84,30 @@ pub async fn run(config: AgentConfig, token_override: Option<String>, mode: Mode
 
     if mode == Mode::Once {
         inventory_tick.tick().await;
-        let inventory = tokio::task::spawn_blocking(move || probe::collect_inventory(&root)).await?;
-        enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+        let inventory =
+            tokio::task::spawn_blocking(move || probe::collect_inventory(&root)).await?;
+        enqueue(
+            &mut identity,
+            &spool,
+            BodyKind::Inventory,
+            &codec::encode(&inventory)?,
+        )?;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        enqueue(&mut identity, &spool, BodyKind::Metrics, &codec::encode(&sampler.sample())?)?;
+        enqueue(
+            &mut identity,
+            &spool,
+            BodyKind::Metrics,
+            &codec::encode(&sampler.sample())?,
+        )?;
         let key = identity.key().clone();
-        let deliverer = deliver(spool.clone(), transport, key, poke, config.max_backoff, true);
+        let deliverer = deliver(
+            spool.clone(),
+            transport,
+            key,
+            poke,
+            config.max_backoff,
+            true,
+        );
         tokio::select! {
             result = deliverer => result?,
             () = &mut shutdown => {}
@@ -93,7 +116,14 @@ pub async fn run(config: AgentConfig, token_override: Option<String>, mode: Mode
     }
 
     let key = identity.key().clone();
-    let deliverer = tokio::spawn(deliver(spool.clone(), transport, key, poke.clone(), config.max_backoff, false));
+    let deliverer = tokio::spawn(deliver(
+        spool.clone(),
+        transport,
+        key,
+        poke.clone(),
+        config.max_backoff,
+        false,
+    ));
     loop {
         tokio::select! {
             _ = inventory_tick.tick() => {
@@ -131,15 +161,33 @@ fn read_token(config: &AgentConfig) -> anyhow::Result<String> {
     }
 }
 
-fn enqueue(identity: &mut Identity, spool: &Mutex<Spool>, kind: BodyKind, body: &[u8]) -> anyhow::Result<()> {
+fn enqueue(
+    identity: &mut Identity,
+    spool: &Mutex<Spool>,
+    kind: BodyKind,
+    body: &[u8],
+) -> anyhow::Result<()> {
     let seq = identity.next_seq()?;
     let dropped = spool.lock().unwrap().push(seq, kind, body)?;
-    tracing::debug!(seq, kind = kind.as_str(), bytes = body.len(), dropped = dropped.len(), "Report spooled");
+    tracing::debug!(
+        seq,
+        kind = kind.as_str(),
+        bytes = body.len(),
+        dropped = dropped.len(),
+        "Report spooled"
+    );
     Ok(())
 }
 
-async fn enroll(identity: &Identity, transport: &Transport, config: &AgentConfig, token: String) -> anyhow::Result<()> {
-    let hostname = probe::os::probe(&HostRoot::new(&config.host_root)).0.hostname;
+async fn enroll(
+    identity: &Identity,
+    transport: &Transport,
+    config: &AgentConfig,
+    token: String,
+) -> anyhow::Result<()> {
+    let hostname = probe::os::probe(&HostRoot::new(&config.host_root))
+        .0
+        .hostname;
     let body = codec::encode(&Enrollment {
         token,
         hostname,
@@ -147,7 +195,13 @@ async fn enroll(identity: &Identity, transport: &Transport, config: &AgentConfig
     })?;
     let mut backoff = Backoff::new(config.max_backoff);
     loop {
-        let envelope = seal(identity.key(), BodyKind::Enrollment, 0, crate::now_ms(), &body);
+        let envelope = seal(
+            identity.key(),
+            BodyKind::Enrollment,
+            0,
+            crate::now_ms(),
+            &body,
+        );
         match transport.send(envelope).await {
             SendOutcome::Acknowledged(_) => {
                 identity.mark_enrolled()?;
@@ -159,7 +213,11 @@ async fn enroll(identity: &Identity, transport: &Transport, config: &AgentConfig
                 tracing::warn!(error = %reason, retry_in_ms = wait.as_millis() as u64, "Enrollment failed; will retry");
                 tokio::time::sleep(wait).await;
             }
-            SendOutcome::Rejected { status, code, message } => {
+            SendOutcome::Rejected {
+                status,
+                code,
+                message,
+            } => {
                 bail!("the collector refused enrollment ({status} {code}): {message}")
             }
         }
@@ -198,7 +256,11 @@ pub async fn deliver(
                 tracing::warn!(seq = entry.seq, error = %reason, retry_in_ms = wait.as_millis() as u64, spooled = spool.lock().unwrap().len(), "Delivery failed; will retry");
                 tokio::time::sleep(wait).await;
             }
-            SendOutcome::Rejected { status, code, message } => {
+            SendOutcome::Rejected {
+                status,
+                code,
+                message,
+            } => {
                 let moved = spool.lock().unwrap().reject(entry.seq)?;
                 tracing::error!(seq = entry.seq, kind = entry.kind.as_str(), status, code = %code, error = %message, kept_at = %moved.display(), "Collector refused a report; it will not be resent");
             }
@@ -227,7 +289,9 @@ impl Backoff {
     }
 
     fn next(&mut self) -> Duration {
-        let ceiling = Self::BASE.saturating_mul(1 << self.attempt.min(20)).min(self.max);
+        let ceiling = Self::BASE
+            .saturating_mul(1 << self.attempt.min(20))
+            .min(self.max);
         self.attempt += 1;
         let mut r = [0u8; 8];
         let fraction = match getrandom::fill(&mut r) {

@@ -129,11 +129,17 @@ impl Spool {
         }
         let mut dropped = Vec::new();
         while self.entries.len() + 1 > self.max_reports || self.bytes() + len > self.max_bytes {
-            let Some(victim) = self.victim(kind) else { break };
+            let Some(victim) = self.victim(kind) else {
+                break;
+            };
             let entry = self.entries.remove(victim);
             let path = self.path_of(entry.seq, entry.kind);
             fs::remove_file(&path).map_err(io("remove", &path))?;
-            tracing::warn!(seq = entry.seq, kind = entry.kind.as_str(), "Spool full: dropped an undelivered report");
+            tracing::warn!(
+                seq = entry.seq,
+                kind = entry.kind.as_str(),
+                "Spool full: dropped an undelivered report"
+            );
             dropped.push(entry.seq);
         }
         let path = self.path_of(seq, kind);
@@ -149,7 +155,11 @@ impl Spool {
 
     /// Which entry to drop to make room for a report of kind `incoming`.
     fn victim(&self, incoming: BodyKind) -> Option<usize> {
-        if let Some(i) = self.entries.iter().position(|e| e.kind == BodyKind::Metrics) {
+        if let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| e.kind == BodyKind::Metrics)
+        {
             return Some(i);
         }
         // An incoming inventory supersedes every spooled one; otherwise keep
@@ -159,7 +169,8 @@ impl Spool {
             .iter()
             .rposition(|e| e.kind == BodyKind::Inventory);
         self.entries.iter().enumerate().position(|(i, e)| {
-            e.kind == BodyKind::Inventory && (incoming == BodyKind::Inventory || Some(i) != latest_inventory)
+            e.kind == BodyKind::Inventory
+                && (incoming == BodyKind::Inventory || Some(i) != latest_inventory)
         })
     }
 

@@ -38,7 +38,11 @@ pub enum SendOutcome {
     /// Worth retrying later: the collector was unreachable, overloaded or failing.
     Retryable(String),
     /// The collector refused the report; sending it again would fail again.
-    Rejected { status: u16, code: String, message: String },
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +80,10 @@ impl Transport {
             .map_err(TransportError::Client)?;
         Ok(Transport {
             client,
-            reports_url: config.collector_url.join("v1/reports").expect("static path joins"),
+            reports_url: config
+                .collector_url
+                .join("v1/reports")
+                .expect("static path joins"),
         })
     }
 
@@ -122,9 +129,15 @@ impl Transport {
 
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| crate::probe::error_chain(&e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| crate::probe::error_chain(&e))?
+    {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(format!("collector answer exceeds {MAX_RESPONSE_BYTES} bytes"));
+            return Err(format!(
+                "collector answer exceeds {MAX_RESPONSE_BYTES} bytes"
+            ));
         }
         body.extend_from_slice(&chunk);
     }

@@ -111,17 +111,18 @@ pub async fn serve<S: Store>(
         let watcher = graceful.watcher();
         tokio::spawn(
             async move {
-                let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
-                };
+                let tls =
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    };
                 let service = hyper::service::service_fn(move |req| {
                     let api = api.clone();
                     async move { Ok::<_, std::convert::Infallible>(route(&api, req, peer).await) }
@@ -138,7 +139,10 @@ pub async fn serve<S: Store>(
         );
     }
     tracing::info!("Stopped accepting connections; draining");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("Some connections were still open after the grace period");
     }
 }
@@ -148,10 +152,16 @@ async fn route<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, peer: Socket
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let answer = match (&method, segments.as_slice()) {
-        (&Method::GET, ["v1", "health"]) => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        (&Method::GET, ["v1", "health"]) => {
+            json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        }
         (&Method::POST, ["v1", "reports"]) => report(api, req).await,
         (_, ["v1", ..]) => operator(api, req, &method, &segments).await,
-        _ => error(StatusCode::NOT_FOUND, "not_found", format!("no route for {method} {path}")),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {method} {path}"),
+        ),
     };
     tracing::debug!(%method, %path, %peer, status = answer.status().as_u16(), "Request");
     answer
@@ -171,13 +181,28 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> 
         match len.to_str().ok().and_then(|l| l.parse::<usize>().ok()) {
             Some(n) if n > max => return Err(too_large()),
             Some(_) => {}
-            None => return Err(error(StatusCode::BAD_REQUEST, "bad_request", "Content-Length is not a number")),
+            None => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "Content-Length is not a number",
+                ))
+            }
         }
     }
     match Limited::new(req.into_body(), max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, "bad_request", format!("reading the body failed: {e}"))),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("reading the body failed: {e}"),
+        )),
     }
 }
 
@@ -189,7 +214,8 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
             "the collector is at its concurrent report limit; retry later",
         );
     };
-    let max = api.max_body + fathom_shared::envelope::HEADER_LEN + fathom_shared::envelope::SIGNATURE_LEN;
+    let max =
+        api.max_body + fathom_shared::envelope::HEADER_LEN + fathom_shared::envelope::SIGNATURE_LEN;
     let bytes = match read_body(req, max).await {
         Ok(b) => b,
         Err(answer) => return answer,
@@ -201,7 +227,11 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
         Ok(Err(e)) => return ingest_error(&e),
         Err(e) => {
             tracing::error!(error = %e, "Ingest task failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "ingest failed; retry");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "ingest failed; retry",
+            );
         }
     };
     if let Err(e) = api.commit.durable().await {
@@ -215,8 +245,12 @@ fn ingest_error(e: &IngestError) -> Answer {
     use fathom_shared::envelope::EnvelopeError;
     let message = crate::error_chain(e);
     let (status, code) = match e {
-        IngestError::Envelope(EnvelopeError::BodyTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-        IngestError::Envelope(EnvelopeError::UnsupportedVersion { .. }) => (StatusCode::BAD_REQUEST, "unsupported_version"),
+        IngestError::Envelope(EnvelopeError::BodyTooLarge { .. }) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+        }
+        IngestError::Envelope(EnvelopeError::UnsupportedVersion { .. }) => {
+            (StatusCode::BAD_REQUEST, "unsupported_version")
+        }
         IngestError::Envelope(_) => (StatusCode::BAD_REQUEST, "bad_envelope"),
         IngestError::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
         IngestError::UnknownAgent(_) => (StatusCode::UNAUTHORIZED, "unknown_agent"),
@@ -239,7 +273,12 @@ fn ingest_error(e: &IngestError) -> Answer {
     error(status, code, message)
 }
 
-async fn operator<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, method: &Method, segments: &[&str]) -> Answer {
+async fn operator<S: Store>(
+    api: &Arc<Api<S>>,
+    req: Request<Incoming>,
+    method: &Method,
+    segments: &[&str],
+) -> Answer {
     let token = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
@@ -248,11 +287,21 @@ async fn operator<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, method: &
         .map(str::trim)
         .map(str::to_owned);
     let Some(token) = token else {
-        return error(StatusCode::UNAUTHORIZED, "unauthenticated", "send an operator token as `Authorization: Bearer …`");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send an operator token as `Authorization: Bearer …`",
+        );
     };
     let role = match api.cmdb.operator_token(&token) {
         Ok(Some(t)) => t.role,
-        Ok(None) => return error(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown operator token"),
+        Ok(None) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "unknown operator token",
+            )
+        }
         Err(e) => return store_error(&e),
     };
     let need = |needed: Role| -> Option<Answer> {
@@ -282,10 +331,20 @@ async fn operator<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, method: &
             }
             let request: CreateToken = match serde_json::from_slice(&body) {
                 Ok(r) => r,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("bad token request: {e}")),
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        format!("bad token request: {e}"),
+                    )
+                }
             };
             if request.uses == 0 || request.ttl_secs == 0 {
-                return error(StatusCode::BAD_REQUEST, "bad_request", "ttl_secs and uses must be at least 1");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "ttl_secs and uses must be at least 1",
+                );
             }
             let ttl_ms = i64::try_from(request.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
             let created = cmdb.create_enrollment_token(ttl_ms, request.uses, now_ms());
@@ -347,11 +406,16 @@ async fn operator<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, method: &
             };
             let ci = match cmdb.ci(id) {
                 Ok(Some(ci)) => ci,
-                Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", format!("no CI {id}")),
+                Ok(None) => {
+                    return error(StatusCode::NOT_FOUND, "not_found", format!("no CI {id}"))
+                }
                 Err(e) => return store_error(&e),
             };
             match cmdb.latest_inventory(id) {
-                Ok(inventory) => json(StatusCode::OK, &serde_json::json!({"ci": ci, "inventory": inventory})),
+                Ok(inventory) => json(
+                    StatusCode::OK,
+                    &serde_json::json!({"ci": ci, "inventory": inventory}),
+                ),
                 Err(e) => store_error(&e),
             }
         }
@@ -365,5 +429,9 @@ async fn operator<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, method: &
 
 fn store_error(e: &crate::store::StoreError) -> Answer {
     tracing::error!(error = %crate::error_chain(e), "Store failure");
-    error(StatusCode::SERVICE_UNAVAILABLE, "storage", crate::error_chain(e))
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage",
+        crate::error_chain(e),
+    )
 }

@@ -96,16 +96,34 @@ impl CollectorConfig {
         let tls = match (raw.tls_cert, raw.tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
-            (Some(_), None) => return Err(invalid("tls_key", "tls_cert is set, so tls_key must be too".into())),
-            (None, Some(_)) => return Err(invalid("tls_cert", "tls_key is set, so tls_cert must be too".into())),
+            (Some(_), None) => {
+                return Err(invalid(
+                    "tls_key",
+                    "tls_cert is set, so tls_key must be too".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "tls_cert",
+                    "tls_key is set, so tls_cert must be too".into(),
+                ))
+            }
         };
         let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if !(64 * 1024..=256 * 1024 * 1024).contains(&max_body_bytes) {
-            return Err(invalid("max_body_bytes", "must be between 65536 and 268435456".into()));
+            return Err(invalid(
+                "max_body_bytes",
+                "must be between 65536 and 268435456".into(),
+            ));
         }
-        let max_concurrent_reports = raw.max_concurrent_reports.unwrap_or(DEFAULT_MAX_CONCURRENT_REPORTS);
+        let max_concurrent_reports = raw
+            .max_concurrent_reports
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_REPORTS);
         if max_concurrent_reports == 0 {
-            return Err(invalid("max_concurrent_reports", "must be at least 1".into()));
+            return Err(invalid(
+                "max_concurrent_reports",
+                "must be at least 1".into(),
+            ));
         }
         Ok(CollectorConfig {
             listen,
@@ -139,7 +157,9 @@ mod tests {
             ("max_concurrent_reports = 0", "max_concurrent_reports"),
             ("lisen = '1.2.3.4:5'", "lisen"),
         ] {
-            let err = CollectorConfig::from_toml(text, Path::new("collector.toml")).unwrap_err().to_string();
+            let err = CollectorConfig::from_toml(text, Path::new("collector.toml"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("collector.toml") && err.contains(key), "{err}");
         }
     }

@@ -34,7 +34,9 @@ pub enum IngestError {
     Revoked(AgentId),
     #[error("envelope key differs from the key agent {0} enrolled with")]
     KeyMismatch(AgentId),
-    #[error("send time is {skew_ms} ms away from the collector's clock (allowed: {allowed_ms} ms)")]
+    #[error(
+        "send time is {skew_ms} ms away from the collector's clock (allowed: {allowed_ms} ms)"
+    )]
     ClockSkew { skew_ms: i64, allowed_ms: i64 },
     #[error("undecodable body")]
     Body(#[source] CodecError),
@@ -73,7 +75,8 @@ impl<S: Store> Ingest<S> {
 
     /// Runs steps 1–6. Blocking (it writes to the store).
     pub fn ingest(&self, bytes: &[u8], now_ms: i64) -> Result<Ack, IngestError> {
-        let unverified = UnverifiedEnvelope::parse(bytes, self.max_body).map_err(IngestError::Envelope)?;
+        let unverified =
+            UnverifiedEnvelope::parse(bytes, self.max_body).map_err(IngestError::Envelope)?;
         let claimed = *unverified.claimed_header();
         if claimed.kind != BodyKind::Enrollment {
             let agent = self
@@ -89,9 +92,9 @@ impl<S: Store> Ingest<S> {
             }
         }
         let verified = unverified.verify().map_err(|e| match e {
-            EnvelopeError::BadSignature | EnvelopeError::BadPublicKey | EnvelopeError::AgentIdMismatch { .. } => {
-                IngestError::BadSignature
-            }
+            EnvelopeError::BadSignature
+            | EnvelopeError::BadPublicKey
+            | EnvelopeError::AgentIdMismatch { .. } => IngestError::BadSignature,
             other => IngestError::Envelope(other),
         })?;
         let header = *verified.header();
@@ -107,11 +110,17 @@ impl<S: Store> Ingest<S> {
                 public_key: header.public_key,
                 body: codec::decode(&verified).map_err(IngestError::Body)?,
             },
-            BodyKind::Inventory => Report::Inventory(Box::new(codec::decode(&verified).map_err(IngestError::Body)?)),
-            BodyKind::Metrics => Report::Metrics(codec::decode(&verified).map_err(IngestError::Body)?),
+            BodyKind::Inventory => Report::Inventory(Box::new(
+                codec::decode(&verified).map_err(IngestError::Body)?,
+            )),
+            BodyKind::Metrics => {
+                Report::Metrics(codec::decode(&verified).map_err(IngestError::Body)?)
+            }
         };
         let digest = report_digest(header.kind, verified.body());
-        let applied = self.cmdb.apply(header.agent_id, header.seq, &digest, &report, now_ms)?;
+        let applied = self
+            .cmdb
+            .apply(header.agent_id, header.seq, &digest, &report, now_ms)?;
         Ok(Ack {
             agent_id: header.agent_id,
             seq: header.seq,

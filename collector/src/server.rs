@@ -6,9 +6,9 @@
 //! `fathom quickstart` and tests start it the same way.
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -56,7 +56,10 @@ impl Collector {
     }
 }
 
-pub async fn start(config: &CollectorConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Collector> {
+pub async fn start(
+    config: &CollectorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Collector> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let store = SledStore::open(&config.data_dir.join("cmdb"))?;
@@ -91,7 +94,10 @@ pub async fn start(config: &CollectorConfig, shutdown: impl Future<Output = ()> 
         fingerprint: tls.fingerprint,
     });
     tracing::info!(listen = %local_addr, fingerprint = %tls.fingerprint, data_dir = %config.data_dir.display(), "Collector listening");
-    let task = tokio::spawn(api::serve(listener, tls.config.clone(), api, shutdown).instrument(tracing::info_span!("api")));
+    let task = tokio::spawn(
+        api::serve(listener, tls.config.clone(), api, shutdown)
+            .instrument(tracing::info_span!("api")),
+    );
     Ok(Collector {
         local_addr,
         fingerprint: tls.fingerprint,

@@ -3,8 +3,8 @@
 //! Agents trust it by the fingerprint that `fathom token create` prints.
 
 use std::fs;
-use std::os::unix::fs::OpenOptionsExt;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,7 +46,10 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-pub fn load_or_create(configured: Option<&(PathBuf, PathBuf)>, data_dir: &Path) -> Result<ServerTls, TlsError> {
+pub fn load_or_create(
+    configured: Option<&(PathBuf, PathBuf)>,
+    data_dir: &Path,
+) -> Result<ServerTls, TlsError> {
     let (cert_path, key_path) = match configured {
         Some((c, k)) => (c.clone(), k.clone()),
         None => {
@@ -88,7 +91,11 @@ pub fn load_or_create(configured: Option<&(PathBuf, PathBuf)>, data_dir: &Path) 
 
 fn make_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), TlsError> {
     fs::create_dir_all(dir).map_err(io("create", dir))?;
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if let Ok(h) = fs::read_to_string("/proc/sys/kernel/hostname") {
         let h = h.trim();
         if !h.is_empty() && h != "localhost" {

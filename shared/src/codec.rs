@@ -39,7 +39,10 @@ pub fn decode<T: DeserializeOwned>(envelope: &VerifiedEnvelope<'_>) -> Result<T,
 
 /// Decodes bytes this process wrote itself (for example its own spool). Never
 /// use it for bytes that arrived from the network.
-pub fn decode_trusted<T: DeserializeOwned>(bytes: &[u8], kind: &'static str) -> Result<T, CodecError> {
+pub fn decode_trusted<T: DeserializeOwned>(
+    bytes: &[u8],
+    kind: &'static str,
+) -> Result<T, CodecError> {
     decode_bytes(bytes, kind)
 }
 

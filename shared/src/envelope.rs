@@ -136,7 +136,8 @@ impl<'a> UnverifiedEnvelope<'a> {
         if version != PROTOCOL_VERSION {
             return Err(EnvelopeError::UnsupportedVersion { found: version });
         }
-        let kind = BodyKind::from_u8(bytes[6]).ok_or(EnvelopeError::UnknownKind { found: bytes[6] })?;
+        let kind =
+            BodyKind::from_u8(bytes[6]).ok_or(EnvelopeError::UnknownKind { found: bytes[6] })?;
         if bytes[7] != 0 {
             return Err(EnvelopeError::BadFlags { found: bytes[7] });
         }
@@ -245,13 +246,25 @@ mod tests {
 
     #[test]
     fn a_sealed_envelope_verifies_and_round_trips() {
-        let sealed = seal(&key(1), BodyKind::Inventory, 42, 1_700_000_000_000, b"hello");
-        let verified = UnverifiedEnvelope::parse(&sealed, 1024).unwrap().verify().unwrap();
+        let sealed = seal(
+            &key(1),
+            BodyKind::Inventory,
+            42,
+            1_700_000_000_000,
+            b"hello",
+        );
+        let verified = UnverifiedEnvelope::parse(&sealed, 1024)
+            .unwrap()
+            .verify()
+            .unwrap();
         let h = verified.header();
         assert_eq!(h.kind, BodyKind::Inventory);
         assert_eq!(h.seq, 42);
         assert_eq!(h.sent_at_ms, 1_700_000_000_000);
-        assert_eq!(h.agent_id, AgentId::from_public_key(&key(1).verifying_key().to_bytes()));
+        assert_eq!(
+            h.agent_id,
+            AgentId::from_public_key(&key(1).verifying_key().to_bytes())
+        );
         assert_eq!(verified.body(), b"hello");
     }
 
@@ -282,7 +295,10 @@ mod tests {
         let mut sealed = seal(&key(2), BodyKind::Metrics, 1, 5, b"x");
         let other = AgentId::from_public_key(&key(1).verifying_key().to_bytes());
         sealed[8..24].copy_from_slice(other.as_bytes());
-        let err = UnverifiedEnvelope::parse(&sealed, 1024).unwrap().verify().unwrap_err();
+        let err = UnverifiedEnvelope::parse(&sealed, 1024)
+            .unwrap()
+            .verify()
+            .unwrap_err();
         assert!(matches!(err, EnvelopeError::AgentIdMismatch { .. }));
     }
 
@@ -303,7 +319,10 @@ mod tests {
         ));
         let mut bad = sealed.clone();
         bad[0] = b'X';
-        assert_eq!(UnverifiedEnvelope::parse(&bad, 1024).unwrap_err(), EnvelopeError::BadMagic);
+        assert_eq!(
+            UnverifiedEnvelope::parse(&bad, 1024).unwrap_err(),
+            EnvelopeError::BadMagic
+        );
         let mut bad = sealed;
         bad[6] = 99;
         assert_eq!(

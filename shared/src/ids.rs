@@ -176,7 +176,13 @@ mod tests {
 
     #[test]
     fn bad_ids_say_what_was_wrong() {
-        for bad in ["", "ci-", "ci-xyz", "ci-00000000deadbeef0", "00000000deadbeef"] {
+        for bad in [
+            "",
+            "ci-",
+            "ci-xyz",
+            "ci-00000000deadbeef0",
+            "00000000deadbeef",
+        ] {
             let err = bad.parse::<CiId>().unwrap_err();
             assert!(err.to_string().contains("CI id"), "{err}");
         }

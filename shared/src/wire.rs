@@ -232,7 +232,10 @@ mod tests {
         let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
         let body = codec::encode(&inventory).unwrap();
         let sealed = seal(&key, BodyKind::Inventory, 1, 1, &body);
-        let env = UnverifiedEnvelope::parse(&sealed, 1 << 20).unwrap().verify().unwrap();
+        let env = UnverifiedEnvelope::parse(&sealed, 1 << 20)
+            .unwrap()
+            .verify()
+            .unwrap();
         let back: Inventory = codec::decode(&env).unwrap();
         assert_eq!(back, inventory);
         // `None` (not read) and `Some(vec![])` (read, empty) stay apart.
@@ -245,7 +248,10 @@ mod tests {
         let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
         let body = codec::encode(&"just a string").unwrap();
         let sealed = seal(&key, BodyKind::Metrics, 1, 1, &body);
-        let env = UnverifiedEnvelope::parse(&sealed, 1 << 20).unwrap().verify().unwrap();
+        let env = UnverifiedEnvelope::parse(&sealed, 1 << 20)
+            .unwrap()
+            .verify()
+            .unwrap();
         let err = codec::decode::<Metrics>(&env).unwrap_err();
         assert!(err.to_string().contains("metrics"), "{err}");
     }

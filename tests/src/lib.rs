@@ -29,7 +29,14 @@ pub fn bin_dir() -> &'static Path {
         {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--bins", "-p", "fathom-agent", "-p", "fathom-collector"]);
+            cmd.args([
+                "build",
+                "--bins",
+                "-p",
+                "fathom-agent",
+                "-p",
+                "fathom-collector",
+            ]);
             if dir.file_name().is_some_and(|p| p == "release") {
                 cmd.arg("--release");
             }
@@ -47,7 +54,11 @@ pub fn bin(name: &str) -> PathBuf {
 /// A free loopback port. Another process could take it before we bind it,
 /// but nothing else on a test machine hands out ports this way.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn now_ms() -> i64 {
@@ -64,13 +75,19 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A real collector process with its own data directory.
@@ -131,13 +148,21 @@ impl Collector {
         self.child = Some(child);
         let cert = self.data_dir().join("tls/cert.pem");
         let token = self.data_dir().join("admin.token");
-        self.fingerprint = wait_for("the collector's certificate", Duration::from_secs(20), || {
-            let pem = std::fs::read(&cert).ok()?;
-            let der = rustls::pki_types::CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
-            Some(Fingerprint::of_der(&der))
-        });
+        self.fingerprint = wait_for(
+            "the collector's certificate",
+            Duration::from_secs(20),
+            || {
+                let pem = std::fs::read(&cert).ok()?;
+                let der = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+                    .next()?
+                    .ok()?;
+                Some(Fingerprint::of_der(&der))
+            },
+        );
         self.admin_token = wait_for("the admin token", Duration::from_secs(20), || {
-            std::fs::read_to_string(&token).ok().filter(|t| !t.trim().is_empty())
+            std::fs::read_to_string(&token)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
         })
         .trim()
         .to_owned();
@@ -191,12 +216,16 @@ impl Collector {
     }
 
     pub fn create_token(&self, ttl: &str, uses: u32) -> String {
-        let created = self.cli_json(&["token", "create", "--ttl", ttl, "--uses", &uses.to_string()]);
+        let created =
+            self.cli_json(&["token", "create", "--ttl", ttl, "--uses", &uses.to_string()]);
         created["token"].as_str().unwrap().to_owned()
     }
 
     pub fn agents(&self) -> Vec<Value> {
-        self.cli_json(&["agent", "list"]).as_array().unwrap().clone()
+        self.cli_json(&["agent", "list"])
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     pub fn cis(&self) -> Vec<Value> {
@@ -216,7 +245,10 @@ impl Collector {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let bytes = r.bytes().await.unwrap_or_default();
-                    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+                    (
+                        status,
+                        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    )
                 }
                 Err(e) => (0, Value::String(e.to_string())),
             }
@@ -296,7 +328,10 @@ impl Agent {
 
     /// The agent's signing key, as a test impersonating it needs.
     pub fn key(&self) -> SigningKey {
-        let bytes: [u8; 32] = std::fs::read(self.state_dir().join("agent.key")).unwrap().try_into().unwrap();
+        let bytes: [u8; 32] = std::fs::read(self.state_dir().join("agent.key"))
+            .unwrap()
+            .try_into()
+            .unwrap();
         SigningKey::from_bytes(&bytes)
     }
 
@@ -308,7 +343,11 @@ impl Agent {
 
     pub fn spooled(&self) -> usize {
         std::fs::read_dir(self.state_dir().join("spool"))
-            .map(|d| d.filter_map(Result::ok).filter(|e| e.path().is_file()).count())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().is_file())
+                    .count()
+            })
             .unwrap_or(0)
     }
 }

@@ -56,7 +56,10 @@ fn enrollment_and_first_inventory_create_a_ci() {
     let agents = collector.agents();
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0]["status"], "active");
-    assert_eq!(agents[0]["reports_received"], 2, "one inventory and one metrics sample");
+    assert_eq!(
+        agents[0]["reports_received"], 2,
+        "one inventory and one metrics sample"
+    );
     let cis = collector.cis();
     assert_eq!(cis.len(), 1);
     let ci = &cis[0];
@@ -65,7 +68,10 @@ fn enrollment_and_first_inventory_create_a_ci() {
     assert_eq!(ci["status"], "in_use");
     assert_eq!(ci["attributes"]["os.id"], "debian");
     assert_eq!(ci["attributes"]["packages.count"], "40");
-    assert_eq!(ci["identifiers"]["machine_id"], "0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        ci["identifiers"]["machine_id"],
+        "0123456789abcdef0123456789abcdef"
+    );
 
     // `ci show` gives the latest inventory, with the missing DMI recorded as
     // not read rather than empty.
@@ -80,11 +86,17 @@ fn enrollment_and_first_inventory_create_a_ci() {
         .any(|e| e["probe"] == "dmi"));
     // The human listing names the CI too.
     let table = String::from_utf8(collector.cli(&["ci", "list"]).stdout).unwrap();
-    assert!(table.contains("web-01") && table.contains(ci["id"].as_str().unwrap()), "{table}");
+    assert!(
+        table.contains("web-01") && table.contains(ci["id"].as_str().unwrap()),
+        "{table}"
+    );
 
     // The key file is private and the token is spent.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(agent.state_dir().join("agent.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(agent.state_dir().join("agent.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let tokens = collector.cli_json(&["token", "list"]);
     assert_eq!(tokens[0]["uses_left"], 0);
@@ -100,7 +112,10 @@ fn bad_tokens_are_refused_with_a_reason() {
     assert!(stderr(&out).contains("token_invalid"), "{}", stderr(&out));
 
     let once = collector.create_token("1h", 1);
-    assert!(Agent::new(&collector, root.path(), "").run_once(Some(&once)).status.success());
+    assert!(Agent::new(&collector, root.path(), "")
+        .run_once(Some(&once))
+        .status
+        .success());
     let out = Agent::new(&collector, root.path(), "").run_once(Some(&once));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("token_used_up"), "{}", stderr(&out));
@@ -136,14 +151,23 @@ fn a_single_use_token_admits_exactly_one_of_many_concurrent_enrollments() {
                         agent_version: "test".into(),
                     })
                     .unwrap();
-                    collector.post_raw(&seal(&key, BodyKind::Enrollment, 0, now_ms(), &body)).0
+                    collector
+                        .post_raw(&seal(&key, BodyKind::Enrollment, 0, now_ms(), &body))
+                        .0
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(results.iter().filter(|s| **s == 200).count(), 1, "{results:?}");
-    assert!(results.iter().all(|s| *s == 200 || *s == 401), "{results:?}");
+    assert_eq!(
+        results.iter().filter(|s| **s == 200).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|s| *s == 200 || *s == 401),
+        "{results:?}"
+    );
     assert_eq!(collector.agents().len(), 1);
 }
 
@@ -154,57 +178,129 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
     let mut collector = Collector::start_with("max_body_bytes = 65536\n");
     let (agent, _root, key) = enrolled(&collector);
     let id = AgentId::from_public_key(&key.verifying_key().to_bytes());
-    let before = agent_json(&collector, id)["reports_received"].as_u64().unwrap();
+    let before = agent_json(&collector, id)["reports_received"]
+        .as_u64()
+        .unwrap();
     let next = agent.last_seq() + 1;
 
     // Signed by another key while claiming to be the enrolled agent.
     let intruder = SigningKey::from_bytes(&[0x42; 32]);
-    let mut forged = seal(&intruder, BodyKind::Metrics, next, now_ms(), &metrics_body());
+    let mut forged = seal(
+        &intruder,
+        BodyKind::Metrics,
+        next,
+        now_ms(),
+        &metrics_body(),
+    );
     forged[8..24].copy_from_slice(id.as_bytes());
     let (status, answer) = collector.post_raw(&forged);
-    assert_eq!((status, answer["code"].as_str()), (401, Some("key_mismatch")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("key_mismatch")),
+        "{answer}"
+    );
     // A key nobody enrolled.
-    let (status, answer) = collector.post_raw(&seal(&intruder, BodyKind::Metrics, 1, now_ms(), &metrics_body()));
-    assert_eq!((status, answer["code"].as_str()), (401, Some("unknown_agent")), "{answer}");
+    let (status, answer) = collector.post_raw(&seal(
+        &intruder,
+        BodyKind::Metrics,
+        1,
+        now_ms(),
+        &metrics_body(),
+    ));
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("unknown_agent")),
+        "{answer}"
+    );
 
     // A tampered body.
     let mut tampered = seal(&key, BodyKind::Metrics, next, now_ms(), &metrics_body());
     let body_byte = fathom_shared::envelope::HEADER_LEN + 3;
     tampered[body_byte] ^= 0x20;
     let (status, answer) = collector.post_raw(&tampered);
-    assert_eq!((status, answer["code"].as_str()), (401, Some("bad_signature")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("bad_signature")),
+        "{answer}"
+    );
 
     // A genuine report, then the same bytes again (an agent that missed the
     // acknowledgement), then another report reusing the number (a replay).
     let genuine = seal(&key, BodyKind::Metrics, next, now_ms(), &metrics_body());
     let (status, answer) = collector.post_raw(&genuine);
-    assert_eq!((status, answer["outcome"].as_str()), (200, Some("stored")), "{answer}");
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (200, Some("stored")),
+        "{answer}"
+    );
     let (status, answer) = collector.post_raw(&genuine);
-    assert_eq!((status, answer["outcome"].as_str()), (200, Some("duplicate")), "{answer}");
-    let reused = seal(&key, BodyKind::Metrics, next, now_ms(), &metrics_body_with(7));
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (200, Some("duplicate")),
+        "{answer}"
+    );
+    let reused = seal(
+        &key,
+        BodyKind::Metrics,
+        next,
+        now_ms(),
+        &metrics_body_with(7),
+    );
     let (status, answer) = collector.post_raw(&reused);
-    assert_eq!((status, answer["code"].as_str()), (409, Some("replay")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (409, Some("replay")),
+        "{answer}"
+    );
     let old = seal(&key, BodyKind::Metrics, 0, now_ms(), &metrics_body());
     assert_eq!(collector.post_raw(&old).0, 409);
 
     // A send time far from the collector's clock.
-    let skewed = seal(&key, BodyKind::Metrics, next + 1, now_ms() - 3_600_000, &metrics_body());
+    let skewed = seal(
+        &key,
+        BodyKind::Metrics,
+        next + 1,
+        now_ms() - 3_600_000,
+        &metrics_body(),
+    );
     let (status, answer) = collector.post_raw(&skewed);
-    assert_eq!((status, answer["code"].as_str()), (400, Some("clock_skew")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("clock_skew")),
+        "{answer}"
+    );
 
     // Oversized, by its Content-Length: refused before it is read.
     let huge = vec![0u8; 100 * 1024];
     let (status, answer) = collector.post_raw(&huge);
-    assert_eq!((status, answer["code"].as_str()), (413, Some("body_too_large")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{answer}"
+    );
     // A small request whose envelope claims a body over the limit.
     let mut claims_huge = seal(&key, BodyKind::Metrics, next + 1, now_ms(), &metrics_body());
     claims_huge[72..76].copy_from_slice(&(10u32 << 20).to_be_bytes());
     let (status, answer) = collector.post_raw(&claims_huge);
-    assert_eq!((status, answer["code"].as_str()), (413, Some("body_too_large")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{answer}"
+    );
     // A body that is valid msgpack of the wrong shape, properly signed.
-    let wrong_shape = seal(&key, BodyKind::Metrics, next + 1, now_ms(), &codec::encode(&"hello").unwrap());
+    let wrong_shape = seal(
+        &key,
+        BodyKind::Metrics,
+        next + 1,
+        now_ms(),
+        &codec::encode(&"hello").unwrap(),
+    );
     let (status, answer) = collector.post_raw(&wrong_shape);
-    assert_eq!((status, answer["code"].as_str()), (400, Some("bad_body")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("bad_body")),
+        "{answer}"
+    );
 
     // Garbage of several shapes: a clear 4xx each time.
     let mut garbage = b"FTHM".to_vec();
@@ -212,12 +308,17 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
     for bytes in [&b""[..], b"GET / HTTP/1.1", &garbage, &[0u8; 140]] {
         let (status, answer) = collector.post_raw(bytes);
         assert!((400..500).contains(&status), "{status} {answer}");
-        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()), "{answer}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
     }
 
     // Exactly one of all that was stored, and the collector still serves.
     collector.assert_running();
-    let after = agent_json(&collector, id)["reports_received"].as_u64().unwrap();
+    let after = agent_json(&collector, id)["reports_received"]
+        .as_u64()
+        .unwrap();
     assert_eq!(after, before + 1);
     let out = agent.run_once(None);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -236,7 +337,11 @@ fn metrics_body_with(memory: u64) -> Vec<u8> {
 fn reports_wait_in_the_spool_while_the_collector_is_down_and_arrive_exactly_once() {
     let mut collector = Collector::start();
     let root = fixture_root("spool-host", "33333333333333333333333333333333");
-    let agent = Agent::new(&collector, root.path(), "metrics_interval_secs = 1\nmax_backoff_secs = 1\n");
+    let agent = Agent::new(
+        &collector,
+        root.path(),
+        "metrics_interval_secs = 1\nmax_backoff_secs = 1\n",
+    );
     let token = collector.create_token("1h", 1);
     let mut daemon = agent
         .command(&["run"])
@@ -246,22 +351,33 @@ fn reports_wait_in_the_spool_while_the_collector_is_down_and_arrive_exactly_once
         .spawn()
         .unwrap();
     let id = wait_for("enrollment", Duration::from_secs(20), || {
-        collector.agents().first().map(|a| a["agent_id"].as_str().unwrap().parse::<AgentId>().unwrap())
+        collector
+            .agents()
+            .first()
+            .map(|a| a["agent_id"].as_str().unwrap().parse::<AgentId>().unwrap())
     });
     wait_for("a few reports", Duration::from_secs(20), || {
-        (agent_json(&collector, id)["reports_received"].as_u64().unwrap() >= 3).then_some(())
+        (agent_json(&collector, id)["reports_received"]
+            .as_u64()
+            .unwrap()
+            >= 3)
+            .then_some(())
     });
 
     // The collector dies without a chance to clean up; the agent keeps
     // producing reports into its spool.
     collector.kill();
     let seq_at_kill = agent.last_seq();
-    wait_for("reports to pile up in the spool", Duration::from_secs(30), || {
-        (agent.spooled() >= 3 && agent.last_seq() >= seq_at_kill + 3).then_some(())
-    });
+    wait_for(
+        "reports to pile up in the spool",
+        Duration::from_secs(30),
+        || (agent.spooled() >= 3 && agent.last_seq() >= seq_at_kill + 3).then_some(()),
+    );
 
     collector.restart();
-    wait_for("the spool to drain", Duration::from_secs(30), || (agent.spooled() == 0).then_some(()));
+    wait_for("the spool to drain", Duration::from_secs(30), || {
+        (agent.spooled() == 0).then_some(())
+    });
     // Stop the agent (SIGTERM), and let the last in-flight report settle.
     terminate(&mut daemon);
     let last = agent.last_seq();
@@ -274,7 +390,11 @@ fn reports_wait_in_the_spool_while_the_collector_is_down_and_arrive_exactly_once
     // Every numbered report from 1 to the last is in the CMDB exactly once.
     let record = agent_json(&collector, id);
     assert_eq!(record["last_seq"].as_u64().unwrap(), last, "{record}");
-    assert_eq!(record["reports_received"].as_u64().unwrap(), last, "{record}");
+    assert_eq!(
+        record["reports_received"].as_u64().unwrap(),
+        last,
+        "{record}"
+    );
     assert_eq!(agent.spooled(), 0);
     assert!(collector.log().contains("Collector listening"));
 }
@@ -289,7 +409,10 @@ fn terminate(child: &mut std::process::Child) {
     assert!(status.success());
     let start = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(10), "agent ignored SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "agent ignored SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -314,12 +437,18 @@ fn a_reinstalled_agent_on_the_same_host_lands_on_the_same_ci_flagged_for_review(
     assert_eq!(ci["identified_by"]["rule"], "machine_id");
     let review = ci["review"].as_array().unwrap();
     assert_eq!(review.len(), 1);
-    assert!(review[0]["reason"].as_str().unwrap().contains("new agent key"));
+    assert!(review[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("new agent key"));
 
     // A different host (another machine-id) is another CI, even though both
     // fixture hosts share this machine's network interfaces.
     let other_root = fixture_root("db-08", "55555555555555555555555555555555");
-    assert!(Agent::new(&collector, other_root.path(), "").run_once(Some(&token)).status.success());
+    assert!(Agent::new(&collector, other_root.path(), "")
+        .run_once(Some(&token))
+        .status
+        .success());
     assert_eq!(collector.cis().len(), 2);
     let table = String::from_utf8(collector.cli(&["ci", "list"]).stdout).unwrap();
     assert!(table.contains("needs review"), "{table}");
@@ -333,16 +462,35 @@ fn a_revoked_agent_is_refused_and_its_reports_are_kept_aside() {
     let out = collector.cli(&["agent", "revoke", &id.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(agent_json(&collector, id)["status"], "revoked");
-    let received = agent_json(&collector, id)["reports_received"].as_u64().unwrap();
+    let received = agent_json(&collector, id)["reports_received"]
+        .as_u64()
+        .unwrap();
 
     let out = agent.run_once(None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("agent_revoked"), "{}", stderr(&out));
-    let rejected = std::fs::read_dir(agent.state_dir().join("spool/rejected")).unwrap().count();
+    let rejected = std::fs::read_dir(agent.state_dir().join("spool/rejected"))
+        .unwrap()
+        .count();
     assert_eq!(rejected, 2);
-    assert_eq!(agent_json(&collector, id)["reports_received"].as_u64().unwrap(), received);
-    let (status, answer) = collector.post_raw(&seal(&key, BodyKind::Metrics, 99, now_ms(), &metrics_body()));
-    assert_eq!((status, answer["code"].as_str()), (403, Some("agent_revoked")), "{answer}");
+    assert_eq!(
+        agent_json(&collector, id)["reports_received"]
+            .as_u64()
+            .unwrap(),
+        received
+    );
+    let (status, answer) = collector.post_raw(&seal(
+        &key,
+        BodyKind::Metrics,
+        99,
+        now_ms(),
+        &metrics_body(),
+    ));
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (403, Some("agent_revoked")),
+        "{answer}"
+    );
 }
 
 #[test]
@@ -371,7 +519,11 @@ fn operator_api_needs_a_valid_token_and_cli_errors_are_clear() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("does not match the pinned"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not match the pinned"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = collector.cli(&["ci", "show", "not-an-id"]);
     assert!(!out.status.success());
@@ -382,7 +534,11 @@ fn operator_api_needs_a_valid_token_and_cli_errors_are_clear() {
 fn bad_config_files_exit_non_zero_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let agent_cfg = dir.path().join("agent.toml");
-    std::fs::write(&agent_cfg, "collector_url = \"https://x\"\ncollector_fingerprint = \"sha256:00\"\n").unwrap();
+    std::fs::write(
+        &agent_cfg,
+        "collector_url = \"https://x\"\ncollector_fingerprint = \"sha256:00\"\n",
+    )
+    .unwrap();
     let out = std::process::Command::new(fathom_tests::bin("fathom-agent"))
         .args(["validate-config", "--config"])
         .arg(&agent_cfg)
@@ -390,7 +546,10 @@ fn bad_config_files_exit_non_zero_naming_file_and_key() {
         .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("agent.toml") && err.contains("collector_fingerprint"), "{err}");
+    assert!(
+        err.contains("agent.toml") && err.contains("collector_fingerprint"),
+        "{err}"
+    );
 
     let collector_cfg = dir.path().join("collector.toml");
     std::fs::write(&collector_cfg, "listen = \"nowhere\"\n").unwrap();
@@ -401,11 +560,20 @@ fn bad_config_files_exit_non_zero_naming_file_and_key() {
         .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("collector.toml") && err.contains("listen"), "{err}");
+    assert!(
+        err.contains("collector.toml") && err.contains("listen"),
+        "{err}"
+    );
 
     for shipped in ["agent.toml", "collector.toml"] {
-        let bin = if shipped == "agent.toml" { "fathom-agent" } else { "fathom-collector" };
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs").join(shipped);
+        let bin = if shipped == "agent.toml" {
+            "fathom-agent"
+        } else {
+            "fathom-collector"
+        };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs")
+            .join(shipped);
         let out = std::process::Command::new(fathom_tests::bin(bin))
             .args(["validate-config", "--config"])
             .arg(&path)

@@ -42,10 +42,17 @@ mod tests {
         let id = dir.path().join("sys/class/dmi/id");
         std::fs::create_dir_all(&id).unwrap();
         std::fs::write(id.join("sys_vendor"), "Dell Inc.\n").unwrap();
-        std::fs::write(id.join("product_uuid"), "4C4C4544-0042-3510-8051-B4C04F4E4B32\n").unwrap();
+        std::fs::write(
+            id.join("product_uuid"),
+            "4C4C4544-0042-3510-8051-B4C04F4E4B32\n",
+        )
+        .unwrap();
         let dmi = probe(&HostRoot::new(dir.path())).unwrap();
         assert_eq!(dmi.sys_vendor.as_deref(), Some("Dell Inc."));
-        assert_eq!(dmi.product_uuid.as_deref(), Some("4c4c4544-0042-3510-8051-b4c04f4e4b32"));
+        assert_eq!(
+            dmi.product_uuid.as_deref(),
+            Some("4c4c4544-0042-3510-8051-b4c04f4e4b32")
+        );
         assert_eq!(dmi.product_serial, None);
     }
 

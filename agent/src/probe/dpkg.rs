@@ -66,7 +66,10 @@ pub fn parse_status(bytes: &[u8]) -> Result<Vec<Package>, (usize, String)> {
         let Some(colon) = raw.iter().position(|b| *b == b':') else {
             return Err((
                 line_no,
-                format!("expected `Field: value`, got {:?}", String::from_utf8_lossy(&raw[..raw.len().min(60)])),
+                format!(
+                    "expected `Field: value`, got {:?}",
+                    String::from_utf8_lossy(&raw[..raw.len().min(60)])
+                ),
             ));
         };
         let field = &raw[..colon];
@@ -119,11 +122,17 @@ impl Stanza {
             .status
             .ok_or_else(|| (line, format!("package {name} has no Status field")))?;
         let mut words = status.split_whitespace();
-        let (Some(_want), Some(_flag), Some(state), None) = (words.next(), words.next(), words.next(), words.next()) else {
-            return Err((line, format!("package {name} has a malformed Status {status:?}")));
+        let (Some(_want), Some(_flag), Some(state), None) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            return Err((
+                line,
+                format!("package {name} has a malformed Status {status:?}"),
+            ));
         };
         let on_disk = match state {
-            "installed" | "half-configured" | "unpacked" | "triggers-awaited" | "triggers-pending" => true,
+            "installed" | "half-configured" | "unpacked" | "triggers-awaited"
+            | "triggers-pending" => true,
             "not-installed" | "config-files" | "half-installed" => false,
             other => return Err((line, format!("package {name} has unknown state {other:?}"))),
         };
@@ -154,10 +163,15 @@ mod tests {
         let packages = parse_status(REAL_STATUS).unwrap();
         // The fixture is the first 40 stanzas of a Debian 12 system's database,
         // all installed.
-        let stanzas = String::from_utf8_lossy(REAL_STATUS).matches("\nPackage: ").count() + 1;
+        let stanzas = String::from_utf8_lossy(REAL_STATUS)
+            .matches("\nPackage: ")
+            .count()
+            + 1;
         assert_eq!(packages.len(), stanzas);
         assert_eq!(packages.len(), 40);
-        assert!(packages.iter().all(|p| !p.version.is_empty() && p.manager == "dpkg"));
+        assert!(packages
+            .iter()
+            .all(|p| !p.version.is_empty() && p.manager == "dpkg"));
         assert!(packages.windows(2).all(|w| w[0] <= w[1]), "sorted");
     }
 
@@ -173,18 +187,37 @@ mod tests {
     #[test]
     fn malformed_input_names_the_line() {
         let cases: &[(&[u8], usize, &str)] = &[
-            (b"Package: a\nStatus: install ok installed\nVersion: 1\n\nthis is not a field\n", 5, "expected `Field: value`"),
+            (
+                b"Package: a\nStatus: install ok installed\nVersion: 1\n\nthis is not a field\n",
+                5,
+                "expected `Field: value`",
+            ),
             (b" leading continuation\n", 1, "continuation"),
             (b"Package: a\nVersion: 1\n", 1, "no Status"),
-            (b"Package: a\nStatus: install ok installed\n", 1, "no Version"),
-            (b"Package: a\nStatus: install ok\nVersion: 1\n", 1, "malformed Status"),
-            (b"Version: 1\nStatus: install ok installed\n", 1, "no Package"),
+            (
+                b"Package: a\nStatus: install ok installed\n",
+                1,
+                "no Version",
+            ),
+            (
+                b"Package: a\nStatus: install ok\nVersion: 1\n",
+                1,
+                "malformed Status",
+            ),
+            (
+                b"Version: 1\nStatus: install ok installed\n",
+                1,
+                "no Package",
+            ),
             (b"", 1, "empty"),
         ];
         for (input, line, text) in cases {
             let (got_line, message) = parse_status(input).unwrap_err();
             assert_eq!(got_line, *line, "{message}");
-            assert!(message.contains(text), "{message:?} should mention {text:?}");
+            assert!(
+                message.contains(text),
+                "{message:?} should mention {text:?}"
+            );
         }
     }
 
@@ -194,7 +227,9 @@ mod tests {
         // which must be an error, not a silently invented package.
         let cut = &REAL_STATUS[..REAL_STATUS.len() / 2];
         match parse_status(cut) {
-            Ok(packages) => assert!(packages.len() < 40 && packages.iter().all(|p| !p.version.is_empty())),
+            Ok(packages) => {
+                assert!(packages.len() < 40 && packages.iter().all(|p| !p.version.is_empty()))
+            }
             Err((line, message)) => assert!(line > 1 && !message.is_empty()),
         }
     }
@@ -204,7 +239,11 @@ mod tests {
     #[test]
     fn agrees_with_dpkg_query_on_this_machine() {
         let Ok(output) = std::process::Command::new("dpkg-query")
-            .args(["-W", "-f", "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n"])
+            .args([
+                "-W",
+                "-f",
+                "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n",
+            ])
             .output()
         else {
             eprintln!("dpkg-query is not installed; nothing to compare against");
@@ -217,8 +256,17 @@ mod tests {
             .filter_map(|line| {
                 let mut f = line.split('\t');
                 let abbrev = f.next()?;
-                let on_disk = matches!(abbrev.as_bytes().get(1), Some(b'i' | b'F' | b'U' | b'W' | b't'));
-                on_disk.then(|| (f.next().unwrap().into(), f.next().unwrap().into(), f.next().unwrap().into()))
+                let on_disk = matches!(
+                    abbrev.as_bytes().get(1),
+                    Some(b'i' | b'F' | b'U' | b'W' | b't')
+                );
+                on_disk.then(|| {
+                    (
+                        f.next().unwrap().into(),
+                        f.next().unwrap().into(),
+                        f.next().unwrap().into(),
+                    )
+                })
             })
             .collect();
         expected.sort();

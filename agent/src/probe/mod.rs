@@ -121,12 +121,8 @@ pub fn collect_inventory(root: &HostRoot) -> Inventory {
     if let Some(e) = os_error {
         record("os", &e);
     }
-    let dmi = dmi::probe(root)
-        .map_err(|e| record("dmi", &e))
-        .ok();
-    let packages = dpkg::probe(root)
-        .map_err(|e| record("packages", &e))
-        .ok();
+    let dmi = dmi::probe(root).map_err(|e| record("dmi", &e)).ok();
+    let packages = dpkg::probe(root).map_err(|e| record("packages", &e)).ok();
     let system = system::probe();
     Inventory {
         observed_at_ms: crate::now_ms(),

@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(os.id, "debian");
         assert_eq!(os.name, "Debian GNU/Linux");
         assert_eq!(os.version_id.as_deref(), Some("12"));
-        assert_eq!(os.pretty_name.as_deref(), Some("Debian GNU/Linux 12 (bookworm)"));
+        assert_eq!(
+            os.pretty_name.as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
     }
 
     #[test]
@@ -113,10 +116,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("etc/hostname"), "web7\n").unwrap();
-        std::fs::write(dir.path().join("etc/machine-id"), "0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::write(
+            dir.path().join("etc/machine-id"),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .unwrap();
         let (host, error) = probe(&HostRoot::new(dir.path()));
         assert_eq!(host.hostname, "web7");
-        assert_eq!(host.machine_id.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            host.machine_id.as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
         assert!(host.os.is_none());
         assert!(error.unwrap().to_string().contains("os-release"));
     }

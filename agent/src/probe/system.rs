@@ -5,8 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use fathom_shared::wire::{Filesystem, FilesystemUse, Hardware, Interface, InterfaceCounters, Metrics};
-use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System};
+use fathom_shared::wire::{
+    Filesystem, FilesystemUse, Hardware, Interface, InterfaceCounters, Metrics,
+};
+use sysinfo::{
+    CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System,
+};
 
 /// The inventory sections that come from the live kernel.
 #[derive(Debug)]
@@ -39,13 +43,15 @@ pub fn probe() -> SystemFacts {
     let mut by_mount: BTreeMap<String, Filesystem> = BTreeMap::new();
     for disk in disks.list() {
         let mount_point = disk.mount_point().to_string_lossy().into_owned();
-        by_mount.entry(mount_point.clone()).or_insert_with(|| Filesystem {
-            mount_point,
-            device: disk.name().to_string_lossy().into_owned(),
-            fs_type: disk.file_system().to_string_lossy().into_owned(),
-            total_bytes: disk.total_space(),
-            available_bytes: disk.available_space(),
-        });
+        by_mount
+            .entry(mount_point.clone())
+            .or_insert_with(|| Filesystem {
+                mount_point,
+                device: disk.name().to_string_lossy().into_owned(),
+                fs_type: disk.file_system().to_string_lossy().into_owned(),
+                total_bytes: disk.total_space(),
+                available_bytes: disk.available_space(),
+            });
     }
     let networks = Networks::new_with_refreshed_list();
     let mut interfaces: Vec<Interface> = networks
@@ -97,7 +103,9 @@ impl Sampler {
         );
         Sampler {
             sys,
-            disks: Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing().with_storage()),
+            disks: Disks::new_with_refreshed_list_specifics(
+                DiskRefreshKind::nothing().with_storage(),
+            ),
             networks: Networks::new_with_refreshed_list(),
         }
     }

@@ -59,8 +59,15 @@ fn default_config_paths() -> Vec<PathBuf> {
 }
 
 fn read_client_file(path: &Path) -> anyhow::Result<ClientFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read client config {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("client config {} is not valid: {}", path.display(), e.to_string().trim_end()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read client config {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "client config {} is not valid: {}",
+            path.display(),
+            e.to_string().trim_end()
+        )
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +98,8 @@ impl Client {
         let Some(url) = args.url.clone().or(file.url.clone()) else {
             bail!("no collector URL: pass --url, set FATHOM_URL, or run `fathom quickstart` to write fathom-data/client.toml");
         };
-        let base = reqwest::Url::parse(&url).with_context(|| format!("{} {url:?} is not a URL", origin("url")))?;
+        let base = reqwest::Url::parse(&url)
+            .with_context(|| format!("{} {url:?} is not a URL", origin("url")))?;
         let token = match (args.token.clone().or(file.token.clone()), &file.token_file) {
             (Some(t), _) => t,
             (None, Some(path)) => std::fs::read_to_string(path)
@@ -131,7 +139,11 @@ impl Client {
         self.call(self.http.get(self.url(path)?)).await
     }
 
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<T> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<T> {
         self.call(self.http.post(self.url(path)?).json(body)).await
     }
 
@@ -139,12 +151,17 @@ impl Client {
         Ok(self.base.join(path.trim_start_matches('/'))?)
     }
 
-    async fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot reach the collector at {}: {}", self.base, crate::error_chain(&e)))?;
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<T> {
+        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the collector at {}: {}",
+                self.base,
+                crate::error_chain(&e)
+            )
+        })?;
         let status = response.status();
         let bytes = response.bytes().await?;
         if !status.is_success() {

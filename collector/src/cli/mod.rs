@@ -22,7 +22,13 @@ const DEFAULT_COLLECTOR_CONFIG: &str = "/etc/fathom/collector.toml";
 #[command(name = "fathom-collector", version, about)]
 struct CollectorCli {
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "FATHOM_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FATHOM_LOG_FORMAT"
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: CollectorCommand,
@@ -55,15 +61,20 @@ pub fn collector_main() -> ExitCode {
         CollectorCommand::Run { config } => CollectorConfig::from_file(&config)
             .map_err(anyhow::Error::from)
             .and_then(|config| {
-                let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?;
                 runtime.block_on(async {
-                    let collector = crate::server::start(&config, fathom_agent::cli::shutdown_signal()).await?;
+                    let collector =
+                        crate::server::start(&config, fathom_agent::cli::shutdown_signal()).await?;
                     collector.stopped().await
                 })
             }),
-        CollectorCommand::ValidateConfig { config } => CollectorConfig::from_file(&config).map(|_| {
-            println!("{}: ok", config.display());
-        }).map_err(Into::into),
+        CollectorCommand::ValidateConfig { config } => CollectorConfig::from_file(&config)
+            .map(|_| {
+                println!("{}: ok", config.display());
+            })
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,7 +86,10 @@ pub fn collector_main() -> ExitCode {
 }
 
 fn chain(e: &anyhow::Error) -> String {
-    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Fathom operator CLI: enrollment tokens, agents and the CMDB.
@@ -163,9 +177,16 @@ enum CiCommand {
 pub fn fathom_main() -> ExitCode {
     let cli = FathomCli::parse();
     // The CLI's own output is on stdout; logs only for trouble unless asked.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("fathom: error: cannot start the runtime: {e}");
@@ -195,20 +216,29 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
         FathomCommand::Quickstart(_) => unreachable!("handled above"),
         FathomCommand::Token(TokenCommand::Create { ttl, uses, json }) => {
             let created: Value = client
-                .post("v1/enrollment-tokens", &serde_json::json!({"ttl_secs": ttl, "uses": uses}))
+                .post(
+                    "v1/enrollment-tokens",
+                    &serde_json::json!({"ttl_secs": ttl, "uses": uses}),
+                )
                 .await?;
             if json {
                 return print_json(&created);
             }
             let field = |k: &str| created[k].as_str().unwrap_or_default().to_owned();
             println!("token        {}", field("token"));
-            println!("expires      {}", render::time(created["expires_at_ms"].as_i64().unwrap_or(0)));
+            println!(
+                "expires      {}",
+                render::time(created["expires_at_ms"].as_i64().unwrap_or(0))
+            );
             println!("uses         {uses}");
             println!("fingerprint  {}", field("collector_fingerprint"));
             println!();
             println!("On the new host, in /etc/fathom/agent.toml:");
             println!("  collector_url = \"<this collector's https URL>\"");
-            println!("  collector_fingerprint = \"{}\"", field("collector_fingerprint"));
+            println!(
+                "  collector_fingerprint = \"{}\"",
+                field("collector_fingerprint")
+            );
             println!("  enrollment_token = \"{}\"", field("token"));
             println!("The token is shown only now; the collector keeps only its hash.");
         }
@@ -228,7 +258,10 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print!("{}", render::table(&["ID", "CREATED", "EXPIRES", "USED"], &rows));
+            print!(
+                "{}",
+                render::table(&["ID", "CREATED", "EXPIRES", "USED"], &rows)
+            );
         }
         FathomCommand::Agent(AgentCommand::List { json }) => {
             let agents: Vec<AgentRecord> = client.get("v1/agents").await?;
@@ -248,11 +281,19 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print!("{}", render::table(&["AGENT", "HOSTNAME", "STATUS", "CI", "REPORTS", "LAST SEEN"], &rows));
+            print!(
+                "{}",
+                render::table(
+                    &["AGENT", "HOSTNAME", "STATUS", "CI", "REPORTS", "LAST SEEN"],
+                    &rows
+                )
+            );
         }
         FathomCommand::Agent(AgentCommand::Revoke { id, json }) => {
             let id: fathom_shared::ids::AgentId = id.parse()?;
-            let agent: AgentRecord = client.post(&format!("v1/agents/{id}/revoke"), &Value::Null).await?;
+            let agent: AgentRecord = client
+                .post(&format!("v1/agents/{id}/revoke"), &Value::Null)
+                .await?;
             if json {
                 return print_json(&agent);
             }
@@ -275,13 +316,29 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                         attr("os.pretty_name"),
                         attr("packages.count"),
                         render::time(c.last_seen_ms),
-                        if c.review.is_empty() { String::new() } else { "needs review".into() },
+                        if c.review.is_empty() {
+                            String::new()
+                        } else {
+                            "needs review".into()
+                        },
                     ]
                 })
                 .collect();
             print!(
                 "{}",
-                render::table(&["CI", "CLASS", "NAME", "STATUS", "OS", "PACKAGES", "LAST SEEN", ""], &rows)
+                render::table(
+                    &[
+                        "CI",
+                        "CLASS",
+                        "NAME",
+                        "STATUS",
+                        "OS",
+                        "PACKAGES",
+                        "LAST SEEN",
+                        ""
+                    ],
+                    &rows
+                )
             );
         }
         FathomCommand::Ci(CiCommand::Show { id, json }) => {
@@ -307,9 +364,17 @@ pub fn describe_ci(ci: &CiRecord) -> String {
     out.push_str(&format!("first seen  {}\n", render::time(ci.first_seen_ms)));
     out.push_str(&format!("last seen   {}\n", render::time(ci.last_seen_ms)));
     out.push_str(&format!("reported by {}\n", ci.reported_by));
-    out.push_str(&format!("identified  {} ({})\n", ci.identified_by.rule.as_str(), ci.identified_by.detail));
+    out.push_str(&format!(
+        "identified  {} ({})\n",
+        ci.identified_by.rule.as_str(),
+        ci.identified_by.detail
+    ));
     for flag in &ci.review {
-        out.push_str(&format!("REVIEW      {} {}\n", render::time(flag.raised_at_ms), flag.reason));
+        out.push_str(&format!(
+            "REVIEW      {} {}\n",
+            render::time(flag.raised_at_ms),
+            flag.reason
+        ));
     }
     out.push_str("\nattributes\n");
     let rows: Vec<Vec<String>> = ci
@@ -317,7 +382,13 @@ pub fn describe_ci(ci: &CiRecord) -> String {
         .iter()
         .map(|(k, v)| vec![format!("  {k}"), v.clone()])
         .collect();
-    out.push_str(&render::table(&["", ""], &rows).lines().skip(1).collect::<Vec<_>>().join("\n"));
+    out.push_str(
+        &render::table(&["", ""], &rows)
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
     out.push('\n');
     out
 }

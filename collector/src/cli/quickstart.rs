@@ -48,7 +48,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut config = CollectorConfig::with_data_dir(data_dir.clone());
     config.listen = args.listen;
-    step(&format!("Starting the collector (data in {})", data_dir.display()));
+    step(&format!(
+        "Starting the collector (data in {})",
+        data_dir.display()
+    ));
     let collector = match crate::server::start(&config, stopped(stop_rx.clone())).await {
         Ok(c) => c,
         Err(e) if is_addr_in_use(&e) => {
@@ -83,7 +86,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         enrollment_token: None,
         state_dir: data_dir.join("agent"),
         host_root: "/".into(),
-        inventory_interval: Duration::from_secs(fathom_agent::config::DEFAULT_INVENTORY_INTERVAL_SECS),
+        inventory_interval: Duration::from_secs(
+            fathom_agent::config::DEFAULT_INVENTORY_INTERVAL_SECS,
+        ),
         metrics_interval: Duration::from_secs(fathom_agent::config::DEFAULT_METRICS_INTERVAL_SECS),
         spool_max_bytes: fathom_agent::config::DEFAULT_SPOOL_MAX_BYTES,
         spool_max_reports: fathom_agent::config::DEFAULT_SPOOL_MAX_REPORTS,
@@ -96,14 +101,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         step("Creating a one-use enrollment token");
         let created: serde_json::Value = client
-            .post("v1/enrollment-tokens", &serde_json::json!({"ttl_secs": 600, "uses": 1}))
+            .post(
+                "v1/enrollment-tokens",
+                &serde_json::json!({"ttl_secs": 600, "uses": 1}),
+            )
             .await?;
         done("ok");
-        Some(created["token"].as_str().context("token missing from the answer")?.to_owned())
+        Some(
+            created["token"]
+                .as_str()
+                .context("token missing from the answer")?
+                .to_owned(),
+        )
     };
     drop(identity);
     step(&format!("Starting the agent {agent_id} on this host"));
-    let agent = tokio::spawn(runner::run(agent_config, token, Mode::Daemon, stopped(stop_rx.clone())));
+    let agent = tokio::spawn(runner::run(
+        agent_config,
+        token,
+        Mode::Daemon,
+        stopped(stop_rx.clone()),
+    ));
     done("ok");
 
     step("Waiting for its first inventory");
@@ -115,7 +133,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             bail!("the agent stopped before its first inventory arrived");
         }
         let agents: Vec<AgentRecord> = client.get("v1/agents").await?;
-        if let Some(ci_id) = agents.iter().find(|a| a.agent_id == agent_id).and_then(|a| a.ci_id) {
+        if let Some(ci_id) = agents
+            .iter()
+            .find(|a| a.agent_id == agent_id)
+            .and_then(|a| a.ci_id)
+        {
             let shown: serde_json::Value = client.get(&format!("v1/cis/{ci_id}")).await?;
             break serde_json::from_value(shown["ci"].clone())?;
         }
@@ -128,7 +150,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     done(&format!("took {:.1} s", started.elapsed().as_secs_f64()));
 
-    let attr = |k: &str| ci.attributes.get(k).cloned().unwrap_or_else(|| "unknown".into());
+    let attr = |k: &str| {
+        ci.attributes
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| "unknown".into())
+    };
     println!();
     println!("This host is now configuration item {} in the CMDB:", ci.id);
     println!("  hostname   {}", ci.name);
@@ -141,7 +168,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  cargo run --release --bin fathom -- ci show {}", ci.id);
     println!("  cargo run --release --bin fathom -- agent list");
     println!("  cargo run --release --bin fathom -- token create --ttl 1h --uses 5");
-    println!("(the CLI finds the collector through {}; add --json for scripts)", client_path.display());
+    println!(
+        "(the CLI finds the collector through {}; add --json for scripts)",
+        client_path.display()
+    );
     println!();
 
     if !args.exit_after_first_inventory {

@@ -64,7 +64,11 @@ pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
+            ))
+        }
     };
     n.checked_mul(factor)
         .filter(|s| *s > 0)
@@ -83,7 +87,9 @@ mod tests {
         assert_eq!(parse_duration_secs("1h"), Ok(3600));
         assert_eq!(parse_duration_secs("90"), Ok(90));
         assert_eq!(parse_duration_secs("7d"), Ok(604_800));
-        assert!(parse_duration_secs("1w").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration_secs("1w")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_duration_secs("0s").is_err());
         assert!(parse_duration_secs("h").is_err());
     }

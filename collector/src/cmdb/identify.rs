@@ -82,8 +82,12 @@ impl Identifiers {
             .map(str::to_ascii_lowercase)
             .collect();
         Identifiers {
-            dmi_uuid: dmi.and_then(|d| d.product_uuid.as_deref()).and_then(usable_uuid),
-            serial: dmi.and_then(|d| d.product_serial.as_deref()).and_then(usable_serial),
+            dmi_uuid: dmi
+                .and_then(|d| d.product_uuid.as_deref())
+                .and_then(usable_uuid),
+            serial: dmi
+                .and_then(|d| d.product_serial.as_deref())
+                .and_then(usable_serial),
             machine_id: inventory.host.machine_id.clone(),
             macs,
         }
@@ -110,9 +114,17 @@ impl Identifiers {
     /// The first rule both sides have a value for, and whether they agree.
     pub fn first_shared(&self, other: &Identifiers) -> Option<(Rule, bool)> {
         let pairs = [
-            (Rule::DmiUuid, self.dmi_uuid.as_ref(), other.dmi_uuid.as_ref()),
+            (
+                Rule::DmiUuid,
+                self.dmi_uuid.as_ref(),
+                other.dmi_uuid.as_ref(),
+            ),
             (Rule::Serial, self.serial.as_ref(), other.serial.as_ref()),
-            (Rule::MachineId, self.machine_id.as_ref(), other.machine_id.as_ref()),
+            (
+                Rule::MachineId,
+                self.machine_id.as_ref(),
+                other.machine_id.as_ref(),
+            ),
         ];
         for (rule, a, b) in pairs {
             if let (Some(a), Some(b)) = (a, b) {
@@ -213,7 +225,7 @@ fn usable_serial(s: &str) -> Option<String> {
         "serial",
     ];
     let lower = s.to_ascii_lowercase();
-    let one_char = s.chars().all(|c| Some(c) == s.chars().next());
+    let one_char = s.chars().all(|c| s.starts_with(c));
     (!(s.len() < 3 || one_char || PLACEHOLDERS.contains(&lower.as_str()))).then(|| s.to_owned())
 }
 
@@ -226,8 +238,8 @@ fn usable_mac(m: &str) -> bool {
 /// they identify nothing.
 fn is_physical_interface(name: &str) -> bool {
     const VIRTUAL: &[&str] = &[
-        "lo", "veth", "docker", "br-", "virbr", "cni", "flannel", "cali", "vxlan", "kube", "tun", "tap", "ifb", "dummy",
-        "wg", "podman", "lxc",
+        "lo", "veth", "docker", "br-", "virbr", "cni", "flannel", "cali", "vxlan", "kube", "tun",
+        "tap", "ifb", "dummy", "wg", "podman", "lxc",
     ];
     !VIRTUAL.iter().any(|p| name.starts_with(p))
 }
@@ -238,7 +250,12 @@ mod tests {
 
     use super::*;
 
-    fn ids(uuid: Option<&str>, serial: Option<&str>, mid: Option<&str>, macs: &[&str]) -> Identifiers {
+    fn ids(
+        uuid: Option<&str>,
+        serial: Option<&str>,
+        mid: Option<&str>,
+        macs: &[&str],
+    ) -> Identifiers {
         Identifiers {
             dmi_uuid: uuid.map(Into::into),
             serial: serial.map(Into::into),
@@ -259,7 +276,11 @@ mod tests {
             report,
             None,
             |rule, value| index.get(&index_key(rule, value)).copied(),
-            |ci| cis.iter().find(|(id, _)| CiId::from_u64(*id) == ci).map(|(_, i)| i.clone()),
+            |ci| {
+                cis.iter()
+                    .find(|(id, _)| CiId::from_u64(*id) == ci)
+                    .map(|(_, i)| i.clone())
+            },
         )
     }
 
@@ -268,13 +289,34 @@ mod tests {
         let a = ids(Some("u1"), Some("s1"), Some("m1"), &["aa:aa:aa:aa:aa:01"]);
         let cases = [
             // Same UUID: a match on the UUID, whatever else changed.
-            (ids(Some("u1"), Some("s9"), Some("m9"), &[]), Decision::Matched { ci: CiId::from_u64(1), rule: Rule::DmiUuid }),
+            (
+                ids(Some("u1"), Some("s9"), Some("m9"), &[]),
+                Decision::Matched {
+                    ci: CiId::from_u64(1),
+                    rule: Rule::DmiUuid,
+                },
+            ),
             // No UUID in the report; the serial decides.
-            (ids(None, Some("s1"), Some("m9"), &[]), Decision::Matched { ci: CiId::from_u64(1), rule: Rule::Serial }),
+            (
+                ids(None, Some("s1"), Some("m9"), &[]),
+                Decision::Matched {
+                    ci: CiId::from_u64(1),
+                    rule: Rule::Serial,
+                },
+            ),
             // Reinstalled OS (new machine-id) on a VM without SMBIOS, same NIC.
-            (ids(None, None, None, &["aa:aa:aa:aa:aa:01"]), Decision::Matched { ci: CiId::from_u64(1), rule: Rule::MacSet }),
+            (
+                ids(None, None, None, &["aa:aa:aa:aa:aa:01"]),
+                Decision::Matched {
+                    ci: CiId::from_u64(1),
+                    rule: Rule::MacSet,
+                },
+            ),
             // A shared MAC does not beat a different machine-id.
-            (ids(None, None, Some("m2"), &["aa:aa:aa:aa:aa:01"]), Decision::New),
+            (
+                ids(None, None, Some("m2"), &["aa:aa:aa:aa:aa:01"]),
+                Decision::New,
+            ),
             // A cloned serial does not beat a different UUID.
             (ids(Some("u2"), Some("s1"), None, &[]), Decision::New),
             (ids(None, None, None, &[]), Decision::New),
@@ -286,7 +328,12 @@ mod tests {
 
     #[test]
     fn an_agent_already_tied_to_a_ci_stays_there() {
-        let d = identify(&Identifiers::default(), Some(CiId::from_u64(7)), |_, _| None, |_| None);
+        let d = identify(
+            &Identifiers::default(),
+            Some(CiId::from_u64(7)),
+            |_, _| None,
+            |_| None,
+        );
         assert_eq!(d, Decision::Known(CiId::from_u64(7)));
     }
 

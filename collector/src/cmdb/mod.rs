@@ -73,7 +73,9 @@ pub struct OperatorToken {
     pub created_at_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything, changes nothing.
@@ -200,7 +202,10 @@ impl From<TransactionError<Refusal>> for CmdbError {
 /// A decoded report to apply.
 #[derive(Debug)]
 pub enum Report {
-    Enrollment { public_key: [u8; 32], body: Enrollment },
+    Enrollment {
+        public_key: [u8; 32],
+        body: Enrollment,
+    },
     Inventory(Box<Inventory>),
     Metrics(Metrics),
 }
@@ -230,7 +235,11 @@ fn hex_key(key: &[u8]) -> String {
 
 /// Reads and decodes inside a transaction. A corrupt record inside a
 /// transaction aborts the whole write: better refuse than build on garbage.
-fn tx_get<T: DeserializeOwned>(tx: &dyn Tx, table: Table, key: &[u8]) -> Result<Option<T>, TxAbort<Refusal>> {
+fn tx_get<T: DeserializeOwned>(
+    tx: &dyn Tx,
+    table: Table,
+    key: &[u8],
+) -> Result<Option<T>, TxAbort<Refusal>> {
     match tx.get(table, key)? {
         None => Ok(None),
         Some(bytes) => match codec::decode_trusted(&bytes, table.name()) {
@@ -258,7 +267,10 @@ fn ci_key(ci: CiId) -> [u8; 8] {
 }
 
 pub fn report_digest(kind: BodyKind, body: &[u8]) -> String {
-    let digest = Sha256::new().chain_update([kind as u8]).chain_update(body).finalize();
+    let digest = Sha256::new()
+        .chain_update([kind as u8])
+        .chain_update(body)
+        .finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -306,7 +318,12 @@ impl<S: Store> Cmdb<S> {
     // Tokens.
 
     /// Creates an enrollment token; returns the secret (shown once) and its record.
-    pub fn create_enrollment_token(&self, ttl_ms: i64, uses: u32, now_ms: i64) -> Result<(String, EnrollmentTokenRecord), StoreError> {
+    pub fn create_enrollment_token(
+        &self,
+        ttl_ms: i64,
+        uses: u32,
+        now_ms: i64,
+    ) -> Result<(String, EnrollmentTokenRecord), StoreError> {
         let secret = new_secret("ftk");
         let record = EnrollmentTokenRecord {
             id: secret[4..16].to_owned(),
@@ -317,7 +334,9 @@ impl<S: Store> Cmdb<S> {
         };
         let hash = token_hash(&secret);
         self.store
-            .transaction::<(), ()>(|tx| Ok(tx.insert(Table::EnrollmentTokens, &hash, &encode(&record))?))
+            .transaction::<(), ()>(|tx| {
+                Ok(tx.insert(Table::EnrollmentTokens, &hash, &encode(&record))?)
+            })
             .map_err(|e| match e {
                 TransactionError::Store(s) => s,
                 TransactionError::Aborted(()) => unreachable!("this transaction never aborts"),
@@ -331,7 +350,12 @@ impl<S: Store> Cmdb<S> {
         Ok(tokens)
     }
 
-    pub fn create_operator_token(&self, name: &str, role: Role, now_ms: i64) -> Result<String, StoreError> {
+    pub fn create_operator_token(
+        &self,
+        name: &str,
+        role: Role,
+        now_ms: i64,
+    ) -> Result<String, StoreError> {
         let secret = new_secret("fop");
         let record = OperatorToken {
             name: name.to_owned(),
@@ -340,7 +364,9 @@ impl<S: Store> Cmdb<S> {
         };
         let hash = token_hash(&secret);
         self.store
-            .transaction::<(), ()>(|tx| Ok(tx.insert(Table::OperatorTokens, &hash, &encode(&record))?))
+            .transaction::<(), ()>(|tx| {
+                Ok(tx.insert(Table::OperatorTokens, &hash, &encode(&record))?)
+            })
             .map_err(|e| match e {
                 TransactionError::Store(s) => s,
                 TransactionError::Aborted(()) => unreachable!("this transaction never aborts"),
@@ -370,18 +396,25 @@ impl<S: Store> Cmdb<S> {
 
     /// Revokes an agent: its reports are refused from now on. Returns the
     /// updated record, or `None` if there is no such agent.
-    pub fn revoke_agent(&self, id: AgentId, now_ms: i64) -> Result<Option<AgentRecord>, StoreError> {
-        let result = self.store.transaction::<Option<AgentRecord>, Refusal>(|tx| {
-            let Some(mut agent) = tx_get::<AgentRecord>(tx, Table::Agents, id.as_bytes())? else {
-                return Ok(None);
-            };
-            if agent.status != AgentStatus::Revoked {
-                agent.status = AgentStatus::Revoked;
-                agent.revoked_at_ms = Some(now_ms);
-                tx.insert(Table::Agents, id.as_bytes(), &encode(&agent))?;
-            }
-            Ok(Some(agent))
-        });
+    pub fn revoke_agent(
+        &self,
+        id: AgentId,
+        now_ms: i64,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        let result = self
+            .store
+            .transaction::<Option<AgentRecord>, Refusal>(|tx| {
+                let Some(mut agent) = tx_get::<AgentRecord>(tx, Table::Agents, id.as_bytes())?
+                else {
+                    return Ok(None);
+                };
+                if agent.status != AgentStatus::Revoked {
+                    agent.status = AgentStatus::Revoked;
+                    agent.revoked_at_ms = Some(now_ms);
+                    tx.insert(Table::Agents, id.as_bytes(), &encode(&agent))?;
+                }
+                Ok(Some(agent))
+            });
         match result {
             Ok(r) => Ok(r),
             Err(TransactionError::Store(s)) => Err(s),
@@ -412,7 +445,14 @@ impl<S: Store> Cmdb<S> {
     /// Applies one verified, decoded report from `agent` numbered `seq`,
     /// atomically. Idempotent: the same report again is `Duplicate` and
     /// writes nothing.
-    pub fn apply(&self, agent: AgentId, seq: u64, digest: &str, report: &Report, now_ms: i64) -> Result<Applied, CmdbError> {
+    pub fn apply(
+        &self,
+        agent: AgentId,
+        seq: u64,
+        digest: &str,
+        report: &Report,
+        now_ms: i64,
+    ) -> Result<Applied, CmdbError> {
         // Drawn outside the transaction, which may run more than once; an
         // unused id is simply skipped.
         let fresh_ci = match report {
@@ -420,14 +460,36 @@ impl<S: Store> Cmdb<S> {
             _ => None,
         };
         let applied = self.store.transaction(|tx| match report {
-            Report::Enrollment { public_key, body } => apply_enrollment(tx, agent, seq, *public_key, body, now_ms),
+            Report::Enrollment { public_key, body } => {
+                apply_enrollment(tx, agent, seq, *public_key, body, now_ms)
+            }
             Report::Inventory(inventory) => {
                 let mut agent_rec = match admit(tx, agent, seq, digest)? {
                     Admission::New(a) => a,
-                    Admission::Duplicate(ci_id) => return Ok(Applied { outcome: AckOutcome::Duplicate, ci_id }),
+                    Admission::Duplicate(ci_id) => {
+                        return Ok(Applied {
+                            outcome: AckOutcome::Duplicate,
+                            ci_id,
+                        })
+                    }
                 };
-                let ci = apply_inventory(tx, &mut agent_rec, seq, inventory, fresh_ci.unwrap(), now_ms)?;
-                record_report(tx, &mut agent_rec, seq, BodyKind::Inventory, digest, Some(ci), now_ms)?;
+                let ci = apply_inventory(
+                    tx,
+                    &mut agent_rec,
+                    seq,
+                    inventory,
+                    fresh_ci.unwrap(),
+                    now_ms,
+                )?;
+                record_report(
+                    tx,
+                    &mut agent_rec,
+                    seq,
+                    BodyKind::Inventory,
+                    digest,
+                    Some(ci),
+                    now_ms,
+                )?;
                 Ok(Applied {
                     outcome: AckOutcome::Stored,
                     ci_id: Some(ci),
@@ -436,14 +498,27 @@ impl<S: Store> Cmdb<S> {
             Report::Metrics(metrics) => {
                 let mut agent_rec = match admit(tx, agent, seq, digest)? {
                     Admission::New(a) => a,
-                    Admission::Duplicate(ci_id) => return Ok(Applied { outcome: AckOutcome::Duplicate, ci_id }),
+                    Admission::Duplicate(ci_id) => {
+                        return Ok(Applied {
+                            outcome: AckOutcome::Duplicate,
+                            ci_id,
+                        })
+                    }
                 };
                 let mut key = agent.as_bytes().to_vec();
                 key.extend_from_slice(&metrics.observed_at_ms.to_be_bytes());
                 key.extend_from_slice(&seq.to_be_bytes());
                 tx.insert(Table::Metrics, &key, &encode(metrics))?;
                 let ci = agent_rec.ci_id;
-                record_report(tx, &mut agent_rec, seq, BodyKind::Metrics, digest, ci, now_ms)?;
+                record_report(
+                    tx,
+                    &mut agent_rec,
+                    seq,
+                    BodyKind::Metrics,
+                    digest,
+                    ci,
+                    now_ms,
+                )?;
                 Ok(Applied {
                     outcome: AckOutcome::Stored,
                     ci_id: ci,
@@ -455,7 +530,10 @@ impl<S: Store> Cmdb<S> {
 
     /// Number of reports stored for an agent (for audits and tests).
     pub fn report_count(&self, agent: AgentId) -> Result<usize, StoreError> {
-        Ok(self.store.scan_prefix(Table::Reports, agent.as_bytes())?.len())
+        Ok(self
+            .store
+            .scan_prefix(Table::Reports, agent.as_bytes())?
+            .len())
     }
 }
 
@@ -467,7 +545,12 @@ enum Admission {
 
 /// Checks the agent may send this report now: enrolled, not revoked, and
 /// `seq` new (or an exact resend of an accepted report).
-fn admit(tx: &dyn Tx, agent: AgentId, seq: u64, digest: &str) -> Result<Admission, TxAbort<Refusal>> {
+fn admit(
+    tx: &dyn Tx,
+    agent: AgentId,
+    seq: u64,
+    digest: &str,
+) -> Result<Admission, TxAbort<Refusal>> {
     let Some(record) = tx_get::<AgentRecord>(tx, Table::Agents, agent.as_bytes())? else {
         return Err(TxAbort::Abort(Refusal::UnknownAgent(agent)));
     };
@@ -504,7 +587,11 @@ fn record_report(
         received_at_ms: now_ms,
         ci_id,
     };
-    tx.insert(Table::Reports, &report_key(agent.agent_id, seq), &encode(&record))?;
+    tx.insert(
+        Table::Reports,
+        &report_key(agent.agent_id, seq),
+        &encode(&record),
+    )?;
     agent.last_seq = seq;
     agent.last_seen_ms = now_ms;
     agent.reports_received += 1;
@@ -535,7 +622,8 @@ fn apply_enrollment(
         });
     }
     let hash = token_hash(&body.token);
-    let Some(mut token) = tx_get::<EnrollmentTokenRecord>(tx, Table::EnrollmentTokens, &hash)? else {
+    let Some(mut token) = tx_get::<EnrollmentTokenRecord>(tx, Table::EnrollmentTokens, &hash)?
+    else {
         return Err(TxAbort::Abort(Refusal::TokenInvalid));
     };
     if now_ms >= token.expires_at_ms {
@@ -583,7 +671,9 @@ fn apply_inventory(
     let failure = std::cell::RefCell::new(None);
     let lookup = |rule: Rule, value: &str| -> Option<CiId> {
         match tx.get(Table::CiIndex, &identify::index_key(rule, value)) {
-            Ok(v) => v.and_then(|b| b.try_into().ok()).map(|b: [u8; 8]| CiId::from_u64(u64::from_be_bytes(b))),
+            Ok(v) => v
+                .and_then(|b| b.try_into().ok())
+                .map(|b: [u8; 8]| CiId::from_u64(u64::from_be_bytes(b))),
             Err(e) => {
                 failure.borrow_mut().get_or_insert(e);
                 None
@@ -606,10 +696,12 @@ fn apply_inventory(
     }
 
     let mut ci = match decision {
-        Decision::Known(id) | Decision::Matched { ci: id, .. } => match tx_get::<CiRecord>(tx, Table::Cis, &ci_key(id))? {
-            Some(ci) => ci,
-            None => new_ci(fresh_ci, agent.agent_id, &ids, now_ms),
-        },
+        Decision::Known(id) | Decision::Matched { ci: id, .. } => {
+            match tx_get::<CiRecord>(tx, Table::Cis, &ci_key(id))? {
+                Some(ci) => ci,
+                None => new_ci(fresh_ci, agent.agent_id, &ids, now_ms),
+            }
+        }
         Decision::New => new_ci(fresh_ci, agent.agent_id, &ids, now_ms),
     };
     match decision {
@@ -617,10 +709,19 @@ fn apply_inventory(
         Decision::Matched { rule, .. } => {
             ci.identified_by = IdentifiedBy {
                 rule,
-                detail: format!("agent {} matched this CI by {}", agent.agent_id, rule.as_str()),
+                detail: format!(
+                    "agent {} matched this CI by {}",
+                    agent.agent_id,
+                    rule.as_str()
+                ),
             };
             if !ci.agents.contains(&agent.agent_id) {
-                let previous = ci.agents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                let previous = ci
+                    .agents
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 ci.review.push(ReviewFlag {
                     raised_at_ms: now_ms,
                     reason: format!(
@@ -650,9 +751,17 @@ fn apply_inventory(
         }
     }
     for (rule, value) in merged.index_entries() {
-        tx.insert(Table::CiIndex, &identify::index_key(rule, &value), &ci_key(ci.id))?;
+        tx.insert(
+            Table::CiIndex,
+            &identify::index_key(rule, &value),
+            &ci_key(ci.id),
+        )?;
     }
-    tx.insert(Table::CiIndex, &identify::agent_index_key(agent.agent_id), &ci_key(ci.id))?;
+    tx.insert(
+        Table::CiIndex,
+        &identify::agent_index_key(agent.agent_id),
+        &ci_key(ci.id),
+    )?;
     ci.identifiers = merged;
     if !ci.agents.contains(&agent.agent_id) {
         ci.agents.push(agent.agent_id);
@@ -729,7 +838,10 @@ fn update_attributes(attrs: &mut BTreeMap<String, String>, inv: &Inventory) {
     }
     if let Some(fs) = &inv.filesystems {
         set("storage.filesystem_count", Some(fs.len().to_string()));
-        set("storage.total_bytes", Some(fs.iter().map(|f| f.total_bytes).sum::<u64>().to_string()));
+        set(
+            "storage.total_bytes",
+            Some(fs.iter().map(|f| f.total_bytes).sum::<u64>().to_string()),
+        );
     }
     if let Some(ifs) = &inv.interfaces {
         set("network.interface_count", Some(ifs.len().to_string()));
@@ -762,7 +874,10 @@ mod tests {
             AgentId::from_public_key(&key),
             0,
             "d",
-            &Report::Enrollment { public_key: key, body },
+            &Report::Enrollment {
+                public_key: key,
+                body,
+            },
             1000,
         )
     }
@@ -793,12 +908,24 @@ mod tests {
         let (_d, cmdb) = cmdb();
         let (one_use, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
         assert!(enroll(&cmdb, 1, &one_use).is_ok());
-        assert!(matches!(enroll(&cmdb, 2, &one_use), Err(CmdbError::Refused(Refusal::TokenUsedUp))));
+        assert!(matches!(
+            enroll(&cmdb, 2, &one_use),
+            Err(CmdbError::Refused(Refusal::TokenUsedUp))
+        ));
         // The same agent again is a duplicate, not a second use.
-        assert_eq!(enroll(&cmdb, 1, &one_use).unwrap().outcome, AckOutcome::Duplicate);
+        assert_eq!(
+            enroll(&cmdb, 1, &one_use).unwrap().outcome,
+            AckOutcome::Duplicate
+        );
         let (expired, _) = cmdb.create_enrollment_token(500, 5, 0).unwrap();
-        assert!(matches!(enroll(&cmdb, 3, &expired), Err(CmdbError::Refused(Refusal::TokenExpired))));
-        assert!(matches!(enroll(&cmdb, 4, "ftk_nope"), Err(CmdbError::Refused(Refusal::TokenInvalid))));
+        assert!(matches!(
+            enroll(&cmdb, 3, &expired),
+            Err(CmdbError::Refused(Refusal::TokenExpired))
+        ));
+        assert!(matches!(
+            enroll(&cmdb, 4, "ftk_nope"),
+            Err(CmdbError::Refused(Refusal::TokenInvalid))
+        ));
     }
 
     #[test]
@@ -808,8 +935,14 @@ mod tests {
         enroll(&cmdb, 1, &token).unwrap();
         let agent = AgentId::from_public_key(&[1; 32]);
         let report = inventory("m1", None);
-        assert_eq!(cmdb.apply(agent, 1, "x", &report, 2000).unwrap().outcome, AckOutcome::Stored);
-        assert_eq!(cmdb.apply(agent, 1, "x", &report, 2001).unwrap().outcome, AckOutcome::Duplicate);
+        assert_eq!(
+            cmdb.apply(agent, 1, "x", &report, 2000).unwrap().outcome,
+            AckOutcome::Stored
+        );
+        assert_eq!(
+            cmdb.apply(agent, 1, "x", &report, 2001).unwrap().outcome,
+            AckOutcome::Duplicate
+        );
         assert!(matches!(
             cmdb.apply(agent, 1, "other", &report, 2002),
             Err(CmdbError::Refused(Refusal::Replay { seq: 1, last: 1 }))
@@ -828,16 +961,28 @@ mod tests {
         let a1 = AgentId::from_public_key(&[1; 32]);
         let a2 = AgentId::from_public_key(&[2; 32]);
         let a3 = AgentId::from_public_key(&[3; 32]);
-        let ci1 = cmdb.apply(a1, 1, "a", &inventory("m1", None), 2000).unwrap().ci_id.unwrap();
+        let ci1 = cmdb
+            .apply(a1, 1, "a", &inventory("m1", None), 2000)
+            .unwrap()
+            .ci_id
+            .unwrap();
         // New key, same machine-id: same CI, flagged.
-        let ci2 = cmdb.apply(a2, 1, "b", &inventory("m1", None), 3000).unwrap().ci_id.unwrap();
+        let ci2 = cmdb
+            .apply(a2, 1, "b", &inventory("m1", None), 3000)
+            .unwrap()
+            .ci_id
+            .unwrap();
         assert_eq!(ci1, ci2);
         let ci = cmdb.ci(ci1).unwrap().unwrap();
         assert_eq!(ci.review.len(), 1);
         assert_eq!(ci.identified_by.rule, Rule::MachineId);
         assert_eq!(ci.agents, vec![a1, a2]);
         // Same MAC (a cloned VM) but another machine-id: a new CI.
-        let ci3 = cmdb.apply(a3, 1, "c", &inventory("m3", None), 4000).unwrap().ci_id.unwrap();
+        let ci3 = cmdb
+            .apply(a3, 1, "c", &inventory("m3", None), 4000)
+            .unwrap()
+            .ci_id
+            .unwrap();
         assert_ne!(ci3, ci1);
         assert_eq!(cmdb.list_cis().unwrap().len(), 2);
     }
@@ -853,14 +998,19 @@ mod tests {
             cmdb.apply(agent, 1, "x", &inventory("m", None), 6),
             Err(CmdbError::Refused(Refusal::Revoked(_)))
         ));
-        assert!(cmdb.revoke_agent(AgentId::from_public_key(&[9; 32]), 5).unwrap().is_none());
+        assert!(cmdb
+            .revoke_agent(AgentId::from_public_key(&[9; 32]), 5)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn a_failed_probe_keeps_the_previous_section() {
         let mut attrs = BTreeMap::new();
-        let mut inv = Inventory::default();
-        inv.packages = Some(vec![Default::default(); 3]);
+        let mut inv = Inventory {
+            packages: Some(vec![Default::default(); 3]),
+            ..Inventory::default()
+        };
         update_attributes(&mut attrs, &inv);
         inv.packages = None;
         update_attributes(&mut attrs, &inv);

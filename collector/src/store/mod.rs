@@ -121,16 +121,22 @@ pub enum TransactionError<E> {
     Store(#[from] StoreError),
 }
 
+/// Key-value pairs, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 pub trait Store: Send + Sync + 'static {
     /// Runs `body` atomically and in isolation across tables. The engine may
     /// run `body` more than once (on conflict), so it must have no side
     /// effects outside the transaction.
-    fn transaction<R, E>(&self, body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>) -> Result<R, TransactionError<E>>;
+    fn transaction<R, E>(
+        &self,
+        body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>,
+    ) -> Result<R, TransactionError<E>>;
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Every entry whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError>;
 
     /// Number of entries in a table.
     fn count(&self, table: Table) -> Result<usize, StoreError>;

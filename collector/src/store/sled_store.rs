@@ -6,7 +6,7 @@ use std::path::Path;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{Conflict, Store, StoreError, Table, TransactionError, Tx, TxAbort};
+use super::{Conflict, Entries, Store, StoreError, Table, TransactionError, Tx, TxAbort};
 
 #[derive(Debug, Clone)]
 pub struct SledStore {
@@ -55,16 +55,25 @@ impl Tx for SledTx<'_> {
     }
 
     fn insert(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), Conflict> {
-        self.0[table.index()].insert(key, value).map(|_| ()).map_err(Conflict)
+        self.0[table.index()]
+            .insert(key, value)
+            .map(|_| ())
+            .map_err(Conflict)
     }
 
     fn remove(&self, table: Table, key: &[u8]) -> Result<(), Conflict> {
-        self.0[table.index()].remove(key).map(|_| ()).map_err(Conflict)
+        self.0[table.index()]
+            .remove(key)
+            .map(|_| ())
+            .map_err(Conflict)
     }
 }
 
 impl Store for SledStore {
-    fn transaction<R, E>(&self, body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>) -> Result<R, TransactionError<E>> {
+    fn transaction<R, E>(
+        &self,
+        body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>,
+    ) -> Result<R, TransactionError<E>> {
         let result = self.trees.as_slice().transaction(|trees| {
             body(&SledTx(trees)).map_err(|abort| match abort {
                 TxAbort::Engine(Conflict(e)) => ConflictableTransactionError::from(e),
@@ -84,7 +93,7 @@ impl Store for SledStore {
             .map_err(engine)
     }
 
-    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError> {
         self.tree(table)
             .scan_prefix(prefix)
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
@@ -125,8 +134,14 @@ mod tests {
             Err(TxAbort::Abort("no"))
         });
         assert!(matches!(aborted, Err(TransactionError::Aborted("no"))));
-        assert_eq!(store.get(Table::Agents, b"a").unwrap().as_deref(), Some(&b"1"[..]));
-        assert_eq!(store.get(Table::Cis, b"c").unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(
+            store.get(Table::Agents, b"a").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(
+            store.get(Table::Cis, b"c").unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
         assert_eq!(store.get(Table::Agents, b"b").unwrap(), None);
         store.flush().unwrap();
         drop(store);
