@@ -21,9 +21,12 @@ use serde_json::Value;
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        // target/<profile>/deps/tests-<hash>
+        // target/<profile>/deps/tests-<hash>, or target/<profile>/fathom-bench
         let exe = std::env::current_exe().unwrap();
-        let dir = exe.parent().unwrap().parent().unwrap().to_owned();
+        let mut dir = exe.parent().unwrap().to_owned();
+        if dir.file_name().is_some_and(|n| n == "deps") {
+            dir.pop();
+        }
         // Always ask cargo: it is a quick no-op when the binaries are fresh,
         // and a stale binary would test old code.
         {
