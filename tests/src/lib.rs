@@ -24,7 +24,10 @@ pub fn bin_dir() -> &'static Path {
         // target/<profile>/deps/tests-<hash>, or target/<profile>/fathom-bench
         let exe = std::env::current_exe().unwrap();
         let mut dir = exe.parent().unwrap().to_owned();
-        if dir.file_name().is_some_and(|n| n == "deps") {
+        if dir
+            .file_name()
+            .is_some_and(|n| n == "deps" || n == "examples")
+        {
             dir.pop();
         }
         // Always ask cargo: it is a quick no-op when the binaries are fresh,
@@ -99,6 +102,7 @@ pub struct Collector {
     pub dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
+    log_filter: &'static str,
     pub fingerprint: Fingerprint,
     pub admin_token: String,
 }
@@ -108,8 +112,15 @@ impl Collector {
         Self::start_with("")
     }
 
-    /// Starts with extra lines appended to `collector.toml`.
+    /// Starts with extra lines appended to `collector.toml`, logging at debug
+    /// level to `collector.log` (shown when a test fails).
     pub fn start_with(extra: &str) -> Collector {
+        Self::start_logging(extra, "debug")
+    }
+
+    /// Starts with a chosen log filter; benchmarks use "warn", since debug
+    /// logging of every request would be what they measure.
+    pub fn start_logging(extra: &str, log_filter: &'static str) -> Collector {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = format!(
@@ -121,6 +132,7 @@ impl Collector {
             dir,
             port,
             child: None,
+            log_filter,
             fingerprint: Fingerprint::of_der(b""),
             admin_token: String::new(),
         };
@@ -143,7 +155,7 @@ impl Collector {
         let child = Command::new(bin("fathom-collector"))
             .args(["run", "--config"])
             .arg(self.dir.path().join("collector.toml"))
-            .env("FATHOM_LOG", "debug")
+            .env("FATHOM_LOG", self.log_filter)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

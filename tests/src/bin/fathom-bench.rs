@@ -55,16 +55,26 @@ fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
 fn machine() {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap().trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap().trim().to_owned())
+        })
         .unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024)
+        })
         .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!(
         "Machine: {} CPUs ({cpu}), {mem} MiB RAM, kernel {}.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         kernel.trim()
     );
 }
@@ -79,7 +89,10 @@ fn timed(cmd: &[&str]) -> Option<(f64, f64, u64, usize)> {
         .ok()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last()?;
-    let f: Vec<f64> = last.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let f: Vec<f64> = last
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     if f.len() != 4 {
         return None;
     }
@@ -110,7 +123,9 @@ fn measure(cmd: &[&str]) -> Option<(f64, f64, u64, usize)> {
 fn inventory_section() {
     println!("### Full inventory, one run, this host\n");
     println!("Median of {RUNS} runs after a warm-up; wall includes process start and GNU time's own fork (about 1 ms). Peak RSS is the largest of the runs.\n");
-    println!("| tool | command | wall median (ms) | CPU median (ms) | peak RSS (MiB) | output bytes |");
+    println!(
+        "| tool | command | wall median (ms) | CPU median (ms) | peak RSS (MiB) | output bytes |"
+    );
     println!("|---|---|---:|---:|---:|---:|");
     let agent = bin("fathom-agent");
     let agent = agent.to_str().unwrap();
@@ -118,10 +133,16 @@ fn inventory_section() {
     let ocs_dir = tmp.path().to_str().unwrap().to_owned();
     let peers: Vec<(&str, Vec<&str>)> = vec![
         ("fathom-agent", vec![agent, "inventory", "--json"]),
-        ("dpkg-query (floor, packages only)", vec!["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"]),
+        (
+            "dpkg-query (floor, packages only)",
+            vec!["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"],
+        ),
         ("facter 4", vec!["facter", "--json"]),
         ("FusionInventory 2.6", vec!["fusioninventory-inventory"]),
-        ("OCS Inventory agent 2.10", vec!["ocsinventory-agent", "--local", &ocs_dir]),
+        (
+            "OCS Inventory agent 2.10",
+            vec!["ocsinventory-agent", "--local", &ocs_dir],
+        ),
     ];
     let mut fathom_wall = None;
     for (name, cmd) in &peers {
@@ -131,11 +152,28 @@ fn inventory_section() {
                     fathom_wall = Some(wall);
                 }
                 let ratio = fathom_wall.map(|f| wall / f).unwrap_or(1.0);
+                let shown = cmd
+                    .iter()
+                    .map(|c| {
+                        let c = c.rsplit('/').next().unwrap();
+                        c.replace('\t', "\\t").replace('\n', "\\n")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                // GNU time counts CPU in 10 ms steps.
+                let cpu = if cpu < 0.01 {
+                    "< 10".to_owned()
+                } else {
+                    format!("{:.0}", cpu * 1000.0)
+                };
+                let bytes = if name.starts_with("OCS") {
+                    "(writes a file)".to_owned()
+                } else {
+                    bytes.to_string()
+                };
                 println!(
-                    "| {name} | `{}` | {:.1} ({ratio:.1}×) | {:.1} | {:.1} | {bytes} |",
-                    cmd.iter().map(|c| c.rsplit('/').next().unwrap()).collect::<Vec<_>>().join(" "),
+                    "| {name} | `{shown}` | {:.1} ({ratio:.0}×) | {cpu} | {:.1} | {bytes} |",
                     wall * 1000.0,
-                    cpu * 1000.0,
                     rss as f64 / 1024.0
                 );
             }
@@ -143,7 +181,11 @@ fn inventory_section() {
         }
     }
     // The wire size: msgpack, as the agent sends it.
-    let json = Command::new(agent).args(["inventory", "--json"]).output().unwrap().stdout;
+    let json = Command::new(agent)
+        .args(["inventory", "--json"])
+        .output()
+        .unwrap()
+        .stdout;
     let inventory: Inventory = serde_json::from_slice(&json).unwrap();
     let wire = codec::encode(&inventory).unwrap();
     println!(
@@ -156,8 +198,12 @@ fn inventory_section() {
 
 fn daemon_rss_section() {
     println!("### Agent daemon memory\n");
-    let collector = Collector::start();
-    let agent = Agent::new(&collector, std::path::Path::new("/"), "metrics_interval_secs = 1\ninventory_interval_secs = 5\n");
+    let collector = Collector::start_logging("", "warn");
+    let agent = Agent::new(
+        &collector,
+        std::path::Path::new("/"),
+        "metrics_interval_secs = 1\ninventory_interval_secs = 5\n",
+    );
     let token = collector.create_token("1h", 1);
     let mut child = agent
         .command(&["run"])
@@ -178,7 +224,12 @@ fn daemon_rss_section() {
             .unwrap_or(0)
     };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     let _ = child.kill();
     let _ = child.wait();
@@ -194,9 +245,15 @@ fn daemon_rss_section() {
 
 fn ingest_section(reports: usize, concurrency: usize) {
     println!("### Collector ingest, durable acknowledgements\n");
-    let collector = Arc::new(Collector::start_with("max_concurrent_reports = 4096\n"));
+    let collector = Arc::new(Collector::start_logging(
+        "max_concurrent_reports = 4096\n",
+        "warn",
+    ));
     let token = collector.create_token("1h", concurrency as u32);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(client_config(&Trust::Pinned(collector.fingerprint)).unwrap())
         .pool_max_idle_per_host(concurrency)
@@ -219,11 +276,20 @@ fn ingest_section(reports: usize, concurrency: usize) {
                 agent_version: "bench".into(),
             })
             .unwrap();
-            let r = client.post(&url).body(seal(key, BodyKind::Enrollment, 0, now_ms(), &body)).send().await.unwrap();
+            let r = client
+                .post(&url)
+                .body(seal(key, BodyKind::Enrollment, 0, now_ms(), &body))
+                .send()
+                .await
+                .unwrap();
             assert!(r.status().is_success());
         }
     });
-    let json = Command::new(bin("fathom-agent")).args(["inventory", "--json"]).output().unwrap().stdout;
+    let json = Command::new(bin("fathom-agent"))
+        .args(["inventory", "--json"])
+        .output()
+        .unwrap()
+        .stdout;
     let inventory: Inventory = serde_json::from_slice(&json).unwrap();
     let inventory_body = codec::encode(&inventory).unwrap();
     let metrics_body = codec::encode(&Metrics {
@@ -242,7 +308,11 @@ fn ingest_section(reports: usize, concurrency: usize) {
     let mut sent = 0u64;
     for (kind, body, count) in [
         (BodyKind::Metrics, &metrics_body, reports),
-        (BodyKind::Inventory, &inventory_body, (reports / 10).max(concurrency)),
+        (
+            BodyKind::Inventory,
+            &inventory_body,
+            (reports / 10).max(concurrency),
+        ),
     ] {
         let per_agent = count / concurrency;
         let start = Instant::now();
@@ -280,7 +350,16 @@ fn ingest_section(reports: usize, concurrency: usize) {
             done as f64 / secs
         );
     }
-    let stored: u64 = collector.agents().iter().map(|a| a["reports_received"].as_u64().unwrap()).sum();
-    assert_eq!(stored, sent, "every acknowledged report is stored, none twice");
-    println!("\nReports stored in the CMDB afterwards: {stored}, exactly the number acknowledged.\n");
+    let stored: u64 = collector
+        .agents()
+        .iter()
+        .map(|a| a["reports_received"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        stored, sent,
+        "every acknowledged report is stored, none twice"
+    );
+    println!(
+        "\nReports stored in the CMDB afterwards: {stored}, exactly the number acknowledged.\n"
+    );
 }
