@@ -582,3 +582,94 @@ fn bad_config_files_exit_non_zero_naming_file_and_key() {
         assert!(out.status.success(), "{shipped}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn quickstart_shows_this_host_as_a_ci_and_resumes_on_the_same_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart = || {
+        std::process::Command::new(fathom_tests::bin("fathom"))
+            .args([
+                "quickstart",
+                "--exit-after-first-inventory",
+                "--timeout-secs",
+                "60",
+            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = quickstart();
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(first.status.success(), "{stdout}\n{}", stderr(&first));
+    let ci_id = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("ci-"))
+        .unwrap_or_else(|| panic!("no CI id in:\n{stdout}"))
+        .to_owned();
+    // The package count it prints is this machine's, as dpkg-query counts it.
+    let dpkg = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${db:Status-Abbrev}\n"])
+        .output()
+        .unwrap();
+    let installed = String::from_utf8_lossy(&dpkg.stdout)
+        .lines()
+        .filter(|l| l.as_bytes().get(1) == Some(&b'i'))
+        .count();
+    assert!(
+        stdout.contains(&format!("packages   {installed}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fathom -- ci show"), "{stdout}");
+    // It wrote the client config the printed commands rely on.
+    let client = std::fs::read_to_string(dir.path().join("fathom-data/client.toml")).unwrap();
+    assert!(client.contains("fingerprint = \"sha256:"), "{client}");
+
+    // Again: same store, same agent, same CI, no new enrollment.
+    let second = quickstart();
+    let stdout = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert!(second.status.success(), "{stdout}\n{}", stderr(&second));
+    assert!(stdout.contains(&ci_id), "{stdout}");
+    assert!(!stdout.contains("enrollment token"), "{stdout}");
+}
+
+#[test]
+fn agent_status_and_inventory_commands_describe_the_agent() {
+    let collector = Collector::start();
+    let root = fixture_root("status-host", "66666666666666666666666666666666");
+    let agent = Agent::new(&collector, root.path(), "");
+    let before: Value = serde_json::from_slice(
+        &agent
+            .command(&["status", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(before["enrolled"], false);
+    let token = collector.create_token("1h", 1);
+    assert!(agent.run_once(Some(&token)).status.success());
+    let after: Value = serde_json::from_slice(
+        &agent
+            .command(&["status", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(after["enrolled"], true);
+    assert_eq!(after["agent_id"], before["agent_id"]);
+    assert_eq!(after["spooled_reports"], 0);
+
+    // `inventory --json` prints what would be sent, read from the host root.
+    let out = std::process::Command::new(fathom_tests::bin("fathom-agent"))
+        .args(["inventory", "--json", "--host-root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inventory: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(inventory["host"]["hostname"], "status-host");
+    assert_eq!(inventory["packages"].as_array().unwrap().len(), 40);
+}
