@@ -28,8 +28,9 @@ struct Cli {
     command: Command,
 }
 
+/// Log format on stderr; shared by every Fathom binary.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
+pub enum LogFormat {
     Text,
     Json,
 }
@@ -70,13 +71,13 @@ enum Command {
     },
 }
 
-pub fn init_logging(json: bool) {
+pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if json {
+    if matches!(format, LogFormat::Json) {
         builder.json().init();
     } else {
         builder.init();
@@ -85,7 +86,7 @@ pub fn init_logging(json: bool) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(cli.log_format, LogFormat::Json));
+    init_logging(cli.log_format);
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {

@@ -101,27 +101,46 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// A constructor for `Invalid` errors about `path`.
+    pub fn invalid(path: &Path) -> impl Fn(&'static str, String) -> ConfigError + '_ {
+        move |key, message| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            message,
+        }
+    }
+}
+
+/// Reads a config file, naming it if it cannot be read.
+pub fn read_config(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parses TOML into the raw config type `T` (which denies unknown keys).
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        // toml's message already names the key and line.
+        message: e.to_string().trim_end().to_owned(),
+    })
+}
+
 impl AgentConfig {
     pub fn from_file(path: &Path) -> Result<AgentConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(&text, path)
+        Self::from_toml(&read_config(path)?, path)
     }
 
     /// Parses and validates `text`; `path` is only used in error messages.
     pub fn from_toml(text: &str, path: &Path) -> Result<AgentConfig, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            // toml's message already names the key and line.
-            message: e.to_string().trim_end().to_owned(),
-        })?;
-        let invalid = |key, message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            key,
-            message,
-        };
+        let raw: RawConfig = parse_toml(text, path)?;
+        let invalid = ConfigError::invalid(path);
 
         let collector_url = reqwest::Url::parse(&raw.collector_url).map_err(|e| {
             invalid(

@@ -9,6 +9,7 @@
 //! | POST   | /v1/reports                 | signed agents  |
 //! | POST   | /v1/enrollment-tokens       | admin          |
 //! | GET    | /v1/enrollment-tokens       | viewer         |
+//! | POST   | /v1/operator-tokens         | admin          |
 //! | GET    | /v1/agents                  | viewer         |
 //! | POST   | /v1/agents/{id}/revoke      | admin          |
 //! | GET    | /v1/cis                     | viewer         |
@@ -359,6 +360,46 @@ async fn operator<S: Store>(
                     "uses": record.uses_total,
                     "collector_fingerprint": api.fingerprint.to_string(),
                 }),
+            )
+        }
+        (&Method::POST, ["v1", "operator-tokens"]) => {
+            if let Some(denied) = need(Role::Admin) {
+                return denied;
+            }
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct CreateOperator {
+                name: String,
+                role: Role,
+            }
+            let request: CreateOperator = match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        format!("bad operator token request: {e}"),
+                    )
+                }
+            };
+            if request.name.trim().is_empty() || request.name.len() > 100 {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "name must be 1 to 100 characters",
+                );
+            }
+            let secret = match cmdb.create_operator_token(&request.name, request.role, now_ms()) {
+                Ok(s) => s,
+                Err(e) => return store_error(&e),
+            };
+            if let Err(e) = api.commit.durable().await {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
+            }
+            tracing::info!(name = %request.name, role = ?request.role, "Operator token created");
+            json(
+                StatusCode::CREATED,
+                &serde_json::json!({"token": secret, "name": request.name, "role": request.role}),
             )
         }
         (&Method::GET, ["v1", "enrollment-tokens"]) => match cmdb.list_enrollment_tokens() {

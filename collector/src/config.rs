@@ -52,43 +52,19 @@ impl CollectorConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("config file {path}, key `{key}`: {message}")]
-    Invalid {
-        path: PathBuf,
-        key: &'static str,
-        message: String,
-    },
-}
+/// The same error type as the agent's config, so both name the file and key
+/// the same way.
+pub use fathom_agent::config::ConfigError;
+use fathom_agent::config::{parse_toml, read_config};
 
 impl CollectorConfig {
     pub fn from_file(path: &Path) -> Result<CollectorConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(&text, path)
+        Self::from_toml(&read_config(path)?, path)
     }
 
     pub fn from_toml(text: &str, path: &Path) -> Result<CollectorConfig, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
-        let invalid = |key, message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            key,
-            message,
-        };
+        let raw: RawConfig = parse_toml(text, path)?;
+        let invalid = ConfigError::invalid(path);
         let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
         let listen = listen_text
             .parse()

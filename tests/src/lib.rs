@@ -204,15 +204,20 @@ impl Collector {
         child.wait().unwrap();
     }
 
-    /// Runs the `fathom` CLI against this collector.
+    /// Runs the `fathom` CLI against this collector as its admin.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_as(&self.admin_token, &self.fingerprint.to_string(), args)
+    }
+
+    /// Runs the `fathom` CLI with a given token and pinned fingerprint.
+    pub fn cli_as(&self, token: &str, fingerprint: &str, args: &[&str]) -> Output {
         Command::new(bin("fathom"))
             .args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())
             .env("FATHOM_URL", self.url())
-            .env("FATHOM_TOKEN", &self.admin_token)
-            .env("FATHOM_FINGERPRINT", self.fingerprint.to_string())
+            .env("FATHOM_TOKEN", token)
+            .env("FATHOM_FINGERPRINT", fingerprint)
             .output()
             .unwrap()
     }

@@ -496,34 +496,48 @@ fn a_revoked_agent_is_refused_and_its_reports_are_kept_aside() {
 #[test]
 fn operator_api_needs_a_valid_token_and_cli_errors_are_clear() {
     let collector = Collector::start();
-    let out = std::process::Command::new(fathom_tests::bin("fathom"))
-        .args(["ci", "list"])
-        .current_dir(collector.dir.path())
-        .env("HOME", collector.dir.path())
-        .env("FATHOM_URL", collector.url())
-        .env("FATHOM_TOKEN", "fop_wrong")
-        .env("FATHOM_FINGERPRINT", collector.fingerprint.to_string())
-        .output()
-        .unwrap();
+    let fingerprint = collector.fingerprint.to_string();
+    let out = collector.cli_as("fop_wrong", &fingerprint, &["ci", "list"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("401"), "{}", stderr(&out));
 
     // A pinned fingerprint that does not match: refused before any request.
-    let out = std::process::Command::new(fathom_tests::bin("fathom"))
-        .args(["ci", "list"])
-        .current_dir(collector.dir.path())
-        .env("HOME", collector.dir.path())
-        .env("FATHOM_URL", collector.url())
-        .env("FATHOM_TOKEN", &collector.admin_token)
-        .env("FATHOM_FINGERPRINT", format!("sha256:{}", "00".repeat(32)))
-        .output()
-        .unwrap();
+    let wrong = format!("sha256:{}", "00".repeat(32));
+    let out = collector.cli_as(&collector.admin_token, &wrong, &["ci", "list"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("does not match the pinned"),
         "{}",
         stderr(&out)
     );
+
+    // A viewer reads but cannot admit agents or revoke them.
+    let viewer = collector.cli_json(&[
+        "operator-token",
+        "create",
+        "--name",
+        "auditor",
+        "--role",
+        "viewer",
+    ]);
+    let viewer = viewer["token"].as_str().unwrap();
+    let out = collector.cli_as(viewer, &fingerprint, &["ci", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = collector.cli_as(viewer, &fingerprint, &["token", "create"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("403") && stderr(&out).contains("admin"),
+        "{}",
+        stderr(&out)
+    );
+    let out = collector.cli_as(viewer, &fingerprint, &["agent", "revoke", &"ab".repeat(16)]);
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
+    let out = collector.cli_as(
+        viewer,
+        &fingerprint,
+        &["operator-token", "create", "--name", "x", "--role", "admin"],
+    );
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
 
     let out = collector.cli(&["ci", "show", "not-an-id"]);
     assert!(!out.status.success());

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::cmdb::{AgentRecord, CiRecord, EnrollmentTokenRecord};
 use crate::config::CollectorConfig;
 use client::{Client, ClientArgs};
+use fathom_agent::cli::LogFormat;
 
 const DEFAULT_COLLECTOR_CONFIG: &str = "/etc/fathom/collector.toml";
 
@@ -34,12 +35,6 @@ struct CollectorCli {
     command: CollectorCommand,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 enum CollectorCommand {
     /// Serve the API until SIGINT or SIGTERM.
@@ -56,7 +51,7 @@ enum CollectorCommand {
 
 pub fn collector_main() -> ExitCode {
     let cli = CollectorCli::parse();
-    fathom_agent::cli::init_logging(matches!(cli.log_format, LogFormat::Json));
+    fathom_agent::cli::init_logging(cli.log_format);
     let result = match cli.command {
         CollectorCommand::Run { config } => CollectorConfig::from_file(&config)
             .map_err(anyhow::Error::from)
@@ -114,6 +109,9 @@ enum FathomCommand {
     /// Enrollment tokens, which admit new agents.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Operator API tokens (who may use this CLI, and with which role).
+    #[command(subcommand)]
+    OperatorToken(OperatorTokenCommand),
     /// Enrolled agents.
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -137,6 +135,21 @@ enum TokenCommand {
     },
     /// List enrollment tokens (never their secrets).
     List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorTokenCommand {
+    /// Create an operator token; it is shown only once.
+    Create {
+        /// Who or what will use it (for the audit trail).
+        #[arg(long)]
+        name: String,
+        /// viewer reads; admin also creates tokens and revokes agents.
+        #[arg(long, value_enum)]
+        role: crate::cmdb::Role,
         #[arg(long)]
         json: bool,
     },
@@ -262,6 +275,21 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                 "{}",
                 render::table(&["ID", "CREATED", "EXPIRES", "USED"], &rows)
             );
+        }
+        FathomCommand::OperatorToken(OperatorTokenCommand::Create { name, role, json }) => {
+            let created: Value = client
+                .post(
+                    "v1/operator-tokens",
+                    &serde_json::json!({"name": name, "role": role}),
+                )
+                .await?;
+            if json {
+                return print_json(&created);
+            }
+            println!("token  {}", created["token"].as_str().unwrap_or_default());
+            println!("name   {name}");
+            println!("role   {}", created["role"].as_str().unwrap_or_default());
+            println!("The token is shown only now; the collector keeps only its hash.");
         }
         FathomCommand::Agent(AgentCommand::List { json }) => {
             let agents: Vec<AgentRecord> = client.get("v1/agents").await?;

@@ -12,6 +12,7 @@
 pub mod identify;
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use fathom_shared::codec;
 use fathom_shared::envelope::BodyKind;
@@ -229,17 +230,25 @@ fn decode<T: DeserializeOwned>(table: Table, key: &[u8], bytes: &[u8]) -> Result
     })
 }
 
+/// Unwraps the result of a transaction that cannot abort.
+fn never_aborts<R>(result: Result<R, TransactionError<Infallible>>) -> Result<R, StoreError> {
+    result.map_err(|e| match e {
+        TransactionError::Store(s) => s,
+        TransactionError::Aborted(never) => match never {},
+    })
+}
+
 fn hex_key(key: &[u8]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads and decodes inside a transaction. A corrupt record inside a
 /// transaction aborts the whole write: better refuse than build on garbage.
-fn tx_get<T: DeserializeOwned>(
+fn tx_get<T: DeserializeOwned, E>(
     tx: &dyn Tx,
     table: Table,
     key: &[u8],
-) -> Result<Option<T>, TxAbort<Refusal>> {
+) -> Result<Option<T>, TxAbort<E>> {
     match tx.get(table, key)? {
         None => Ok(None),
         Some(bytes) => match codec::decode_trusted(&bytes, table.name()) {
@@ -307,6 +316,15 @@ impl<S: Store> Cmdb<S> {
             .transpose()
     }
 
+    /// Writes one record.
+    fn put<T: Serialize>(&self, table: Table, key: &[u8], value: &T) -> Result<(), StoreError> {
+        let bytes = encode(value);
+        never_aborts(
+            self.store
+                .transaction::<(), Infallible>(|tx| Ok(tx.insert(table, key, &bytes)?)),
+        )
+    }
+
     fn scan<T: DeserializeOwned>(&self, table: Table, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
         self.store
             .scan_prefix(table, prefix)?
@@ -332,15 +350,7 @@ impl<S: Store> Cmdb<S> {
             uses_total: uses,
             uses_left: uses,
         };
-        let hash = token_hash(&secret);
-        self.store
-            .transaction::<(), ()>(|tx| {
-                Ok(tx.insert(Table::EnrollmentTokens, &hash, &encode(&record))?)
-            })
-            .map_err(|e| match e {
-                TransactionError::Store(s) => s,
-                TransactionError::Aborted(()) => unreachable!("this transaction never aborts"),
-            })?;
+        self.put(Table::EnrollmentTokens, &token_hash(&secret), &record)?;
         Ok((secret, record))
     }
 
@@ -362,15 +372,7 @@ impl<S: Store> Cmdb<S> {
             role,
             created_at_ms: now_ms,
         };
-        let hash = token_hash(&secret);
-        self.store
-            .transaction::<(), ()>(|tx| {
-                Ok(tx.insert(Table::OperatorTokens, &hash, &encode(&record))?)
-            })
-            .map_err(|e| match e {
-                TransactionError::Store(s) => s,
-                TransactionError::Aborted(()) => unreachable!("this transaction never aborts"),
-            })?;
+        self.put(Table::OperatorTokens, &token_hash(&secret), &record)?;
         Ok(secret)
     }
 
@@ -401,25 +403,22 @@ impl<S: Store> Cmdb<S> {
         id: AgentId,
         now_ms: i64,
     ) -> Result<Option<AgentRecord>, StoreError> {
-        let result = self
-            .store
-            .transaction::<Option<AgentRecord>, Refusal>(|tx| {
-                let Some(mut agent) = tx_get::<AgentRecord>(tx, Table::Agents, id.as_bytes())?
-                else {
-                    return Ok(None);
-                };
-                if agent.status != AgentStatus::Revoked {
-                    agent.status = AgentStatus::Revoked;
-                    agent.revoked_at_ms = Some(now_ms);
-                    tx.insert(Table::Agents, id.as_bytes(), &encode(&agent))?;
-                }
-                Ok(Some(agent))
-            });
-        match result {
-            Ok(r) => Ok(r),
-            Err(TransactionError::Store(s)) => Err(s),
-            Err(TransactionError::Aborted(_)) => unreachable!("revocation never aborts"),
-        }
+        never_aborts(
+            self.store
+                .transaction::<Option<AgentRecord>, Infallible>(|tx| {
+                    let Some(mut agent) =
+                        tx_get::<AgentRecord, _>(tx, Table::Agents, id.as_bytes())?
+                    else {
+                        return Ok(None);
+                    };
+                    if agent.status != AgentStatus::Revoked {
+                        agent.status = AgentStatus::Revoked;
+                        agent.revoked_at_ms = Some(now_ms);
+                        tx.insert(Table::Agents, id.as_bytes(), &encode(&agent))?;
+                    }
+                    Ok(Some(agent))
+                }),
+        )
     }
 
     // CIs.
@@ -551,7 +550,7 @@ fn admit(
     seq: u64,
     digest: &str,
 ) -> Result<Admission, TxAbort<Refusal>> {
-    let Some(record) = tx_get::<AgentRecord>(tx, Table::Agents, agent.as_bytes())? else {
+    let Some(record) = tx_get::<AgentRecord, _>(tx, Table::Agents, agent.as_bytes())? else {
         return Err(TxAbort::Abort(Refusal::UnknownAgent(agent)));
     };
     if record.status == AgentStatus::Revoked {
@@ -561,7 +560,7 @@ fn admit(
         // An agent that never heard our acknowledgement sends the same
         // report again: acknowledge it without storing it twice. Anything
         // else reusing a sequence number is a replay.
-        return match tx_get::<ReportRecord>(tx, Table::Reports, &report_key(agent, seq))? {
+        return match tx_get::<ReportRecord, _>(tx, Table::Reports, &report_key(agent, seq))? {
             Some(previous) if previous.digest == digest => Ok(Admission::Duplicate(previous.ci_id)),
             _ => Err(TxAbort::Abort(Refusal::Replay {
                 seq,
@@ -610,7 +609,7 @@ fn apply_enrollment(
     if seq != 0 {
         return Err(TxAbort::Abort(Refusal::BadEnrollmentSeq(seq)));
     }
-    if let Some(existing) = tx_get::<AgentRecord>(tx, Table::Agents, agent.as_bytes())? {
+    if let Some(existing) = tx_get::<AgentRecord, _>(tx, Table::Agents, agent.as_bytes())? {
         // The same key enrolling again (it never got our answer): nothing to
         // do, and no token use is spent.
         if existing.status == AgentStatus::Revoked {
@@ -622,7 +621,7 @@ fn apply_enrollment(
         });
     }
     let hash = token_hash(&body.token);
-    let Some(mut token) = tx_get::<EnrollmentTokenRecord>(tx, Table::EnrollmentTokens, &hash)?
+    let Some(mut token) = tx_get::<EnrollmentTokenRecord, _>(tx, Table::EnrollmentTokens, &hash)?
     else {
         return Err(TxAbort::Abort(Refusal::TokenInvalid));
     };
@@ -681,7 +680,7 @@ fn apply_inventory(
         }
     };
     let known = |ci: CiId| -> Option<Identifiers> {
-        match tx_get::<CiRecord>(tx, Table::Cis, &ci_key(ci)) {
+        match tx_get::<CiRecord, Refusal>(tx, Table::Cis, &ci_key(ci)) {
             Ok(r) => r.map(|r| r.identifiers),
             Err(TxAbort::Engine(e)) => {
                 failure.borrow_mut().get_or_insert(e);
@@ -697,7 +696,7 @@ fn apply_inventory(
 
     let mut ci = match decision {
         Decision::Known(id) | Decision::Matched { ci: id, .. } => {
-            match tx_get::<CiRecord>(tx, Table::Cis, &ci_key(id))? {
+            match tx_get::<CiRecord, _>(tx, Table::Cis, &ci_key(id))? {
                 Some(ci) => ci,
                 None => new_ci(fresh_ci, agent.agent_id, &ids, now_ms),
             }
