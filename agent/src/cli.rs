@@ -87,20 +87,20 @@ pub fn init_logging(format: LogFormat) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match dispatch(cli.command) {
+    exit_code("fathom-agent", dispatch(cli.command))
+}
+
+/// Ends a command: its own exit code, or the whole error chain on stderr and
+/// a failure exit. Shared by every Fathom binary.
+pub fn exit_code(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fathom-agent: error: {}", chain(&e));
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("{program}: error: {}", chain.join(": "));
             ExitCode::FAILURE
         }
     }
-}
-
-fn chain(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {

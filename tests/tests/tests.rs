@@ -547,37 +547,32 @@ fn operator_api_needs_a_valid_token_and_cli_errors_are_clear() {
 #[test]
 fn bad_config_files_exit_non_zero_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &agent_cfg,
-        "collector_url = \"https://x\"\ncollector_fingerprint = \"sha256:00\"\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(fathom_tests::bin("fathom-agent"))
-        .args(["validate-config", "--config"])
-        .arg(&agent_cfg)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("agent.toml") && err.contains("collector_fingerprint"),
-        "{err}"
-    );
-
-    let collector_cfg = dir.path().join("collector.toml");
-    std::fs::write(&collector_cfg, "listen = \"nowhere\"\n").unwrap();
-    let out = std::process::Command::new(fathom_tests::bin("fathom-collector"))
-        .args(["validate-config", "--config"])
-        .arg(&collector_cfg)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("collector.toml") && err.contains("listen"),
-        "{err}"
-    );
+    let cases = [
+        (
+            "fathom-agent",
+            "agent.toml",
+            "collector_url = \"https://x\"\ncollector_fingerprint = \"sha256:00\"\n",
+            "collector_fingerprint",
+        ),
+        (
+            "fathom-collector",
+            "collector.toml",
+            "listen = \"nowhere\"\n",
+            "listen",
+        ),
+    ];
+    for (program, file, text, key) in cases {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(fathom_tests::bin(program))
+            .args(["validate-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains(file) && err.contains(key), "{err}");
+    }
 
     for shipped in ["agent.toml", "collector.toml"] {
         let bin = if shipped == "agent.toml" {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::cmdb::{AgentRecord, CiRecord, EnrollmentTokenRecord};
 use crate::config::CollectorConfig;
 use client::{Client, ClientArgs};
-use fathom_agent::cli::LogFormat;
+use fathom_agent::cli::{exit_code, LogFormat};
 
 const DEFAULT_COLLECTOR_CONFIG: &str = "/etc/fathom/collector.toml";
 
@@ -71,20 +71,7 @@ pub fn collector_main() -> ExitCode {
             })
             .map_err(Into::into),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("fathom-collector: error: {}", chain(&e));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn chain(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
+    exit_code("fathom-collector", result.map(|()| ExitCode::SUCCESS))
 }
 
 /// Fathom operator CLI: enrollment tokens, agents and the CMDB.
@@ -206,13 +193,12 @@ pub fn fathom_main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(fathom_dispatch(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("fathom: error: {}", chain(&e));
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(
+        "fathom",
+        runtime
+            .block_on(fathom_dispatch(cli))
+            .map(|()| ExitCode::SUCCESS),
+    )
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
