@@ -34,6 +34,15 @@ pub enum IdentityError {
     BadSeq { path: PathBuf },
     #[error("no randomness available from the operating system: {0}")]
     Random(String),
+    #[error("another fathom-agent is already running with state directory {dir}")]
+    Locked { dir: PathBuf },
+}
+
+/// Proof that this process is the only agent using a state directory; the
+/// lock is released when this is dropped (or the process exits).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: fs::File,
 }
 
 /// The agent's key and counters, loaded from its state directory.
@@ -105,6 +114,25 @@ impl Identity {
             key,
             last_seq,
         })
+    }
+
+    /// Takes the state directory for this process. Two agents sharing one
+    /// would hand out the same sequence numbers and fight over the spool.
+    pub fn lock(&self) -> Result<StateLock, IdentityError> {
+        let path = self.dir.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(IdentityError::Locked {
+                dir: self.dir.clone(),
+            }),
+            Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path)(e)),
+        }
     }
 
     pub fn key(&self) -> &SigningKey {
@@ -197,6 +225,16 @@ mod tests {
         assert_eq!(id.next_seq().unwrap(), 3);
         id.advance_past(10).unwrap();
         assert_eq!(id.next_seq().unwrap(), 11);
+    }
+
+    #[test]
+    fn one_process_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::load_or_create(dir.path()).unwrap();
+        let held = id.lock().unwrap();
+        assert!(matches!(id.lock(), Err(IdentityError::Locked { .. })));
+        drop(held);
+        id.lock().unwrap();
     }
 
     #[test]

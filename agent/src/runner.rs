@@ -51,6 +51,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut identity = Identity::load_or_create(&config.state_dir)?;
+    let _lock = identity.lock()?;
     let transport = Transport::new(&config)?;
     let spool = open_spool(&config)?;
     if let Some(highest) = spool.highest_seq() {
@@ -225,7 +226,9 @@ async fn enroll(
 }
 
 /// Sends spooled reports until the spool is empty; then waits to be poked
-/// (or, with `until_empty`, returns).
+/// (or, with `until_empty`, returns). With `until_empty`, it also gives up
+/// after [`ONCE_ATTEMPTS`] failed attempts in a row, leaving the reports in
+/// the spool for the next run.
 pub async fn deliver(
     spool: Arc<Mutex<Spool>>,
     transport: Transport,
@@ -235,6 +238,7 @@ pub async fn deliver(
     until_empty: bool,
 ) -> anyhow::Result<()> {
     let mut backoff = Backoff::new(max_backoff);
+    let mut failures = 0;
     loop {
         let next = spool.lock().unwrap().peek()?;
         let Some((entry, body)) = next else {
@@ -250,8 +254,14 @@ pub async fn deliver(
                 tracing::debug!(seq = entry.seq, kind = entry.kind.as_str(), outcome = ?ack.outcome, "Report acknowledged");
                 spool.lock().unwrap().remove(entry.seq)?;
                 backoff.reset();
+                failures = 0;
             }
             SendOutcome::Retryable(reason) => {
+                failures += 1;
+                if until_empty && failures >= ONCE_ATTEMPTS {
+                    let spooled = spool.lock().unwrap().len();
+                    bail!("the collector could not be reached ({reason}); {spooled} reports stay in the spool for the next run");
+                }
                 let wait = backoff.next();
                 tracing::warn!(seq = entry.seq, error = %reason, retry_in_ms = wait.as_millis() as u64, spooled = spool.lock().unwrap().len(), "Delivery failed; will retry");
                 tokio::time::sleep(wait).await;
@@ -267,6 +277,9 @@ pub async fn deliver(
         }
     }
 }
+
+/// Delivery attempts `run --once` makes before giving up.
+pub const ONCE_ATTEMPTS: u32 = 5;
 
 /// Exponential backoff with full jitter: each wait is uniform in
 /// `[0, min(max, base * 2^n)]`, so a fleet that lost its collector does not

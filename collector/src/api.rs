@@ -46,6 +46,7 @@ use crate::store::Store;
 const MAX_OPERATOR_BODY: usize = 64 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Shared state of the API.
 #[derive(Debug)]
@@ -191,7 +192,23 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> 
             }
         }
     }
-    match Limited::new(req.into_body(), max).collect().await {
+    // A client that trickles its body would otherwise hold a report slot
+    // and a task forever.
+    let collected = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(req.into_body(), max).collect(),
+    );
+    let Ok(collected) = collected.await else {
+        return Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

@@ -374,18 +374,33 @@ fn reports_wait_in_the_spool_while_the_collector_is_down_and_arrive_exactly_once
         || (agent.spooled() >= 3 && agent.last_seq() >= seq_at_kill + 3).then_some(()),
     );
 
-    collector.restart();
-    wait_for("the spool to drain", Duration::from_secs(30), || {
-        (agent.spooled() == 0).then_some(())
-    });
-    // Stop the agent (SIGTERM), and let the last in-flight report settle.
+    // A second agent process on the same state directory is refused.
+    let out = agent.run_once(None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
+
+    // Stop the daemon (SIGTERM): what it could not deliver stays spooled.
     terminate(&mut daemon);
+    let spooled = agent.spooled();
+    assert!(spooled >= 3);
+
+    // A one-shot run while the collector is still down gives up with a clear
+    // error and keeps every report, its own included.
+    let out = agent.run_once(None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("stay in the spool"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(agent.spooled(), spooled + 2);
+
+    // The collector comes back; the next run delivers everything, in order.
+    collector.restart();
+    let out = agent.run_once(None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(agent.spooled(), 0);
     let last = agent.last_seq();
-    if agent.spooled() > 0 {
-        let out = agent.run_once(None);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-    let last = last.max(agent.last_seq());
 
     // Every numbered report from 1 to the last is in the CMDB exactly once.
     let record = agent_json(&collector, id);
