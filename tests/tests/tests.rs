@@ -84,6 +84,20 @@ fn enrollment_and_first_inventory_create_a_ci() {
         .unwrap()
         .iter()
         .any(|e| e["probe"] == "dmi"));
+    // The human view explains the CI: how it was identified, what the
+    // agent could not read.
+    let shown = String::from_utf8(
+        collector
+            .cli(&["ci", "show", ci["id"].as_str().unwrap()])
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        shown.contains("web-01") && shown.contains("packages: 40"),
+        "{shown}"
+    );
+    assert!(shown.contains("not read: dmi:"), "{shown}");
+    assert!(shown.contains("identified  agent"), "{shown}");
     // The human listing names the CI too.
     let table = String::from_utf8(collector.cli(&["ci", "list"]).stdout).unwrap();
     assert!(

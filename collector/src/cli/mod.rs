@@ -362,14 +362,16 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                 return print_json(&shown);
             }
             let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
-            print!("{}", describe_ci(&ci));
+            let inventory: Option<crate::cmdb::StoredInventory> =
+                serde_json::from_value(shown["inventory"].clone())?;
+            print!("{}", describe_ci(&ci, inventory.as_ref()));
         }
     }
     Ok(())
 }
 
-/// A CI as a person reads it.
-pub fn describe_ci(ci: &CiRecord) -> String {
+/// A CI as a person reads it, with a summary of its latest inventory.
+pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>) -> String {
     let mut out = String::new();
     out.push_str(&format!("CI          {}\n", ci.id));
     out.push_str(&format!("name        {}\n", ci.name));
@@ -404,5 +406,61 @@ pub fn describe_ci(ci: &CiRecord) -> String {
             .join("\n"),
     );
     out.push('\n');
+    let Some(latest) = latest else {
+        out.push_str("\nno inventory received yet\n");
+        return out;
+    };
+    let inv = &latest.inventory;
+    out.push_str(&format!(
+        "\nlatest inventory: report {} from agent {}, received {}\n",
+        latest.seq,
+        latest.agent_id,
+        render::time(latest.received_at_ms)
+    ));
+    if let Some(interfaces) = &inv.interfaces {
+        out.push_str("\ninterfaces\n");
+        let rows: Vec<Vec<String>> = interfaces
+            .iter()
+            .map(|i| {
+                vec![
+                    format!("  {}", i.name),
+                    i.mac.clone().unwrap_or_else(|| "-".into()),
+                    i.addresses.join(" "),
+                ]
+            })
+            .collect();
+        out.push_str(&render::table(&["  NAME", "MAC", "ADDRESSES"], &rows));
+    }
+    if let Some(filesystems) = &inv.filesystems {
+        out.push_str("\nfilesystems\n");
+        let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+        let rows: Vec<Vec<String>> = filesystems
+            .iter()
+            .map(|f| {
+                vec![
+                    format!("  {}", f.mount_point),
+                    f.device.clone(),
+                    f.fs_type.clone(),
+                    gib(f.total_bytes),
+                    gib(f.available_bytes),
+                ]
+            })
+            .collect();
+        out.push_str(&render::table(
+            &["  MOUNT", "DEVICE", "TYPE", "SIZE", "AVAILABLE"],
+            &rows,
+        ));
+    }
+    match &inv.packages {
+        Some(p) => out.push_str(&format!(
+            "\npackages: {} (`fathom ci show {} --json` lists them)\n",
+            p.len(),
+            ci.id
+        )),
+        None => out.push_str("\npackages: not read\n"),
+    }
+    for e in &inv.probe_errors {
+        out.push_str(&format!("not read: {}: {}\n", e.probe, e.message));
+    }
     out
 }
