@@ -10,22 +10,18 @@
 //! either the old or the new content.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
+
+use crate::fsio::{fs_err as io_err, write_atomic, FsError};
 use fathom_shared::ids::AgentId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("cannot {action} {path}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FsError),
     #[error("{path} is not a valid agent key ({len} bytes, expected 32)")]
     BadKey { path: PathBuf, len: usize },
     #[error("{path} is readable by other users (mode {mode:o}); it must be 0600")]
@@ -51,17 +47,6 @@ pub struct Identity {
     dir: PathBuf,
     key: SigningKey,
     last_seq: u64,
-}
-
-fn io_err<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> IdentityError + 'a {
-    move |source| IdentityError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 impl Identity {
@@ -99,7 +84,7 @@ impl Identity {
                 tracing::info!(path = %key_path.display(), agent_id = %AgentId::from_public_key(&key.verifying_key().to_bytes()), "Created a new agent key");
                 key
             }
-            Err(e) => return Err(io_err("read", &key_path)(e)),
+            Err(e) => return Err(io_err("read", &key_path)(e).into()),
         };
         let seq_path = dir.join("seq");
         let last_seq = match fs::read_to_string(&seq_path) {
@@ -107,7 +92,7 @@ impl Identity {
                 path: seq_path.clone(),
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(io_err("read", &seq_path)(e)),
+            Err(e) => return Err(io_err("read", &seq_path)(e).into()),
         };
         Ok(Identity {
             dir: dir.to_owned(),
@@ -131,7 +116,7 @@ impl Identity {
             Err(fs::TryLockError::WouldBlock) => Err(IdentityError::Locked {
                 dir: self.dir.clone(),
             }),
-            Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path)(e)),
+            Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path)(e).into()),
         }
     }
 
@@ -148,11 +133,12 @@ impl Identity {
     }
 
     pub fn mark_enrolled(&self) -> Result<(), IdentityError> {
-        write_atomic(
+        let id = self.agent_id().to_string();
+        Ok(write_atomic(
             &self.dir.join("enrolled"),
-            self.agent_id().to_string().as_bytes(),
+            id.as_bytes(),
             0o644,
-        )
+        )?)
     }
 
     /// Hands out the next sequence number, durably: once this returns, no
@@ -175,27 +161,6 @@ impl Identity {
         }
         Ok(())
     }
-}
-
-/// Writes `bytes` to `path` atomically and durably, with `mode`.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IdentityError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io_err("create", &tmp))?;
-    file.write_all(bytes).map_err(io_err("write", &tmp))?;
-    file.sync_all().map_err(io_err("sync", &tmp))?;
-    fs::rename(&tmp, path).map_err(io_err("rename into place", path))?;
-    if let Some(parent) = path.parent() {
-        fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("sync", parent))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

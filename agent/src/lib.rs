@@ -2,6 +2,7 @@
 //! the collector.
 //!
 //! - [`config`]: `agent.toml`, raw and validated.
+//! - [`fsio`]: file errors naming action and path; atomic durable writes.
 //! - [`identity`]: the agent's ed25519 key and its sequence counter, kept in
 //!   the state directory. The private key never leaves the host.
 //! - [`probe`]: discovery, one module per source. Probes read files under a
@@ -17,6 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod fsio;
 pub mod identity;
 pub mod probe;
 pub mod runner;

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use fathom_shared::envelope::BodyKind;
 
+use crate::fsio::{fs_err as io, write_atomic, FsError};
+
 /// One spooled report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -31,13 +33,8 @@ pub struct Entry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("cannot {action} {path}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FsError),
     #[error("report of {len} bytes is larger than the whole spool ({max} bytes)")]
     TooLarge { len: u64, max: u64 },
 }
@@ -48,14 +45,6 @@ pub struct Spool {
     max_bytes: u64,
     max_reports: usize,
     entries: Vec<Entry>,
-}
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
-    move |source| SpoolError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 impl Spool {
@@ -143,11 +132,7 @@ impl Spool {
             dropped.push(entry.seq);
         }
         let path = self.path_of(seq, kind);
-        crate::identity::write_atomic(&path, body, 0o600).map_err(|e| SpoolError::Io {
-            action: "write",
-            path: path.clone(),
-            source: std::io::Error::other(crate::probe::error_chain(&e)),
-        })?;
+        write_atomic(&path, body, 0o600)?;
         self.entries.push(Entry { seq, kind, len });
         self.entries.sort_by_key(|e| e.seq);
         Ok(dropped)

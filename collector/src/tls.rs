@@ -8,6 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use fathom_agent::fsio::{fs_err as io, FsError};
 use fathom_shared::tls::{provider, Fingerprint};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -15,13 +16,8 @@ use rustls::ServerConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot {action} {path}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FsError),
     #[error("{path} holds no PEM {what}")]
     Pem { path: PathBuf, what: &'static str },
     #[error("cannot make a self-signed certificate")]
@@ -36,14 +32,6 @@ pub struct ServerTls {
     pub config: Arc<ServerConfig>,
     pub fingerprint: Fingerprint,
     pub cert_path: PathBuf,
-}
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> TlsError + 'a {
-    move |source| TlsError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 pub fn load_or_create(
