@@ -435,6 +435,7 @@ impl<S: Store> Cmdb<S> {
         self.get(Table::Inventories, &ci_key(id))
     }
 
+    /// Every stored metrics sample of an agent, oldest first.
     pub fn metrics_of(&self, agent: AgentId) -> Result<Vec<Metrics>, StoreError> {
         self.scan(Table::Metrics, agent.as_bytes())
     }
@@ -984,6 +985,42 @@ mod tests {
             .unwrap();
         assert_ne!(ci3, ci1);
         assert_eq!(cmdb.list_cis().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn metrics_samples_are_kept_in_time_order() {
+        let (_d, cmdb) = cmdb();
+        let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
+        enroll(&cmdb, 1, &token).unwrap();
+        let agent = AgentId::from_public_key(&[1; 32]);
+        for (seq, observed, load) in [(1, 2000, 0.5), (2, 1000, 1.5), (3, 3000, 2.5)] {
+            let sample = Metrics {
+                observed_at_ms: observed,
+                load_1: load,
+                ..Metrics::default()
+            };
+            let applied = cmdb
+                .apply(
+                    agent,
+                    seq,
+                    &format!("m{seq}"),
+                    &Report::Metrics(sample),
+                    5000,
+                )
+                .unwrap();
+            assert_eq!(applied.outcome, AckOutcome::Stored);
+        }
+        let loads: Vec<f64> = cmdb
+            .metrics_of(agent)
+            .unwrap()
+            .iter()
+            .map(|m| m.load_1)
+            .collect();
+        assert_eq!(loads, vec![1.5, 0.5, 2.5]);
+        assert!(cmdb
+            .metrics_of(AgentId::from_public_key(&[2; 32]))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
