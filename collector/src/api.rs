@@ -80,6 +80,29 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
     )
 }
 
+/// A refusal on its way to becoming an answer; small enough to be the
+/// error side of a `Result`, so handlers can use `?`.
+#[derive(Debug)]
+struct Refused {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refused {
+    fn answer(self) -> Answer {
+        error(self.status, self.code, self.message)
+    }
+}
+
+fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refused {
+    Refused {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
 fn now_ms() -> i64 {
     fathom_agent::now_ms()
 }
@@ -171,9 +194,9 @@ async fn route<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, peer: Socket
 
 /// Reads a body, refusing it before allocation if it claims to be too large,
 /// and as soon as it grows too large if it does not say.
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> {
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Refused> {
     let too_large = || {
-        error(
+        refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("request body exceeds {max} bytes"),
@@ -184,7 +207,7 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> 
             Some(n) if n > max => return Err(too_large()),
             Some(_) => {}
             None => {
-                return Err(error(
+                return Err(refuse(
                     StatusCode::BAD_REQUEST,
                     "bad_request",
                     "Content-Length is not a number",
@@ -199,7 +222,7 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> 
         Limited::new(req.into_body(), max).collect(),
     );
     let Ok(collected) = collected.await else {
-        return Err(error(
+        return Err(refuse(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",
             format!(
@@ -216,7 +239,7 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> 
         {
             Err(too_large())
         }
-        Err(e) => Err(error(
+        Err(e) => Err(refuse(
             StatusCode::BAD_REQUEST,
             "bad_request",
             format!("reading the body failed: {e}"),
@@ -236,7 +259,7 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
         api.max_body + fathom_shared::envelope::HEADER_LEN + fathom_shared::envelope::SIGNATURE_LEN;
     let bytes = match read_body(req, max).await {
         Ok(b) => b,
-        Err(answer) => return answer,
+        Err(refused) => return refused.answer(),
     };
     // Inline on the worker, not `spawn_blocking`: ingest is a signature check
     // and an in-memory transaction (tens of microseconds, no disk wait; the
@@ -246,8 +269,8 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
         Ok(ack) => ack,
         Err(e) => return ingest_error(&e),
     };
-    if let Err(e) = api.commit.durable().await {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
+    if let Err(refused) = durable(api).await {
+        return refused.answer();
     }
     tracing::debug!(agent_id = %ack.agent_id, seq = ack.seq, outcome = ?ack.outcome, "Report acknowledged");
     json(StatusCode::OK, &ack)
@@ -291,82 +314,64 @@ async fn operator<S: Store>(
     method: &Method,
     segments: &[&str],
 ) -> Answer {
+    operator_inner(api, req, method, segments)
+        .await
+        .unwrap_or_else(Refused::answer)
+}
+
+/// The operator routes. `Err` carries a finished refusal, so every check is
+/// a `?`.
+async fn operator_inner<S: Store>(
+    api: &Arc<Api<S>>,
+    req: Request<Incoming>,
+    method: &Method,
+    segments: &[&str],
+) -> Result<Answer, Refused> {
+    let unauthenticated =
+        |message: &str| refuse(StatusCode::UNAUTHORIZED, "unauthenticated", message);
     let token = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .map(str::to_owned);
-    let Some(token) = token else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "send an operator token as `Authorization: Bearer …`",
-        );
-    };
-    let role = match api.cmdb.operator_token(&token) {
-        Ok(Some(t)) => t.role,
-        Ok(None) => {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "unknown operator token",
-            )
-        }
-        Err(e) => return store_error(&e),
-    };
-    let need = |needed: Role| -> Option<Answer> {
-        (role < needed).then(|| {
-            error(
+        .map(|t| t.trim().to_owned())
+        .ok_or_else(|| unauthenticated("send an operator token as `Authorization: Bearer …`"))?;
+    let role = api
+        .cmdb
+        .operator_token(&token)
+        .map_err(|e| store_error(&e))?
+        .ok_or_else(|| unauthenticated("unknown operator token"))?
+        .role;
+    let need = |needed: Role| -> Result<(), Refused> {
+        if role < needed {
+            return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!("this needs the {needed:?} role; the token has {role:?}").to_lowercase(),
-            )
-        })
+            ));
+        }
+        Ok(())
     };
-    let body = match read_body(req, MAX_OPERATOR_BODY).await {
-        Ok(b) => b,
-        Err(answer) => return answer,
-    };
+    let body = read_body(req, MAX_OPERATOR_BODY).await?;
     let cmdb = &api.cmdb;
-    match (method, segments) {
+    let answer = match (method, segments) {
         (&Method::POST, ["v1", "enrollment-tokens"]) => {
-            if let Some(denied) = need(Role::Admin) {
-                return denied;
-            }
+            need(Role::Admin)?;
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
             struct CreateToken {
                 ttl_secs: u64,
                 uses: u32,
             }
-            let request: CreateToken = match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "bad_request",
-                        format!("bad token request: {e}"),
-                    )
-                }
-            };
+            let request: CreateToken = parse_request(&body, "token request")?;
             if request.uses == 0 || request.ttl_secs == 0 {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "ttl_secs and uses must be at least 1",
-                );
+                return Err(bad_request("ttl_secs and uses must be at least 1"));
             }
             let ttl_ms = i64::try_from(request.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-            let created = cmdb.create_enrollment_token(ttl_ms, request.uses, now_ms());
-            let (secret, record) = match created {
-                Ok(c) => c,
-                Err(e) => return store_error(&e),
-            };
-            if let Err(e) = api.commit.durable().await {
-                return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
-            }
+            let (secret, record) = cmdb
+                .create_enrollment_token(ttl_ms, request.uses, now_ms())
+                .map_err(|e| store_error(&e))?;
+            durable(api).await?;
             tracing::info!(token_id = %record.id, uses = record.uses_total, expires_at_ms = record.expires_at_ms, "Enrollment token created");
             json(
                 StatusCode::CREATED,
@@ -380,108 +385,92 @@ async fn operator<S: Store>(
             )
         }
         (&Method::POST, ["v1", "operator-tokens"]) => {
-            if let Some(denied) = need(Role::Admin) {
-                return denied;
-            }
+            need(Role::Admin)?;
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
             struct CreateOperator {
                 name: String,
                 role: Role,
             }
-            let request: CreateOperator = match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "bad_request",
-                        format!("bad operator token request: {e}"),
-                    )
-                }
-            };
+            let request: CreateOperator = parse_request(&body, "operator token request")?;
             if request.name.trim().is_empty() || request.name.len() > 100 {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "name must be 1 to 100 characters",
-                );
+                return Err(bad_request("name must be 1 to 100 characters"));
             }
-            let secret = match cmdb.create_operator_token(&request.name, request.role, now_ms()) {
-                Ok(s) => s,
-                Err(e) => return store_error(&e),
-            };
-            if let Err(e) = api.commit.durable().await {
-                return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
-            }
+            let secret = cmdb
+                .create_operator_token(&request.name, request.role, now_ms())
+                .map_err(|e| store_error(&e))?;
+            durable(api).await?;
             tracing::info!(name = %request.name, role = ?request.role, "Operator token created");
             json(
                 StatusCode::CREATED,
                 &serde_json::json!({"token": secret, "name": request.name, "role": request.role}),
             )
         }
-        (&Method::GET, ["v1", "enrollment-tokens"]) => match cmdb.list_enrollment_tokens() {
-            Ok(t) => json(StatusCode::OK, &t),
-            Err(e) => store_error(&e),
-        },
-        (&Method::GET, ["v1", "agents"]) => match cmdb.list_agents() {
-            Ok(a) => json(StatusCode::OK, &a),
-            Err(e) => store_error(&e),
-        },
-        (&Method::POST, ["v1", "agents", id, "revoke"]) => {
-            if let Some(denied) = need(Role::Admin) {
-                return denied;
-            }
-            let id: AgentId = match id.parse() {
-                Ok(id) => id,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("{e}")),
-            };
-            match cmdb.revoke_agent(id, now_ms()) {
-                Ok(Some(agent)) => {
-                    if let Err(e) = api.commit.durable().await {
-                        return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
-                    }
-                    tracing::info!(agent_id = %id, "Agent revoked");
-                    json(StatusCode::OK, &agent)
-                }
-                Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("no agent {id}")),
-                Err(e) => store_error(&e),
-            }
-        }
-        (&Method::GET, ["v1", "cis"]) => match cmdb.list_cis() {
-            Ok(c) => json(StatusCode::OK, &c),
-            Err(e) => store_error(&e),
-        },
-        (&Method::GET, ["v1", "cis", id]) => {
-            let id: CiId = match id.parse() {
-                Ok(id) => id,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", format!("{e}")),
-            };
-            let ci = match cmdb.ci(id) {
-                Ok(Some(ci)) => ci,
-                Ok(None) => {
-                    return error(StatusCode::NOT_FOUND, "not_found", format!("no CI {id}"))
-                }
-                Err(e) => return store_error(&e),
-            };
-            match cmdb.latest_inventory(id) {
-                Ok(inventory) => json(
-                    StatusCode::OK,
-                    &serde_json::json!({"ci": ci, "inventory": inventory}),
-                ),
-                Err(e) => store_error(&e),
-            }
-        }
-        _ => error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no route for {method} /{}", segments.join("/")),
+        (&Method::GET, ["v1", "enrollment-tokens"]) => json(
+            StatusCode::OK,
+            &cmdb.list_enrollment_tokens().map_err(|e| store_error(&e))?,
         ),
-    }
+        (&Method::GET, ["v1", "agents"]) => json(
+            StatusCode::OK,
+            &cmdb.list_agents().map_err(|e| store_error(&e))?,
+        ),
+        (&Method::POST, ["v1", "agents", id, "revoke"]) => {
+            need(Role::Admin)?;
+            let id: AgentId = id.parse().map_err(|e| bad_request(format!("{e}")))?;
+            let agent = cmdb
+                .revoke_agent(id, now_ms())
+                .map_err(|e| store_error(&e))?
+                .ok_or_else(|| not_found(format!("no agent {id}")))?;
+            durable(api).await?;
+            tracing::info!(agent_id = %id, "Agent revoked");
+            json(StatusCode::OK, &agent)
+        }
+        (&Method::GET, ["v1", "cis"]) => json(
+            StatusCode::OK,
+            &cmdb.list_cis().map_err(|e| store_error(&e))?,
+        ),
+        (&Method::GET, ["v1", "cis", id]) => {
+            let id: CiId = id.parse().map_err(|e| bad_request(format!("{e}")))?;
+            let ci = cmdb
+                .ci(id)
+                .map_err(|e| store_error(&e))?
+                .ok_or_else(|| not_found(format!("no CI {id}")))?;
+            let inventory = cmdb.latest_inventory(id).map_err(|e| store_error(&e))?;
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"ci": ci, "inventory": inventory}),
+            )
+        }
+        _ => not_found(format!("no route for {method} /{}", segments.join("/"))).answer(),
+    };
+    Ok(answer)
 }
 
-fn store_error(e: &crate::store::StoreError) -> Answer {
+fn bad_request(message: impl Into<String>) -> Refused {
+    refuse(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+fn not_found(message: impl Into<String>) -> Refused {
+    refuse(StatusCode::NOT_FOUND, "not_found", message)
+}
+
+/// Parses an operator request body, naming what it was meant to be.
+fn parse_request<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Refused> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("bad {what}: {e}")))
+}
+
+/// Waits until every write so far is on disk; a failed flush is a 503, which
+/// the caller may retry.
+async fn durable<S>(api: &Api<S>) -> Result<(), Refused> {
+    api.commit
+        .durable()
+        .await
+        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))
+}
+
+fn store_error(e: &crate::store::StoreError) -> Refused {
     tracing::error!(error = %crate::error_chain(e), "Store failure");
-    error(
+    refuse(
         StatusCode::SERVICE_UNAVAILABLE,
         "storage",
         crate::error_chain(e),

@@ -24,6 +24,14 @@ fn agent_json(collector: &Collector, id: AgentId) -> Value {
         .unwrap_or_else(|| panic!("agent {id} not listed"))
 }
 
+/// Posts raw bytes and checks the status and the answer's code (for a
+/// refusal) or outcome (for an acknowledgement).
+fn expect(collector: &Collector, bytes: &[u8], status: u16, code: &str) {
+    let (got, answer) = collector.post_raw(bytes);
+    let got_code = answer["code"].as_str().or(answer["outcome"].as_str());
+    assert_eq!((got, got_code), (status, Some(code)), "{answer}");
+}
+
 fn metrics_body() -> Vec<u8> {
     codec::encode(&Metrics {
         observed_at_ms: now_ms(),
@@ -207,52 +215,26 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
         &metrics_body(),
     );
     forged[8..24].copy_from_slice(id.as_bytes());
-    let (status, answer) = collector.post_raw(&forged);
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (401, Some("key_mismatch")),
-        "{answer}"
-    );
+    expect(&collector, &forged, 401, "key_mismatch");
     // A key nobody enrolled.
-    let (status, answer) = collector.post_raw(&seal(
-        &intruder,
-        BodyKind::Metrics,
-        1,
-        now_ms(),
-        &metrics_body(),
-    ));
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (401, Some("unknown_agent")),
-        "{answer}"
+    expect(
+        &collector,
+        &seal(&intruder, BodyKind::Metrics, 1, now_ms(), &metrics_body()),
+        401,
+        "unknown_agent",
     );
 
     // A tampered body.
     let mut tampered = seal(&key, BodyKind::Metrics, next, now_ms(), &metrics_body());
     let body_byte = fathom_shared::envelope::HEADER_LEN + 3;
     tampered[body_byte] ^= 0x20;
-    let (status, answer) = collector.post_raw(&tampered);
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (401, Some("bad_signature")),
-        "{answer}"
-    );
+    expect(&collector, &tampered, 401, "bad_signature");
 
     // A genuine report, then the same bytes again (an agent that missed the
     // acknowledgement), then another report reusing the number (a replay).
     let genuine = seal(&key, BodyKind::Metrics, next, now_ms(), &metrics_body());
-    let (status, answer) = collector.post_raw(&genuine);
-    assert_eq!(
-        (status, answer["outcome"].as_str()),
-        (200, Some("stored")),
-        "{answer}"
-    );
-    let (status, answer) = collector.post_raw(&genuine);
-    assert_eq!(
-        (status, answer["outcome"].as_str()),
-        (200, Some("duplicate")),
-        "{answer}"
-    );
+    expect(&collector, &genuine, 200, "stored");
+    expect(&collector, &genuine, 200, "duplicate");
     let reused = seal(
         &key,
         BodyKind::Metrics,
@@ -260,14 +242,9 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
         now_ms(),
         &metrics_body_with(7),
     );
-    let (status, answer) = collector.post_raw(&reused);
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (409, Some("replay")),
-        "{answer}"
-    );
+    expect(&collector, &reused, 409, "replay");
     let old = seal(&key, BodyKind::Metrics, 0, now_ms(), &metrics_body());
-    assert_eq!(collector.post_raw(&old).0, 409);
+    expect(&collector, &old, 409, "replay");
 
     // A send time far from the collector's clock.
     let skewed = seal(
@@ -277,30 +254,15 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
         now_ms() - 3_600_000,
         &metrics_body(),
     );
-    let (status, answer) = collector.post_raw(&skewed);
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (400, Some("clock_skew")),
-        "{answer}"
-    );
+    expect(&collector, &skewed, 400, "clock_skew");
 
     // Oversized, by its Content-Length: refused before it is read.
     let huge = vec![0u8; 100 * 1024];
-    let (status, answer) = collector.post_raw(&huge);
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (413, Some("body_too_large")),
-        "{answer}"
-    );
+    expect(&collector, &huge, 413, "body_too_large");
     // A small request whose envelope claims a body over the limit.
     let mut claims_huge = seal(&key, BodyKind::Metrics, next + 1, now_ms(), &metrics_body());
     claims_huge[72..76].copy_from_slice(&(10u32 << 20).to_be_bytes());
-    let (status, answer) = collector.post_raw(&claims_huge);
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (413, Some("body_too_large")),
-        "{answer}"
-    );
+    expect(&collector, &claims_huge, 413, "body_too_large");
     // A body that is valid msgpack of the wrong shape, properly signed.
     let wrong_shape = seal(
         &key,
@@ -309,12 +271,7 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
         now_ms(),
         &codec::encode(&"hello").unwrap(),
     );
-    let (status, answer) = collector.post_raw(&wrong_shape);
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (400, Some("bad_body")),
-        "{answer}"
-    );
+    expect(&collector, &wrong_shape, 400, "bad_body");
 
     // Garbage of several shapes: a clear 4xx each time.
     let mut garbage = b"FTHM".to_vec();
@@ -508,17 +465,11 @@ fn a_revoked_agent_is_refused_and_its_reports_are_kept_aside() {
             .unwrap(),
         received
     );
-    let (status, answer) = collector.post_raw(&seal(
-        &key,
-        BodyKind::Metrics,
-        99,
-        now_ms(),
-        &metrics_body(),
-    ));
-    assert_eq!(
-        (status, answer["code"].as_str()),
-        (403, Some("agent_revoked")),
-        "{answer}"
+    expect(
+        &collector,
+        &seal(&key, BodyKind::Metrics, 99, now_ms(), &metrics_body()),
+        403,
+        "agent_revoked",
     );
 }
 

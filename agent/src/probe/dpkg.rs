@@ -222,16 +222,20 @@ mod tests {
     }
 
     #[test]
-    fn a_truncated_database_is_still_parsed_up_to_the_cut_or_refused() {
-        // Cut in the middle of a stanza: the last package may lack a Version,
-        // which must be an error, not a silently invented package.
-        let cut = &REAL_STATUS[..REAL_STATUS.len() / 2];
-        match parse_status(cut) {
-            Ok(packages) => {
-                assert!(packages.len() < 40 && packages.iter().all(|p| !p.version.is_empty()))
-            }
-            Err((line, message)) => assert!(line > 1 && !message.is_empty()),
-        }
+    fn a_database_cut_short_is_refused_not_half_invented() {
+        // Cut just before the 21st stanza's Version line: that package has a
+        // name and an installed status but no version, which dpkg never
+        // writes, so the database is damaged and must not yield a package
+        // list with an invented or missing entry.
+        let text = std::str::from_utf8(REAL_STATUS).unwrap();
+        let cut = text.match_indices("\nVersion: ").nth(20).unwrap().0 + 1;
+        let (line, message) = parse_status(&REAL_STATUS[..cut]).unwrap_err();
+        let stanza_start = text[..cut].rfind("\nPackage: ").unwrap() + 1;
+        assert_eq!(line, text[..stanza_start].lines().count() + 1);
+        assert!(message.contains("has no Version"), "{message}");
+        // Cut at a stanza boundary instead: a shorter, valid list.
+        let boundary = text.match_indices("\n\n").nth(19).unwrap().0 + 2;
+        assert_eq!(parse_status(&REAL_STATUS[..boundary]).unwrap().len(), 20);
     }
 
     /// The parser and dpkg itself must agree on this very machine, when it
