@@ -96,17 +96,17 @@ pub enum ConfigError {
     #[error("config file {path}, key `{key}`: {message}")]
     Invalid {
         path: PathBuf,
-        key: &'static str,
+        key: String,
         message: String,
     },
 }
 
 impl ConfigError {
     /// A constructor for `Invalid` errors about `path`.
-    pub fn invalid(path: &Path) -> impl Fn(&'static str, String) -> ConfigError + '_ {
+    pub fn invalid(path: &Path) -> impl Fn(&str, String) -> ConfigError + '_ {
         move |key, message| ConfigError::Invalid {
             path: path.to_owned(),
-            key,
+            key: key.to_owned(),
             message,
         }
     }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::control::policy::Policy;
+
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/fathom-collector";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -24,6 +26,23 @@ struct RawConfig {
     max_body_bytes: Option<usize>,
     clock_skew_secs: Option<u64>,
     max_concurrent_reports: Option<usize>,
+    policy: Option<PathBuf>,
+    webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: String,
+    secret_file: PathBuf,
+}
+
+/// Where incident events go: a JSON POST signed with HMAC-SHA256 over the
+/// body, keyed by the secret in `secret_file`.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +55,10 @@ pub struct CollectorConfig {
     pub max_body_bytes: usize,
     pub clock_skew: Duration,
     pub max_concurrent_reports: usize,
+    /// The change-control policy (the file named by `policy`, or the
+    /// built-in copy of `configs/policy.toml`).
+    pub policy: Policy,
+    pub webhook: Option<WebhookConfig>,
 }
 
 impl CollectorConfig {
@@ -48,6 +71,8 @@ impl CollectorConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             clock_skew: Duration::from_secs(DEFAULT_CLOCK_SKEW_SECS),
             max_concurrent_reports: DEFAULT_MAX_CONCURRENT_REPORTS,
+            policy: Policy::builtin(),
+            webhook: None,
         }
     }
 }
@@ -101,7 +126,29 @@ impl CollectorConfig {
                 "must be at least 1".into(),
             ));
         }
+        let policy = match &raw.policy {
+            // A relative policy path is relative to the config file.
+            Some(p) => Policy::from_file(&path.parent().unwrap_or(Path::new(".")).join(p))?,
+            None => Policy::builtin(),
+        };
+        let webhook = match raw.webhook {
+            None => None,
+            Some(w) => {
+                if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
+                    return Err(invalid(
+                        "webhook.url",
+                        format!("{:?} is not an http(s) URL", w.url),
+                    ));
+                }
+                Some(WebhookConfig {
+                    url: w.url,
+                    secret_file: w.secret_file,
+                })
+            }
+        };
         Ok(CollectorConfig {
+            policy,
+            webhook,
             listen,
             data_dir: raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             tls,

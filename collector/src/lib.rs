@@ -5,7 +5,8 @@
 //! - [`api`]: the HTTPS API (the only module that uses hyper and rustls's server side).
 //! - [`ingest`]: the report pipeline: size, sender, signature, clock, decode, apply.
 //! - [`commit`]: group commit, so acknowledgements wait for a shared flush.
-//! - [`cmdb`]: agents, tokens, CIs and identification, over the storage trait.
+//! - [`cmdb`]: agents, tokens, CIs, history, RFCs, drift and incidents, over the storage trait.
+//! - [`control`]: change-control decisions (policy, specs, reconciliation verdicts), pure.
 //! - [`store`]: the storage trait and its sled engine (the only module that uses sled).
 //! - [`tls`]: the server certificate, configured or self-signed.
 //! - [`cli`]: the `fathom` and `fathom-collector` command lines, including `quickstart`.
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod cmdb;
 pub mod commit;
 pub mod config;
+pub mod control;
 pub mod ingest;
 pub mod server;
 pub mod store;

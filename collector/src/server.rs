@@ -63,7 +63,8 @@ pub async fn start(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let store = SledStore::open(&config.data_dir.join("cmdb"))?;
-    let cmdb = Arc::new(Cmdb::new(store));
+    let cmdb =
+        Arc::new(Cmdb::new(store, config.policy.clone()).with_webhooks(config.webhook.is_some()));
     let tls = crate::tls::load_or_create(config.tls.as_ref(), &config.data_dir)?;
     let admin_token_path = config.data_dir.join("admin.token");
     if !cmdb.has_operator_tokens()? {

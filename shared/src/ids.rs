@@ -94,7 +94,7 @@ impl<'de> Deserialize<'de> for AgentId {
 /// Identifies one configuration item in the CMDB. Stable for the life of the
 /// CI: it survives agent reinstalls, renames and re-identification.
 ///
-/// Rendered as `ci-` and 16 hexadecimal digits.
+/// Numbered from 1 in creation order and rendered as `ci-42`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CiId(u64);
 
@@ -110,7 +110,7 @@ impl CiId {
 
 impl fmt::Display for CiId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ci-{:016x}", self.0)
+        write!(f, "ci-{}", self.0)
     }
 }
 
@@ -129,15 +129,12 @@ impl FromStr for CiId {
             text: s.to_owned(),
             reason,
         };
-        let digits = s
-            .strip_prefix("ci-")
-            .ok_or_else(|| err("expected `ci-` followed by 16 hexadecimal digits"))?;
-        if digits.len() != 16 {
-            return Err(err("expected `ci-` followed by 16 hexadecimal digits"));
+        const EXPECTED: &str = "expected `ci-` followed by a number, like ci-42";
+        let digits = s.strip_prefix("ci-").ok_or_else(|| err(EXPECTED))?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(EXPECTED));
         }
-        u64::from_str_radix(digits, 16)
-            .map(CiId)
-            .map_err(|_| err("expected `ci-` followed by 16 hexadecimal digits"))
+        digits.parse().map(CiId).map_err(|_| err(EXPECTED))
     }
 }
 
@@ -169,9 +166,9 @@ mod tests {
     fn ids_round_trip_through_text() {
         let agent = AgentId::from_public_key(&[7; 32]);
         assert_eq!(agent.to_string().parse::<AgentId>().unwrap(), agent);
-        let ci = CiId::from_u64(0xdead_beef);
-        assert_eq!(ci.to_string(), "ci-00000000deadbeef");
-        assert_eq!("ci-00000000deadbeef".parse::<CiId>().unwrap(), ci);
+        let ci = CiId::from_u64(42);
+        assert_eq!(ci.to_string(), "ci-42");
+        assert_eq!("ci-42".parse::<CiId>().unwrap(), ci);
     }
 
     #[test]
@@ -180,8 +177,9 @@ mod tests {
             "",
             "ci-",
             "ci-xyz",
-            "ci-00000000deadbeef0",
-            "00000000deadbeef",
+            "ci-+1",
+            "ci-99999999999999999999999",
+            "42",
         ] {
             let err = bad.parse::<CiId>().unwrap_err();
             assert!(err.to_string().contains("CI id"), "{err}");

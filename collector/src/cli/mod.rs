@@ -2,6 +2,7 @@
 //! operator CLI, which talks to a collector's API, and `quickstart`).
 
 pub mod client;
+mod cmdb;
 mod quickstart;
 pub mod render;
 
@@ -102,9 +103,23 @@ enum FathomCommand {
     /// Enrolled agents.
     #[command(subcommand)]
     Agent(AgentCommand),
-    /// Configuration items in the CMDB.
+    /// Configuration items: list, show (also as of a past time), history,
+    /// create, edit, register, relate.
     #[command(subcommand)]
-    Ci(CiCommand),
+    Ci(cmdb::CiCommand),
+    /// Requests for change: raise, assess, approve or reject, schedule,
+    /// implement, review, close; the forward schedule of change.
+    #[command(subcommand)]
+    Rfc(cmdb::RfcCommand),
+    /// Drift: differences discovery found, with the decision on each.
+    #[command(subcommand)]
+    Drift(cmdb::DriftCommand),
+    /// Incidents: unauthorized changes and what people report.
+    #[command(subcommand)]
+    Incident(cmdb::IncidentCommand),
+    /// The audit trail of operator actions.
+    #[command(subcommand)]
+    Audit(cmdb::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,22 +167,6 @@ enum AgentCommand {
     /// Refuse every further report from an agent.
     Revoke {
         /// The agent id (32 hexadecimal digits; see `fathom agent list`).
-        id: String,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum CiCommand {
-    /// List configuration items.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one configuration item with its latest inventory.
-    Show {
-        /// The CI id (ci-…; see `fathom ci list`).
         id: String,
         #[arg(long)]
         json: bool,
@@ -313,59 +312,11 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             }
             println!("revoked agent {} ({})", agent.agent_id, agent.hostname);
         }
-        FathomCommand::Ci(CiCommand::List { json }) => {
-            let cis: Vec<CiRecord> = client.get("v1/cis").await?;
-            if json {
-                return print_json(&cis);
-            }
-            let rows: Vec<Vec<String>> = cis
-                .iter()
-                .map(|c| {
-                    let attr = |k: &str| c.attributes.get(k).cloned().unwrap_or_else(|| "-".into());
-                    vec![
-                        c.id.to_string(),
-                        c.class.clone(),
-                        c.name.clone(),
-                        c.status.as_str().to_owned(),
-                        attr("os.pretty_name"),
-                        attr("packages.count"),
-                        render::time(c.last_seen_ms),
-                        if c.review.is_empty() {
-                            String::new()
-                        } else {
-                            "needs review".into()
-                        },
-                    ]
-                })
-                .collect();
-            print!(
-                "{}",
-                render::table(
-                    &[
-                        "CI",
-                        "CLASS",
-                        "NAME",
-                        "STATUS",
-                        "OS",
-                        "PACKAGES",
-                        "LAST SEEN",
-                        ""
-                    ],
-                    &rows
-                )
-            );
-        }
-        FathomCommand::Ci(CiCommand::Show { id, json }) => {
-            let id: fathom_shared::ids::CiId = id.parse()?;
-            let shown: Value = client.get(&format!("v1/cis/{id}")).await?;
-            if json {
-                return print_json(&shown);
-            }
-            let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
-            let inventory: Option<crate::cmdb::StoredInventory> =
-                serde_json::from_value(shown["inventory"].clone())?;
-            print!("{}", describe_ci(&ci, inventory.as_ref()));
-        }
+        FathomCommand::Ci(c) => cmdb::ci(&client, c).await?,
+        FathomCommand::Rfc(c) => cmdb::rfc(&client, c).await?,
+        FathomCommand::Drift(c) => cmdb::drift(&client, c).await?,
+        FathomCommand::Incident(c) => cmdb::incident(&client, c).await?,
+        FathomCommand::Audit(c) => cmdb::audit(&client, c).await?,
     }
     Ok(())
 }
@@ -377,9 +328,33 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
     out.push_str(&format!("name        {}\n", ci.name));
     out.push_str(&format!("class       {}\n", ci.class));
     out.push_str(&format!("status      {}\n", ci.status.as_str()));
-    out.push_str(&format!("first seen  {}\n", render::time(ci.first_seen_ms)));
-    out.push_str(&format!("last seen   {}\n", render::time(ci.last_seen_ms)));
-    out.push_str(&format!("reported by {}\n", ci.reported_by));
+    out.push_str(&format!("criticality {}\n", ci.criticality.as_str()));
+    if let Some(o) = &ci.owner {
+        out.push_str(&format!("owner       {o}\n"));
+    }
+    if let Some(l) = &ci.location {
+        out.push_str(&format!("location    {l}\n"));
+    }
+    if !ci.description.is_empty() {
+        out.push_str(&format!("description {}\n", ci.description));
+    }
+    out.push_str(&format!(
+        "registered  {}\n",
+        if ci.registered {
+            "yes"
+        } else {
+            "no (`fathom ci register` takes its discovered state as authorized)"
+        }
+    ));
+    let seen = |t: Option<i64>| t.map_or_else(|| "never".into(), render::time);
+    out.push_str(&format!("first seen  {}\n", seen(ci.first_seen_ms)));
+    out.push_str(&format!("last seen   {}\n", seen(ci.last_seen_ms)));
+    if let Some(a) = ci.reported_by {
+        out.push_str(&format!("reported by {a}\n"));
+    }
+    if let Some(m) = ci.merged_into {
+        out.push_str(&format!("MERGED INTO {m}\n"));
+    }
     out.push_str(&format!(
         "identified  {} ({})\n",
         ci.identified_by.rule.as_str(),
@@ -392,7 +367,10 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
             flag.reason
         ));
     }
-    out.push_str("\nattributes\n");
+    out.push_str(&format!(
+        "\nauthorized attributes (revision {})\n",
+        ci.revision
+    ));
     let rows: Vec<Vec<String>> = ci
         .attributes
         .iter()

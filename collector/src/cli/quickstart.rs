@@ -161,12 +161,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  hostname   {}", ci.name);
     println!("  OS         {}", attr("os.pretty_name"));
     println!("  kernel     {}", attr("os.kernel"));
-    println!("  packages   {}", attr("packages.count"));
+    let packages = ci
+        .attributes
+        .keys()
+        .filter(|k| k.starts_with("packages."))
+        .count();
+    println!("  packages   {packages}");
     println!();
     println!("Explore it from another terminal, in this directory:");
     println!("  cargo run --release --bin fathom -- ci list");
     println!("  cargo run --release --bin fathom -- ci show {}", ci.id);
+    println!("  cargo run --release --bin fathom -- ci history {}", ci.id);
     println!("  cargo run --release --bin fathom -- agent list");
+    println!("  cargo run --release --bin fathom -- incident list   (unauthorized changes)");
+    println!("  cargo run --release --bin fathom -- rfc forward-schedule");
     println!("  cargo run --release --bin fathom -- token create --ttl 1h --uses 5");
     println!(
         "(the CLI finds the collector through {}; add --json for scripts)",

@@ -49,6 +49,32 @@ pub fn time(ms: i64) -> String {
     )
 }
 
+/// Parses a point in time for the CLI: `now`, a duration from now (`+2h`,
+/// `-30m`), or an RFC 3339 timestamp with an offset
+/// (`2026-11-23T22:00:00Z`, `2026-11-23 22:00+01:00`). Returns Unix ms.
+pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
+    let t = text.trim();
+    if t == "now" {
+        return Ok(now_ms);
+    }
+    if let Some(rest) = t.strip_prefix('+').or_else(|| t.strip_prefix('-')) {
+        let secs = parse_duration_secs(rest)?;
+        let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        return Ok(if t.starts_with('-') {
+            now_ms.saturating_sub(ms)
+        } else {
+            now_ms.saturating_add(ms)
+        });
+    }
+    t.parse::<jiff::Timestamp>()
+        .map(|ts| ts.as_millisecond())
+        .map_err(|e| {
+            format!(
+                "{t:?} is not a time: use now, +2h, -30m, or a timestamp like 2026-11-23T22:00:00Z ({e})"
+            )
+        })
+}
+
 /// Parses `90s`, `30m`, `1h`, `7d` or plain seconds.
 pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -92,6 +118,22 @@ mod tests {
             .contains("unknown unit"));
         assert!(parse_duration_secs("0s").is_err());
         assert!(parse_duration_secs("h").is_err());
+    }
+
+    #[test]
+    fn points_in_time() {
+        let now = 1_795_439_162_480;
+        assert_eq!(parse_time("now", now), Ok(now));
+        assert_eq!(parse_time("+2h", now), Ok(now + 7_200_000));
+        assert_eq!(parse_time("-30m", now), Ok(now - 1_800_000));
+        assert_eq!(parse_time("2026-11-23T13:06:02.48Z", 0), Ok(now));
+        assert_eq!(parse_time("2026-11-23 14:06:02.48+01:00", 0), Ok(now));
+        let err = parse_time("tomorrow", now).unwrap_err();
+        assert!(err.contains("not a time"), "{err}");
+        assert!(
+            parse_time("2026-11-23T13:06:02", now).is_err(),
+            "an offset is required"
+        );
     }
 
     #[test]

@@ -26,14 +26,39 @@ pub enum Table {
     CiIndex,
     /// agent id ++ seq (big-endian) → report record, for replay and idempotence
     Reports,
-    /// CI id → latest inventory
+    /// CI id ++ agent id → that agent's latest inventory (the discovered
+    /// state, per source)
     Inventories,
-    /// CI id ++ observed-at ms ++ seq → metrics sample
+    /// agent id ++ observed-at ms ++ seq → metrics sample
     Metrics,
+    /// counter name → next number (CI, RFC, incident… ids)
+    Meta,
+    /// CI id ++ revision (big-endian) → history entry
+    History,
+    /// RFC id → RFC
+    Rfcs,
+    /// drift id → drift record
+    Drifts,
+    /// incident id → incident
+    Incidents,
+    /// from CI ++ kind ++ to CI → relationship
+    Relationships,
+    /// to CI ++ kind ++ from CI → empty (the reverse index)
+    RelationshipsReverse,
+    /// review id → identification review item
+    Reviews,
+    /// baseline name → baseline
+    Baselines,
+    /// audit id → configuration audit
+    Audits,
+    /// seq → audit trail entry (operator actions)
+    Trail,
+    /// seq → webhook event waiting for delivery
+    Outbox,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 20] = [
         Table::Agents,
         Table::EnrollmentTokens,
         Table::OperatorTokens,
@@ -42,6 +67,18 @@ impl Table {
         Table::Reports,
         Table::Inventories,
         Table::Metrics,
+        Table::Meta,
+        Table::History,
+        Table::Rfcs,
+        Table::Drifts,
+        Table::Incidents,
+        Table::Relationships,
+        Table::RelationshipsReverse,
+        Table::Reviews,
+        Table::Baselines,
+        Table::Audits,
+        Table::Trail,
+        Table::Outbox,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +91,18 @@ impl Table {
             Table::Reports => "reports",
             Table::Inventories => "inventories",
             Table::Metrics => "metrics",
+            Table::Meta => "meta",
+            Table::History => "history",
+            Table::Rfcs => "rfcs",
+            Table::Drifts => "drifts",
+            Table::Incidents => "incidents",
+            Table::Relationships => "relationships",
+            Table::RelationshipsReverse => "relationships_reverse",
+            Table::Reviews => "reviews",
+            Table::Baselines => "baselines",
+            Table::Audits => "audits",
+            Table::Trail => "trail",
+            Table::Outbox => "outbox",
         }
     }
 

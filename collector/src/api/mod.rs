@@ -12,8 +12,10 @@
 //! | POST   | /v1/operator-tokens         | admin          |
 //! | GET    | /v1/agents                  | viewer         |
 //! | POST   | /v1/agents/{id}/revoke      | admin          |
-//! | GET    | /v1/cis                     | viewer         |
-//! | GET    | /v1/cis/{id}                | viewer         |
+//!
+//! The CMDB routes (CIs, relationships, RFCs, drift, incidents, the audit
+//! trail) are listed in [`cmdb_routes`]. Any valid operator token reads;
+//! writes need the permission its role grants (`cmdb::Permission`).
 //!
 //! Status codes agents act on: 2xx acknowledged (durably); 429 and 5xx retry
 //! later; any other 4xx is final for that report.
@@ -22,11 +24,15 @@
 //! instrumented with the peer address. Shutdown stops accepting, then lets
 //! open connections finish for a grace period.
 
+mod cmdb_routes;
+
+pub use cmdb_routes::CiView;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fathom_shared::ids::{AgentId, CiId};
+use fathom_shared::ids::AgentId;
 use fathom_shared::wire::ErrorBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -37,7 +43,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::cmdb::{Cmdb, Refusal, Role};
+use crate::cmdb::history::Actor;
+use crate::cmdb::{Cmdb, Permission, Refusal};
 use crate::commit::GroupCommit;
 use crate::ingest::{Ingest, IngestError};
 use crate::store::Store;
@@ -59,9 +66,9 @@ pub struct Api<S> {
     pub fingerprint: fathom_shared::tls::Fingerprint,
 }
 
-type Answer = Response<Full<Bytes>>;
+pub(crate) type Answer = Response<Full<Bytes>>;
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
     let body = serde_json::to_vec(value).expect("API answers always serialize");
     Response::builder()
         .status(status)
@@ -83,7 +90,7 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
 /// A refusal on its way to becoming an answer; small enough to be the
 /// error side of a `Result`, so handlers can use `?`.
 #[derive(Debug)]
-struct Refused {
+pub(crate) struct Refused {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -95,7 +102,11 @@ impl Refused {
     }
 }
 
-fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refused {
+pub(crate) fn refuse(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Refused {
     Refused {
         status,
         code,
@@ -103,7 +114,7 @@ fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) ->
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     fathom_agent::now_ms()
 }
 
@@ -336,27 +347,47 @@ async fn operator_inner<S: Store>(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned())
         .ok_or_else(|| unauthenticated("send an operator token as `Authorization: Bearer …`"))?;
-    let role = api
+    let operator = api
         .cmdb
         .operator_token(&token)
         .map_err(|e| store_error(&e))?
-        .ok_or_else(|| unauthenticated("unknown operator token"))?
-        .role;
-    let need = |needed: Role| -> Result<(), Refused> {
-        if role < needed {
+        .ok_or_else(|| unauthenticated("unknown operator token"))?;
+    let role = operator.role;
+    let need = |needed: Permission| -> Result<(), Refused> {
+        if !role.may(needed) {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("this needs the {needed:?} role; the token has {role:?}").to_lowercase(),
+                format!(
+                    "a {} token may not {}; that needs a {} token",
+                    role.as_str(),
+                    needed.describe(),
+                    needed.roles()
+                ),
             ));
         }
         Ok(())
     };
+    let query = req.uri().query().unwrap_or_default().to_owned();
     let body = read_body(req, MAX_OPERATOR_BODY).await?;
+    let actor = Actor::Operator {
+        name: operator.name.clone(),
+        role,
+    };
+    let request = cmdb_routes::Request {
+        method,
+        segments,
+        query: &query,
+        body: &body,
+        actor: &actor,
+    };
+    if let Some(answer) = cmdb_routes::route(api, &request, &need).await? {
+        return Ok(answer);
+    }
     let cmdb = &api.cmdb;
     let answer = match (method, segments) {
         (&Method::POST, ["v1", "enrollment-tokens"]) => {
-            need(Role::Admin)?;
+            need(Permission::Administer)?;
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
             struct CreateToken {
@@ -385,12 +416,12 @@ async fn operator_inner<S: Store>(
             )
         }
         (&Method::POST, ["v1", "operator-tokens"]) => {
-            need(Role::Admin)?;
+            need(Permission::Administer)?;
             #[derive(serde::Deserialize)]
             #[serde(deny_unknown_fields)]
             struct CreateOperator {
                 name: String,
-                role: Role,
+                role: crate::cmdb::Role,
             }
             let request: CreateOperator = parse_request(&body, "operator token request")?;
             if request.name.trim().is_empty() || request.name.len() > 100 {
@@ -415,7 +446,7 @@ async fn operator_inner<S: Store>(
             &cmdb.list_agents().map_err(|e| store_error(&e))?,
         ),
         (&Method::POST, ["v1", "agents", id, "revoke"]) => {
-            need(Role::Admin)?;
+            need(Permission::Administer)?;
             let id: AgentId = id.parse().map_err(|e| bad_request(format!("{e}")))?;
             let agent = cmdb
                 .revoke_agent(id, now_ms())
@@ -425,50 +456,37 @@ async fn operator_inner<S: Store>(
             tracing::info!(agent_id = %id, "Agent revoked");
             json(StatusCode::OK, &agent)
         }
-        (&Method::GET, ["v1", "cis"]) => json(
-            StatusCode::OK,
-            &cmdb.list_cis().map_err(|e| store_error(&e))?,
-        ),
-        (&Method::GET, ["v1", "cis", id]) => {
-            let id: CiId = id.parse().map_err(|e| bad_request(format!("{e}")))?;
-            let ci = cmdb
-                .ci(id)
-                .map_err(|e| store_error(&e))?
-                .ok_or_else(|| not_found(format!("no CI {id}")))?;
-            let inventory = cmdb.latest_inventory(id).map_err(|e| store_error(&e))?;
-            json(
-                StatusCode::OK,
-                &serde_json::json!({"ci": ci, "inventory": inventory}),
-            )
-        }
         _ => not_found(format!("no route for {method} /{}", segments.join("/"))).answer(),
     };
     Ok(answer)
 }
 
-fn bad_request(message: impl Into<String>) -> Refused {
+pub(crate) fn bad_request(message: impl Into<String>) -> Refused {
     refuse(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
-fn not_found(message: impl Into<String>) -> Refused {
+pub(crate) fn not_found(message: impl Into<String>) -> Refused {
     refuse(StatusCode::NOT_FOUND, "not_found", message)
 }
 
 /// Parses an operator request body, naming what it was meant to be.
-fn parse_request<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Refused> {
+pub(crate) fn parse_request<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, Refused> {
     serde_json::from_slice(body).map_err(|e| bad_request(format!("bad {what}: {e}")))
 }
 
 /// Waits until every write so far is on disk; a failed flush is a 503, which
 /// the caller may retry.
-async fn durable<S>(api: &Api<S>) -> Result<(), Refused> {
+pub(crate) async fn durable<S>(api: &Api<S>) -> Result<(), Refused> {
     api.commit
         .durable()
         .await
         .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))
 }
 
-fn store_error(e: &crate::store::StoreError) -> Refused {
+pub(crate) fn store_error(e: &crate::store::StoreError) -> Refused {
     tracing::error!(error = %crate::error_chain(e), "Store failure");
     refuse(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,387 @@
+//! The CMDB routes of the operator API.
+//!
+//! | method | path                              | permission     |
+//! |--------|-----------------------------------|----------------|
+//! | GET    | /v1/cis                           | (read)         |
+//! | POST   | /v1/cis                           | EditCis        |
+//! | GET    | /v1/cis/{id}                      | (read)         |
+//! | POST   | /v1/cis/{id}/edit                 | EditCis        |
+//! | POST   | /v1/cis/{id}/register             | EditCis        |
+//! | GET    | /v1/cis/{id}/history              | (read)         |
+//! | GET    | /v1/cis/{id}/as-of?at_ms=         | (read)         |
+//! | POST   | /v1/relationships                 | EditCis        |
+//! | GET    | /v1/rfcs                          | (read)         |
+//! | POST   | /v1/rfcs                          | RaiseRfc       |
+//! | GET    | /v1/rfcs/{id}                     | (read)         |
+//! | POST   | /v1/rfcs/{id}/{assess,approve,reject,schedule,implement,review,close,cancel} | DecideRfc |
+//! | GET    | /v1/schedule-of-change?from_ms=   | (read)         |
+//! | GET    | /v1/drift                         | (read)         |
+//! | GET    | /v1/drift/{id}                    | (read)         |
+//! | GET    | /v1/incidents                     | (read)         |
+//! | POST   | /v1/incidents                     | WorkIncidents  |
+//! | GET    | /v1/incidents/{id}                | (read)         |
+//! | POST   | /v1/incidents/{id}/update         | WorkIncidents  |
+//! | GET    | /v1/audit-trail                   | (read)         |
+//!
+//! Writes answer only once durable, like reports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fathom_shared::ids::CiId;
+use hyper::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    bad_request, durable, json, not_found, now_ms, parse_request, refuse, store_error, Answer, Api,
+    Refused,
+};
+use crate::cmdb::ci::{CiRecord, RelationKind};
+use crate::cmdb::control::{ActionError, IncidentUpdate, NewCi, NewRfc};
+use crate::cmdb::history::Actor;
+use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
+use crate::cmdb::rfc::{ReviewOutcome, Window};
+use crate::cmdb::Permission;
+use crate::control::policy::Level;
+use crate::store::Store;
+
+/// One authenticated operator request.
+#[derive(Debug)]
+pub(super) struct Request<'a> {
+    pub method: &'a Method,
+    pub segments: &'a [&'a str],
+    pub query: &'a str,
+    pub body: &'a [u8],
+    pub actor: &'a Actor,
+}
+
+impl Request<'_> {
+    fn query(&self, key: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+
+    fn query_ms(&self, key: &str) -> Result<Option<i64>, Refused> {
+        self.query(key)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    bad_request(format!("query parameter {key} must be Unix milliseconds"))
+                })
+            })
+            .transpose()
+    }
+}
+
+fn action_error(e: ActionError) -> Refused {
+    match e {
+        ActionError::NotFound(m) => not_found(m),
+        ActionError::Invalid(m) => bad_request(m),
+        ActionError::Conflict(m) => refuse(StatusCode::CONFLICT, "conflict", m),
+        ActionError::Store(s) => store_error(&s),
+    }
+}
+
+fn id<T: std::str::FromStr>(text: &str) -> Result<T, Refused>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| bad_request(e.to_string()))
+}
+
+/// A CI in listings, with what the listing needs to say about it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CiView {
+    #[serde(flatten)]
+    pub ci: CiRecord,
+    /// Not reported for longer than the policy's `stale_after`.
+    pub stale: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Create {
+    #[serde(flatten)]
+    ci: NewCi,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Edit {
+    /// Field → new value; `null` clears.
+    set: BTreeMap<String, Option<String>>,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Relate {
+    from: CiId,
+    kind: RelationKind,
+    to: CiId,
+    #[serde(default = "yes")]
+    present: bool,
+    reason: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Decide {
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    window: Option<Window>,
+    #[serde(default)]
+    risk: Option<Level>,
+    #[serde(default)]
+    outcome: Option<ReviewOutcome>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RaiseIncident {
+    title: String,
+    #[serde(default)]
+    symptom: String,
+    #[serde(default = "manual_category")]
+    category: String,
+    impact: Level,
+    urgency: Level,
+    #[serde(default)]
+    cis: Vec<CiId>,
+}
+
+fn manual_category() -> String {
+    "reported".into()
+}
+
+/// Answers a CMDB route, or `None` if the path is not one.
+pub(super) async fn route<S: Store>(
+    api: &Arc<Api<S>>,
+    r: &Request<'_>,
+    need: &(dyn Fn(Permission) -> Result<(), Refused> + Sync),
+) -> Result<Option<Answer>, Refused> {
+    let cmdb = &api.cmdb;
+    let actor = r.actor;
+    let now = now_ms();
+    let store = |e: crate::store::StoreError| store_error(&e);
+    // Writes: run, wait for durability, answer.
+    macro_rules! write {
+        ($status:expr, $value:expr) => {{
+            let value = $value.map_err(action_error)?;
+            durable(api).await?;
+            json($status, &value)
+        }};
+    }
+    let answer = match (r.method, r.segments) {
+        (&Method::GET, ["v1", "cis"]) => {
+            let stale_after = cmdb.policy().stale_after_ms;
+            let cis: Vec<CiView> = cmdb
+                .list_cis()
+                .map_err(store)?
+                .into_iter()
+                .filter(|c| r.query("class").is_none_or(|k| c.class == k))
+                .map(|ci| CiView {
+                    stale: ci.is_stale(now, stale_after),
+                    ci,
+                })
+                .filter(|v| r.query("stale") != Some("true") || v.stale)
+                .collect();
+            json(StatusCode::OK, &cis)
+        }
+        (&Method::POST, ["v1", "cis"]) => {
+            need(Permission::EditCis)?;
+            let c: Create = parse_request(r.body, "CI")?;
+            write!(
+                StatusCode::CREATED,
+                cmdb.create_ci(actor, &c.ci, &c.reason, now)
+            )
+        }
+        (&Method::GET, ["v1", "cis", ci]) => {
+            let ci: CiId = id(ci)?;
+            let record = cmdb
+                .ci(ci)
+                .map_err(store)?
+                .ok_or_else(|| not_found(format!("no CI {ci}")))?;
+            let inventory = cmdb.latest_inventory(ci).map_err(store)?;
+            let (outgoing, incoming) = cmdb.relationships_of(ci).map_err(store)?;
+            let mut open_drift = Vec::new();
+            for d in record.open_drifts.values() {
+                open_drift.extend(cmdb.drift(*d).map_err(store)?);
+            }
+            json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "ci": record,
+                    "stale": record.is_stale(now, cmdb.policy().stale_after_ms),
+                    "inventory": inventory,
+                    "relationships": {"outgoing": outgoing, "incoming": incoming},
+                    "open_drift": open_drift,
+                }),
+            )
+        }
+        (&Method::POST, ["v1", "cis", ci, "edit"]) => {
+            need(Permission::EditCis)?;
+            let ci: CiId = id(ci)?;
+            let e: Edit = parse_request(r.body, "CI edit")?;
+            let set: Vec<(String, Option<String>)> = e.set.into_iter().collect();
+            write!(
+                StatusCode::OK,
+                cmdb.edit_ci(actor, ci, &set, &e.reason, now)
+            )
+        }
+        (&Method::POST, ["v1", "cis", ci, "register"]) => {
+            need(Permission::EditCis)?;
+            let ci: CiId = id(ci)?;
+            write!(StatusCode::OK, cmdb.register_ci(actor, ci, now))
+        }
+        (&Method::GET, ["v1", "cis", ci, "history"]) => {
+            let ci: CiId = id(ci)?;
+            json(StatusCode::OK, &cmdb.ci_history(ci).map_err(store)?)
+        }
+        (&Method::GET, ["v1", "cis", ci, "as-of"]) => {
+            let ci: CiId = id(ci)?;
+            let at = r
+                .query_ms("at_ms")?
+                .ok_or_else(|| bad_request("give the time as ?at_ms=<Unix milliseconds>"))?;
+            let fields = cmdb.ci_as_of(ci, at).map_err(store)?.ok_or_else(|| {
+                not_found(format!(
+                    "{ci} did not exist at {}",
+                    crate::cli::render::time(at)
+                ))
+            })?;
+            json(StatusCode::OK, &fields)
+        }
+        (&Method::POST, ["v1", "relationships"]) => {
+            need(Permission::EditCis)?;
+            let rel: Relate = parse_request(r.body, "relationship")?;
+            write!(
+                StatusCode::OK,
+                cmdb.relate(
+                    actor,
+                    rel.from,
+                    rel.kind,
+                    rel.to,
+                    rel.present,
+                    &rel.reason,
+                    now
+                )
+            )
+        }
+        (&Method::GET, ["v1", "rfcs"]) => json(StatusCode::OK, &cmdb.list_rfcs().map_err(store)?),
+        (&Method::POST, ["v1", "rfcs"]) => {
+            need(Permission::RaiseRfc)?;
+            let new: NewRfc = parse_request(r.body, "RFC")?;
+            write!(StatusCode::CREATED, cmdb.raise_rfc(actor, &new, now))
+        }
+        (&Method::GET, ["v1", "rfcs", rfc]) => {
+            let rfc: RfcId = id(rfc)?;
+            let record = cmdb
+                .rfc(rfc)
+                .map_err(store)?
+                .ok_or_else(|| not_found(format!("no {rfc}")))?;
+            json(StatusCode::OK, &record)
+        }
+        (&Method::POST, ["v1", "rfcs", rfc, action]) => {
+            need(Permission::DecideRfc)?;
+            let rfc: RfcId = id(rfc)?;
+            let d: Decide = parse_request(r.body, "RFC decision")?;
+            let result = match *action {
+                "assess" => {
+                    cmdb.assess_rfc(actor, rfc, d.risk.unwrap_or(Level::Medium), &d.comment, now)
+                }
+                "approve" => cmdb.decide_rfc(actor, rfc, true, &d.comment, d.window, now),
+                "reject" => cmdb.decide_rfc(actor, rfc, false, &d.comment, None, now),
+                "schedule" => {
+                    let w = d.window.ok_or_else(|| bad_request("give the window"))?;
+                    cmdb.schedule_rfc(actor, rfc, w, now)
+                }
+                "implement" => cmdb.implement_rfc(actor, rfc, &d.comment, now),
+                "review" => {
+                    let o = d
+                        .outcome
+                        .ok_or_else(|| bad_request("give the outcome: successful or failed"))?;
+                    cmdb.review_rfc(actor, rfc, o, &d.comment, now)
+                }
+                "close" => cmdb.close_rfc(actor, rfc, false, &d.comment, now),
+                "cancel" => cmdb.close_rfc(actor, rfc, true, &d.comment, now),
+                other => return Err(not_found(format!("no RFC action {other:?}"))),
+            };
+            write!(StatusCode::OK, result)
+        }
+        (&Method::GET, ["v1", "schedule-of-change"]) => {
+            let from = r.query_ms("from_ms")?.unwrap_or(now);
+            json(StatusCode::OK, &cmdb.forward_schedule(from).map_err(store)?)
+        }
+        (&Method::GET, ["v1", "drift"]) => {
+            let drifts: Vec<_> = cmdb
+                .list_drifts()
+                .map_err(store)?
+                .into_iter()
+                .filter(|d| r.query("status").is_none_or(|s| d.status.as_str() == s))
+                .filter(|d| r.query("ci").is_none_or(|c| d.ci.to_string() == c))
+                .collect();
+            json(StatusCode::OK, &drifts)
+        }
+        (&Method::GET, ["v1", "drift", drift]) => {
+            let drift: DriftId = id(drift)?;
+            let record = cmdb
+                .drift(drift)
+                .map_err(store)?
+                .ok_or_else(|| not_found(format!("no {drift}")))?;
+            json(StatusCode::OK, &record)
+        }
+        (&Method::GET, ["v1", "incidents"]) => {
+            let incidents: Vec<_> = cmdb
+                .list_incidents()
+                .map_err(store)?
+                .into_iter()
+                .filter(|i| r.query("open") != Some("true") || i.status.is_open())
+                .collect();
+            json(StatusCode::OK, &incidents)
+        }
+        (&Method::POST, ["v1", "incidents"]) => {
+            need(Permission::WorkIncidents)?;
+            let i: RaiseIncident = parse_request(r.body, "incident")?;
+            write!(
+                StatusCode::CREATED,
+                cmdb.raise_incident(
+                    actor,
+                    &i.title,
+                    &i.symptom,
+                    &i.category,
+                    i.impact,
+                    i.urgency,
+                    &i.cis,
+                    now
+                )
+            )
+        }
+        (&Method::GET, ["v1", "incidents", inc]) => {
+            let inc: IncidentId = id(inc)?;
+            let record = cmdb
+                .incident(inc)
+                .map_err(store)?
+                .ok_or_else(|| not_found(format!("no {inc}")))?;
+            json(StatusCode::OK, &record)
+        }
+        (&Method::POST, ["v1", "incidents", inc, "update"]) => {
+            need(Permission::WorkIncidents)?;
+            let inc: IncidentId = id(inc)?;
+            let u: IncidentUpdate = parse_request(r.body, "incident update")?;
+            write!(StatusCode::OK, cmdb.update_incident(actor, inc, &u, now))
+        }
+        (&Method::GET, ["v1", "audit-trail"]) => {
+            json(StatusCode::OK, &cmdb.trail_entries().map_err(store)?)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(answer))
+}

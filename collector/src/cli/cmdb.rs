@@ -1,0 +1,1214 @@
+//! `fathom ci|rfc|drift|incident|audit …`: the CMDB commands. Each talks to
+//! the collector's API; every listing and record has `--json`, which prints
+//! the API's JSON unchanged.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use fathom_shared::ids::CiId;
+use serde_json::{json, Value};
+
+use super::client::Client;
+use super::{print_json, render};
+use crate::api::CiView;
+use crate::cmdb::ci::RelationKind;
+use crate::cmdb::drift::{DriftRecord, DriftStatus};
+use crate::cmdb::history::{HistoryEntry, TrailEntry};
+use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
+use crate::cmdb::incident::{Incident, IncidentStatus};
+use crate::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Window};
+use crate::cmdb::{CiRecord, Relationship, StoredInventory};
+use crate::control::policy::Level;
+
+fn now_ms() -> i64 {
+    fathom_agent::now_ms()
+}
+
+/// `--start`/`--end` as a window; both or neither.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WindowArgs {
+    /// Window start: now, +2h, or a timestamp like 2026-11-23T22:00:00Z.
+    #[arg(long, requires = "end")]
+    start: Option<String>,
+    /// Window end (same forms as --start).
+    #[arg(long, requires = "start")]
+    end: Option<String>,
+}
+
+impl WindowArgs {
+    fn window(&self) -> anyhow::Result<Option<Window>> {
+        let now = now_ms();
+        match (&self.start, &self.end) {
+            (Some(s), Some(e)) => {
+                let start_ms = render::parse_time(s, now)
+                    .map_err(anyhow::Error::msg)
+                    .context("--start")?;
+                let end_ms = render::parse_time(e, now)
+                    .map_err(anyhow::Error::msg)
+                    .context("--end")?;
+                if end_ms <= start_ms {
+                    bail!("--end must be after --start");
+                }
+                Ok(Some(Window { start_ms, end_ms }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{text:?} is not field=value"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// List configuration items.
+    List {
+        /// Only this class.
+        #[arg(long)]
+        class: Option<String>,
+        /// Only CIs discovery has not heard from for the policy's stale_after.
+        #[arg(long)]
+        stale: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a CI: fields, authorized attributes, open drift, relationships,
+    /// and its latest inventory; or, with --as-of, its fields at that time.
+    Show {
+        /// The CI id (ci-…; see `fathom ci list`).
+        id: CiId,
+        /// now, -7d, or a timestamp like 2026-11-01T00:00:00Z.
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every write to a CI: who, when, why, and the previous values.
+    History {
+        id: CiId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a CI by hand (racks, services, contracts…).
+    Create {
+        #[arg(long)]
+        class: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// planned, in_use, maintenance, retired, disposed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        location: Option<String>,
+        /// high, medium or low (sets the impact of its incidents).
+        #[arg(long)]
+        criticality: Option<String>,
+        /// An attribute, section.name=value (repeatable).
+        #[arg(long = "attr", value_parser = key_value)]
+        attributes: Vec<(String, String)>,
+        /// Why (kept in the CI's history).
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change CI fields (status, owner, location, criticality, name,
+    /// description, class) or, on CIs created by hand, attributes.
+    Edit {
+        id: CiId,
+        /// field=value (repeatable).
+        #[arg(long = "set", value_parser = key_value)]
+        set: Vec<(String, String)>,
+        /// A field to clear (repeatable).
+        #[arg(long)]
+        clear: Vec<String>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a discovered CI's latest inventory as its authorized state
+    /// (needed when the policy says new_cis = "review").
+    Register {
+        id: CiId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a relationship: FROM KIND TO, e.g. `ci-3 runs_on ci-1`.
+    Relate {
+        from: CiId,
+        #[arg(value_enum)]
+        kind: RelationKind,
+        to: CiId,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a relationship.
+    Unrelate {
+        from: CiId,
+        #[arg(value_enum)]
+        kind: RelationKind,
+        to: CiId,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RfcCommand {
+    /// List RFCs.
+    List {
+        /// Only this status (new, approved, scheduled, implemented…).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an RFC with its assessment, decision, evidence and log.
+    Show {
+        id: RfcId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Raise a request for change.
+    Raise {
+        #[arg(long)]
+        title: String,
+        /// A CI id or a selector like class=server,name=web-* (repeatable).
+        #[arg(long = "target", required = true)]
+        targets: Vec<String>,
+        /// An expected change, e.g. 'packages.nginx: 1.24.*' (repeatable).
+        #[arg(long = "spec")]
+        specs: Vec<String>,
+        #[arg(long, value_enum, default_value = "normal")]
+        level: RfcLevel,
+        #[arg(long, value_enum, default_value = "minor")]
+        impact: RfcImpact,
+        #[arg(long, value_enum, default_value = "medium")]
+        risk: Level,
+        /// install, upgrade, patch, migration, decommission…
+        #[arg(long = "type", default_value = "change")]
+        change_type: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[arg(long, default_value = "")]
+        plan: String,
+        #[arg(long, default_value = "")]
+        backout: String,
+        #[command(flatten)]
+        window: WindowArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assess: resolve the targets and find what depends on them.
+    Assess {
+        id: RfcId,
+        #[arg(long, value_enum, default_value = "medium")]
+        risk: Level,
+        #[arg(long, default_value = "")]
+        notes: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve (with a window it is scheduled at once). Approving a
+    /// missing-RFC draft accepts its changes into the CMDB.
+    Approve {
+        id: RfcId,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[command(flatten)]
+        window: WindowArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject. For a missing-RFC draft, the change must be reverted; its
+    /// incident resolves when discovery sees that.
+    Reject {
+        id: RfcId,
+        #[arg(long)]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set or move the window.
+    Schedule {
+        id: RfcId,
+        #[command(flatten)]
+        window: WindowArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark implemented, applying CI-field specs (status: retired…).
+    Implement {
+        id: RfcId,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Post-implementation review.
+    Review {
+        id: RfcId,
+        #[arg(long, value_enum)]
+        outcome: ReviewOutcome,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a reviewed, rejected or failed RFC.
+    Close {
+        id: RfcId,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel an RFC not carried out.
+    Cancel {
+        id: RfcId,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The forward schedule of change: approved RFCs by window.
+    ForwardSchedule {
+        /// From when (default now).
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriftCommand {
+    /// List drift records (differences discovery found, and their verdicts).
+    List {
+        #[arg(long, value_enum)]
+        status: Option<DriftStatus>,
+        #[arg(long)]
+        ci: Option<CiId>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain one: which policy rule, RFC or standard change decided it.
+    Show {
+        id: DriftId,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// List incidents.
+    List {
+        /// Only those not resolved or closed.
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: IncidentId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record an incident by hand.
+    Raise {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        symptom: String,
+        #[arg(long, value_enum)]
+        impact: Level,
+        #[arg(long, value_enum)]
+        urgency: Level,
+        /// Affected CI (repeatable).
+        #[arg(long = "ci")]
+        cis: Vec<CiId>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assign, change status, priority or the major flag, or add a note.
+    Update {
+        id: IncidentId,
+        #[arg(long, value_enum)]
+        status: Option<IncidentStatus>,
+        #[arg(long)]
+        assignee: Option<String>,
+        #[arg(long)]
+        major: Option<bool>,
+        #[arg(long, value_enum)]
+        impact: Option<Level>,
+        #[arg(long, value_enum)]
+        urgency: Option<Level>,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The audit trail: every operator action, oldest first.
+    Trail {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}
+
+fn value(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "(absent)".into())
+}
+
+fn print_record(
+    json: bool,
+    value: &Value,
+    human: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(value);
+    }
+    print!("{}", human()?);
+    Ok(())
+}
+
+pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
+    match command {
+        CiCommand::List { class, stale, json } => {
+            let mut path = "v1/cis?".to_string();
+            if let Some(c) = &class {
+                path.push_str(&format!("class={c}&"));
+            }
+            if stale {
+                path.push_str("stale=true");
+            }
+            let cis: Vec<CiView> = client.get(&path).await?;
+            if json {
+                return print_json(&cis);
+            }
+            let rows: Vec<Vec<String>> = cis
+                .iter()
+                .map(|v| {
+                    let c = &v.ci;
+                    let mut notes = Vec::new();
+                    if !c.registered {
+                        notes.push("unregistered".to_string());
+                    }
+                    if !c.open_drifts.is_empty() {
+                        notes.push(format!("{} drift", c.open_drifts.len()));
+                    }
+                    if v.stale {
+                        notes.push("stale".into());
+                    }
+                    if !c.review.is_empty() {
+                        notes.push("needs review".into());
+                    }
+                    if let Some(m) = c.merged_into {
+                        notes.push(format!("merged into {m}"));
+                    }
+                    vec![
+                        c.id.to_string(),
+                        c.class.clone(),
+                        c.name.clone(),
+                        c.status.as_str().to_owned(),
+                        c.criticality.as_str().to_owned(),
+                        c.attributes
+                            .get("os.pretty_name")
+                            .cloned()
+                            .unwrap_or_else(|| "-".into()),
+                        c.last_seen_ms.map_or_else(|| "never".into(), render::time),
+                        notes.join(", "),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(
+                    &[
+                        "CI",
+                        "CLASS",
+                        "NAME",
+                        "STATUS",
+                        "CRITICALITY",
+                        "OS",
+                        "LAST SEEN",
+                        ""
+                    ],
+                    &rows
+                )
+            );
+        }
+        CiCommand::Show {
+            id,
+            as_of: Some(at),
+            json,
+        } => {
+            let at_ms = render::parse_time(&at, now_ms()).map_err(anyhow::Error::msg)?;
+            let fields: Value = client
+                .get(&format!("v1/cis/{id}/as-of?at_ms={at_ms}"))
+                .await?;
+            print_record(json, &fields, || {
+                let mut out = format!("{id} as of {}\n", render::time(at_ms));
+                let rows: Vec<Vec<String>> = fields
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| vec![format!("  {k}"), v.as_str().unwrap_or_default().to_owned()])
+                    .collect();
+                out.push_str(&render::table(&["  FIELD", "VALUE"], &rows));
+                Ok(out)
+            })?;
+        }
+        CiCommand::Show {
+            id,
+            as_of: None,
+            json,
+        } => {
+            let shown: Value = client.get(&format!("v1/cis/{id}")).await?;
+            print_record(json, &shown, || {
+                let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
+                let inventory: Option<StoredInventory> =
+                    serde_json::from_value(shown["inventory"].clone())?;
+                let outgoing: Vec<Relationship> =
+                    serde_json::from_value(shown["relationships"]["outgoing"].clone())?;
+                let incoming: Vec<Relationship> =
+                    serde_json::from_value(shown["relationships"]["incoming"].clone())?;
+                let drift: Vec<DriftRecord> = serde_json::from_value(shown["open_drift"].clone())?;
+                let mut out = super::describe_ci(&ci, inventory.as_ref());
+                if shown["stale"].as_bool() == Some(true) {
+                    out.push_str("\nSTALE: discovery has not reported this CI for longer than the policy's stale_after\n");
+                }
+                if !outgoing.is_empty() || !incoming.is_empty() {
+                    out.push_str("\nrelationships\n");
+                    for r in &outgoing {
+                        out.push_str(&format!("  {} {} {}\n", r.from, r.kind, r.to));
+                    }
+                    for r in &incoming {
+                        out.push_str(&format!("  {} {} {}\n", r.from, r.kind, r.to));
+                    }
+                }
+                if !drift.is_empty() {
+                    out.push_str("\ndrift (discovered differs from authorized)\n");
+                    let rows: Vec<Vec<String>> = drift.iter().map(drift_row).collect();
+                    out.push_str(&render::table(DRIFT_HEADERS, &rows));
+                }
+                Ok(out)
+            })?;
+        }
+        CiCommand::History { id, json } => {
+            let history: Vec<HistoryEntry> = client.get(&format!("v1/cis/{id}/history")).await?;
+            if json {
+                return print_json(&history);
+            }
+            for h in &history {
+                println!(
+                    "r{} {} by {}: {}",
+                    h.revision,
+                    render::time(h.at_ms),
+                    h.actor,
+                    h.why
+                );
+                for c in h.changes.iter().take(20) {
+                    println!("    {}: {} → {}", c.field, value(&c.old), value(&c.new));
+                }
+                if h.changes.len() > 20 {
+                    println!("    … and {} more (--json lists all)", h.changes.len() - 20);
+                }
+            }
+        }
+        CiCommand::Create {
+            class,
+            name,
+            description,
+            status,
+            owner,
+            location,
+            criticality,
+            attributes,
+            reason,
+            json,
+        } => {
+            let body = json!({
+                "class": class, "name": name, "description": description, "status": status,
+                "owner": owner, "location": location, "criticality": criticality,
+                "attributes": attributes.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+                "reason": reason,
+            });
+            let ci: Value = client.post("v1/cis", &body).await?;
+            print_record(json, &ci, || {
+                Ok(format!(
+                    "created {} ({} {})\n",
+                    ci["id"].as_str().unwrap_or_default(),
+                    class,
+                    name
+                ))
+            })?;
+        }
+        CiCommand::Edit {
+            id,
+            set,
+            clear,
+            reason,
+            json,
+        } => {
+            let mut fields = serde_json::Map::new();
+            for (k, v) in set {
+                fields.insert(k, Value::String(v));
+            }
+            for k in clear {
+                fields.insert(k, Value::Null);
+            }
+            if fields.is_empty() {
+                bail!("nothing to change: give --set field=value or --clear field");
+            }
+            let ci: Value = client
+                .post(
+                    &format!("v1/cis/{id}/edit"),
+                    &json!({"set": fields, "reason": reason}),
+                )
+                .await?;
+            print_record(json, &ci, || {
+                Ok(format!("updated {id} (revision {})\n", ci["revision"]))
+            })?;
+        }
+        CiCommand::Register { id, json } => {
+            let ci: Value = client
+                .post(&format!("v1/cis/{id}/register"), &json!({}))
+                .await?;
+            print_record(json, &ci, || {
+                Ok(format!(
+                    "registered {id}: {} authorized attributes\n",
+                    ci["attributes"].as_object().map_or(0, |a| a.len())
+                ))
+            })?;
+        }
+        CiCommand::Relate {
+            from,
+            kind,
+            to,
+            reason,
+            json,
+        } => relate(client, from, kind, to, true, reason, json).await?,
+        CiCommand::Unrelate {
+            from,
+            kind,
+            to,
+            reason,
+            json,
+        } => relate(client, from, kind, to, false, reason, json).await?,
+    }
+    Ok(())
+}
+
+/// `ci relate` and `ci unrelate`.
+async fn relate(
+    client: &Client,
+    from: CiId,
+    kind: RelationKind,
+    to: CiId,
+    present: bool,
+    reason: String,
+    json: bool,
+) -> anyhow::Result<()> {
+    let r: Value = client
+        .post(
+            "v1/relationships",
+            &json!({"from": from, "kind": kind, "to": to, "present": present, "reason": reason}),
+        )
+        .await?;
+    print_record(json, &r, || {
+        Ok(format!(
+            "{} {from} {kind} {to}\n",
+            if present { "added" } else { "removed" }
+        ))
+    })
+}
+
+const DRIFT_HEADERS: &[&str] = &[
+    "DRIFT",
+    "CI",
+    "ATTRIBUTE",
+    "AUTHORIZED",
+    "DISCOVERED",
+    "STATUS",
+    "VERDICT",
+    "INCIDENT",
+    "SEEN",
+];
+
+fn verdict(d: &DriftRecord) -> String {
+    use crate::control::decide::{Authority, Verdict};
+    match &d.decision.verdict {
+        Verdict::Informational => "informational".into(),
+        Verdict::Unauthorized => "unauthorized".into(),
+        Verdict::Authorized {
+            authority: Authority::Rfc { rfc },
+        } => format!("authorized by {rfc}"),
+        Verdict::Authorized {
+            authority: Authority::StandardChange { name },
+        } => format!("standard change {name}"),
+    }
+}
+
+fn drift_row(d: &DriftRecord) -> Vec<String> {
+    vec![
+        d.id.to_string(),
+        format!("{} {}", d.ci, d.ci_name),
+        d.attribute.clone(),
+        value(&d.authorized),
+        value(&d.discovered),
+        d.status.as_str().to_owned(),
+        verdict(d),
+        d.incident
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into()),
+        render::time(d.last_seen_ms),
+    ]
+}
+
+pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()> {
+    match command {
+        DriftCommand::List { status, ci, json } => {
+            let mut path = "v1/drift?".to_string();
+            if let Some(s) = status {
+                path.push_str(&format!("status={}&", s.as_str()));
+            }
+            if let Some(c) = ci {
+                path.push_str(&format!("ci={c}"));
+            }
+            let drifts: Vec<DriftRecord> = client.get(&path).await?;
+            if json {
+                return print_json(&drifts);
+            }
+            let rows: Vec<Vec<String>> = drifts.iter().map(drift_row).collect();
+            print!("{}", render::table(DRIFT_HEADERS, &rows));
+        }
+        DriftCommand::Show { id, json } => {
+            let d: DriftRecord = client.get(&format!("v1/drift/{id}")).await?;
+            if json {
+                return print_json(&d);
+            }
+            println!(
+                "{}  {} on {} ({}, class {})",
+                d.id, d.attribute, d.ci_name, d.ci, d.class
+            );
+            println!("authorized   {}", value(&d.authorized));
+            println!("discovered   {}", value(&d.discovered));
+            println!("kind         {:?}", d.kind);
+            println!("status       {}", d.status.as_str());
+            println!("verdict      {}", verdict(&d));
+            println!("policy rule  {}", d.decision.policy_rule);
+            println!("first seen   {}", render::time(d.first_seen_ms));
+            println!(
+                "last seen    {} ({} observation(s), {} flip(s))",
+                render::time(d.last_seen_ms),
+                d.observation_count,
+                d.flips
+            );
+            if let Some(i) = d.incident {
+                println!("incident     {i}");
+            }
+            if let Some(r) = d.missing_rfc {
+                println!("missing RFC  {r}");
+            }
+            if let Some(res) = &d.resolution {
+                println!(
+                    "settled      {} by {}: {res}",
+                    d.resolved_at_ms.map(render::time).unwrap_or_default(),
+                    d.resolved_by
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                );
+            }
+            println!("\nwhy");
+            for line in &d.decision.explanation {
+                println!("  - {line}");
+            }
+            println!("\nobservations");
+            for o in &d.observations {
+                println!(
+                    "  {} {} (report {} of agent {})",
+                    render::time(o.at_ms),
+                    value(&o.value),
+                    o.seq,
+                    o.agent_id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn window_text(w: &Option<Window>) -> String {
+    w.map_or_else(
+        || "-".into(),
+        |w| format!("{} → {}", render::time(w.start_ms), render::time(w.end_ms)),
+    )
+}
+
+fn rfc_rows(rfcs: &[Rfc]) -> Vec<Vec<String>> {
+    rfcs.iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.status.as_str().to_owned(),
+                format!("{:?}/{:?}", r.level, r.impact).to_lowercase(),
+                r.title.clone(),
+                r.cis
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                window_text(&r.window),
+            ]
+        })
+        .collect()
+}
+
+const RFC_HEADERS: &[&str] = &["RFC", "STATUS", "LEVEL", "TITLE", "CIS", "WINDOW"];
+
+fn describe_rfc(r: &Rfc) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<13}{v}\n"));
+    line("RFC", format!("{}  {}", r.id, r.title));
+    line("status", r.status.as_str().to_owned());
+    line(
+        "level",
+        format!("{:?}, {:?}, risk {}", r.level, r.impact, r.risk.as_str()).to_lowercase(),
+    );
+    line("type", r.change_type.clone());
+    line(
+        "initiator",
+        format!("{} at {}", r.initiator, render::time(r.raised_at_ms)),
+    );
+    line(
+        "targets",
+        r.targets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    line(
+        "CIs",
+        r.cis
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    line("window", window_text(&r.window));
+    for s in &r.specs {
+        line("spec", s.to_string());
+    }
+    if !r.description.is_empty() {
+        line(
+            "description",
+            r.description.replace('\n', "\n             "),
+        );
+    }
+    if !r.reason.is_empty() {
+        line("reason", r.reason.clone());
+    }
+    if !r.implementation_plan.is_empty() {
+        line("plan", r.implementation_plan.clone());
+    }
+    if !r.backout_plan.is_empty() {
+        line("back-out", r.backout_plan.clone());
+    }
+    if let Some(a) = &r.assessment {
+        line(
+            "assessed",
+            format!(
+                "by {} at {}: risk {}, {} dependent(s) {}",
+                a.by,
+                render::time(a.at_ms),
+                a.risk.as_str(),
+                a.dependents.len(),
+                a.notes
+            ),
+        );
+        for d in &a.dependents {
+            line(
+                "  depends",
+                format!("{} {} ({})", d.ci, d.name, d.path.join(", ")),
+            );
+        }
+    }
+    if let Some(d) = &r.decision {
+        line(
+            if d.approved { "approved" } else { "rejected" },
+            format!("by {} at {}: {}", d.by, render::time(d.at_ms), d.comment),
+        );
+    }
+    for e in &r.evidence {
+        line(
+            "evidence",
+            format!(
+                "{} {} {}: {} → {} ({})",
+                render::time(e.at_ms),
+                e.ci,
+                e.attribute,
+                value(&e.old),
+                value(&e.new),
+                e.source
+            ),
+        );
+    }
+    if let Some(rv) = &r.review {
+        line(
+            "review",
+            format!("{:?} by {}: {}", rv.outcome, rv.by, rv.comment).to_lowercase(),
+        );
+    }
+    for d in &r.drifts {
+        line("drift", d.to_string());
+    }
+    for i in &r.incidents {
+        line("incident", i.to_string());
+    }
+    out.push_str("\nlog\n");
+    for n in &r.log {
+        out.push_str(&format!(
+            "  {} {}: {}\n",
+            render::time(n.at_ms),
+            n.by,
+            n.text
+        ));
+    }
+    out
+}
+
+pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
+    let act = |id: RfcId, action: &'static str, body: Value, json: bool| async move {
+        let r: Value = client
+            .post(&format!("v1/rfcs/{id}/{action}"), &body)
+            .await?;
+        if json {
+            return print_json(&r);
+        }
+        let rfc: Rfc = serde_json::from_value(r)?;
+        println!("{} is {}", rfc.id, rfc.status.as_str());
+        Ok::<(), anyhow::Error>(())
+    };
+    match command {
+        RfcCommand::List { status, json } => {
+            let mut rfcs: Vec<Rfc> = client.get("v1/rfcs").await?;
+            if let Some(s) = &status {
+                rfcs.retain(|r| r.status.as_str() == s);
+            }
+            if json {
+                return print_json(&rfcs);
+            }
+            print!("{}", render::table(RFC_HEADERS, &rfc_rows(&rfcs)));
+        }
+        RfcCommand::Show { id, json } => {
+            let r: Value = client.get(&format!("v1/rfcs/{id}")).await?;
+            print_record(json, &r, || {
+                Ok(describe_rfc(&serde_json::from_value(r.clone())?))
+            })?;
+        }
+        RfcCommand::Raise {
+            title,
+            targets,
+            specs,
+            level,
+            impact,
+            risk,
+            change_type,
+            description,
+            reason,
+            plan,
+            backout,
+            window,
+            json,
+        } => {
+            for s in &specs {
+                s.parse::<crate::control::spec::Spec>()?;
+            }
+            for t in &targets {
+                t.parse::<crate::cmdb::rfc::Target>()?;
+            }
+            let body = json!({
+                "title": title, "targets": targets, "specs": specs, "level": level, "impact": impact,
+                "risk": risk, "change_type": change_type, "description": description, "reason": reason,
+                "implementation_plan": plan, "backout_plan": backout, "window": window.window()?,
+            });
+            let r: Value = client.post("v1/rfcs", &body).await?;
+            print_record(json, &r, || {
+                let rfc: Rfc = serde_json::from_value(r.clone())?;
+                Ok(format!(
+                    "raised {} ({} CI(s)); next: fathom rfc assess {} / approve\n",
+                    rfc.id,
+                    rfc.cis.len(),
+                    rfc.id
+                ))
+            })?;
+        }
+        RfcCommand::Assess {
+            id,
+            risk,
+            notes,
+            json,
+        } => act(id, "assess", json!({"risk": risk, "comment": notes}), json).await?,
+        RfcCommand::Approve {
+            id,
+            comment,
+            window,
+            json,
+        } => {
+            act(
+                id,
+                "approve",
+                json!({"comment": comment, "window": window.window()?}),
+                json,
+            )
+            .await?
+        }
+        RfcCommand::Reject { id, comment, json } => {
+            act(id, "reject", json!({"comment": comment}), json).await?
+        }
+        RfcCommand::Schedule { id, window, json } => {
+            let Some(w) = window.window()? else {
+                bail!("give the window with --start and --end");
+            };
+            act(id, "schedule", json!({"window": w}), json).await?
+        }
+        RfcCommand::Implement { id, comment, json } => {
+            act(id, "implement", json!({"comment": comment}), json).await?
+        }
+        RfcCommand::Review {
+            id,
+            outcome,
+            comment,
+            json,
+        } => {
+            act(
+                id,
+                "review",
+                json!({"outcome": outcome, "comment": comment}),
+                json,
+            )
+            .await?
+        }
+        RfcCommand::Close { id, comment, json } => {
+            act(id, "close", json!({"comment": comment}), json).await?
+        }
+        RfcCommand::Cancel { id, comment, json } => {
+            act(id, "cancel", json!({"comment": comment}), json).await?
+        }
+        RfcCommand::ForwardSchedule { from, json } => {
+            let from_ms = match from {
+                Some(f) => render::parse_time(&f, now_ms()).map_err(anyhow::Error::msg)?,
+                None => now_ms(),
+            };
+            let rfcs: Vec<Rfc> = client
+                .get(&format!("v1/schedule-of-change?from_ms={from_ms}"))
+                .await?;
+            if json {
+                return print_json(&rfcs);
+            }
+            print!("{}", render::table(RFC_HEADERS, &rfc_rows(&rfcs)));
+        }
+    }
+    Ok(())
+}
+
+fn describe_incident(i: &Incident) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<11}{v}\n"));
+    line("incident", format!("{}  {}", i.id, i.title));
+    line("status", i.status.as_str().to_owned());
+    line(
+        "priority",
+        format!(
+            "{} (impact {}, urgency {}){}",
+            i.priority,
+            i.impact.as_str(),
+            i.urgency.as_str(),
+            if i.major { ", MAJOR" } else { "" }
+        ),
+    );
+    line("category", i.category.clone());
+    line("assignee", opt(&i.assignee));
+    line(
+        "detected",
+        format!("{} by {}", render::time(i.detected_at_ms), i.reported_by),
+    );
+    line(
+        "CIs",
+        i.cis
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    line(
+        "drift",
+        i.drifts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    line(
+        "RFCs",
+        i.rfcs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if let Some(r) = &i.resolution {
+        line("resolution", r.clone());
+    }
+    out.push_str(&format!("\n{}\n\nlog\n", i.symptom));
+    for n in &i.log {
+        out.push_str(&format!(
+            "  {} {}: {}\n",
+            render::time(n.at_ms),
+            n.by,
+            n.text
+        ));
+    }
+    out
+}
+
+pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Result<()> {
+    match command {
+        IncidentCommand::List { open, json } => {
+            let incidents: Vec<Incident> = client
+                .get(if open {
+                    "v1/incidents?open=true"
+                } else {
+                    "v1/incidents"
+                })
+                .await?;
+            if json {
+                return print_json(&incidents);
+            }
+            let rows: Vec<Vec<String>> = incidents
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.id.to_string(),
+                        format!("P{}{}", i.priority, if i.major { " major" } else { "" }),
+                        i.status.as_str().to_owned(),
+                        i.title.clone(),
+                        opt(&i.assignee),
+                        render::time(i.detected_at_ms),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(
+                    &["INCIDENT", "PRIORITY", "STATUS", "TITLE", "ASSIGNEE", "DETECTED"],
+                    &rows
+                )
+            );
+        }
+        IncidentCommand::Show { id, json } => {
+            let i: Value = client.get(&format!("v1/incidents/{id}")).await?;
+            print_record(json, &i, || {
+                Ok(describe_incident(&serde_json::from_value(i.clone())?))
+            })?;
+        }
+        IncidentCommand::Raise {
+            title,
+            symptom,
+            impact,
+            urgency,
+            cis,
+            json,
+        } => {
+            let i: Value = client
+                .post("v1/incidents", &json!({"title": title, "symptom": symptom, "impact": impact, "urgency": urgency, "cis": cis}))
+                .await?;
+            print_record(json, &i, || {
+                Ok(format!(
+                    "recorded {} (priority {})\n",
+                    i["id"].as_str().unwrap_or_default(),
+                    i["priority"]
+                ))
+            })?;
+        }
+        IncidentCommand::Update {
+            id,
+            status,
+            assignee,
+            major,
+            impact,
+            urgency,
+            note,
+            json,
+        } => {
+            let i: Value = client
+                .post(
+                    &format!("v1/incidents/{id}/update"),
+                    &json!({"status": status, "assignee": assignee, "major": major, "impact": impact, "urgency": urgency, "note": note}),
+                )
+                .await?;
+            print_record(json, &i, || {
+                Ok(format!(
+                    "{id} is {} (priority {})\n",
+                    i["status"].as_str().unwrap_or_default(),
+                    i["priority"]
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Trail { json } => {
+            let trail: Vec<TrailEntry> = client.get("v1/audit-trail").await?;
+            if json {
+                return print_json(&trail);
+            }
+            let rows: Vec<Vec<String>> = trail
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.seq.to_string(),
+                        render::time(t.at_ms),
+                        t.actor.to_string(),
+                        t.action.clone(),
+                        t.target.clone(),
+                        t.detail.clone(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(&["#", "AT", "WHO", "ACTION", "TARGET", "DETAIL"], &rows)
+            );
+        }
+    }
+    Ok(())
+}

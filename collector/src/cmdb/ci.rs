@@ -1,0 +1,343 @@
+//! The configuration item record and its relationships.
+//!
+//! A CI holds its own fields (class, name, status, owner, location,
+//! criticality…) and its **authorized state**: the attributes the CMDB
+//! says it should have, changed only by registration, approved RFCs,
+//! standard changes, retroactive approvals and informational discovery.
+//! What discovery last saw is kept apart (the latest inventory per agent),
+//! and the difference between the two is drift.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use fathom_shared::ids::{AgentId, CiId};
+use serde::{Deserialize, Serialize};
+
+use super::history::{Actor, Fields};
+use super::identify::{Identifiers, Rule};
+use super::ids::{DriftId, RfcId};
+use crate::control::policy::Level;
+
+/// The CI lifecycle (ISO/IEC 20000 status families: not yet live, live, gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum CiStatus {
+    Planned,
+    InUse,
+    Maintenance,
+    Retired,
+    Disposed,
+}
+
+impl CiStatus {
+    pub const ALL: [CiStatus; 5] = [
+        CiStatus::Planned,
+        CiStatus::InUse,
+        CiStatus::Maintenance,
+        CiStatus::Retired,
+        CiStatus::Disposed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CiStatus::Planned => "planned",
+            CiStatus::InUse => "in_use",
+            CiStatus::Maintenance => "maintenance",
+            CiStatus::Retired => "retired",
+            CiStatus::Disposed => "disposed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CiStatus> {
+        CiStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// How a CI came into the CMDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CiSource {
+    Discovery,
+    /// Created or imported by a person: racks, contracts, services…
+    Manual,
+}
+
+/// A configuration item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CiRecord {
+    pub id: CiId,
+    /// server, network_device, service, or any class a site defines.
+    pub class: String,
+    pub name: String,
+    pub description: String,
+    pub status: CiStatus,
+    pub owner: Option<String>,
+    pub location: Option<String>,
+    pub criticality: Level,
+    pub source: CiSource,
+    /// The authorized state: `section.name` → value.
+    pub attributes: BTreeMap<String, String>,
+    /// Whether the authorized state has been established (registration).
+    /// Unregistered CIs raise no drift.
+    pub registered: bool,
+    /// Attribute scopes the authorized state covers (see
+    /// `control::attributes`); a scope discovery observes for the first
+    /// time is recorded as found, not as drift.
+    pub scopes: BTreeSet<String>,
+    /// Bumped by every write; history entries are keyed by it.
+    pub revision: u64,
+    pub created_at_ms: i64,
+    pub first_seen_ms: Option<i64>,
+    /// When discovery last reported it; `None` for CIs never discovered.
+    pub last_seen_ms: Option<i64>,
+    /// The agent whose reports this CI was last updated from.
+    pub reported_by: Option<AgentId>,
+    /// Every agent that has reported for this CI, oldest first.
+    pub agents: Vec<AgentId>,
+    pub identifiers: Identifiers,
+    /// How the CI was last identified, for the configuration manager.
+    pub identified_by: IdentifiedBy,
+    /// Questions a person must answer (a second key claiming this hardware…).
+    pub review: Vec<ReviewFlag>,
+    /// Drift still open on an attribute, or reverted within the flap window.
+    pub open_drifts: BTreeMap<String, DriftId>,
+    /// Approved RFCs with a window that name this CI.
+    pub scheduled_rfcs: BTreeSet<RfcId>,
+    /// Set when an operator merged this CI into another.
+    #[serde(default)]
+    pub merged_into: Option<CiId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentifiedBy {
+    pub rule: Rule,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewFlag {
+    pub raised_at_ms: i64,
+    pub reason: String,
+    #[serde(default)]
+    pub agent_id: Option<AgentId>,
+}
+
+impl CiRecord {
+    /// A CI first seen by discovery, before registration.
+    pub fn discovered(id: CiId, agent: AgentId, ids: &Identifiers, now_ms: i64) -> CiRecord {
+        CiRecord {
+            first_seen_ms: Some(now_ms),
+            reported_by: Some(agent),
+            identifiers: ids.clone(),
+            identified_by: IdentifiedBy {
+                rule: Rule::Agent,
+                detail: format!("first discovered by agent {agent}; no existing CI matched"),
+            },
+            ..CiRecord::manual(id, "server", "", now_ms)
+        }
+        .with_source(CiSource::Discovery)
+    }
+
+    /// A CI a person creates.
+    pub fn manual(id: CiId, class: &str, name: &str, now_ms: i64) -> CiRecord {
+        CiRecord {
+            id,
+            class: class.to_owned(),
+            name: name.to_owned(),
+            description: String::new(),
+            status: CiStatus::InUse,
+            owner: None,
+            location: None,
+            criticality: Level::Medium,
+            source: CiSource::Manual,
+            attributes: BTreeMap::new(),
+            registered: false,
+            scopes: BTreeSet::new(),
+            revision: 0,
+            created_at_ms: now_ms,
+            first_seen_ms: None,
+            last_seen_ms: None,
+            reported_by: None,
+            agents: Vec::new(),
+            identifiers: Identifiers::default(),
+            identified_by: IdentifiedBy {
+                rule: Rule::Agent,
+                detail: "created by hand".into(),
+            },
+            review: Vec::new(),
+            open_drifts: BTreeMap::new(),
+            scheduled_rfcs: BTreeSet::new(),
+            merged_into: None,
+        }
+    }
+
+    fn with_source(mut self, source: CiSource) -> CiRecord {
+        self.source = source;
+        self
+    }
+
+    /// The CI's own fields and authorized attributes as one flat map, the
+    /// form history and baselines work on.
+    pub fn fields(&self) -> Fields {
+        let mut f = self.attributes.clone();
+        f.insert("class".into(), self.class.clone());
+        f.insert("name".into(), self.name.clone());
+        f.insert("status".into(), self.status.as_str().into());
+        f.insert("criticality".into(), self.criticality.as_str().into());
+        if !self.description.is_empty() {
+            f.insert("description".into(), self.description.clone());
+        }
+        if let Some(o) = &self.owner {
+            f.insert("owner".into(), o.clone());
+        }
+        if let Some(l) = &self.location {
+            f.insert("location".into(), l.clone());
+        }
+        f
+    }
+
+    /// Sets one CI field (`status`, `owner`…) from text; `None` clears
+    /// the optional ones. Errors say what was wrong.
+    pub fn set_field(&mut self, field: &str, value: Option<&str>) -> Result<(), String> {
+        let required = |v: Option<&str>| {
+            v.filter(|v| !v.trim().is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{field} cannot be empty"))
+        };
+        match field {
+            "class" => self.class = required(value)?,
+            "name" => self.name = required(value)?,
+            "description" => self.description = value.unwrap_or_default().to_owned(),
+            "owner" => self.owner = value.map(str::to_owned),
+            "location" => self.location = value.map(str::to_owned),
+            "status" => {
+                let v = required(value)?;
+                self.status = CiStatus::parse(&v).ok_or_else(|| {
+                    format!(
+                        "{v:?} is not a status ({})",
+                        CiStatus::ALL.map(|s| s.as_str()).join(", ")
+                    )
+                })?
+            }
+            "criticality" => {
+                let v = required(value)?;
+                self.criticality = match v.as_str() {
+                    "high" => Level::High,
+                    "medium" => Level::Medium,
+                    "low" => Level::Low,
+                    _ => return Err(format!("{v:?} is not a criticality (high, medium, low)")),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "{other:?} is not a CI field (class, name, description, status, owner, location, criticality)"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether discovery has not heard from it for `stale_after_ms`.
+    pub fn is_stale(&self, now_ms: i64, stale_after_ms: i64) -> bool {
+        self.source == CiSource::Discovery
+            && self.merged_into.is_none()
+            && !matches!(self.status, CiStatus::Retired | CiStatus::Disposed)
+            && self
+                .last_seen_ms
+                .is_some_and(|t| now_ms.saturating_sub(t) > stale_after_ms)
+    }
+}
+
+/// Relationship types between CIs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationKind {
+    RunsOn,
+    DependsOn,
+    ConnectedTo,
+    InstalledOn,
+    PartOf,
+}
+
+impl RelationKind {
+    pub const ALL: [RelationKind; 5] = [
+        RelationKind::RunsOn,
+        RelationKind::DependsOn,
+        RelationKind::ConnectedTo,
+        RelationKind::InstalledOn,
+        RelationKind::PartOf,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelationKind::RunsOn => "runs_on",
+            RelationKind::DependsOn => "depends_on",
+            RelationKind::ConnectedTo => "connected_to",
+            RelationKind::InstalledOn => "installed_on",
+            RelationKind::PartOf => "part_of",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<RelationKind> {
+        RelationKind::ALL.get(usize::from(code)).copied()
+    }
+}
+
+impl fmt::Display for RelationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RelationKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        RelationKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "{s:?} is not a relationship type ({})",
+                    RelationKind::ALL.map(|k| k.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// `from` *kind* `to`: e.g. `app-1 runs_on web-1`, `shop depends_on db-1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relationship {
+    pub from: CiId,
+    pub kind: RelationKind,
+    pub to: CiId,
+    pub created_at_ms: i64,
+    pub created_by: Actor,
+}
+
+impl Relationship {
+    /// The history field on the `from` side.
+    pub fn outgoing_field(&self) -> String {
+        format!("relationship {} {}", self.kind, self.to)
+    }
+
+    /// The history field on the `to` side.
+    pub fn incoming_field(&self) -> String {
+        format!("relationship {} {} (incoming)", self.from, self.kind)
+    }
+
+    pub fn key(from: CiId, kind: RelationKind, to: CiId) -> [u8; 17] {
+        let mut k = [0u8; 17];
+        k[..8].copy_from_slice(&from.as_u64().to_be_bytes());
+        k[8] = kind.code();
+        k[9..].copy_from_slice(&to.as_u64().to_be_bytes());
+        k
+    }
+}

@@ -1,0 +1,1135 @@
+//! Operator actions on the CMDB: CI records and relationships, RFC
+//! decisions, incident updates. Each is one transaction that also appends
+//! to the audit trail, and every CI write to the CI's history.
+//!
+//! Permission checks are the caller's (the API checks the token's role);
+//! the actor passed in is who the records will name.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use fathom_shared::ids::CiId;
+use serde::{Deserialize, Serialize};
+
+use super::ci::{CiRecord, CiSource, RelationKind, Relationship};
+use super::drift::{DriftRecord, DriftStatus};
+use super::history::{changes_between, Actor, FieldChange, Fields, HistoryEntry, TrailEntry, Why};
+use super::ids::{DriftId, IncidentId, RfcId};
+use super::incident::{Incident, IncidentStatus};
+use super::reconcile::{
+    self, put_drift, put_incident, put_rfc, record_history, settle_incident_if_done, Sighting,
+};
+use super::rfc::{
+    Approval, Assessment, Dependent, Evidence, Review, ReviewOutcome, Rfc, RfcImpact, RfcLevel,
+    RfcOrigin, RfcStatus, Target, Window,
+};
+use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
+use crate::control::attributes;
+use crate::control::policy::Level;
+use crate::control::spec::Spec;
+use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
+
+/// Why an operator action was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is wrong (bad field, bad window…).
+    #[error("{0}")]
+    Invalid(String),
+    /// The record's state does not allow it (an RFC already closed…).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<TransactionError<ActionError>> for ActionError {
+    fn from(e: TransactionError<ActionError>) -> Self {
+        match e {
+            TransactionError::Aborted(a) => a,
+            TransactionError::Store(s) => ActionError::Store(s),
+        }
+    }
+}
+
+type TxResult<T> = Result<T, TxAbort<ActionError>>;
+
+fn abort<T>(e: ActionError) -> TxResult<T> {
+    Err(TxAbort::Abort(e))
+}
+
+fn not_found<T>(what: String) -> TxResult<T> {
+    abort(ActionError::NotFound(what))
+}
+
+fn load_ci(tx: &dyn Tx, id: CiId) -> TxResult<CiRecord> {
+    match tx_get::<CiRecord, _>(tx, Table::Cis, &ci_key(id))? {
+        Some(ci) => Ok(ci),
+        None => not_found(format!("no CI {id}")),
+    }
+}
+
+fn load_rfc(tx: &dyn Tx, id: RfcId) -> TxResult<Rfc> {
+    match tx_get::<Rfc, _>(tx, Table::Rfcs, &id.key())? {
+        Some(r) => Ok(r),
+        None => not_found(format!("no {id}")),
+    }
+}
+
+fn put_ci<E>(tx: &dyn Tx, ci: &CiRecord) -> Result<(), TxAbort<E>> {
+    Ok(tx.insert(Table::Cis, &ci_key(ci.id), &encode(ci))?)
+}
+
+fn trail(
+    tx: &dyn Tx,
+    at_ms: i64,
+    actor: &Actor,
+    action: &str,
+    target: String,
+    detail: String,
+) -> TxResult<()> {
+    let seq = next_id(tx, Counter::Trail)?;
+    let entry = TrailEntry {
+        seq,
+        at_ms,
+        actor: actor.clone(),
+        action: action.to_owned(),
+        target,
+        detail,
+    };
+    tx.insert(Table::Trail, &seq.to_be_bytes(), &encode(&entry))?;
+    Ok(())
+}
+
+/// A new CI from a person (or an import).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCi {
+    pub class: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub criticality: Option<String>,
+    /// `section.name` → value.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A new RFC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRfc {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default = "default_change_type")]
+    pub change_type: String,
+    pub level: RfcLevel,
+    pub impact: RfcImpact,
+    #[serde(default = "default_risk")]
+    pub risk: Level,
+    pub targets: Vec<Target>,
+    pub specs: Vec<Spec>,
+    #[serde(default)]
+    pub implementation_plan: String,
+    #[serde(default)]
+    pub backout_plan: String,
+    #[serde(default)]
+    pub window: Option<Window>,
+}
+
+fn default_change_type() -> String {
+    "change".into()
+}
+
+fn default_risk() -> Level {
+    Level::Medium
+}
+
+/// A person's update to an incident; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentUpdate {
+    #[serde(default)]
+    pub status: Option<IncidentStatus>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub major: Option<bool>,
+    #[serde(default)]
+    pub impact: Option<Level>,
+    #[serde(default)]
+    pub urgency: Option<Level>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+fn validate_window(w: &Window) -> Result<(), ActionError> {
+    if w.end_ms <= w.start_ms {
+        return Err(ActionError::Invalid(
+            "the window must end after it starts".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl<S: Store> Cmdb<S> {
+    fn act<R>(&self, body: impl Fn(&dyn Tx) -> TxResult<R>) -> Result<R, ActionError> {
+        Ok(self.store.transaction(body)?)
+    }
+
+    /// Every CI whose class and name a target names.
+    pub fn resolve_targets(&self, targets: &[Target]) -> Result<Vec<CiId>, StoreError> {
+        let mut out = BTreeSet::new();
+        let mut selectors = Vec::new();
+        for t in targets {
+            match t {
+                Target::Ci(id) => {
+                    out.insert(*id);
+                }
+                other => selectors.push(other),
+            }
+        }
+        if !selectors.is_empty() {
+            for ci in self.list_cis()? {
+                if ci.merged_into.is_none()
+                    && selectors
+                        .iter()
+                        .any(|t| t.matches(ci.id, &ci.class, &ci.name))
+                {
+                    out.insert(ci.id);
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    // CIs.
+
+    pub fn create_ci(
+        &self,
+        by: &Actor,
+        new: &NewCi,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<CiRecord, ActionError> {
+        if new.class.trim().is_empty() || new.name.trim().is_empty() {
+            return Err(ActionError::Invalid("a CI needs a class and a name".into()));
+        }
+        for k in new.attributes.keys() {
+            if !k.contains('.') || k.starts_with('.') || k.ends_with('.') {
+                return Err(ActionError::Invalid(format!(
+                    "attribute {k:?} is not `section.name`"
+                )));
+            }
+        }
+        self.act(|tx| {
+            let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
+            let mut ci = CiRecord::manual(id, &new.class, &new.name, now_ms);
+            ci.description = new.description.clone();
+            let fields = [
+                ("status", new.status.as_deref()),
+                ("owner", new.owner.as_deref()),
+                ("location", new.location.as_deref()),
+                ("criticality", new.criticality.as_deref()),
+            ];
+            for (field, value) in fields {
+                if let Some(v) = value {
+                    ci.set_field(field, Some(v))
+                        .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+                }
+            }
+            ci.attributes = new.attributes.clone();
+            ci.registered = true;
+            let changes = changes_between(&Fields::new(), &ci.fields());
+            let why = Why::Manual {
+                reason: reason.to_owned(),
+            };
+            record_history(tx, &mut ci, now_ms, by, why, changes)?;
+            put_ci(tx, &ci)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "ci.create",
+                id.to_string(),
+                format!("{} {:?}: {reason}", ci.class, ci.name),
+            )?;
+            Ok(ci)
+        })
+    }
+
+    /// Sets CI fields (`status`, `owner`…; `None` clears) and, on CIs
+    /// created by hand, attributes. A discovered CI's attributes change only
+    /// through discovery and change control.
+    pub fn edit_ci(
+        &self,
+        by: &Actor,
+        id: CiId,
+        set: &[(String, Option<String>)],
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<CiRecord, ActionError> {
+        if reason.trim().is_empty() {
+            return Err(ActionError::Invalid(
+                "say why (--reason): every CMDB write is traceable".into(),
+            ));
+        }
+        self.act(|tx| {
+            let mut ci = load_ci(tx, id)?;
+            let before = ci.fields();
+            for (field, value) in set {
+                if field.contains('.') {
+                    if ci.source != CiSource::Manual {
+                        return abort(ActionError::Invalid(format!(
+                            "{field} of {id} comes from discovery; it changes through an RFC, not an edit"
+                        )));
+                    }
+                    match value {
+                        Some(v) => ci.attributes.insert(field.clone(), v.clone()),
+                        None => ci.attributes.remove(field),
+                    };
+                } else {
+                    ci.set_field(field, value.as_deref())
+                        .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+                }
+            }
+            let changes = changes_between(&before, &ci.fields());
+            let detail = changes
+                .iter()
+                .map(|c| c.field.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let why = Why::Manual {
+                reason: reason.to_owned(),
+            };
+            record_history(tx, &mut ci, now_ms, by, why, changes)?;
+            put_ci(tx, &ci)?;
+            trail(tx, now_ms, by, "ci.edit", id.to_string(), format!("{detail}: {reason}"))?;
+            Ok(ci)
+        })
+    }
+
+    /// Establishes the authorized state of a discovered CI from its latest
+    /// inventory (for policy `new_cis = "review"`).
+    pub fn register_ci(&self, by: &Actor, id: CiId, now_ms: i64) -> Result<CiRecord, ActionError> {
+        let latest = self.latest_inventory(id)?.ok_or_else(|| {
+            ActionError::Conflict(format!("{id} has no inventory to register from"))
+        })?;
+        self.act(|tx| {
+            let mut ci = load_ci(tx, id)?;
+            if ci.registered {
+                return abort(ActionError::Conflict(format!("{id} is already registered")));
+            }
+            let sighting = Sighting {
+                agent: latest.agent_id,
+                seq: latest.seq,
+                observed_at_ms: now_ms,
+                now_ms,
+                policy: &self.policy,
+                webhooks: self.webhooks,
+            };
+            let discovered = attributes::flatten(&latest.inventory);
+            let discovered = attributes::Discovered {
+                attributes: discovered
+                    .attributes
+                    .into_iter()
+                    .filter(|(k, _)| {
+                        self.policy.control_of(&ci.class, k).control
+                            != crate::control::policy::Control::Ignored
+                    })
+                    .collect(),
+                scopes: discovered.scopes,
+            };
+            reconcile::register(tx, &mut ci, &discovered, &sighting)?;
+            put_ci(tx, &ci)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "ci.register",
+                id.to_string(),
+                format!("from report {} of agent {}", latest.seq, latest.agent_id),
+            )?;
+            Ok(ci)
+        })
+    }
+
+    pub fn ci_history(&self, id: CiId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.scan(Table::History, &ci_key(id))
+    }
+
+    /// Relationships from and to a CI.
+    pub fn relationships_of(
+        &self,
+        id: CiId,
+    ) -> Result<(Vec<Relationship>, Vec<Relationship>), StoreError> {
+        let outgoing: Vec<Relationship> = self.scan(Table::Relationships, &ci_key(id))?;
+        let mut incoming = Vec::new();
+        for (k, _) in self
+            .store
+            .scan_prefix(Table::RelationshipsReverse, &ci_key(id))?
+        {
+            let (Ok(kind), Ok(from)) = (
+                <[u8; 1]>::try_from(&k[8..9]),
+                <[u8; 8]>::try_from(&k[9..17]),
+            ) else {
+                continue;
+            };
+            let Some(kind) = RelationKind::from_code(kind[0]) else {
+                continue;
+            };
+            let key = Relationship::key(CiId::from_u64(u64::from_be_bytes(from)), kind, id);
+            if let Some(r) = self.get::<Relationship>(Table::Relationships, &key)? {
+                incoming.push(r);
+            }
+        }
+        Ok((outgoing, incoming))
+    }
+
+    /// A CI's fields (with its relationships) as they were at `at_ms`;
+    /// `None` if it did not exist yet.
+    pub fn ci_as_of(&self, id: CiId, at_ms: i64) -> Result<Option<Fields>, StoreError> {
+        let Some(ci) = self.ci(id)? else {
+            return Ok(None);
+        };
+        let mut fields = ci.fields();
+        let (outgoing, incoming) = self.relationships_of(id)?;
+        for r in &outgoing {
+            fields.insert(r.outgoing_field(), "present".into());
+        }
+        for r in &incoming {
+            fields.insert(r.incoming_field(), "present".into());
+        }
+        Ok(super::history::as_of(fields, &self.ci_history(id)?, at_ms))
+    }
+
+    /// Adds (`present`) or removes a relationship, recorded in both CIs' history.
+    #[allow(clippy::too_many_arguments)]
+    pub fn relate(
+        &self,
+        by: &Actor,
+        from: CiId,
+        kind: RelationKind,
+        to: CiId,
+        present: bool,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Relationship, ActionError> {
+        if from == to {
+            return Err(ActionError::Invalid("a CI cannot relate to itself".into()));
+        }
+        self.act(|tx| {
+            let mut a = load_ci(tx, from)?;
+            let mut b = load_ci(tx, to)?;
+            let key = Relationship::key(from, kind, to);
+            let mut reverse = ci_key(to).to_vec();
+            reverse.push(kind.code());
+            reverse.extend_from_slice(&ci_key(from));
+            let existing = tx_get::<Relationship, _>(tx, Table::Relationships, &key)?;
+            let rel = match (&existing, present) {
+                (Some(r), true) => {
+                    return abort(ActionError::Conflict(format!(
+                        "{from} {kind} {to} exists already (since {})",
+                        crate::cli::render::time(r.created_at_ms)
+                    )))
+                }
+                (None, false) => {
+                    return not_found(format!("there is no relationship {from} {kind} {to}"))
+                }
+                (Some(r), false) => {
+                    tx.remove(Table::Relationships, &key)?;
+                    tx.remove(Table::RelationshipsReverse, &reverse)?;
+                    r.clone()
+                }
+                (None, true) => {
+                    let r = Relationship {
+                        from,
+                        kind,
+                        to,
+                        created_at_ms: now_ms,
+                        created_by: by.clone(),
+                    };
+                    tx.insert(Table::Relationships, &key, &encode(&r))?;
+                    tx.insert(Table::RelationshipsReverse, &reverse, &[])?;
+                    r
+                }
+            };
+            let (old, new) = if present {
+                (None, Some("present".to_string()))
+            } else {
+                (Some("present".to_string()), None)
+            };
+            let why = Why::Manual {
+                reason: reason.to_owned(),
+            };
+            for (ci, field) in [
+                (&mut a, rel.outgoing_field()),
+                (&mut b, rel.incoming_field()),
+            ] {
+                let change = FieldChange {
+                    field,
+                    old: old.clone(),
+                    new: new.clone(),
+                };
+                record_history(tx, ci, now_ms, by, why.clone(), vec![change])?;
+                put_ci(tx, ci)?;
+            }
+            let action = if present { "ci.relate" } else { "ci.unrelate" };
+            trail(
+                tx,
+                now_ms,
+                by,
+                action,
+                from.to_string(),
+                format!("{from} {kind} {to}: {reason}"),
+            )?;
+            Ok(rel)
+        })
+    }
+
+    /// What depends on `cis`, transitively, through runs_on, depends_on,
+    /// installed_on and part_of (pointing at them), and connected_to (either
+    /// way, one hop).
+    pub fn dependents(&self, cis: &[CiId]) -> Result<Vec<Dependent>, StoreError> {
+        let mut seen: BTreeSet<CiId> = cis.iter().copied().collect();
+        let mut queue: VecDeque<(CiId, Vec<String>)> = cis.iter().map(|c| (*c, vec![])).collect();
+        let mut out = Vec::new();
+        while let Some((ci, path)) = queue.pop_front() {
+            let (outgoing, incoming) = self.relationships_of(ci)?;
+            let hops = incoming.iter().map(|r| (r.from, r)).chain(
+                outgoing
+                    .iter()
+                    .filter(|r| r.kind == RelationKind::ConnectedTo)
+                    .map(|r| (r.to, r)),
+            );
+            for (next, r) in hops {
+                if !seen.insert(next) {
+                    continue;
+                }
+                let mut p = path.clone();
+                p.push(format!("{} {} {}", r.from, r.kind, r.to));
+                let name = self.ci(next)?.map(|c| c.name).unwrap_or_default();
+                out.push(Dependent {
+                    ci: next,
+                    name,
+                    path: p.clone(),
+                });
+                if r.kind != RelationKind::ConnectedTo {
+                    queue.push_back((next, p));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    // RFCs.
+
+    pub fn rfc(&self, id: RfcId) -> Result<Option<Rfc>, StoreError> {
+        self.get(Table::Rfcs, &id.key())
+    }
+
+    pub fn list_rfcs(&self) -> Result<Vec<Rfc>, StoreError> {
+        self.scan(Table::Rfcs, b"")
+    }
+
+    /// Approved RFCs with a window ending after `from_ms`, by window start.
+    pub fn forward_schedule(&self, from_ms: i64) -> Result<Vec<Rfc>, StoreError> {
+        let mut out: Vec<Rfc> = self
+            .list_rfcs()?
+            .into_iter()
+            .filter(|r| matches!(r.status, RfcStatus::Scheduled | RfcStatus::Approved))
+            .filter(|r| r.window.is_none_or(|w| w.end_ms > from_ms))
+            .collect();
+        out.sort_by_key(|r| r.window.map_or(i64::MAX, |w| w.start_ms));
+        Ok(out)
+    }
+
+    pub fn raise_rfc(&self, by: &Actor, new: &NewRfc, now_ms: i64) -> Result<Rfc, ActionError> {
+        if new.title.trim().is_empty() {
+            return Err(ActionError::Invalid("an RFC needs a title".into()));
+        }
+        if new.targets.is_empty() {
+            return Err(ActionError::Invalid(
+                "name at least one target CI (--target ci-12 or a selector like class=server)"
+                    .into(),
+            ));
+        }
+        if let Some(w) = &new.window {
+            validate_window(w)?;
+        }
+        let cis = self.resolve_targets(&new.targets)?;
+        self.act(|tx| {
+            for ci in &cis {
+                load_ci(tx, *ci)?;
+            }
+            let id = RfcId::from_u64(next_id(tx, Counter::Rfc)?);
+            let rfc = Rfc {
+                id,
+                title: new.title.clone(),
+                description: new.description.clone(),
+                reason: new.reason.clone(),
+                change_type: new.change_type.clone(),
+                level: new.level,
+                impact: new.impact,
+                risk: new.risk,
+                initiator: by.clone(),
+                raised_at_ms: now_ms,
+                updated_at_ms: now_ms,
+                targets: new.targets.clone(),
+                cis: cis.clone(),
+                specs: new.specs.clone(),
+                implementation_plan: new.implementation_plan.clone(),
+                backout_plan: new.backout_plan.clone(),
+                window: new.window,
+                status: RfcStatus::New,
+                origin: RfcOrigin::Raised,
+                assessment: None,
+                decision: None,
+                evidence: vec![],
+                review: None,
+                drifts: vec![],
+                incidents: vec![],
+                log: vec![super::history::Note {
+                    at_ms: now_ms,
+                    by: by.clone(),
+                    text: "raised".into(),
+                }],
+            };
+            put_rfc(tx, &rfc)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "rfc.raise",
+                id.to_string(),
+                rfc.title.clone(),
+            )?;
+            Ok(rfc)
+        })
+    }
+
+    pub fn assess_rfc(
+        &self,
+        by: &Actor,
+        id: RfcId,
+        risk: Level,
+        notes: &str,
+        now_ms: i64,
+    ) -> Result<Rfc, ActionError> {
+        let rfc = self
+            .rfc(id)?
+            .ok_or_else(|| ActionError::NotFound(format!("no {id}")))?;
+        let cis = match rfc.origin {
+            RfcOrigin::MissingRfc { .. } => rfc.cis.clone(),
+            RfcOrigin::Raised => self.resolve_targets(&rfc.targets)?,
+        };
+        let dependents = self.dependents(&cis)?;
+        self.act(|tx| {
+            let mut rfc = load_rfc(tx, id)?;
+            rfc.assess(Assessment {
+                at_ms: now_ms,
+                by: by.clone(),
+                cis: cis.clone(),
+                dependents: dependents.clone(),
+                risk,
+                notes: notes.to_owned(),
+            })
+            .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
+            put_rfc(tx, &rfc)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "rfc.assess",
+                id.to_string(),
+                format!("risk {}, {} dependent(s)", risk.as_str(), dependents.len()),
+            )?;
+            Ok(rfc)
+        })
+    }
+
+    /// Approves or rejects. Approving a missing-RFC draft folds its drift
+    /// into the CMDB and resolves its incident; a window given here
+    /// schedules the RFC.
+    pub fn decide_rfc(
+        &self,
+        by: &Actor,
+        id: RfcId,
+        approve: bool,
+        comment: &str,
+        window: Option<Window>,
+        now_ms: i64,
+    ) -> Result<Rfc, ActionError> {
+        if let Some(w) = &window {
+            validate_window(w)?;
+        }
+        self.act(|tx| {
+            let mut rfc = load_rfc(tx, id)?;
+            let decision = Approval {
+                at_ms: now_ms,
+                by: by.clone(),
+                approved: approve,
+                comment: comment.to_owned(),
+            };
+            let conflict = |e: super::rfc::InvalidTransition| TxAbort::Abort(ActionError::Conflict(e.to_string()));
+            if !approve {
+                rfc.reject(decision).map_err(conflict)?;
+                for inc in rfc.incidents.clone() {
+                    if let Some(mut i) = tx_get::<Incident, _>(tx, Table::Incidents, &inc.key())? {
+                        i.note(now_ms, by, format!(
+                            "{id} rejected: the change must be reverted; the incident resolves when discovery sees the revert. {comment}"
+                        ));
+                        put_incident(tx, &i, "incident.updated", self.webhooks)?;
+                    }
+                }
+                put_rfc(tx, &rfc)?;
+                trail(tx, now_ms, by, "rfc.reject", id.to_string(), comment.to_owned())?;
+                return Ok(rfc);
+            }
+            if window.is_some() {
+                rfc.window = window;
+            }
+            rfc.approve(decision).map_err(conflict)?;
+            if let RfcOrigin::MissingRfc { .. } = rfc.origin {
+                self.fold_retroactively(tx, by, &mut rfc, now_ms)?;
+            } else if rfc.status == RfcStatus::Scheduled {
+                for ci in rfc.cis.clone() {
+                    let mut c = load_ci(tx, ci)?;
+                    c.scheduled_rfcs.insert(id);
+                    put_ci(tx, &c)?;
+                }
+            }
+            put_rfc(tx, &rfc)?;
+            trail(tx, now_ms, by, "rfc.approve", id.to_string(), comment.to_owned())?;
+            Ok(rfc)
+        })
+    }
+
+    fn fold_retroactively(
+        &self,
+        tx: &dyn Tx,
+        by: &Actor,
+        rfc: &mut Rfc,
+        now_ms: i64,
+    ) -> TxResult<()> {
+        let mut folded = 0;
+        for drift_id in rfc.drifts.clone() {
+            let Some(mut drift) = tx_get::<DriftRecord, _>(tx, Table::Drifts, &drift_id.key())?
+            else {
+                continue;
+            };
+            if drift.status != DriftStatus::Open {
+                continue;
+            }
+            // Only the value the draft describes: if it moved on since, the
+            // approval does not cover the new value.
+            if !rfc
+                .specs
+                .iter()
+                .any(|s| s.matches(&drift.attribute, drift.discovered.as_deref()))
+            {
+                rfc.log.push(super::history::Note {
+                    at_ms: now_ms,
+                    by: by.clone(),
+                    text: format!(
+                        "{drift_id}: {} has changed since the draft; not folded",
+                        drift.attribute
+                    ),
+                });
+                continue;
+            }
+            let mut ci = load_ci(tx, drift.ci)?;
+            let old = ci.attributes.get(&drift.attribute).cloned();
+            match &drift.discovered {
+                Some(v) => ci.attributes.insert(drift.attribute.clone(), v.clone()),
+                None => ci.attributes.remove(&drift.attribute),
+            };
+            ci.open_drifts.remove(&drift.attribute);
+            let change = FieldChange {
+                field: drift.attribute.clone(),
+                old: old.clone(),
+                new: drift.discovered.clone(),
+            };
+            record_history(
+                tx,
+                &mut ci,
+                now_ms,
+                by,
+                Why::RetroactiveApproval { rfc: rfc.id },
+                vec![change],
+            )?;
+            put_ci(tx, &ci)?;
+            drift.settle(
+                DriftStatus::Approved,
+                now_ms,
+                by.clone(),
+                format!("retroactively approved by {}", rfc.id),
+            );
+            put_drift(tx, &drift)?;
+            rfc.evidence.push(Evidence {
+                at_ms: drift.last_seen_ms,
+                ci: drift.ci,
+                attribute: drift.attribute.clone(),
+                old,
+                new: drift.discovered.clone(),
+                source: format!("{drift_id}, approved by {by}"),
+                drift: Some(drift_id),
+            });
+            folded += 1;
+        }
+        rfc.implement(
+            now_ms,
+            by,
+            format!("implemented by retroactive approval: {folded} change(s) folded into the CMDB"),
+        )
+        .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
+        for inc in rfc.incidents.clone() {
+            settle_incident_if_done(tx, inc, now_ms, self.webhooks, || {
+                format!(
+                    "the changes were retroactively approved by {} ({by})",
+                    rfc.id
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sets or moves the window of an RFC.
+    pub fn schedule_rfc(
+        &self,
+        by: &Actor,
+        id: RfcId,
+        window: Window,
+        now_ms: i64,
+    ) -> Result<Rfc, ActionError> {
+        validate_window(&window)?;
+        self.act(|tx| {
+            let mut rfc = load_rfc(tx, id)?;
+            rfc.schedule(window, now_ms, by)
+                .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
+            if rfc.status == RfcStatus::Scheduled {
+                for ci in rfc.cis.clone() {
+                    let mut c = load_ci(tx, ci)?;
+                    c.scheduled_rfcs.insert(id);
+                    put_ci(tx, &c)?;
+                }
+            }
+            put_rfc(tx, &rfc)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "rfc.schedule",
+                id.to_string(),
+                format!(
+                    "{} to {}",
+                    crate::cli::render::time(window.start_ms),
+                    crate::cli::render::time(window.end_ms)
+                ),
+            )?;
+            Ok(rfc)
+        })
+    }
+
+    /// Marks an RFC implemented, applying its CI-field specs (`status:
+    /// retired`…) to its CIs.
+    pub fn implement_rfc(
+        &self,
+        by: &Actor,
+        id: RfcId,
+        comment: &str,
+        now_ms: i64,
+    ) -> Result<Rfc, ActionError> {
+        self.act(|tx| {
+            let mut rfc = load_rfc(tx, id)?;
+            let field_specs: Vec<&Spec> = rfc.specs.iter().filter(|s| s.is_ci_field()).collect();
+            let mut applied = Vec::new();
+            for ci_id in rfc.cis.clone() {
+                let mut ci = load_ci(tx, ci_id)?;
+                let before = ci.fields();
+                for spec in &field_specs {
+                    let crate::control::spec::Expect::Value(v) = &spec.expect else {
+                        continue;
+                    };
+                    ci.set_field(spec.attribute.as_str(), Some(v.as_str()))
+                        .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+                }
+                ci.scheduled_rfcs.remove(&id);
+                let changes = changes_between(&before, &ci.fields());
+                for c in &changes {
+                    applied.push(Evidence {
+                        at_ms: now_ms,
+                        ci: ci_id,
+                        attribute: c.field.clone(),
+                        old: c.old.clone(),
+                        new: c.new.clone(),
+                        source: format!("applied by {by}"),
+                        drift: None,
+                    });
+                }
+                record_history(tx, &mut ci, now_ms, by, Why::Rfc { rfc: id }, changes)?;
+                put_ci(tx, &ci)?;
+            }
+            let unseen: Vec<String> = rfc
+                .specs
+                .iter()
+                .filter(|s| !s.is_ci_field())
+                .filter(|s| {
+                    !rfc.cis.iter().all(|ci| {
+                        rfc.evidence
+                            .iter()
+                            .any(|e| e.ci == *ci && s.matches(&e.attribute, e.new.as_deref()))
+                    })
+                })
+                .map(|s| format!("`{s}`"))
+                .collect();
+            let mut text = format!("implemented: {comment}");
+            if !unseen.is_empty() {
+                text.push_str(&format!(
+                    " (not yet seen by discovery: {})",
+                    unseen.join(", ")
+                ));
+            }
+            rfc.evidence.extend(applied);
+            rfc.implement(now_ms, by, text)
+                .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
+            put_rfc(tx, &rfc)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "rfc.implement",
+                id.to_string(),
+                comment.to_owned(),
+            )?;
+            Ok(rfc)
+        })
+    }
+
+    pub fn review_rfc(
+        &self,
+        by: &Actor,
+        id: RfcId,
+        outcome: ReviewOutcome,
+        comment: &str,
+        now_ms: i64,
+    ) -> Result<Rfc, ActionError> {
+        self.act(|tx| {
+            let mut rfc = load_rfc(tx, id)?;
+            rfc.post_implementation_review(Review {
+                at_ms: now_ms,
+                by: by.clone(),
+                outcome,
+                comment: comment.to_owned(),
+            })
+            .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
+            put_rfc(tx, &rfc)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "rfc.review",
+                id.to_string(),
+                format!("{outcome:?}: {comment}").to_lowercase(),
+            )?;
+            Ok(rfc)
+        })
+    }
+
+    /// Closes (reviewed, rejected, failed) or cancels (still open) an RFC.
+    pub fn close_rfc(
+        &self,
+        by: &Actor,
+        id: RfcId,
+        cancel: bool,
+        comment: &str,
+        now_ms: i64,
+    ) -> Result<Rfc, ActionError> {
+        self.act(|tx| {
+            let mut rfc = load_rfc(tx, id)?;
+            let result = if cancel {
+                rfc.cancel(now_ms, by, comment)
+            } else {
+                rfc.close(now_ms, by, comment)
+            };
+            result.map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
+            for ci in rfc.cis.clone() {
+                if let Some(mut c) = tx_get::<CiRecord, _>(tx, Table::Cis, &ci_key(ci))? {
+                    if c.scheduled_rfcs.remove(&id) {
+                        put_ci(tx, &c)?;
+                    }
+                }
+            }
+            put_rfc(tx, &rfc)?;
+            let action = if cancel { "rfc.cancel" } else { "rfc.close" };
+            trail(tx, now_ms, by, action, id.to_string(), comment.to_owned())?;
+            Ok(rfc)
+        })
+    }
+
+    // Drift.
+
+    pub fn drift(&self, id: DriftId) -> Result<Option<DriftRecord>, StoreError> {
+        self.get(Table::Drifts, &id.key())
+    }
+
+    pub fn list_drifts(&self) -> Result<Vec<DriftRecord>, StoreError> {
+        self.scan(Table::Drifts, b"")
+    }
+
+    // Incidents.
+
+    pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        self.get(Table::Incidents, &id.key())
+    }
+
+    pub fn list_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.scan(Table::Incidents, b"")
+    }
+
+    /// Records an incident a person reports.
+    #[allow(clippy::too_many_arguments)]
+    pub fn raise_incident(
+        &self,
+        by: &Actor,
+        title: &str,
+        symptom: &str,
+        category: &str,
+        impact: Level,
+        urgency: Level,
+        cis: &[CiId],
+        now_ms: i64,
+    ) -> Result<Incident, ActionError> {
+        if title.trim().is_empty() {
+            return Err(ActionError::Invalid("an incident needs a title".into()));
+        }
+        self.act(|tx| {
+            for ci in cis {
+                load_ci(tx, *ci)?;
+            }
+            let id = IncidentId::from_u64(next_id(tx, Counter::Incident)?);
+            let mut i = Incident::new(
+                id,
+                title.to_owned(),
+                symptom.to_owned(),
+                category,
+                impact,
+                urgency,
+                now_ms,
+                by.clone(),
+            );
+            i.cis = cis.to_vec();
+            put_incident(tx, &i, "incident.created", self.webhooks)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "incident.raise",
+                id.to_string(),
+                title.to_owned(),
+            )?;
+            Ok(i)
+        })
+    }
+
+    pub fn update_incident(
+        &self,
+        by: &Actor,
+        id: IncidentId,
+        update: &IncidentUpdate,
+        now_ms: i64,
+    ) -> Result<Incident, ActionError> {
+        self.act(|tx| {
+            let Some(mut i) = tx_get::<Incident, _>(tx, Table::Incidents, &id.key())? else {
+                return not_found(format!("no {id}"));
+            };
+            if i.status == IncidentStatus::Closed {
+                return abort(ActionError::Conflict(format!(
+                    "{id} is closed; a closed incident is final"
+                )));
+            }
+            let mut said = Vec::new();
+            if let Some(a) = &update.assignee {
+                i.assignee = Some(a.clone());
+                said.push(format!("assigned to {a}"));
+            }
+            if let Some(m) = update.major {
+                i.major = m;
+                said.push(if m {
+                    "declared major".into()
+                } else {
+                    "no longer major".to_string()
+                });
+            }
+            if update.impact.is_some() || update.urgency.is_some() {
+                i.impact = update.impact.unwrap_or(i.impact);
+                i.urgency = update.urgency.unwrap_or(i.urgency);
+                i.priority = crate::control::policy::priority(i.impact, i.urgency);
+                said.push(format!(
+                    "priority {} (impact {}, urgency {})",
+                    i.priority,
+                    i.impact.as_str(),
+                    i.urgency.as_str()
+                ));
+            }
+            let note = update.note.clone().unwrap_or_default();
+            let status = update.status.or(match (&update.assignee, i.status) {
+                (Some(_), IncidentStatus::New) => Some(IncidentStatus::Assigned),
+                _ => None,
+            });
+            if !said.is_empty() {
+                i.note(now_ms, by, said.join("; "));
+            }
+            match status {
+                Some(s) => i
+                    .set_status(s, now_ms, by, &note)
+                    .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?,
+                None if !note.is_empty() => i.note(now_ms, by, note.clone()),
+                None => {}
+            }
+            if said.is_empty() && status.is_none() && note.is_empty() {
+                return abort(ActionError::Invalid("nothing to update".into()));
+            }
+            put_incident(tx, &i, "incident.updated", self.webhooks)?;
+            trail(
+                tx,
+                now_ms,
+                by,
+                "incident.update",
+                id.to_string(),
+                format!("{} {note}", said.join("; ")).trim().to_owned(),
+            )?;
+            Ok(i)
+        })
+    }
+
+    // The audit trail.
+
+    pub fn trail_entries(&self) -> Result<Vec<TrailEntry>, StoreError> {
+        self.scan(Table::Trail, b"")
+    }
+
+    /// Webhook events waiting for delivery, oldest first.
+    pub fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .store
+            .scan_prefix(Table::Outbox, b"")?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                <[u8; 8]>::try_from(k.as_slice())
+                    .ok()
+                    .map(|k| (u64::from_be_bytes(k), v))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,108 @@
+//! Drift records: one per difference discovery found between a CI's
+//! authorized state and what it saw, with the decision taken on it and its
+//! explanation. Authorized differences get one too (closed at once), so
+//! every change the CMDB took in from discovery can be explained.
+//!
+//! An unauthorized drift stays open until it is retroactively approved,
+//! superseded by an RFC that authorizes the value, or seen reverted. A
+//! reverted drift stays attached to its CI for the policy's flap window:
+//! if the value comes back in that time the same drift and incident reopen.
+
+use fathom_shared::ids::{AgentId, CiId};
+use serde::{Deserialize, Serialize};
+
+use super::history::Actor;
+use super::ids::{DriftId, IncidentId, RfcId};
+use crate::control::attributes::ChangeKind;
+use crate::control::decide::Decision;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftStatus {
+    /// Authorized when seen (by an RFC or a standard change), or
+    /// informational: folded into the CMDB.
+    Authorized,
+    /// Unauthorized and still there.
+    Open,
+    /// Discovery saw the authorized value again.
+    Reverted,
+    /// Folded into the CMDB by a retroactively approved missing RFC.
+    Approved,
+    /// Folded in because an RFC scheduled later covers the value.
+    Superseded,
+}
+
+impl DriftStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftStatus::Authorized => "authorized",
+            DriftStatus::Open => "open",
+            DriftStatus::Reverted => "reverted",
+            DriftStatus::Approved => "approved",
+            DriftStatus::Superseded => "superseded",
+        }
+    }
+}
+
+/// One sighting of the drifted attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    pub at_ms: i64,
+    pub value: Option<String>,
+    pub agent_id: AgentId,
+    pub seq: u64,
+}
+
+/// Observations kept per drift; the count goes on.
+pub const MAX_OBSERVATIONS: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftRecord {
+    pub id: DriftId,
+    pub ci: CiId,
+    pub ci_name: String,
+    pub class: String,
+    pub attribute: String,
+    pub section: String,
+    pub kind: ChangeKind,
+    /// The authorized value when the drift was first seen.
+    pub authorized: Option<String>,
+    /// The latest discovered value.
+    pub discovered: Option<String>,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub decision: Decision,
+    pub status: DriftStatus,
+    pub incident: Option<IncidentId>,
+    pub missing_rfc: Option<RfcId>,
+    /// Times the value changed while drifted, or came back after a revert.
+    pub flips: u32,
+    pub observation_count: u64,
+    pub observations: Vec<Observation>,
+    pub resolved_at_ms: Option<i64>,
+    pub resolution: Option<String>,
+    pub resolved_by: Option<Actor>,
+}
+
+impl DriftRecord {
+    /// Records a sighting; returns whether the value differs from the last.
+    pub fn observe(&mut self, observation: Observation) -> bool {
+        let changed = observation.value != self.discovered;
+        self.discovered = observation.value.clone();
+        self.last_seen_ms = self.last_seen_ms.max(observation.at_ms);
+        self.observation_count += 1;
+        if self.observations.len() >= MAX_OBSERVATIONS {
+            // Keep the first sighting; drop the oldest after it.
+            self.observations.remove(1);
+        }
+        self.observations.push(observation);
+        changed
+    }
+
+    pub fn settle(&mut self, status: DriftStatus, at_ms: i64, by: Actor, how: String) {
+        self.status = status;
+        self.resolved_at_ms = Some(at_ms);
+        self.resolution = Some(how);
+        self.resolved_by = Some(by);
+    }
+}

@@ -1,0 +1,250 @@
+//! Incidents: recorded, classified, prioritized (impact × urgency),
+//! assigned, worked, resolved and formally closed. The collector raises
+//! them for unauthorized changes, and resolves them itself when the change
+//! is approved retroactively or seen reverted; people can raise them too.
+//!
+//! Status: new → assigned → in_progress ⇄ pending → resolved → closed; a
+//! resolved incident reopens (to in_progress) when its drift comes back.
+
+use fathom_shared::ids::CiId;
+use serde::{Deserialize, Serialize};
+
+use super::history::{Actor, Note};
+use super::ids::{DriftId, IncidentId, RfcId};
+use crate::control::policy::{priority, Level};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    New,
+    Assigned,
+    InProgress,
+    Pending,
+    Resolved,
+    Closed,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::New => "new",
+            IncidentStatus::Assigned => "assigned",
+            IncidentStatus::InProgress => "in_progress",
+            IncidentStatus::Pending => "pending",
+            IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Closed => "closed",
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        !matches!(self, IncidentStatus::Resolved | IncidentStatus::Closed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub title: String,
+    /// What was seen, for the person picking it up.
+    pub symptom: String,
+    /// `unauthorized_change`, or what a person filed it as.
+    pub category: String,
+    pub impact: Level,
+    pub urgency: Level,
+    /// 1 (most severe) to 4, from impact × urgency.
+    pub priority: u8,
+    pub major: bool,
+    pub status: IncidentStatus,
+    pub assignee: Option<String>,
+    pub cis: Vec<CiId>,
+    pub drifts: Vec<DriftId>,
+    pub rfcs: Vec<RfcId>,
+    pub detected_at_ms: i64,
+    pub reported_by: Actor,
+    pub updated_at_ms: i64,
+    pub resolution: Option<String>,
+    pub resolved_at_ms: Option<i64>,
+    pub closed_at_ms: Option<i64>,
+    /// How often it came back after being resolved (flapping drift).
+    pub reopened: u32,
+    pub log: Vec<Note>,
+}
+
+/// An incident update its status does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{incident} is {status}; {reason}")]
+pub struct InvalidUpdate {
+    pub incident: IncidentId,
+    pub status: &'static str,
+    pub reason: &'static str,
+}
+
+impl Incident {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: IncidentId,
+        title: String,
+        symptom: String,
+        category: &str,
+        impact: Level,
+        urgency: Level,
+        at_ms: i64,
+        by: Actor,
+    ) -> Incident {
+        Incident {
+            id,
+            title,
+            symptom,
+            category: category.to_owned(),
+            impact,
+            urgency,
+            priority: priority(impact, urgency),
+            major: false,
+            status: IncidentStatus::New,
+            assignee: None,
+            cis: vec![],
+            drifts: vec![],
+            rfcs: vec![],
+            detected_at_ms: at_ms,
+            reported_by: by.clone(),
+            updated_at_ms: at_ms,
+            resolution: None,
+            resolved_at_ms: None,
+            closed_at_ms: None,
+            reopened: 0,
+            log: vec![Note {
+                at_ms,
+                by,
+                text: "recorded".into(),
+            }],
+        }
+    }
+
+    pub fn note(&mut self, at_ms: i64, by: &Actor, text: String) {
+        self.updated_at_ms = at_ms;
+        self.log.push(Note {
+            at_ms,
+            by: by.clone(),
+            text,
+        });
+    }
+
+    fn refuse(&self, reason: &'static str) -> InvalidUpdate {
+        InvalidUpdate {
+            incident: self.id,
+            status: self.status.as_str(),
+            reason,
+        }
+    }
+
+    /// Moves to `status` by a person's update.
+    pub fn set_status(
+        &mut self,
+        status: IncidentStatus,
+        at_ms: i64,
+        by: &Actor,
+        note: &str,
+    ) -> Result<(), InvalidUpdate> {
+        use IncidentStatus::*;
+        let allowed = match (self.status, status) {
+            (Closed, _) => return Err(self.refuse("a closed incident is final")),
+            (from, to) if from == to => true,
+            (Resolved, InProgress) => true,
+            (Resolved, Closed) => true,
+            (_, Closed) => return Err(self.refuse("resolve it before closing it")),
+            (Resolved, _) => return Err(self.refuse("reopen it to in_progress first")),
+            (_, New) => return Err(self.refuse("an incident cannot go back to new")),
+            (_, Assigned) if self.assignee.is_none() => {
+                return Err(self.refuse("give an assignee to assign it"))
+            }
+            _ => true,
+        };
+        debug_assert!(allowed);
+        let from = self.status;
+        self.status = status;
+        match status {
+            Resolved => {
+                self.resolved_at_ms = Some(at_ms);
+                self.resolution = Some(note.to_owned());
+            }
+            Closed => self.closed_at_ms = Some(at_ms),
+            InProgress if from == Resolved => {
+                self.reopened += 1;
+                self.resolved_at_ms = None;
+            }
+            _ => {}
+        }
+        self.note(
+            at_ms,
+            by,
+            if note.is_empty() {
+                format!("{} → {}", from.as_str(), status.as_str())
+            } else {
+                format!("{} → {}: {note}", from.as_str(), status.as_str())
+            },
+        );
+        Ok(())
+    }
+
+    /// The collector resolves an incident when its last drift is settled.
+    pub fn resolve_automatically(&mut self, at_ms: i64, how: String) {
+        if self.status.is_open() {
+            let _ = self.set_status(IncidentStatus::Resolved, at_ms, &Actor::Collector, &how);
+        }
+    }
+
+    /// The collector reopens an incident whose drift came back.
+    pub fn reopen_automatically(&mut self, at_ms: i64, why: String) {
+        if self.status == IncidentStatus::Resolved {
+            let _ = self.set_status(IncidentStatus::InProgress, at_ms, &Actor::Collector, &why);
+        } else if self.status.is_open() {
+            self.note(at_ms, &Actor::Collector, why);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident() -> Incident {
+        Incident::new(
+            IncidentId::from_u64(1),
+            "t".into(),
+            "s".into(),
+            "unauthorized_change",
+            Level::High,
+            Level::Medium,
+            0,
+            Actor::Collector,
+        )
+    }
+
+    #[test]
+    fn lifecycle_rules() {
+        let mut i = incident();
+        assert_eq!(i.priority, 2);
+        let by = Actor::Collector;
+        assert!(i.set_status(IncidentStatus::Assigned, 1, &by, "").is_err());
+        i.assignee = Some("alice".into());
+        i.set_status(IncidentStatus::Assigned, 1, &by, "").unwrap();
+        let err = i
+            .set_status(IncidentStatus::Closed, 2, &by, "")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("resolve it before closing"),
+            "{err}"
+        );
+        i.resolve_automatically(3, "reverted".into());
+        assert_eq!(i.status, IncidentStatus::Resolved);
+        assert_eq!(i.resolution.as_deref(), Some("reverted"));
+        i.reopen_automatically(4, "came back".into());
+        assert_eq!((i.status, i.reopened), (IncidentStatus::InProgress, 1));
+        i.resolve_automatically(5, "reverted again".into());
+        i.set_status(IncidentStatus::Closed, 6, &by, "").unwrap();
+        assert!(i
+            .set_status(IncidentStatus::InProgress, 7, &by, "")
+            .is_err());
+        assert_eq!(i.closed_at_ms, Some(6));
+    }
+}

@@ -1,0 +1,1311 @@
+//! Applying an inventory inside the report's transaction: identify the CI,
+//! record the discovered state, and reconcile it against the authorized
+//! state.
+//!
+//! For each difference in a controlled attribute (decided by
+//! [`crate::control::decide`]):
+//!
+//! - authorized by a scheduled RFC or a standard change → folded into the
+//!   CMDB, with a drift record (status `authorized`) explaining it and, for
+//!   an RFC, evidence on the RFC (which becomes `implemented` once all its
+//!   specs are seen on all its CIs);
+//! - unauthorized → an open drift record; all new unauthorized drift of one
+//!   report on one CI share one incident and one missing-RFC draft;
+//! - already open → one more observation, no new incident (a value that
+//!   moves between unauthorized values is one drift);
+//! - reverted earlier within the flap window → the same drift and incident
+//!   reopen.
+//!
+//! An open drift whose attribute is seen back at its authorized value is
+//! reverted; when the last open drift of an incident settles, the incident
+//! resolves itself, saying how.
+//!
+//! Everything reads its records by key (the CI lists its open drifts and
+//! scheduled RFCs), so the work per report does not grow with the CMDB.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fathom_shared::ids::{AgentId, CiId};
+use fathom_shared::wire::Inventory;
+
+use super::ci::CiRecord;
+use super::drift::{DriftRecord, DriftStatus, Observation};
+use super::history::{Actor, FieldChange, HistoryEntry, Why};
+use super::identify::{self, Decision as Identified, Identifiers, Rule};
+use super::ids::{DriftId, IncidentId, RfcId};
+use super::incident::Incident;
+use super::rfc::{Evidence, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target};
+use super::{
+    ci_key, encode, next_id, tx_get, AgentRecord, Counter, IdentifiedBy, Refusal, ReviewFlag,
+    StoredInventory,
+};
+use crate::control::attributes::{self, section_of, Difference, Discovered};
+use crate::control::decide::{self, Authority, Candidate, Decision, Verdict};
+use crate::control::policy::{Control, Level, NewCis, Policy};
+use crate::control::spec::Spec;
+use crate::store::{Table, Tx, TxAbort};
+
+type TxResult<T> = Result<T, TxAbort<Refusal>>;
+
+/// One report's facts, for every record it writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sighting<'a> {
+    pub agent: AgentId,
+    pub seq: u64,
+    /// When the agent ran discovery (clamped to the receive time).
+    pub observed_at_ms: i64,
+    pub now_ms: i64,
+    pub policy: &'a Policy,
+    /// Whether to queue webhook events.
+    pub webhooks: bool,
+}
+
+impl Sighting<'_> {
+    fn actor(&self) -> Actor {
+        Actor::Agent {
+            agent_id: self.agent,
+        }
+    }
+
+    fn source(&self) -> String {
+        format!("report {} of agent {}", self.seq, self.agent)
+    }
+
+    fn observation(&self, value: Option<String>) -> Observation {
+        Observation {
+            at_ms: self.observed_at_ms,
+            value,
+            agent_id: self.agent,
+            seq: self.seq,
+        }
+    }
+}
+
+pub(crate) fn history_key(ci: CiId, revision: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&ci.as_u64().to_be_bytes());
+    k[8..].copy_from_slice(&revision.to_be_bytes());
+    k
+}
+
+pub(crate) fn inventory_key(ci: CiId, agent: AgentId) -> Vec<u8> {
+    let mut k = ci_key(ci).to_vec();
+    k.extend_from_slice(agent.as_bytes());
+    k
+}
+
+/// Appends a history entry under the CI's next revision. Nothing to record,
+/// nothing written.
+pub(crate) fn record_history<E>(
+    tx: &dyn Tx,
+    ci: &mut CiRecord,
+    at_ms: i64,
+    actor: &Actor,
+    why: Why,
+    changes: Vec<FieldChange>,
+) -> Result<(), TxAbort<E>> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    ci.revision += 1;
+    let entry = HistoryEntry {
+        revision: ci.revision,
+        at_ms,
+        actor: actor.clone(),
+        why,
+        changes,
+    };
+    tx.insert(
+        Table::History,
+        &history_key(ci.id, ci.revision),
+        &encode(&entry),
+    )?;
+    Ok(())
+}
+
+fn load<T: serde::de::DeserializeOwned>(
+    tx: &dyn Tx,
+    table: Table,
+    key: &[u8],
+) -> TxResult<Option<T>> {
+    tx_get(tx, table, key)
+}
+
+pub(crate) fn put_drift<E>(tx: &dyn Tx, d: &DriftRecord) -> Result<(), TxAbort<E>> {
+    Ok(tx.insert(Table::Drifts, &d.id.key(), &encode(d))?)
+}
+
+pub(crate) fn put_rfc<E>(tx: &dyn Tx, r: &Rfc) -> Result<(), TxAbort<E>> {
+    Ok(tx.insert(Table::Rfcs, &r.id.key(), &encode(r))?)
+}
+
+/// Writes an incident and, when webhooks are on, queues its event.
+pub(crate) fn put_incident<E>(
+    tx: &dyn Tx,
+    i: &Incident,
+    event: &str,
+    webhooks: bool,
+) -> Result<(), TxAbort<E>> {
+    tx.insert(Table::Incidents, &i.id.key(), &encode(i))?;
+    if webhooks {
+        let seq = next_id(tx, Counter::Outbox)?;
+        let body = serde_json::json!({"event": event, "incident": i});
+        tx.insert(
+            Table::Outbox,
+            &seq.to_be_bytes(),
+            body.to_string().as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Identifies the CI an inventory is about, records the discovered state,
+/// and reconciles. Returns the CI.
+pub(crate) fn apply_inventory(
+    tx: &dyn Tx,
+    agent: &mut AgentRecord,
+    inventory: &Inventory,
+    sighting: &Sighting<'_>,
+) -> TxResult<CiId> {
+    let now_ms = sighting.now_ms;
+    let ids = Identifiers::from_inventory(inventory);
+    // `identify` takes infallible lookups; remember the first engine error
+    // and return it after.
+    let failure = std::cell::RefCell::new(None);
+    let lookup = |rule: Rule, value: &str| -> Option<CiId> {
+        match tx.get(Table::CiIndex, &identify::index_key(rule, value)) {
+            Ok(v) => v
+                .and_then(|b| b.try_into().ok())
+                .map(|b: [u8; 8]| CiId::from_u64(u64::from_be_bytes(b))),
+            Err(e) => {
+                failure.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    };
+    let known = |ci: CiId| -> Option<Identifiers> {
+        match tx_get::<CiRecord, Refusal>(tx, Table::Cis, &ci_key(ci)) {
+            Ok(r) => r.filter(|r| r.merged_into.is_none()).map(|r| r.identifiers),
+            Err(TxAbort::Engine(e)) => {
+                failure.borrow_mut().get_or_insert(e);
+                None
+            }
+            Err(TxAbort::Abort(_)) => None,
+        }
+    };
+    let decision = identify::identify(&ids, agent.ci_id, lookup, known);
+    if let Some(e) = failure.into_inner() {
+        return Err(TxAbort::Engine(e));
+    }
+
+    let existing = match decision {
+        Identified::Known(id) | Identified::Matched { ci: id, .. } => {
+            load::<CiRecord>(tx, Table::Cis, &ci_key(id))?
+        }
+        Identified::New => None,
+    };
+    // A CI merged into another forwards its agents there.
+    let existing = match existing {
+        Some(ci) if ci.merged_into.is_some() => {
+            load::<CiRecord>(tx, Table::Cis, &ci_key(ci.merged_into.unwrap()))?
+        }
+        other => other,
+    };
+    let mut ci = match existing {
+        Some(ci) => ci,
+        None => {
+            let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
+            CiRecord::discovered(id, agent.agent_id, &ids, now_ms)
+        }
+    };
+    if let Identified::Matched { rule, .. } = decision {
+        ci.identified_by = IdentifiedBy {
+            rule,
+            detail: format!(
+                "agent {} matched this CI by {}",
+                agent.agent_id,
+                rule.as_str()
+            ),
+        };
+        if !ci.agents.contains(&agent.agent_id) {
+            let previous = ci
+                .agents
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            ci.review.push(ReviewFlag {
+                raised_at_ms: now_ms,
+                reason: format!(
+                    "a new agent key ({}) reports this hardware, matched by {}; previously reported by {}. \
+                     Confirm a reinstall, or revoke the key if the host is not what it claims",
+                    agent.agent_id,
+                    rule.as_str(),
+                    if previous.is_empty() { "none".into() } else { previous }
+                ),
+                agent_id: Some(agent.agent_id),
+            });
+            tracing::warn!(ci_id = %ci.id, agent_id = %agent.agent_id, rule = rule.as_str(), "A new agent key reports a known CI; flagged for review");
+        }
+    }
+
+    // Re-index: drop index entries for identifiers this CI no longer has.
+    let mut merged = ci.identifiers.clone();
+    merged.merge_from(&ids);
+    let keep = merged.index_entries();
+    for (rule, value) in ci.identifiers.index_entries() {
+        if !keep.contains(&(rule, value.clone())) {
+            let key = identify::index_key(rule, &value);
+            if tx.get(Table::CiIndex, &key)?.as_deref() == Some(&ci_key(ci.id)[..]) {
+                tx.remove(Table::CiIndex, &key)?;
+            }
+        }
+    }
+    for (rule, value) in &keep {
+        tx.insert(
+            Table::CiIndex,
+            &identify::index_key(*rule, value),
+            &ci_key(ci.id),
+        )?;
+    }
+    tx.insert(
+        Table::CiIndex,
+        &identify::agent_index_key(agent.agent_id),
+        &ci_key(ci.id),
+    )?;
+    ci.identifiers = merged;
+    if !ci.agents.contains(&agent.agent_id) {
+        ci.agents.push(agent.agent_id);
+    }
+    ci.reported_by = Some(agent.agent_id);
+    ci.first_seen_ms.get_or_insert(now_ms);
+    ci.last_seen_ms = Some(now_ms);
+    if ci.name.is_empty() && !inventory.host.hostname.is_empty() {
+        ci.name = inventory.host.hostname.clone();
+    }
+
+    let stored = StoredInventory {
+        agent_id: agent.agent_id,
+        seq: sighting.seq,
+        received_at_ms: now_ms,
+        inventory: inventory.clone(),
+    };
+    tx.insert(
+        Table::Inventories,
+        &inventory_key(ci.id, agent.agent_id),
+        &encode(&stored),
+    )?;
+
+    let discovered = attributes::flatten(inventory);
+    reconcile(tx, sighting, &mut ci, &discovered)?;
+    tx.insert(Table::Cis, &ci_key(ci.id), &encode(&ci))?;
+    agent.ci_id = Some(ci.id);
+    Ok(ci.id)
+}
+
+/// The discovered state without what the policy ignores.
+fn without_ignored(policy: &Policy, class: &str, discovered: &Discovered) -> Discovered {
+    Discovered {
+        attributes: discovered
+            .attributes
+            .iter()
+            .filter(|(k, _)| policy.control_of(class, k).control != Control::Ignored)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        scopes: discovered.scopes.clone(),
+    }
+}
+
+fn set_attribute(ci: &mut CiRecord, d: &Difference) -> FieldChange {
+    match &d.discovered {
+        Some(v) => ci.attributes.insert(d.attribute.clone(), v.clone()),
+        None => ci.attributes.remove(&d.attribute),
+    };
+    FieldChange {
+        field: d.attribute.clone(),
+        old: d.authorized.clone(),
+        new: d.discovered.clone(),
+    }
+}
+
+/// Changes to fold into the CI, grouped by why, in first-seen order.
+#[derive(Default)]
+struct Folds(Vec<(Why, Vec<FieldChange>)>);
+
+impl Folds {
+    fn add(&mut self, why: Why, change: FieldChange) {
+        match self.0.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, changes)) => changes.push(change),
+            None => self.0.push((why, vec![change])),
+        }
+    }
+}
+
+pub(crate) fn reconcile(
+    tx: &dyn Tx,
+    s: &Sighting<'_>,
+    ci: &mut CiRecord,
+    discovered: &Discovered,
+) -> TxResult<()> {
+    let policy = s.policy;
+    let actor = s.actor();
+    let discovered = without_ignored(policy, &ci.class, discovered);
+
+    if !ci.registered {
+        if ci.revision == 0 && policy.new_cis == NewCis::Register {
+            register(tx, ci, &discovered, s)?;
+        }
+        return Ok(());
+    }
+
+    // Scopes seen for the first time are recorded as found.
+    let new_scopes: Vec<String> = discovered.scopes.difference(&ci.scopes).cloned().collect();
+    for scope in new_scopes {
+        let changes: Vec<FieldChange> = discovered
+            .attributes
+            .range(scope.clone()..)
+            .take_while(|(k, _)| k.starts_with(&scope))
+            .filter(|(k, _)| !ci.attributes.contains_key(*k))
+            .map(|(k, v)| FieldChange {
+                field: k.clone(),
+                old: None,
+                new: Some(v.clone()),
+            })
+            .collect();
+        for c in &changes {
+            ci.attributes
+                .insert(c.field.clone(), c.new.clone().unwrap());
+        }
+        ci.scopes.insert(scope.clone());
+        let why = Why::FirstObservation {
+            agent_id: s.agent,
+            seq: s.seq,
+            scope,
+        };
+        record_history(tx, ci, s.now_ms, &actor, why, changes)?;
+    }
+
+    let differences = attributes::diff(&ci.attributes, &discovered);
+    let differing: BTreeSet<&str> = differences.iter().map(|d| d.attribute.as_str()).collect();
+
+    // Open drift seen back at its authorized value: reverted.
+    let mut touched_incidents: BTreeSet<IncidentId> = BTreeSet::new();
+    let mut rfcs: BTreeMap<RfcId, Rfc> = BTreeMap::new();
+    for (attr, id) in ci.open_drifts.clone() {
+        if !discovered.observes(&attr) || differing.contains(attr.as_str()) {
+            continue;
+        }
+        let Some(mut drift) = load::<DriftRecord>(tx, Table::Drifts, &id.key())? else {
+            ci.open_drifts.remove(&attr);
+            continue;
+        };
+        match drift.status {
+            DriftStatus::Open => {
+                drift.observe(s.observation(ci.attributes.get(&attr).cloned()));
+                drift.settle(
+                    DriftStatus::Reverted,
+                    s.now_ms,
+                    actor.clone(),
+                    format!(
+                        "discovery saw the authorized value {} again ({})",
+                        describe(ci.attributes.get(&attr).map(String::as_str)),
+                        s.source()
+                    ),
+                );
+                put_drift(tx, &drift)?;
+                if let Some(rfc_id) = drift.missing_rfc {
+                    if let Some(rfc) = load_rfc(tx, &mut rfcs, rfc_id)? {
+                        if matches!(rfc.status, RfcStatus::New | RfcStatus::Assessed)
+                            && all_settled(tx, &rfc.drifts, None)?
+                        {
+                            rfc.cancel(
+                                s.now_ms,
+                                &actor,
+                                "the change was reverted; no RFC is needed",
+                            )
+                            .expect("new RFCs can be cancelled");
+                        }
+                    }
+                }
+                touched_incidents.extend(drift.incident);
+            }
+            DriftStatus::Reverted
+                if drift
+                    .resolved_at_ms
+                    .is_some_and(|t| s.now_ms.saturating_sub(t) <= policy.flap_window_ms) => {}
+            _ => {
+                ci.open_drifts.remove(&attr);
+            }
+        }
+    }
+
+    // Candidates: scheduled RFCs naming this CI.
+    let mut candidates_owned: Vec<Rfc> = Vec::new();
+    for id in ci.scheduled_rfcs.clone() {
+        match load::<Rfc>(tx, Table::Rfcs, &id.key())? {
+            Some(r) if r.status == RfcStatus::Scheduled && r.window.is_some() => {
+                candidates_owned.push(r)
+            }
+            _ => {
+                ci.scheduled_rfcs.remove(&id);
+            }
+        }
+    }
+    let candidates: Vec<Candidate<'_>> = candidates_owned
+        .iter()
+        .map(|r| {
+            let w = r.window.unwrap();
+            Candidate {
+                rfc: r.id,
+                window_start_ms: w.start_ms,
+                window_end_ms: w.end_ms,
+                specs: &r.specs,
+            }
+        })
+        .collect();
+
+    let mut folds = Folds::default();
+    let mut unauthorized: Vec<DriftRecord> = Vec::new();
+    for d in &differences {
+        let decision = decide::decide(
+            policy,
+            &ci.class,
+            d,
+            s.observed_at_ms,
+            &candidates,
+            crate::cli::render::time,
+        );
+        let existing = match ci.open_drifts.get(&d.attribute) {
+            Some(id) => load::<DriftRecord>(tx, Table::Drifts, &id.key())?,
+            None => None,
+        };
+        match &decision.verdict {
+            Verdict::Informational => {
+                folds.add(
+                    Why::Discovery {
+                        agent_id: s.agent,
+                        seq: s.seq,
+                    },
+                    set_attribute(ci, d),
+                );
+                if let Some(mut old) = existing.filter(|e| e.status == DriftStatus::Open) {
+                    old.settle(
+                        DriftStatus::Superseded,
+                        s.now_ms,
+                        actor.clone(),
+                        "the policy now makes this attribute informational".into(),
+                    );
+                    put_drift(tx, &old)?;
+                    touched_incidents.extend(old.incident);
+                }
+                ci.open_drifts.remove(&d.attribute);
+            }
+            Verdict::Authorized { authority } => {
+                let why = match authority {
+                    Authority::Rfc { rfc } => Why::Rfc { rfc: *rfc },
+                    Authority::StandardChange { name } => Why::StandardChange {
+                        name: name.clone(),
+                        agent_id: s.agent,
+                        seq: s.seq,
+                    },
+                };
+                let mut record =
+                    new_drift(tx, ci, d, decision.clone(), s, DriftStatus::Authorized)?;
+                record.resolved_at_ms = Some(s.now_ms);
+                record.resolved_by = Some(actor.clone());
+                record.resolution = Some(why.to_string());
+                put_drift(tx, &record)?;
+                if let Authority::Rfc { rfc } = authority {
+                    if let Some(r) = load_rfc(tx, &mut rfcs, *rfc)? {
+                        r.evidence.push(Evidence {
+                            at_ms: s.observed_at_ms,
+                            ci: ci.id,
+                            attribute: d.attribute.clone(),
+                            old: d.authorized.clone(),
+                            new: d.discovered.clone(),
+                            source: s.source(),
+                            drift: Some(record.id),
+                        });
+                        r.updated_at_ms = s.now_ms;
+                    }
+                }
+                if let Some(mut old) = existing.filter(|e| e.status == DriftStatus::Open) {
+                    old.observe(s.observation(d.discovered.clone()));
+                    old.settle(
+                        DriftStatus::Superseded,
+                        s.now_ms,
+                        actor.clone(),
+                        format!("{why}; see {}", record.id),
+                    );
+                    put_drift(tx, &old)?;
+                    touched_incidents.extend(old.incident);
+                }
+                ci.open_drifts.remove(&d.attribute);
+                folds.add(why, set_attribute(ci, d));
+            }
+            Verdict::Unauthorized => match existing {
+                Some(mut open) if open.status == DriftStatus::Open => {
+                    if open.observe(s.observation(d.discovered.clone())) {
+                        open.flips += 1;
+                    }
+                    put_drift(tx, &open)?;
+                }
+                Some(mut reverted)
+                    if reverted.status == DriftStatus::Reverted
+                        && reverted.resolved_at_ms.is_some_and(|t| {
+                            s.now_ms.saturating_sub(t) <= policy.flap_window_ms
+                        }) =>
+                {
+                    reverted.status = DriftStatus::Open;
+                    reverted.resolved_at_ms = None;
+                    reverted.resolution = None;
+                    reverted.resolved_by = None;
+                    reverted.flips += 1;
+                    reverted.observe(s.observation(d.discovered.clone()));
+                    put_drift(tx, &reverted)?;
+                    if let Some(inc_id) = reverted.incident {
+                        if let Some(mut inc) =
+                            load::<Incident>(tx, Table::Incidents, &inc_id.key())?
+                        {
+                            inc.reopen_automatically(
+                                s.now_ms,
+                                format!(
+                                    "{} came back: {} is {} again ({}); flapping, {} flip(s)",
+                                    reverted.id,
+                                    d.attribute,
+                                    describe(d.discovered.as_deref()),
+                                    s.source(),
+                                    reverted.flips
+                                ),
+                            );
+                            put_incident(tx, &inc, "incident.updated", s.webhooks)?;
+                        }
+                    }
+                }
+                _ => {
+                    let record = new_drift(tx, ci, d, decision.clone(), s, DriftStatus::Open)?;
+                    ci.open_drifts.insert(d.attribute.clone(), record.id);
+                    unauthorized.push(record);
+                }
+            },
+        }
+    }
+
+    for (why, changes) in std::mem::take(&mut folds.0) {
+        record_history(tx, ci, s.now_ms, &actor, why, changes)?;
+    }
+
+    if !unauthorized.is_empty() {
+        raise_incident(tx, ci, &mut unauthorized, s)?;
+    }
+
+    for inc_id in touched_incidents {
+        settle_incident_if_done(tx, inc_id, s.now_ms, s.webhooks, || {
+            format!("all its drift is settled ({})", s.source())
+        })?;
+    }
+
+    for (_, mut rfc) in rfcs {
+        if rfc.status == RfcStatus::Scheduled && rfc.all_specs_seen() {
+            rfc.implement(
+                s.now_ms,
+                &actor,
+                format!(
+                    "implemented: discovery saw every spec on every CI ({})",
+                    s.source()
+                ),
+            )
+            .expect("a scheduled RFC can be implemented");
+            ci.scheduled_rfcs.remove(&rfc.id);
+        }
+        put_rfc(tx, &rfc)?;
+    }
+    Ok(())
+}
+
+fn describe(v: Option<&str>) -> String {
+    v.map_or_else(|| "absent".into(), |v| format!("{v:?}"))
+}
+
+fn load_rfc<'m>(
+    tx: &dyn Tx,
+    cache: &'m mut BTreeMap<RfcId, Rfc>,
+    id: RfcId,
+) -> TxResult<Option<&'m mut Rfc>> {
+    use std::collections::btree_map::Entry;
+    match cache.entry(id) {
+        Entry::Occupied(e) => Ok(Some(e.into_mut())),
+        Entry::Vacant(e) => Ok(load::<Rfc>(tx, Table::Rfcs, &id.key())?.map(|r| e.insert(r))),
+    }
+}
+
+/// Whether every drift in `ids` is settled (not open). `except` is treated
+/// as settled (the caller is settling it).
+pub(crate) fn all_settled<E>(
+    tx: &dyn Tx,
+    ids: &[DriftId],
+    except: Option<DriftId>,
+) -> Result<bool, TxAbort<E>> {
+    for id in ids {
+        if Some(*id) == except {
+            continue;
+        }
+        if let Some(d) = tx_get::<DriftRecord, E>(tx, Table::Drifts, &id.key())? {
+            if d.status == DriftStatus::Open {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Resolves an incident once none of its drift is open.
+pub(crate) fn settle_incident_if_done<E>(
+    tx: &dyn Tx,
+    id: IncidentId,
+    now_ms: i64,
+    webhooks: bool,
+    how: impl FnOnce() -> String,
+) -> Result<(), TxAbort<E>> {
+    let Some(mut inc) = tx_get::<Incident, E>(tx, Table::Incidents, &id.key())? else {
+        return Ok(());
+    };
+    if !inc.status.is_open() || !all_settled(tx, &inc.drifts, None)? {
+        return Ok(());
+    }
+    // Say how each drift ended, so the resolution explains itself.
+    let mut endings = Vec::new();
+    for d in &inc.drifts {
+        if let Some(d) = tx_get::<DriftRecord, E>(tx, Table::Drifts, &d.key())? {
+            endings.push(format!(
+                "{} {}: {}",
+                d.id,
+                d.status.as_str(),
+                d.resolution.unwrap_or_default()
+            ));
+        }
+    }
+    inc.resolve_automatically(now_ms, format!("{}; {}", how(), endings.join("; ")));
+    put_incident(tx, &inc, "incident.updated", webhooks)
+}
+
+fn new_drift(
+    tx: &dyn Tx,
+    ci: &CiRecord,
+    d: &Difference,
+    decision: Decision,
+    s: &Sighting<'_>,
+    status: DriftStatus,
+) -> TxResult<DriftRecord> {
+    let id = DriftId::from_u64(next_id(tx, Counter::Drift)?);
+    let record = DriftRecord {
+        id,
+        ci: ci.id,
+        ci_name: ci.name.clone(),
+        class: ci.class.clone(),
+        attribute: d.attribute.clone(),
+        section: section_of(&d.attribute).to_owned(),
+        kind: d.kind(),
+        authorized: d.authorized.clone(),
+        discovered: d.discovered.clone(),
+        first_seen_ms: s.observed_at_ms,
+        last_seen_ms: s.observed_at_ms,
+        decision,
+        status,
+        incident: None,
+        missing_rfc: None,
+        flips: 0,
+        observation_count: 1,
+        observations: vec![s.observation(d.discovered.clone())],
+        resolved_at_ms: None,
+        resolution: None,
+        resolved_by: None,
+    };
+    put_drift(tx, &record)?;
+    Ok(record)
+}
+
+/// One incident and one missing-RFC draft for the new unauthorized drift
+/// of one report on one CI.
+fn raise_incident(
+    tx: &dyn Tx,
+    ci: &CiRecord,
+    drifts: &mut [DriftRecord],
+    s: &Sighting<'_>,
+) -> TxResult<()> {
+    let incident_id = IncidentId::from_u64(next_id(tx, Counter::Incident)?);
+    let rfc_id = RfcId::from_u64(next_id(tx, Counter::Rfc)?);
+    let urgency = drifts
+        .iter()
+        .map(|d| s.policy.urgency_of(&d.attribute))
+        .min()
+        .unwrap_or(Level::Medium);
+    let lines: Vec<String> = drifts
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}: {} → {} ({})",
+                d.id,
+                d.attribute,
+                describe(d.authorized.as_deref()),
+                describe(d.discovered.as_deref()),
+                d.decision.explanation.last().cloned().unwrap_or_default()
+            )
+        })
+        .collect();
+    let title = match &*drifts {
+        [one] => format!("Unauthorized change on {}: {}", ci.name, one.attribute),
+        many => format!("{} unauthorized changes on {}", many.len(), ci.name),
+    };
+    let mut incident = Incident::new(
+        incident_id,
+        title.clone(),
+        format!(
+            "Discovery ({}) saw changes on {} ({}) that no approved RFC or standard change covers:\n{}",
+            s.source(),
+            ci.name,
+            ci.id,
+            lines.join("\n")
+        ),
+        "unauthorized_change",
+        ci.criticality,
+        urgency,
+        s.now_ms,
+        s.actor(),
+    );
+    incident.cis = vec![ci.id];
+    incident.drifts = drifts.iter().map(|d| d.id).collect();
+    incident.rfcs = vec![rfc_id];
+    let rfc = Rfc {
+        id: rfc_id,
+        title: format!("Missing RFC: {title}"),
+        description: lines.join("\n"),
+        reason: format!(
+            "Drafted by the collector for {incident_id}: approve to accept these changes into the CMDB \
+             (the incident resolves), or reject to have them reverted (the incident resolves when \
+             discovery sees the revert)."
+        ),
+        change_type: "unauthorized".into(),
+        level: RfcLevel::Normal,
+        impact: RfcImpact::Minor,
+        risk: Level::Medium,
+        initiator: Actor::Collector,
+        raised_at_ms: s.now_ms,
+        updated_at_ms: s.now_ms,
+        targets: vec![Target::Ci(ci.id)],
+        cis: vec![ci.id],
+        specs: drifts
+            .iter()
+            .map(|d| Spec::exact(&d.attribute, d.discovered.as_deref()))
+            .collect(),
+        implementation_plan: String::new(),
+        backout_plan: "Revert the changes listed; discovery will see the revert.".into(),
+        window: None,
+        status: RfcStatus::New,
+        origin: RfcOrigin::MissingRfc {
+            incident: incident_id,
+        },
+        assessment: None,
+        decision: None,
+        evidence: Vec::new(),
+        review: None,
+        drifts: drifts.iter().map(|d| d.id).collect(),
+        incidents: vec![incident_id],
+        log: Vec::new(),
+    };
+    put_rfc(tx, &rfc)?;
+    for d in drifts.iter_mut() {
+        d.incident = Some(incident_id);
+        d.missing_rfc = Some(rfc_id);
+        put_drift(tx, d)?;
+    }
+    put_incident(tx, &incident, "incident.created", s.webhooks)?;
+    tracing::warn!(
+        ci_id = %ci.id,
+        incident = %incident_id,
+        missing_rfc = %rfc_id,
+        drift = drifts.len(),
+        priority = incident.priority,
+        "Unauthorized change detected"
+    );
+    Ok(())
+}
+
+/// Establishes the authorized state of a CI from discovery.
+pub(crate) fn register<E>(
+    tx: &dyn Tx,
+    ci: &mut CiRecord,
+    discovered: &Discovered,
+    s: &Sighting<'_>,
+) -> Result<(), TxAbort<E>> {
+    let before = ci.fields();
+    ci.attributes = discovered.attributes.clone();
+    ci.scopes = discovered.scopes.clone();
+    ci.registered = true;
+    let changes = super::history::changes_between(
+        &if ci.revision == 0 {
+            Default::default()
+        } else {
+            before
+        },
+        &ci.fields(),
+    );
+    let why = Why::Registration {
+        agent_id: s.agent,
+        seq: s.seq,
+    };
+    record_history(tx, ci, s.now_ms, &s.actor(), why, changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use fathom_shared::wire::{AckOutcome, Enrollment, Host, Package};
+
+    use super::*;
+    use crate::cmdb::control::NewRfc;
+    use crate::cmdb::incident::IncidentStatus;
+    use crate::cmdb::rfc::Window;
+    use crate::cmdb::{Cmdb, Report, Role};
+    use crate::store::sled_store::SledStore;
+
+    const HOUR: i64 = 3_600_000;
+    // Monday 2026-11-23 12:00 UTC: outside the test policy's standard window.
+    const NOON: i64 = 1_795_392_000_000 + 12 * HOUR;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        cmdb: Cmdb<SledStore>,
+        agent: AgentId,
+        seq: u64,
+    }
+
+    fn policy() -> Policy {
+        Policy::from_toml(
+            r#"
+            [drift]
+            flap_window = "1h"
+            [[standard_changes]]
+            name = "security"
+            attribute = "packages.*"
+            value = "*+deb*u*"
+            kinds = ["modified"]
+            window = { days = ["mon"], start = "02:00", end = "04:00" }
+            "#,
+            Path::new("policy.toml"),
+        )
+        .unwrap()
+    }
+
+    fn operator() -> Actor {
+        Actor::Operator {
+            name: "carol".into(),
+            role: Role::ChangeManager,
+        }
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let cmdb = Cmdb::new(SledStore::open(dir.path()).unwrap(), policy());
+            let (token, _) = cmdb.create_enrollment_token(HOUR, 1, 0).unwrap();
+            let key = [9; 32];
+            let agent = AgentId::from_public_key(&key);
+            let enrollment = Report::Enrollment {
+                public_key: key,
+                body: Enrollment {
+                    token,
+                    hostname: "web-1".into(),
+                    agent_version: "t".into(),
+                },
+            };
+            cmdb.apply(agent, 0, "e", &enrollment, 0).unwrap();
+            Fixture {
+                _dir: dir,
+                cmdb,
+                agent,
+                seq: 0,
+            }
+        }
+
+        /// Reports an inventory with these packages, observed at `at`.
+        fn report(&mut self, packages: &[(&str, &str)], at: i64) -> CiId {
+            self.seq += 1;
+            let inventory = Inventory {
+                observed_at_ms: at,
+                host: Host {
+                    hostname: "web-1".into(),
+                    arch: "x86_64".into(),
+                    machine_id: Some("m1".into()),
+                    ..Host::default()
+                },
+                packages: Some(
+                    packages
+                        .iter()
+                        .map(|(n, v)| Package {
+                            name: n.to_string(),
+                            version: v.to_string(),
+                            arch: Some("amd64".into()),
+                            manager: "dpkg".into(),
+                        })
+                        .collect(),
+                ),
+                ..Inventory::default()
+            };
+            let applied = self
+                .cmdb
+                .apply(
+                    self.agent,
+                    self.seq,
+                    &format!("d{}", self.seq),
+                    &Report::Inventory(Box::new(inventory)),
+                    at,
+                )
+                .unwrap();
+            assert_eq!(applied.outcome, AckOutcome::Stored);
+            applied.ci_id.unwrap()
+        }
+
+        fn incidents(&self) -> Vec<Incident> {
+            self.cmdb.list_incidents().unwrap()
+        }
+
+        fn authorized(&self, ci: CiId, attr: &str) -> Option<String> {
+            self.cmdb
+                .ci(ci)
+                .unwrap()
+                .unwrap()
+                .attributes
+                .get(attr)
+                .cloned()
+        }
+
+        fn rfc(&self, ci: CiId, spec: &str, window: Window) -> RfcId {
+            let new = NewRfc {
+                title: "upgrade nginx".into(),
+                description: String::new(),
+                reason: String::new(),
+                change_type: "upgrade".into(),
+                level: RfcLevel::Normal,
+                impact: RfcImpact::Minor,
+                risk: Level::Low,
+                targets: vec![Target::Ci(ci)],
+                specs: vec![spec.parse().unwrap()],
+                implementation_plan: String::new(),
+                backout_plan: String::new(),
+                window: Some(window),
+            };
+            let rfc = self.cmdb.raise_rfc(&operator(), &new, NOON).unwrap();
+            self.cmdb
+                .decide_rfc(&operator(), rfc.id, true, "ok", None, NOON)
+                .unwrap();
+            rfc.id
+        }
+    }
+
+    const BASE: &[(&str, &str)] = &[("nginx", "1.22.1-9"), ("curl", "7.88.1-10")];
+    const UPGRADED: &[(&str, &str)] = &[("nginx", "1.24.0-1"), ("curl", "7.88.1-10")];
+
+    #[test]
+    fn an_upgrade_without_an_rfc_is_an_incident_with_a_missing_rfc() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        assert_eq!(
+            f.authorized(ci, "packages.nginx").as_deref(),
+            Some("1.22.1-9")
+        );
+        assert!(f.incidents().is_empty());
+        f.report(UPGRADED, NOON + 1000);
+        let incidents = f.incidents();
+        assert_eq!(incidents.len(), 1);
+        let inc = &incidents[0];
+        assert_eq!(inc.category, "unauthorized_change");
+        assert_eq!(
+            inc.priority, 3,
+            "medium criticality × medium urgency (packages)"
+        );
+        assert_eq!(inc.drifts.len(), 1);
+        let drift = f.cmdb.drift(inc.drifts[0]).unwrap().unwrap();
+        assert_eq!(drift.status, DriftStatus::Open);
+        assert_eq!(drift.discovered.as_deref(), Some("1.24.0-1"));
+        assert!(drift
+            .decision
+            .explanation
+            .last()
+            .unwrap()
+            .contains("unauthorized"));
+        let missing = f.cmdb.rfc(inc.rfcs[0]).unwrap().unwrap();
+        assert_eq!(missing.status, RfcStatus::New);
+        assert_eq!(missing.specs[0].to_string(), "packages.nginx: 1.24.0-1");
+        // The CMDB still holds the authorized version.
+        assert_eq!(
+            f.authorized(ci, "packages.nginx").as_deref(),
+            Some("1.22.1-9")
+        );
+        // The same drift seen again raises nothing new.
+        f.report(UPGRADED, NOON + 2000);
+        assert_eq!(f.incidents().len(), 1);
+        assert_eq!(
+            f.cmdb
+                .drift(inc.drifts[0])
+                .unwrap()
+                .unwrap()
+                .observation_count,
+            2
+        );
+    }
+
+    #[test]
+    fn an_approved_rfc_in_its_window_authorizes_and_is_implemented() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        let rfc = f.rfc(
+            ci,
+            "packages.nginx: 1.24.*",
+            Window {
+                start_ms: NOON,
+                end_ms: NOON + HOUR,
+            },
+        );
+        assert_eq!(
+            f.cmdb.rfc(rfc).unwrap().unwrap().status,
+            RfcStatus::Scheduled
+        );
+        f.report(UPGRADED, NOON + 1000);
+        assert!(f.incidents().is_empty());
+        assert_eq!(
+            f.authorized(ci, "packages.nginx").as_deref(),
+            Some("1.24.0-1")
+        );
+        let rfc = f.cmdb.rfc(rfc).unwrap().unwrap();
+        assert_eq!(rfc.status, RfcStatus::Implemented);
+        assert_eq!(rfc.evidence.len(), 1);
+        assert_eq!(rfc.evidence[0].new.as_deref(), Some("1.24.0-1"));
+        let history = f.cmdb.ci_history(ci).unwrap();
+        let last = history.last().unwrap();
+        assert_eq!(last.why, Why::Rfc { rfc: rfc.id });
+        assert_eq!(last.changes[0].old.as_deref(), Some("1.22.1-9"));
+        // The CMDB as of before the change still says 1.22.
+        let before = f.cmdb.ci_as_of(ci, NOON + 500).unwrap().unwrap();
+        assert_eq!(
+            before.get("packages.nginx").map(String::as_str),
+            Some("1.22.1-9")
+        );
+        let after = f.cmdb.ci_as_of(ci, NOON + 1000).unwrap().unwrap();
+        assert_eq!(
+            after.get("packages.nginx").map(String::as_str),
+            Some("1.24.0-1")
+        );
+    }
+
+    #[test]
+    fn outside_the_window_or_the_spec_is_unauthorized() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        // Window later today.
+        f.rfc(
+            ci,
+            "packages.nginx: 1.24.*",
+            Window {
+                start_ms: NOON + HOUR,
+                end_ms: NOON + 2 * HOUR,
+            },
+        );
+        f.report(UPGRADED, NOON + 1000);
+        let inc = &f.incidents()[0];
+        let drift = f.cmdb.drift(inc.drifts[0]).unwrap().unwrap();
+        assert!(
+            drift
+                .decision
+                .explanation
+                .iter()
+                .any(|l| l.contains("does not contain the observation")),
+            "{:?}",
+            drift.decision.explanation
+        );
+        // In the window, but curl is not in the spec.
+        let mut g = Fixture::new();
+        let ci = g.report(BASE, NOON);
+        g.rfc(
+            ci,
+            "packages.nginx: 1.24.*",
+            Window {
+                start_ms: NOON,
+                end_ms: NOON + HOUR,
+            },
+        );
+        g.report(&[("nginx", "1.24.0-1"), ("curl", "8.0.0-1")], NOON + 1000);
+        let incidents = g.incidents();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(incidents[0].drifts.len(), 1);
+        let drift = g.cmdb.drift(incidents[0].drifts[0]).unwrap().unwrap();
+        assert_eq!(drift.attribute, "packages.curl");
+        assert_eq!(
+            g.authorized(ci, "packages.nginx").as_deref(),
+            Some("1.24.0-1")
+        );
+    }
+
+    #[test]
+    fn retroactive_approval_folds_the_change_and_resolves_the_incident() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        let inc = f.incidents().remove(0);
+        f.cmdb
+            .decide_rfc(
+                &operator(),
+                inc.rfcs[0],
+                true,
+                "emergency fix, fine",
+                None,
+                NOON + 5000,
+            )
+            .unwrap();
+        assert_eq!(
+            f.authorized(ci, "packages.nginx").as_deref(),
+            Some("1.24.0-1")
+        );
+        let inc = f.cmdb.incident(inc.id).unwrap().unwrap();
+        assert_eq!(inc.status, IncidentStatus::Resolved);
+        assert!(inc
+            .resolution
+            .as_deref()
+            .unwrap()
+            .contains("retroactively approved"));
+        let rfc = f.cmdb.rfc(inc.rfcs[0]).unwrap().unwrap();
+        assert_eq!(rfc.status, RfcStatus::Implemented);
+        assert_eq!(
+            f.cmdb.drift(inc.drifts[0]).unwrap().unwrap().status,
+            DriftStatus::Approved
+        );
+        // Discovery now agrees with the CMDB: nothing new.
+        f.report(UPGRADED, NOON + 6000);
+        assert_eq!(f.incidents().len(), 1);
+    }
+
+    #[test]
+    fn rejection_then_revert_resolves_by_itself() {
+        let mut f = Fixture::new();
+        f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        let inc = f.incidents().remove(0);
+        f.cmdb
+            .decide_rfc(
+                &operator(),
+                inc.rfcs[0],
+                false,
+                "not allowed: roll back",
+                None,
+                NOON + 2000,
+            )
+            .unwrap();
+        assert_eq!(
+            f.cmdb.incident(inc.id).unwrap().unwrap().status,
+            IncidentStatus::New
+        );
+        f.report(BASE, NOON + 3000);
+        let inc = f.cmdb.incident(inc.id).unwrap().unwrap();
+        assert_eq!(inc.status, IncidentStatus::Resolved);
+        assert!(
+            inc.resolution.as_deref().unwrap().contains("reverted"),
+            "{:?}",
+            inc.resolution
+        );
+        assert_eq!(
+            f.cmdb.rfc(inc.rfcs[0]).unwrap().unwrap().status,
+            RfcStatus::Rejected
+        );
+    }
+
+    #[test]
+    fn a_reverted_change_with_no_decision_cancels_its_draft() {
+        let mut f = Fixture::new();
+        f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        f.report(BASE, NOON + 2000);
+        let inc = f.incidents().remove(0);
+        assert_eq!(inc.status, IncidentStatus::Resolved);
+        assert_eq!(
+            f.cmdb.rfc(inc.rfcs[0]).unwrap().unwrap().status,
+            RfcStatus::Cancelled
+        );
+    }
+
+    #[test]
+    fn flapping_raises_one_incident() {
+        let mut f = Fixture::new();
+        f.report(BASE, NOON);
+        for i in 1..=6 {
+            let packages = if i % 2 == 1 { UPGRADED } else { BASE };
+            f.report(packages, NOON + i * 60_000);
+        }
+        let incidents = f.incidents();
+        assert_eq!(incidents.len(), 1, "{incidents:#?}");
+        let drift = f.cmdb.drift(incidents[0].drifts[0]).unwrap().unwrap();
+        assert_eq!(drift.flips, 2, "came back twice after reverts");
+        assert_eq!(incidents[0].reopened, 2);
+        assert_eq!(
+            incidents[0].status,
+            IncidentStatus::Resolved,
+            "last seen reverted"
+        );
+        // After the flap window, the same change is a new incident.
+        f.report(UPGRADED, NOON + 3 * HOUR);
+        assert_eq!(f.incidents().len(), 2);
+    }
+
+    #[test]
+    fn a_standard_change_authorizes_inside_its_window_only() {
+        let mut f = Fixture::new();
+        let monday_0300 = NOON - 9 * HOUR;
+        let ci = f.report(&[("libc6", "2.36-9+deb12u3")], monday_0300);
+        f.report(&[("libc6", "2.36-9+deb12u4")], monday_0300 + 1000);
+        assert!(f.incidents().is_empty());
+        assert_eq!(
+            f.authorized(ci, "packages.libc6").as_deref(),
+            Some("2.36-9+deb12u4")
+        );
+        let drifts = f.cmdb.list_drifts().unwrap();
+        assert_eq!(drifts.len(), 1);
+        assert_eq!(drifts[0].status, DriftStatus::Authorized);
+        assert!(drifts[0]
+            .resolution
+            .as_deref()
+            .unwrap()
+            .contains("standard change"));
+        // The same kind of update at noon is unauthorized.
+        f.report(&[("libc6", "2.36-9+deb12u5")], NOON);
+        assert_eq!(f.incidents().len(), 1);
+    }
+
+    #[test]
+    fn a_failed_probe_raises_no_drift() {
+        let mut f = Fixture::new();
+        f.report(BASE, NOON);
+        f.seq += 1;
+        let inventory = Inventory {
+            observed_at_ms: NOON + 1000,
+            host: Host {
+                hostname: "web-1".into(),
+                arch: "x86_64".into(),
+                machine_id: Some("m1".into()),
+                ..Host::default()
+            },
+            packages: None,
+            ..Inventory::default()
+        };
+        f.cmdb
+            .apply(
+                f.agent,
+                f.seq,
+                "x",
+                &Report::Inventory(Box::new(inventory)),
+                NOON + 1000,
+            )
+            .unwrap();
+        assert!(f.incidents().is_empty());
+        assert!(f.cmdb.list_drifts().unwrap().is_empty());
+    }
+}

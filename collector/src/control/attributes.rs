@@ -1,0 +1,374 @@
+//! The discovered state of a CI: an inventory flattened into `section.name`
+//! attributes, and the scopes the report actually observed.
+//!
+//! Names are stable and readable, because RFC specs and policy rules are
+//! written against them:
+//!
+//! | attribute                              | value                            |
+//! |----------------------------------------|----------------------------------|
+//! | `os.hostname`, `os.arch`, `os.kernel`, `os.machine_id` | as reported      |
+//! | `os.id`, `os.name`, `os.version_id`, `os.pretty_name`  | from os-release  |
+//! | `hardware.cpu_model`, `hardware.cpu_cores`, `hardware.cpu_threads` |      |
+//! | `hardware.memory_bytes`, `hardware.swap_bytes` | bytes                    |
+//! | `hardware.system.{vendor,model,serial,uuid}` | SMBIOS system              |
+//! | `hardware.board.{vendor,name}`, `hardware.bios.{vendor,version,date}` |   |
+//! | `storage.<mount>.{device,fs_type,size_bytes}` |                         |
+//! | `network.<interface>.{mac,addresses}`  | addresses sorted, space-separated |
+//! | `packages.<name>`                      | the installed version            |
+//! | `packages.<name>:<arch>`               | a second architecture of a multi-arch package |
+//!
+//! A **scope** is an attribute-name prefix that the report observed. An
+//! attribute missing from the report but inside an observed scope was
+//! removed; one outside every observed scope was simply not looked at (its
+//! probe failed), and must not be reported as drift.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fathom_shared::wire::Inventory;
+use serde::{Deserialize, Serialize};
+
+/// Attributes by name.
+pub type Attributes = BTreeMap<String, String>;
+
+/// What one report says about a CI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discovered {
+    pub attributes: Attributes,
+    /// Attribute-name prefixes this report observed.
+    pub scopes: BTreeSet<String>,
+}
+
+impl Discovered {
+    /// Whether the report looked at `attribute` (so its absence means "removed").
+    pub fn observes(&self, attribute: &str) -> bool {
+        scopes_cover(&self.scopes, attribute)
+    }
+}
+
+pub fn scopes_cover(scopes: &BTreeSet<String>, attribute: &str) -> bool {
+    // Scopes are few (a dozen); a linear scan beats anything cleverer.
+    scopes.iter().any(|s| attribute.starts_with(s.as_str()))
+}
+
+/// The section of an attribute: the part before the first dot. Names
+/// without a dot are the CI's own fields (`status`, `owner`…), section `ci`.
+pub fn section_of(attribute: &str) -> &str {
+    attribute.split_once('.').map_or("ci", |(s, _)| s)
+}
+
+/// Flattens an inventory. Sections the agent could not read (`None`) add
+/// neither attributes nor scopes.
+pub fn flatten(inv: &Inventory) -> Discovered {
+    let mut d = Discovered::default();
+    let mut scope = |s: &str| {
+        d.scopes.insert(s.to_owned());
+    };
+    scope("os.");
+    if inv.hardware.is_some() {
+        for s in [
+            "hardware.cpu_",
+            "hardware.memory_bytes",
+            "hardware.swap_bytes",
+        ] {
+            scope(s);
+        }
+    }
+    if inv.dmi.is_some() {
+        for s in ["hardware.system.", "hardware.board.", "hardware.bios."] {
+            scope(s);
+        }
+    }
+    if inv.filesystems.is_some() {
+        scope("storage.");
+    }
+    if inv.interfaces.is_some() {
+        scope("network.");
+    }
+    if inv.packages.is_some() {
+        scope("packages.");
+    }
+
+    let a = &mut d.attributes;
+    let mut set = |k: String, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            a.insert(k, v);
+        }
+    };
+    let host = &inv.host;
+    set("os.hostname".into(), Some(host.hostname.clone()));
+    set("os.arch".into(), Some(host.arch.clone()));
+    set("os.kernel".into(), host.kernel.clone());
+    set("os.machine_id".into(), host.machine_id.clone());
+    if let Some(os) = &host.os {
+        set("os.id".into(), Some(os.id.clone()));
+        set("os.name".into(), Some(os.name.clone()));
+        set("os.version_id".into(), os.version_id.clone());
+        set("os.pretty_name".into(), os.pretty_name.clone());
+    }
+    if let Some(hw) = &inv.hardware {
+        set("hardware.cpu_model".into(), Some(hw.cpu_model.clone()));
+        set(
+            "hardware.cpu_cores".into(),
+            hw.cpu_cores.map(|c| c.to_string()),
+        );
+        set(
+            "hardware.cpu_threads".into(),
+            Some(hw.cpu_threads.to_string()),
+        );
+        set(
+            "hardware.memory_bytes".into(),
+            Some(hw.memory_bytes.to_string()),
+        );
+        set(
+            "hardware.swap_bytes".into(),
+            Some(hw.swap_bytes.to_string()),
+        );
+    }
+    if let Some(dmi) = &inv.dmi {
+        set("hardware.system.vendor".into(), dmi.sys_vendor.clone());
+        set("hardware.system.model".into(), dmi.product_name.clone());
+        set("hardware.system.serial".into(), dmi.product_serial.clone());
+        set("hardware.system.uuid".into(), dmi.product_uuid.clone());
+        set("hardware.board.vendor".into(), dmi.board_vendor.clone());
+        set("hardware.board.name".into(), dmi.board_name.clone());
+        set("hardware.bios.vendor".into(), dmi.bios_vendor.clone());
+        set("hardware.bios.version".into(), dmi.bios_version.clone());
+        set("hardware.bios.date".into(), dmi.bios_date.clone());
+    }
+    for fs in inv.filesystems.iter().flatten() {
+        let p = format!("storage.{}", fs.mount_point);
+        set(format!("{p}.device"), Some(fs.device.clone()));
+        set(format!("{p}.fs_type"), Some(fs.fs_type.clone()));
+        set(format!("{p}.size_bytes"), Some(fs.total_bytes.to_string()));
+    }
+    for iface in inv.interfaces.iter().flatten() {
+        let p = format!("network.{}", iface.name);
+        set(format!("{p}.mac"), iface.mac.clone());
+        let mut addresses = iface.addresses.clone();
+        addresses.sort();
+        set(format!("{p}.addresses"), Some(addresses.join(" ")));
+    }
+    if let Some(packages) = &inv.packages {
+        // The architecture most packages have is the host's own; a package
+        // installed for another one as well gets `name:arch`, so adding an
+        // i386 libc6 adds one attribute and renames nothing.
+        let mut by_arch: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in packages {
+            if let Some(arch) = p.arch.as_deref().filter(|a| *a != "all") {
+                *by_arch.entry(arch).or_default() += 1;
+            }
+        }
+        let native = by_arch.iter().max_by_key(|(_, n)| **n).map(|(a, _)| *a);
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in packages {
+            *names.entry(p.name.as_str()).or_default() += 1;
+        }
+        for p in packages {
+            let foreign = names[p.name.as_str()] > 1
+                && p.arch
+                    .as_deref()
+                    .is_some_and(|a| Some(a) != native && a != "all");
+            let key = match (&p.arch, foreign) {
+                (Some(arch), true) => format!("packages.{}:{arch}", p.name),
+                _ => format!("packages.{}", p.name),
+            };
+            set(key, Some(p.version.clone()));
+        }
+    }
+    d
+}
+
+/// One attribute whose authorized and discovered values differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Difference {
+    pub attribute: String,
+    /// `None`: not in the authorized state (the discovery added it).
+    pub authorized: Option<String>,
+    /// `None`: observed absent (removed).
+    pub discovered: Option<String>,
+}
+
+impl Difference {
+    pub fn kind(&self) -> ChangeKind {
+        match (&self.authorized, &self.discovered) {
+            (None, _) => ChangeKind::Added,
+            (_, None) => ChangeKind::Removed,
+            _ => ChangeKind::Modified,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Removed,
+}
+
+/// Every attribute inside the observed scopes whose discovered value differs
+/// from the authorized one, in name order. Attributes outside the scopes are
+/// never differences: not observed is not absent.
+pub fn diff(authorized: &Attributes, discovered: &Discovered) -> Vec<Difference> {
+    let mut out = Vec::new();
+    for (k, v) in authorized {
+        if !discovered.observes(k) {
+            continue;
+        }
+        match discovered.attributes.get(k) {
+            Some(d) if d == v => {}
+            d => out.push(Difference {
+                attribute: k.clone(),
+                authorized: Some(v.clone()),
+                discovered: d.cloned(),
+            }),
+        }
+    }
+    for (k, v) in &discovered.attributes {
+        if !authorized.contains_key(k) {
+            out.push(Difference {
+                attribute: k.clone(),
+                authorized: None,
+                discovered: Some(v.clone()),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.attribute.cmp(&b.attribute));
+    out
+}
+
+/// Applies differences to an authorized state.
+pub fn apply(authorized: &mut Attributes, differences: &[Difference]) {
+    for d in differences {
+        match &d.discovered {
+            Some(v) => authorized.insert(d.attribute.clone(), v.clone()),
+            None => authorized.remove(&d.attribute),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fathom_shared::wire::{Dmi, Host, Package};
+    use proptest::prelude::*;
+
+    fn package(name: &str, version: &str, arch: &str) -> Package {
+        Package {
+            name: name.into(),
+            version: version.into(),
+            arch: Some(arch.into()),
+            manager: "dpkg".into(),
+        }
+    }
+
+    #[test]
+    fn flattening_names_and_scopes() {
+        let inv = Inventory {
+            host: Host {
+                hostname: "web-1".into(),
+                arch: "x86_64".into(),
+                ..Host::default()
+            },
+            dmi: Some(Dmi {
+                product_serial: Some("CZ2D1234AB".into()),
+                ..Dmi::default()
+            }),
+            packages: Some(vec![
+                package("nginx", "1.22.1-9", "amd64"),
+                package("libc6", "2.36-9", "amd64"),
+                package("libc6", "2.36-9", "i386"),
+                package("tzdata", "2024a-0", "all"),
+                package("zlib1g", "1:1.2.13", "amd64"),
+            ]),
+            ..Inventory::default()
+        };
+        let d = flatten(&inv);
+        let get = |k: &str| d.attributes.get(k).map(String::as_str);
+        assert_eq!(get("os.hostname"), Some("web-1"));
+        assert_eq!(get("hardware.system.serial"), Some("CZ2D1234AB"));
+        assert_eq!(get("packages.nginx"), Some("1.22.1-9"));
+        assert_eq!(get("packages.libc6"), Some("2.36-9"));
+        assert_eq!(get("packages.libc6:i386"), Some("2.36-9"));
+        assert_eq!(get("packages.tzdata"), Some("2024a-0"));
+        assert!(d.observes("packages.anything"));
+        assert!(d.observes("hardware.bios.version"));
+        // The hardware probe (CPU, memory) did not run: not observed.
+        assert!(!d.observes("hardware.memory_bytes"));
+        assert!(!d.observes("network.eth0.mac"));
+        assert_eq!(section_of("packages.libc6:i386"), "packages");
+        assert_eq!(section_of("status"), "ci");
+    }
+
+    #[test]
+    fn a_failed_probe_is_not_a_removal() {
+        let authorized: Attributes = [
+            ("packages.nginx".to_string(), "1.22".to_string()),
+            ("os.kernel".to_string(), "6.1".to_string()),
+        ]
+        .into();
+        let mut discovered = Discovered {
+            attributes: [("os.kernel".to_string(), "6.2".to_string())].into(),
+            scopes: ["os.".to_string()].into(),
+        };
+        assert_eq!(
+            diff(&authorized, &discovered),
+            vec![Difference {
+                attribute: "os.kernel".into(),
+                authorized: Some("6.1".into()),
+                discovered: Some("6.2".into()),
+            }]
+        );
+        // Now the package probe worked and found no nginx: a removal.
+        discovered.scopes.insert("packages.".into());
+        let d = diff(&authorized, &discovered);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[1].kind(), ChangeKind::Removed);
+    }
+
+    fn attrs() -> impl Strategy<Value = Attributes> {
+        prop::collection::btree_map("(os|packages|hardware)\\.[a-c]{1,2}", "[0-9]{1,2}", 0..12)
+    }
+
+    proptest! {
+        /// Applying the diff to the authorized state gives the discovered
+        /// state inside the observed scopes and leaves the rest alone.
+        #[test]
+        fn applying_the_diff_reaches_the_discovered_state(
+            authorized in attrs(),
+            discovered in attrs(),
+            observe_packages in any::<bool>(),
+        ) {
+            let mut scopes: BTreeSet<String> = ["os.".to_string(), "hardware.".to_string()].into();
+            if observe_packages {
+                scopes.insert("packages.".into());
+            }
+            let discovered: Attributes = discovered
+                .into_iter()
+                .filter(|(k, _)| scopes_cover(&scopes, k))
+                .collect();
+            let d = Discovered { attributes: discovered.clone(), scopes: scopes.clone() };
+            let differences = diff(&authorized, &d);
+            let mut after = authorized.clone();
+            apply(&mut after, &differences);
+            for (k, v) in &after {
+                if scopes_cover(&scopes, k) {
+                    prop_assert_eq!(discovered.get(k), Some(v));
+                } else {
+                    prop_assert_eq!(authorized.get(k), Some(v));
+                }
+            }
+            for k in discovered.keys() {
+                prop_assert!(after.contains_key(k));
+            }
+            // No difference is reported twice or for an unchanged value.
+            let names: BTreeSet<_> = differences.iter().map(|d| &d.attribute).collect();
+            prop_assert_eq!(names.len(), differences.len());
+            for diff in &differences {
+                prop_assert_ne!(&diff.authorized, &diff.discovered);
+            }
+            // And the diff of the result is empty.
+            prop_assert!(super::diff(&after, &d).is_empty());
+        }
+    }
+}

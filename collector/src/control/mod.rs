@@ -1,0 +1,15 @@
+//! Change and configuration control, as pure decisions: how an inventory
+//! becomes attributes ([`attributes`]), which attributes are under change
+//! control and what is pre-authorized ([`policy`]), what an RFC says it will
+//! change ([`spec`]), and whether an observed difference is authorized
+//! ([`decide`]).
+//!
+//! Nothing here reads or writes the store: [`crate::cmdb`] loads the
+//! records, calls these functions, and writes the outcome in one
+//! transaction. That keeps every rule testable on plain values.
+
+pub mod attributes;
+pub mod decide;
+pub mod pattern;
+pub mod policy;
+pub mod spec;

@@ -1,0 +1,462 @@
+//! The change-control policy (`policy.toml`): which attributes are under
+//! change control, how urgent drift in each section is, which changes are
+//! pre-authorized standard changes, and how new CIs enter the CMDB.
+//!
+//! Read raw, then validated; errors name the file and the key. The shipped
+//! policy is `configs/policy.toml`, which is also the built-in default (a
+//! test parses it).
+//!
+//! This module decides from names and times only; it does not read the
+//! store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::attributes::{section_of, ChangeKind};
+use super::pattern::Pattern;
+use fathom_agent::config::{parse_toml, read_config, ConfigError};
+
+/// The policy shipped in `configs/policy.toml`, used when the collector
+/// config names none.
+pub const DEFAULT_POLICY: &str = include_str!("../../../configs/policy.toml");
+
+/// What drift in an attribute means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// Under change control: a change needs an approved RFC or a standard change.
+    Controlled,
+    /// Recorded in the CMDB as discovered, without review.
+    Informational,
+    /// Not recorded at all.
+    Ignored,
+}
+
+/// Impact, urgency and CI criticality share one three-step scale.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    High,
+    Medium,
+    Low,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::High => "high",
+            Level::Medium => "medium",
+            Level::Low => "low",
+        }
+    }
+}
+
+/// Incident priority from impact × urgency, 1 (most severe) to 4, as in the
+/// usual ITIL matrix: high/high is 1; one step down is 2; two steps 3; the
+/// rest 4.
+pub fn priority(impact: Level, urgency: Level) -> u8 {
+    let steps = impact as u8 + urgency as u8;
+    (steps + 1).min(4)
+}
+
+/// How a CI first seen by discovery enters the CMDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewCis {
+    /// Its discovered state becomes its authorized state at once (recorded
+    /// as "registered from discovery").
+    Register,
+    /// It waits, unregistered, until a configuration manager registers it;
+    /// no drift is raised before that.
+    Review,
+}
+
+/// Which policy line decided an attribute's control, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlDecision {
+    pub control: Control,
+    /// `control.rules[3]` or `control.default`.
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlRule {
+    pub class: Pattern,
+    pub attribute: Pattern,
+    pub control: Control,
+}
+
+/// A recurring daily window in UTC on some weekdays. `end` before `start`
+/// crosses midnight; the window then belongs to the day it starts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyWindow {
+    /// Monday = 0.
+    pub days: BTreeSet<u8>,
+    pub start_minute: u16,
+    pub end_minute: u16,
+}
+
+const DAY_MS: i64 = 86_400_000;
+pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+impl DailyWindow {
+    pub fn contains(&self, at_ms: i64) -> bool {
+        let day = at_ms.div_euclid(DAY_MS);
+        // 1970-01-01 was a Thursday (3 with Monday = 0).
+        let weekday = (day + 3).rem_euclid(7) as u8;
+        let minute = (at_ms.rem_euclid(DAY_MS) / 60_000) as u16;
+        if self.start_minute <= self.end_minute {
+            self.days.contains(&weekday) && (self.start_minute..self.end_minute).contains(&minute)
+        } else {
+            let yesterday = (weekday + 6) % 7;
+            (self.days.contains(&weekday) && minute >= self.start_minute)
+                || (self.days.contains(&yesterday) && minute < self.end_minute)
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let days: Vec<&str> = self.days.iter().map(|d| WEEKDAYS[*d as usize]).collect();
+        let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        format!(
+            "{} {}–{} UTC",
+            days.join(","),
+            hm(self.start_minute),
+            hm(self.end_minute)
+        )
+    }
+}
+
+/// A pre-authorized change: drift matching it is authorized without an RFC,
+/// and recorded as such.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandardChange {
+    pub name: String,
+    pub description: String,
+    pub class: Pattern,
+    pub attribute: Pattern,
+    /// The new value must match; `None`: any.
+    pub value: Option<Pattern>,
+    pub kinds: BTreeSet<ChangeKind>,
+    pub window: Option<DailyWindow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub new_cis: NewCis,
+    /// A CI with agents not seen for this long is flagged stale.
+    pub stale_after_ms: i64,
+    /// A drift that comes back within this long after being reverted
+    /// reopens its drift record and incident instead of raising new ones.
+    pub flap_window_ms: i64,
+    pub default_control: Control,
+    pub rules: Vec<ControlRule>,
+    pub urgency: BTreeMap<String, Level>,
+    pub default_urgency: Level,
+    pub standard_changes: Vec<StandardChange>,
+}
+
+impl Policy {
+    pub fn builtin() -> Policy {
+        Policy::from_toml(DEFAULT_POLICY, Path::new("<built-in policy.toml>"))
+            .expect("the shipped policy is valid (a test parses it)")
+    }
+
+    pub fn from_file(path: &Path) -> Result<Policy, ConfigError> {
+        Self::from_toml(&read_config(path)?, path)
+    }
+
+    /// The first rule matching class and attribute decides; else the default.
+    pub fn control_of(&self, class: &str, attribute: &str) -> ControlDecision {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.class.matches(class) && rule.attribute.matches(attribute) {
+                return ControlDecision {
+                    control: rule.control,
+                    rule: format!(
+                        "control.rules[{i}] (class {}, attribute {})",
+                        rule.class, rule.attribute
+                    ),
+                };
+            }
+        }
+        ControlDecision {
+            control: self.default_control,
+            rule: "control.default".into(),
+        }
+    }
+
+    pub fn urgency_of(&self, attribute: &str) -> Level {
+        self.urgency
+            .get(section_of(attribute))
+            .copied()
+            .unwrap_or(self.default_urgency)
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Policy, ConfigError> {
+        let raw: RawPolicy = parse_toml(text, path)?;
+        let invalid = ConfigError::invalid(path);
+        let duration = |key: &str, text: &Option<String>, default: &str| {
+            let text = text.as_deref().unwrap_or(default);
+            crate::cli::render::parse_duration_secs(text)
+                .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
+                .map_err(|e| invalid(key, e))
+        };
+        let registration = raw.registration.unwrap_or_default();
+        let drift = raw.drift.unwrap_or_default();
+        let control = raw.control.unwrap_or_default();
+        let priority = raw.priority.unwrap_or_default();
+        let mut standard_changes = Vec::new();
+        let mut names = BTreeSet::new();
+        for (i, s) in raw.standard_changes.into_iter().enumerate() {
+            let key = |k: &str| format!("standard_changes[{i}].{k}");
+            if s.name.trim().is_empty() || !names.insert(s.name.clone()) {
+                return Err(invalid(&key("name"), "must be present and unique".into()));
+            }
+            let kinds = if s.kinds.is_empty() {
+                [ChangeKind::Added, ChangeKind::Modified, ChangeKind::Removed].into()
+            } else {
+                s.kinds.into_iter().collect()
+            };
+            let window = s
+                .window
+                .map(|w| {
+                    w.validate()
+                        .map_err(|(k, m)| invalid(&key(&format!("window.{k}")), m))
+                })
+                .transpose()?;
+            standard_changes.push(StandardChange {
+                name: s.name,
+                description: s.description.unwrap_or_default(),
+                class: s.class.unwrap_or_else(Pattern::any),
+                attribute: s.attribute,
+                value: s.value,
+                kinds,
+                window,
+            });
+        }
+        Ok(Policy {
+            new_cis: registration.new_cis.unwrap_or(NewCis::Register),
+            stale_after_ms: duration("registration.stale_after", &registration.stale_after, "7d")?,
+            flap_window_ms: duration("drift.flap_window", &drift.flap_window, "24h")?,
+            default_control: control.default.unwrap_or(Control::Controlled),
+            rules: control
+                .rules
+                .into_iter()
+                .map(|r| ControlRule {
+                    class: r.class.unwrap_or_else(Pattern::any),
+                    attribute: r.attribute,
+                    control: r.control,
+                })
+                .collect(),
+            urgency: priority.urgency,
+            default_urgency: priority.default_urgency.unwrap_or(Level::Medium),
+            standard_changes,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    registration: Option<RawRegistration>,
+    drift: Option<RawDrift>,
+    control: Option<RawControl>,
+    priority: Option<RawPriority>,
+    #[serde(default)]
+    standard_changes: Vec<RawStandardChange>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistration {
+    new_cis: Option<NewCis>,
+    stale_after: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    flap_window: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    default: Option<Control>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    class: Option<Pattern>,
+    attribute: Pattern,
+    control: Control,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPriority {
+    default_urgency: Option<Level>,
+    #[serde(default)]
+    urgency: BTreeMap<String, Level>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStandardChange {
+    name: String,
+    description: Option<String>,
+    class: Option<Pattern>,
+    attribute: Pattern,
+    value: Option<Pattern>,
+    #[serde(default)]
+    kinds: Vec<ChangeKind>,
+    window: Option<RawWindow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    days: Vec<String>,
+    start: String,
+    end: String,
+}
+
+impl RawWindow {
+    fn validate(self) -> Result<DailyWindow, (&'static str, String)> {
+        let mut days = BTreeSet::new();
+        for d in &self.days {
+            let lower = d.to_ascii_lowercase();
+            let i = WEEKDAYS
+                .iter()
+                .position(|w| lower.starts_with(w))
+                .ok_or(("days", format!("{d:?} is not a weekday (mon … sun)")))?;
+            days.insert(i as u8);
+        }
+        if days.is_empty() {
+            return Err(("days", "name at least one weekday".into()));
+        }
+        let minute = |key: &'static str, text: &str| -> Result<u16, (&'static str, String)> {
+            let bad = || {
+                (
+                    key,
+                    format!("{text:?} is not a time like 02:00 (24:00 allowed as end)"),
+                )
+            };
+            let (h, m) = text.split_once(':').ok_or_else(bad)?;
+            let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+            if m > 59 || h > 24 || (h == 24 && m != 0) || (h == 24 && key == "start") {
+                return Err(bad());
+            }
+            Ok(h * 60 + m)
+        };
+        let start_minute = minute("start", &self.start)?;
+        let end_minute = minute("end", &self.end)?;
+        if start_minute == end_minute {
+            return Err(("end", "the window is empty (end equals start)".into()));
+        }
+        Ok(DailyWindow {
+            days,
+            start_minute,
+            end_minute,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_policy_parses_and_says_what_it_documents() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/policy.toml");
+        let policy = Policy::from_file(&path).unwrap();
+        assert_eq!(policy, Policy::builtin());
+        assert_eq!(policy.new_cis, NewCis::Register);
+        let control = |class: &str, attr: &str| policy.control_of(class, attr).control;
+        assert_eq!(control("server", "packages.nginx"), Control::Controlled);
+        assert_eq!(
+            control("server", "packages.linux-image-6.1.0-26-amd64"),
+            Control::Informational
+        );
+        assert_eq!(
+            control("server", "network.eth0.addresses"),
+            Control::Informational
+        );
+        assert_eq!(
+            control("server", "hardware.system.serial"),
+            Control::Controlled
+        );
+        assert_eq!(policy.urgency_of("hardware.memory_bytes"), Level::High);
+        assert!(!policy.standard_changes.is_empty());
+    }
+
+    #[test]
+    fn priority_matrix() {
+        assert_eq!(priority(Level::High, Level::High), 1);
+        assert_eq!(priority(Level::High, Level::Medium), 2);
+        assert_eq!(priority(Level::Medium, Level::High), 2);
+        assert_eq!(priority(Level::Medium, Level::Medium), 3);
+        assert_eq!(priority(Level::Low, Level::High), 3);
+        assert_eq!(priority(Level::Medium, Level::Low), 4);
+        assert_eq!(priority(Level::Low, Level::Low), 4);
+    }
+
+    #[test]
+    fn windows_by_weekday_and_across_midnight() {
+        let w = |days: &[&str], start: &str, end: &str| {
+            RawWindow {
+                days: days.iter().map(|d| d.to_string()).collect(),
+                start: start.into(),
+                end: end.into(),
+            }
+            .validate()
+            .unwrap()
+        };
+        // 2026-11-23 is a Monday.
+        let monday_0230 = 1_795_392_000_000 + 2 * 3_600_000 + 30 * 60_000;
+        let nightly = w(&["mon"], "02:00", "05:00");
+        assert!(nightly.contains(monday_0230));
+        assert!(!nightly.contains(monday_0230 + 3 * 3_600_000));
+        assert!(!nightly.contains(monday_0230 + 86_400_000));
+        let overnight = w(&["sun"], "22:00", "03:00");
+        assert!(
+            overnight.contains(monday_0230),
+            "Sunday 22:00 runs into Monday 03:00"
+        );
+        assert!(!overnight.contains(monday_0230 + 3_600_000));
+        assert_eq!(nightly.describe(), "mon 02:00–05:00 UTC");
+        let bad = RawWindow {
+            days: vec!["funday".into()],
+            start: "01:00".into(),
+            end: "02:00".into(),
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(bad.0, "days");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        for (text, key) in [
+            ("[registration]\nstale_after = 'soon'", "registration.stale_after"),
+            ("[control]\ndefault = 'maybe'", "default"),
+            (
+                "[[standard_changes]]\nname = 'x'\nattribute = '*'\nwindow = { days = ['mon'], start = '25:00', end = '01:00' }",
+                "standard_changes[0].window.start",
+            ),
+            ("[[standard_changes]]\nname = ''\nattribute = '*'", "standard_changes[0].name"),
+            ("[drift]\nflap = '1h'", "flap"),
+        ] {
+            let err = Policy::from_toml(text, Path::new("policy.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("policy.toml") && err.contains(key), "{key}: {err}");
+        }
+    }
+}
