@@ -67,6 +67,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Unix milliseconds as an RFC 3339 UTC timestamp, as the CLI accepts.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -105,6 +129,8 @@ pub struct Collector {
     log_filter: &'static str,
     pub fingerprint: Fingerprint,
     pub admin_token: String,
+    /// Directories that must live as long as the process (a policy file…).
+    keep: Vec<tempfile::TempDir>,
 }
 
 impl Collector {
@@ -135,6 +161,7 @@ impl Collector {
             log_filter,
             fingerprint: Fingerprint::of_der(b""),
             admin_token: String::new(),
+            keep: Vec::new(),
         };
         c.restart();
         c
@@ -369,5 +396,78 @@ impl Agent {
                     .count()
             })
             .unwrap_or(0)
+    }
+}
+
+/// Edits a fixture root's dpkg database: sets `package`'s version
+/// (`None`: removes its stanza), as an upgrade or removal by dpkg would.
+pub fn set_package(root: &Path, package: &str, version: Option<&str>) {
+    let path = root.join("var/lib/dpkg/status");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut stanzas: Vec<String> = text
+        .split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    let header = format!("Package: {package}\n");
+    let index = stanzas
+        .iter()
+        .position(|s| s.starts_with(&header))
+        .unwrap_or_else(|| panic!("no package {package} in the fixture"));
+    match version {
+        Some(v) => {
+            let lines: Vec<String> = stanzas[index]
+                .lines()
+                .map(|l| {
+                    if l.starts_with("Version: ") {
+                        format!("Version: {v}")
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect();
+            stanzas[index] = lines.join("\n");
+        }
+        None => {
+            stanzas.remove(index);
+        }
+    }
+    // Written aside and renamed, as dpkg does.
+    let tmp = root.join("var/lib/dpkg/status-new");
+    std::fs::write(&tmp, stanzas.join("\n\n") + "\n").unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+/// Writes SMBIOS identity files under the fixture root's
+/// `/sys/class/dmi/id`.
+pub fn set_dmi(root: &Path, fields: &[(&str, &str)]) {
+    let dir = root.join("sys/class/dmi/id");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, value) in fields {
+        std::fs::write(dir.join(name), format!("{value}\n")).unwrap();
+    }
+}
+
+impl Collector {
+    /// Starts with this change-control policy (written next to the config).
+    pub fn start_with_policy(policy: &str) -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
+        let policy_path = dir.path().join("policy.toml");
+        let mut c = Self::start_with(&format!("policy = \"{}\"\n", policy_path.display()));
+        // Keep the policy's directory alive as long as the collector.
+        c.keep.push(dir);
+        c
+    }
+
+    /// Runs the CLI and expects it to fail; returns its stderr.
+    pub fn cli_fails(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            !out.status.success(),
+            "fathom {args:?} should have failed; printed {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
     }
 }

@@ -12,6 +12,8 @@ use fathom_shared::wire::{Enrollment, Metrics};
 use fathom_tests::{fixture_root, now_ms, wait_for, Agent, Collector};
 use serde_json::Value;
 
+mod change_control;
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -9,6 +9,10 @@
 //! | POST   | /v1/cis/{id}/register             | EditCis        |
 //! | GET    | /v1/cis/{id}/history              | (read)         |
 //! | GET    | /v1/cis/{id}/as-of?at_ms=         | (read)         |
+//! | POST   | /v1/cis/{id}/merge                | EditCis        |
+//! | POST   | /v1/cis/{id}/split                | EditCis        |
+//! | GET    | /v1/reviews                       | (read)         |
+//! | POST   | /v1/reviews/{id}/dismiss          | EditCis        |
 //! | POST   | /v1/relationships                 | EditCis        |
 //! | GET    | /v1/rfcs                          | (read)         |
 //! | POST   | /v1/rfcs                          | RaiseRfc       |
@@ -258,6 +262,57 @@ pub(super) async fn route<S: Store>(
                 ))
             })?;
             json(StatusCode::OK, &fields)
+        }
+        (&Method::POST, ["v1", "cis", keep, "merge"]) => {
+            need(Permission::EditCis)?;
+            let keep: CiId = id(keep)?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Merge {
+                other: CiId,
+                reason: String,
+            }
+            let m: Merge = parse_request(r.body, "merge")?;
+            write!(
+                StatusCode::OK,
+                cmdb.merge_cis(actor, keep, m.other, &m.reason, now)
+            )
+        }
+        (&Method::POST, ["v1", "cis", ci, "split"]) => {
+            need(Permission::EditCis)?;
+            let ci: CiId = id(ci)?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Split {
+                agent: fathom_shared::ids::AgentId,
+                reason: String,
+            }
+            let sp: Split = parse_request(r.body, "split")?;
+            write!(
+                StatusCode::CREATED,
+                cmdb.split_ci(actor, ci, sp.agent, &sp.reason, now)
+            )
+        }
+        (&Method::GET, ["v1", "reviews"]) => {
+            let items: Vec<_> = cmdb
+                .list_reviews()
+                .map_err(store)?
+                .into_iter()
+                .filter(|i| {
+                    r.query("open") != Some("true")
+                        || i.status == crate::cmdb::review::ReviewStatus::Open
+                })
+                .collect();
+            json(StatusCode::OK, &items)
+        }
+        (&Method::POST, ["v1", "reviews", item, "dismiss"]) => {
+            need(Permission::EditCis)?;
+            let item: crate::cmdb::ids::ReviewId = id(item)?;
+            let d: Decide = parse_request(r.body, "review decision")?;
+            write!(
+                StatusCode::OK,
+                cmdb.dismiss_review(actor, item, &d.comment, now)
+            )
         }
         (&Method::POST, ["v1", "relationships"]) => {
             need(Permission::EditCis)?;

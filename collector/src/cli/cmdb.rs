@@ -15,6 +15,7 @@ use crate::cmdb::drift::{DriftRecord, DriftStatus};
 use crate::cmdb::history::{HistoryEntry, TrailEntry};
 use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
 use crate::cmdb::incident::{Incident, IncidentStatus};
+use crate::cmdb::review::{ReviewItem, ReviewKind};
 use crate::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Window};
 use crate::cmdb::{CiRecord, Relationship, StoredInventory};
 use crate::control::policy::Level;
@@ -27,10 +28,10 @@ fn now_ms() -> i64 {
 #[derive(Debug, Clone, clap::Args)]
 pub struct WindowArgs {
     /// Window start: now, +2h, or a timestamp like 2026-11-23T22:00:00Z.
-    #[arg(long, requires = "end")]
+    #[arg(long, requires = "end", allow_hyphen_values = true)]
     start: Option<String>,
     /// Window end (same forms as --start).
-    #[arg(long, requires = "start")]
+    #[arg(long, requires = "start", allow_hyphen_values = true)]
     end: Option<String>,
 }
 
@@ -81,7 +82,7 @@ pub enum CiCommand {
         /// The CI id (ci-…; see `fathom ci list`).
         id: CiId,
         /// now, -7d, or a timestamp like 2026-11-01T00:00:00Z.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         as_of: Option<String>,
         #[arg(long)]
         json: bool,
@@ -141,6 +142,30 @@ pub enum CiCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The identification review queue: possible duplicates and new agent keys.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+    /// Fold OTHER into KEEP (a rebuilt host, a duplicate): agents,
+    /// identifiers, inventories and relationships move; OTHER stays, marked
+    /// merged, with its history.
+    Merge {
+        keep: CiId,
+        other: CiId,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move one agent off a CI onto a new CI (undo a wrong match).
+    Split {
+        id: CiId,
+        #[arg(long)]
+        agent: fathom_shared::ids::AgentId,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Add a relationship: FROM KIND TO, e.g. `ci-3 runs_on ci-1`.
     Relate {
         from: CiId,
@@ -160,6 +185,26 @@ pub enum CiCommand {
         to: CiId,
         #[arg(long)]
         reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// List review items.
+    List {
+        /// Only open ones.
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close an item without merging (distinct CIs, or a legitimate new key).
+    Dismiss {
+        id: crate::cmdb::ids::ReviewId,
+        #[arg(long)]
+        note: String,
         #[arg(long)]
         json: bool,
     },
@@ -288,7 +333,7 @@ pub enum RfcCommand {
     /// The forward schedule of change: approved RFCs by window.
     ForwardSchedule {
         /// From when (default now).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
         #[arg(long)]
         json: bool,
@@ -422,7 +467,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                     if v.stale {
                         notes.push("stale".into());
                     }
-                    if !c.review.is_empty() {
+                    if !c.reviews.is_empty() {
                         notes.push("needs review".into());
                     }
                     if let Some(m) = c.merged_into {
@@ -601,6 +646,91 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                 Ok(format!(
                     "registered {id}: {} authorized attributes\n",
                     ci["attributes"].as_object().map_or(0, |a| a.len())
+                ))
+            })?;
+        }
+        CiCommand::Review(ReviewCommand::List { open, json }) => {
+            let items: Vec<ReviewItem> = client
+                .get(if open {
+                    "v1/reviews?open=true"
+                } else {
+                    "v1/reviews"
+                })
+                .await?;
+            if json {
+                return print_json(&items);
+            }
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|i| {
+                    let (what, cis) = match &i.kind {
+                        ReviewKind::PossibleDuplicate { ci, existing, .. } => {
+                            ("possible duplicate", format!("{ci} ~ {existing}"))
+                        }
+                        ReviewKind::NewAgentKey { ci, agent_id, .. } => {
+                            ("new agent key", format!("{ci} ← {agent_id}"))
+                        }
+                    };
+                    vec![
+                        i.id.to_string(),
+                        format!("{:?}", i.status).to_lowercase(),
+                        what.to_owned(),
+                        cis,
+                        render::time(i.raised_at_ms),
+                        i.kind.reason().to_owned(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(&["REVIEW", "STATUS", "KIND", "CIS", "RAISED", "WHY"], &rows)
+            );
+            if items
+                .iter()
+                .any(|i| i.status == crate::cmdb::review::ReviewStatus::Open)
+            {
+                println!("\nSettle with `fathom ci merge KEEP OTHER --reason …` or `fathom ci review dismiss ID --note …`.");
+            }
+        }
+        CiCommand::Review(ReviewCommand::Dismiss { id, note, json }) => {
+            let item: Value = client
+                .post(
+                    &format!("v1/reviews/{id}/dismiss"),
+                    &json!({"comment": note}),
+                )
+                .await?;
+            print_record(json, &item, || Ok(format!("{id} dismissed\n")))?;
+        }
+        CiCommand::Merge {
+            keep,
+            other,
+            reason,
+            json,
+        } => {
+            let ci: Value = client
+                .post(
+                    &format!("v1/cis/{keep}/merge"),
+                    &json!({"other": other, "reason": reason}),
+                )
+                .await?;
+            print_record(json, &ci, || Ok(format!("merged {other} into {keep}\n")))?;
+        }
+        CiCommand::Split {
+            id,
+            agent,
+            reason,
+            json,
+        } => {
+            let ci: Value = client
+                .post(
+                    &format!("v1/cis/{id}/split"),
+                    &json!({"agent": agent, "reason": reason}),
+                )
+                .await?;
+            print_record(json, &ci, || {
+                Ok(format!(
+                    "agent {agent} now reports for {}\n",
+                    ci["id"].as_str().unwrap_or_default()
                 ))
             })?;
         }

@@ -360,11 +360,9 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
         ci.identified_by.rule.as_str(),
         ci.identified_by.detail
     ));
-    for flag in &ci.review {
+    for review in &ci.reviews {
         out.push_str(&format!(
-            "REVIEW      {} {}\n",
-            render::time(flag.raised_at_ms),
-            flag.reason
+            "REVIEW      {review} is open (`fathom ci review list`)\n"
         ));
     }
     out.push_str(&format!(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::history::{Actor, Fields};
 use super::identify::{Identifiers, Rule};
-use super::ids::{DriftId, RfcId};
+use super::ids::{DriftId, ReviewId, RfcId};
 use crate::control::policy::Level;
 
 /// The CI lifecycle (ISO/IEC 20000 status families: not yet live, live, gone).
@@ -98,8 +98,8 @@ pub struct CiRecord {
     pub identifiers: Identifiers,
     /// How the CI was last identified, for the configuration manager.
     pub identified_by: IdentifiedBy,
-    /// Questions a person must answer (a second key claiming this hardware…).
-    pub review: Vec<ReviewFlag>,
+    /// Open items of the identification review queue about this CI.
+    pub reviews: BTreeSet<ReviewId>,
     /// Drift still open on an attribute, or reverted within the flap window.
     pub open_drifts: BTreeMap<String, DriftId>,
     /// Approved RFCs with a window that name this CI.
@@ -113,14 +113,6 @@ pub struct CiRecord {
 pub struct IdentifiedBy {
     pub rule: Rule,
     pub detail: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReviewFlag {
-    pub raised_at_ms: i64,
-    pub reason: String,
-    #[serde(default)]
-    pub agent_id: Option<AgentId>,
 }
 
 impl CiRecord {
@@ -165,7 +157,7 @@ impl CiRecord {
                 rule: Rule::Agent,
                 detail: "created by hand".into(),
             },
-            review: Vec::new(),
+            reviews: BTreeSet::new(),
             open_drifts: BTreeMap::new(),
             scheduled_rfcs: BTreeSet::new(),
             merged_into: None,
@@ -193,6 +185,9 @@ impl CiRecord {
         }
         if let Some(l) = &self.location {
             f.insert("location".into(), l.clone());
+        }
+        if let Some(m) = &self.merged_into {
+            f.insert("merged_into".into(), m.to_string());
         }
         f
     }

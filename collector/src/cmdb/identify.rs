@@ -1,11 +1,23 @@
 //! Identification: which CI a report is about.
 //!
 //! Rules, strongest first: the reporting agent's own key, then the SMBIOS
-//! system UUID, the hardware serial, the machine-id, and the set of physical
-//! MAC addresses. An agent already tied to a CI goes to that CI. Otherwise
-//! each identifier is looked up in the index; a candidate CI is accepted only
-//! if the **first identifier both sides have** agrees, so a weak match (a
-//! shared MAC) never overrides a strong disagreement (different machine-ids).
+//! system UUID, the hardware serial, the machine-id, the set of physical
+//! MAC addresses, and the hostname. An agent already tied to a CI goes to
+//! that CI. Otherwise each identifier is looked up in the index, and each
+//! candidate CI found is compared on every identifier both sides have:
+//!
+//! - the strong identifiers (UUID, serial, machine-id) both have all agree:
+//!   **matched**, by the strongest of them (MACs may differ: NICs get
+//!   replaced);
+//! - none is shared, but a MAC is: matched by the MAC set (a VM without
+//!   SMBIOS, reinstalled);
+//! - some agree and some disagree (a cloned VM's UUID, a container seeing
+//!   its host's UUID, a rebuilt host with a new machine-id), or the UUID
+//!   matches only byte-swapped, or only the hostname is shared: **not
+//!   merged**. The report gets a new CI and the pair goes to the review
+//!   queue, where a person merges them or keeps them apart;
+//! - only a MAC is shared and a strong identifier disagrees: a different
+//!   host (virtual MACs get reused); nothing to review.
 //!
 //! Placeholder values that firmware vendors ship ("To Be Filled By O.E.M.",
 //! all-zero UUIDs) identify nothing and are dropped before matching.
@@ -29,6 +41,8 @@ pub struct Identifiers {
     pub machine_id: Option<String>,
     #[serde(default)]
     pub macs: BTreeSet<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 /// An identification rule, in precedence order.
@@ -40,11 +54,10 @@ pub enum Rule {
     Serial,
     MachineId,
     MacSet,
+    Hostname,
 }
 
 impl Rule {
-    pub const HARDWARE: [Rule; 4] = [Rule::DmiUuid, Rule::Serial, Rule::MachineId, Rule::MacSet];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Agent => "agent",
@@ -52,6 +65,7 @@ impl Rule {
             Rule::Serial => "serial",
             Rule::MachineId => "machine_id",
             Rule::MacSet => "mac_set",
+            Rule::Hostname => "hostname",
         }
     }
 }
@@ -90,6 +104,8 @@ impl Identifiers {
                 .and_then(usable_serial),
             machine_id: inventory.host.machine_id.clone(),
             macs,
+            hostname: Some(inventory.host.hostname.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty() && h != "localhost"),
         }
     }
 
@@ -108,11 +124,14 @@ impl Identifiers {
         for mac in &self.macs {
             out.push((Rule::MacSet, mac.clone()));
         }
+        if let Some(v) = &self.hostname {
+            out.push((Rule::Hostname, v.clone()));
+        }
         out
     }
 
-    /// The first rule both sides have a value for, and whether they agree.
-    pub fn first_shared(&self, other: &Identifiers) -> Option<(Rule, bool)> {
+    /// The strong identifiers both sides have, each with whether they agree.
+    pub fn compare_strong(&self, other: &Identifiers) -> Vec<(Rule, bool)> {
         let pairs = [
             (
                 Rule::DmiUuid,
@@ -126,15 +145,10 @@ impl Identifiers {
                 other.machine_id.as_ref(),
             ),
         ];
-        for (rule, a, b) in pairs {
-            if let (Some(a), Some(b)) = (a, b) {
-                return Some((rule, a == b));
-            }
-        }
-        if !self.macs.is_empty() && !other.macs.is_empty() {
-            return Some((Rule::MacSet, !self.macs.is_disjoint(&other.macs)));
-        }
-        None
+        pairs
+            .into_iter()
+            .filter_map(|(rule, a, b)| Some((rule, a? == b?)))
+            .collect()
     }
 
     /// Fills in what `newer` has; keeps what it lacks (a probe that failed
@@ -152,7 +166,41 @@ impl Identifiers {
         if !newer.macs.is_empty() {
             self.macs = newer.macs.clone();
         }
+        if newer.hostname.is_some() {
+            self.hostname = newer.hostname.clone();
+        }
     }
+}
+
+/// The SMBIOS UUID with its first three fields byte-swapped: firmware and
+/// tools disagree on their byte order (SMBIOS 2.6 changed it), so the same
+/// machine can show up under either form.
+pub fn byte_swapped_uuid(uuid: &str) -> Option<String> {
+    let parts: Vec<&str> = uuid.split('-').collect();
+    if parts.len() != 5 || parts[0].len() != 8 || parts[1].len() != 4 || parts[2].len() != 4 {
+        return None;
+    }
+    let swap = |p: &str| -> String {
+        let bytes: Vec<&str> = (0..p.len()).step_by(2).map(|i| &p[i..i + 2]).collect();
+        bytes.into_iter().rev().collect()
+    };
+    let swapped = format!(
+        "{}-{}-{}-{}-{}",
+        swap(parts[0]),
+        swap(parts[1]),
+        swap(parts[2]),
+        parts[3],
+        parts[4]
+    );
+    (swapped != uuid).then_some(swapped)
+}
+
+/// A CI that looks like the same thing as the report, but not surely.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub ci: CiId,
+    /// What agrees and what does not, for the reviewer.
+    pub reason: String,
 }
 
 /// The outcome of identification.
@@ -161,9 +209,23 @@ pub enum Decision {
     /// The CI this agent already reports for.
     Known(CiId),
     /// An existing CI matched on hardware identity.
-    Matched { ci: CiId, rule: Rule },
-    /// Nothing matched: a new CI.
-    New,
+    Matched {
+        ci: CiId,
+        rule: Rule,
+        /// Every identifier that agreed.
+        agreeing: Vec<Rule>,
+    },
+    /// Nothing matched surely: a new CI, and these possible duplicates for
+    /// the review queue.
+    New { candidates: Vec<Candidate> },
+}
+
+fn names(rules: &[Rule]) -> String {
+    rules
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Decides which CI a report from `agent` with `ids` belongs to.
@@ -179,21 +241,79 @@ pub fn identify(
     if let Some(ci) = by_agent {
         return Decision::Known(ci);
     }
-    for (rule, value) in ids.index_entries() {
-        let Some(candidate) = lookup(rule, &value) else {
+    let mut looked_up: Vec<(Rule, String)> = ids.index_entries();
+    if let Some(swapped) = ids.dmi_uuid.as_deref().and_then(byte_swapped_uuid) {
+        looked_up.push((Rule::DmiUuid, swapped));
+    }
+    let mut seen = BTreeSet::new();
+    let mut candidates = Vec::new();
+    for (found_by, value) in looked_up {
+        let Some(ci) = lookup(found_by, &value) else {
             continue;
         };
-        let Some(theirs) = known(candidate) else {
+        if !seen.insert(ci) {
+            continue;
+        }
+        let Some(theirs) = known(ci) else {
             continue;
         };
-        if let Some((decided_by, true)) = ids.first_shared(&theirs) {
+        let strong = ids.compare_strong(&theirs);
+        let agreeing: Vec<Rule> = strong.iter().filter(|(_, a)| *a).map(|(r, _)| *r).collect();
+        let disagreeing: Vec<Rule> = strong
+            .iter()
+            .filter(|(_, a)| !*a)
+            .map(|(r, _)| *r)
+            .collect();
+        let macs_overlap = !ids.macs.is_disjoint(&theirs.macs);
+        if !agreeing.is_empty() && disagreeing.is_empty() {
+            let mut all = agreeing.clone();
+            if macs_overlap {
+                all.push(Rule::MacSet);
+            }
+            if ids.hostname.is_some() && ids.hostname == theirs.hostname {
+                all.push(Rule::Hostname);
+            }
             return Decision::Matched {
-                ci: candidate,
-                rule: decided_by,
+                ci,
+                rule: agreeing[0],
+                agreeing: all,
             };
         }
+        if strong.is_empty() && macs_overlap {
+            return Decision::Matched {
+                ci,
+                rule: Rule::MacSet,
+                agreeing: vec![Rule::MacSet],
+            };
+        }
+        let swapped = found_by == Rule::DmiUuid && ids.dmi_uuid.as_deref() != Some(value.as_str());
+        let reason = if swapped {
+            Some(format!(
+                "its DMI UUID {} is this report's UUID byte-swapped (a firmware or tool byte-order difference, or a coincidence)",
+                value
+            ))
+        } else if !agreeing.is_empty() {
+            Some(format!(
+                "same {}, but different {} (a cloned VM or template, a container seeing its host's hardware, or a rebuilt host)",
+                names(&agreeing),
+                names(&disagreeing)
+            ))
+        } else if found_by == Rule::Hostname {
+            Some(if disagreeing.is_empty() {
+                "same hostname, no hardware identifier to compare".to_string()
+            } else {
+                format!("same hostname, but different {}", names(&disagreeing))
+            })
+        } else {
+            // Found by a MAC only, and a strong identifier disagrees: virtual
+            // MACs are reused; a different host.
+            None
+        };
+        if let Some(reason) = reason {
+            candidates.push(Candidate { ci, reason });
+        }
     }
-    Decision::New
+    Decision::New { candidates }
 }
 
 fn usable_uuid(u: &str) -> Option<String> {
@@ -261,6 +381,7 @@ mod tests {
             serial: serial.map(Into::into),
             machine_id: mid.map(Into::into),
             macs: macs.iter().map(|m| m.to_string()).collect(),
+            hostname: None,
         }
     }
 
@@ -284,46 +405,105 @@ mod tests {
         )
     }
 
+    fn matched(rule: Rule) -> impl Fn(&Decision) -> bool {
+        move |d| matches!(d, Decision::Matched { ci, rule: r, .. } if *ci == CiId::from_u64(1) && *r == rule)
+    }
+
+    fn review(d: &Decision) -> bool {
+        matches!(d, Decision::New { candidates } if candidates.len() == 1 && candidates[0].ci == CiId::from_u64(1))
+    }
+
+    fn new_silently(d: &Decision) -> bool {
+        matches!(d, Decision::New { candidates } if candidates.is_empty())
+    }
+
     #[test]
     fn rules_in_precedence_order() {
-        let a = ids(Some("u1"), Some("s1"), Some("m1"), &["aa:aa:aa:aa:aa:01"]);
-        let cases = [
-            // Same UUID: a match on the UUID, whatever else changed.
+        let a = ids(
+            Some("4c4c4544-0042-3510-8051-b4c04f4e4b32"),
+            Some("s1"),
+            Some("m1"),
+            &["aa:aa:aa:aa:aa:01"],
+        );
+        type Check = Box<dyn Fn(&Decision) -> bool>;
+        let cases: Vec<(&str, Identifiers, Check)> = vec![
             (
-                ids(Some("u1"), Some("s9"), Some("m9"), &[]),
-                Decision::Matched {
-                    ci: CiId::from_u64(1),
-                    rule: Rule::DmiUuid,
-                },
+                "same UUID and machine-id, new NIC",
+                ids(
+                    Some("4c4c4544-0042-3510-8051-b4c04f4e4b32"),
+                    None,
+                    Some("m1"),
+                    &["bb:bb:bb:bb:bb:02"],
+                ),
+                Box::new(matched(Rule::DmiUuid)),
             ),
-            // No UUID in the report; the serial decides.
             (
-                ids(None, Some("s1"), Some("m9"), &[]),
-                Decision::Matched {
-                    ci: CiId::from_u64(1),
-                    rule: Rule::Serial,
-                },
+                "no UUID in the report: the serial decides",
+                ids(None, Some("s1"), Some("m1"), &[]),
+                Box::new(matched(Rule::Serial)),
             ),
-            // Reinstalled OS (new machine-id) on a VM without SMBIOS, same NIC.
             (
+                "reinstalled VM without SMBIOS, same NIC",
                 ids(None, None, None, &["aa:aa:aa:aa:aa:01"]),
-                Decision::Matched {
-                    ci: CiId::from_u64(1),
-                    rule: Rule::MacSet,
-                },
+                Box::new(matched(Rule::MacSet)),
             ),
-            // A shared MAC does not beat a different machine-id.
             (
-                ids(None, None, Some("m2"), &["aa:aa:aa:aa:aa:01"]),
-                Decision::New,
+                "cloned VM: same UUID, another machine-id",
+                ids(
+                    Some("4c4c4544-0042-3510-8051-b4c04f4e4b32"),
+                    None,
+                    Some("m2"),
+                    &[],
+                ),
+                Box::new(review),
             ),
-            // A cloned serial does not beat a different UUID.
-            (ids(Some("u2"), Some("s1"), None, &[]), Decision::New),
-            (ids(None, None, None, &[]), Decision::New),
+            (
+                "a cloned serial with another UUID",
+                ids(
+                    Some("11111111-2222-3333-4444-555555555555"),
+                    Some("s1"),
+                    None,
+                    &[],
+                ),
+                Box::new(review),
+            ),
+            (
+                "the UUID byte-swapped",
+                ids(
+                    Some("44454c4c-4200-1035-8051-b4c04f4e4b32"),
+                    None,
+                    Some("m9"),
+                    &[],
+                ),
+                Box::new(review),
+            ),
+            (
+                "a shared MAC with another machine-id is another host",
+                ids(None, None, Some("m2"), &["aa:aa:aa:aa:aa:01"]),
+                Box::new(new_silently),
+            ),
+            (
+                "nothing at all",
+                ids(None, None, None, &[]),
+                Box::new(new_silently),
+            ),
         ];
-        for (report, expected) in cases {
-            assert_eq!(decide(&[(1, a.clone())], &report), expected, "{report:?}");
+        for (what, report, check) in cases {
+            let d = decide(&[(1, a.clone())], &report);
+            assert!(check(&d), "{what}: {d:?}");
         }
+        let mut named = ids(None, None, Some("m7"), &[]);
+        named.hostname = Some("web-1".into());
+        let mut theirs = ids(None, None, Some("m1"), &[]);
+        theirs.hostname = Some("web-1".into());
+        assert!(
+            review(&decide(&[(1, theirs)], &named)),
+            "same hostname only"
+        );
+        assert_eq!(
+            byte_swapped_uuid("4c4c4544-0042-3510-8051-b4c04f4e4b32").as_deref(),
+            Some("44454c4c-4200-1035-8051-b4c04f4e4b32")
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod identify;
 pub mod ids;
 pub mod incident;
 pub mod reconcile;
+pub mod review;
 pub mod rfc;
 
 use std::convert::Infallible;
@@ -35,7 +36,7 @@ use fathom_shared::envelope::BodyKind;
 use fathom_shared::ids::{AgentId, CiId};
 use fathom_shared::wire::{AckOutcome, Enrollment, Inventory, Metrics};
 
-pub use ci::{CiRecord, CiSource, CiStatus, IdentifiedBy, RelationKind, Relationship, ReviewFlag};
+pub use ci::{CiRecord, CiSource, CiStatus, IdentifiedBy, RelationKind, Relationship};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -189,6 +190,7 @@ pub(crate) enum Counter {
     Rfc,
     Incident,
     Drift,
+    Review,
     Trail,
     Outbox,
 }
@@ -200,6 +202,7 @@ impl Counter {
             Counter::Rfc => b"rfc",
             Counter::Incident => b"incident",
             Counter::Drift => b"drift",
+            Counter::Review => b"review",
             Counter::Trail => b"trail",
             Counter::Outbox => b"outbox",
         }
@@ -878,7 +881,7 @@ mod tests {
             .unwrap();
         assert_eq!(ci1, ci2);
         let ci = cmdb.ci(ci1).unwrap().unwrap();
-        assert_eq!(ci.review.len(), 1);
+        assert_eq!(ci.reviews.len(), 1);
         assert_eq!(ci.identified_by.rule, identify::Rule::MachineId);
         assert_eq!(ci.agents, vec![a1, a2]);
         // Same MAC (a cloned VM) but another machine-id: a new CI.

@@ -32,12 +32,12 @@ use super::ci::CiRecord;
 use super::drift::{DriftRecord, DriftStatus, Observation};
 use super::history::{Actor, FieldChange, HistoryEntry, Why};
 use super::identify::{self, Decision as Identified, Identifiers, Rule};
-use super::ids::{DriftId, IncidentId, RfcId};
+use super::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use super::incident::Incident;
+use super::review::{ReviewItem, ReviewKind, ReviewStatus};
 use super::rfc::{Evidence, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target};
 use super::{
-    ci_key, encode, next_id, tx_get, AgentRecord, Counter, IdentifiedBy, Refusal, ReviewFlag,
-    StoredInventory,
+    ci_key, encode, next_id, tx_get, AgentRecord, Counter, IdentifiedBy, Refusal, StoredInventory,
 };
 use crate::control::attributes::{self, section_of, Difference, Discovered};
 use crate::control::decide::{self, Authority, Candidate, Decision, Verdict};
@@ -198,11 +198,11 @@ pub(crate) fn apply_inventory(
         return Err(TxAbort::Engine(e));
     }
 
-    let existing = match decision {
+    let existing = match &decision {
         Identified::Known(id) | Identified::Matched { ci: id, .. } => {
-            load::<CiRecord>(tx, Table::Cis, &ci_key(id))?
+            load::<CiRecord>(tx, Table::Cis, &ci_key(*id))?
         }
-        Identified::New => None,
+        Identified::New { .. } => None,
     };
     // A CI merged into another forwards its agents there.
     let existing = match existing {
@@ -218,35 +218,57 @@ pub(crate) fn apply_inventory(
             CiRecord::discovered(id, agent.agent_id, &ids, now_ms)
         }
     };
-    if let Identified::Matched { rule, .. } = decision {
-        ci.identified_by = IdentifiedBy {
-            rule,
-            detail: format!(
-                "agent {} matched this CI by {}",
-                agent.agent_id,
-                rule.as_str()
-            ),
-        };
-        if !ci.agents.contains(&agent.agent_id) {
-            let previous = ci
-                .agents
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            ci.review.push(ReviewFlag {
-                raised_at_ms: now_ms,
-                reason: format!(
+    match &decision {
+        Identified::Matched { rule, agreeing, .. } => {
+            let agreeing: Vec<&str> = agreeing.iter().map(|r| r.as_str()).collect();
+            ci.identified_by = IdentifiedBy {
+                rule: *rule,
+                detail: format!(
+                    "agent {} matched this CI by {} (agreeing: {})",
+                    agent.agent_id,
+                    rule.as_str(),
+                    agreeing.join(", ")
+                ),
+            };
+            if !ci.agents.contains(&agent.agent_id) {
+                let previous = ci
+                    .agents
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let reason = format!(
                     "a new agent key ({}) reports this hardware, matched by {}; previously reported by {}. \
                      Confirm a reinstall, or revoke the key if the host is not what it claims",
                     agent.agent_id,
-                    rule.as_str(),
+                    agreeing.join(", "),
                     if previous.is_empty() { "none".into() } else { previous }
-                ),
-                agent_id: Some(agent.agent_id),
-            });
-            tracing::warn!(ci_id = %ci.id, agent_id = %agent.agent_id, rule = rule.as_str(), "A new agent key reports a known CI; flagged for review");
+                );
+                let kind = ReviewKind::NewAgentKey {
+                    ci: ci.id,
+                    agent_id: agent.agent_id,
+                    reason,
+                };
+                raise_review(tx, kind, now_ms, &mut [&mut ci])?;
+                tracing::warn!(ci_id = %ci.id, agent_id = %agent.agent_id, rule = rule.as_str(), "A new agent key reports a known CI; queued for review");
+            }
         }
+        Identified::New { candidates } => {
+            for c in candidates {
+                let Some(mut existing) = load::<CiRecord>(tx, Table::Cis, &ci_key(c.ci))? else {
+                    continue;
+                };
+                let kind = ReviewKind::PossibleDuplicate {
+                    ci: ci.id,
+                    existing: c.ci,
+                    reason: c.reason.clone(),
+                };
+                raise_review(tx, kind, now_ms, &mut [&mut ci, &mut existing])?;
+                tx.insert(Table::Cis, &ci_key(existing.id), &encode(&existing))?;
+                tracing::warn!(ci_id = %ci.id, existing = %c.ci, reason = %c.reason, "Possible duplicate CI; queued for review, not merged");
+            }
+        }
+        Identified::Known(_) => {}
     }
 
     // Re-index: drop index entries for identifiers this CI no longer has.
@@ -301,6 +323,28 @@ pub(crate) fn apply_inventory(
     tx.insert(Table::Cis, &ci_key(ci.id), &encode(&ci))?;
     agent.ci_id = Some(ci.id);
     Ok(ci.id)
+}
+
+/// Queues a review item and notes it on the CIs it is about.
+pub(crate) fn raise_review<E>(
+    tx: &dyn Tx,
+    kind: ReviewKind,
+    now_ms: i64,
+    cis: &mut [&mut CiRecord],
+) -> Result<ReviewId, TxAbort<E>> {
+    let id = ReviewId::from_u64(next_id(tx, Counter::Review)?);
+    let item = ReviewItem {
+        id,
+        raised_at_ms: now_ms,
+        kind,
+        status: ReviewStatus::Open,
+        resolution: None,
+    };
+    tx.insert(Table::Reviews, &id.key(), &encode(&item))?;
+    for ci in cis {
+        ci.reviews.insert(id);
+    }
+    Ok(id)
 }
 
 /// The discovered state without what the policy ignores.

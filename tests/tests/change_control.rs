@@ -1,0 +1,540 @@
+//! Change control end to end: a real agent reports a fixture host whose
+//! dpkg database and DMI files the test edits between reports, and the
+//! operator drives RFCs and incidents through the real `fathom` CLI.
+
+use fathom_tests::{fixture_root, set_dmi, set_package, Agent, Collector};
+use serde_json::Value;
+
+/// One fixture host with its agent, enrolled, and its CI id.
+struct Host {
+    root: tempfile::TempDir,
+    agent: Agent,
+    ci: String,
+}
+
+impl Host {
+    fn new(collector: &Collector, name: &str, machine_id: &str) -> Host {
+        Self::with(collector, name, machine_id, |_| {})
+    }
+
+    fn with(
+        collector: &Collector,
+        name: &str,
+        machine_id: &str,
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Host {
+        let root = fixture_root(name, machine_id);
+        prepare(root.path());
+        let agent = Agent::new(collector, root.path(), "");
+        let token = collector.create_token("1h", 1);
+        let out = agent.run_once(Some(&token));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ci = collector
+            .cis()
+            .into_iter()
+            .filter(|c| c["name"] == name)
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .next_back()
+            .unwrap_or_else(|| panic!("no CI named {name}"));
+        Host { root, agent, ci }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.root.path()
+    }
+
+    /// One more inventory (and metrics sample) from the agent.
+    fn report(&self) {
+        let out = self.agent.run_once(None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn incidents(c: &Collector) -> Vec<Value> {
+    c.cli_json(&["incident", "list"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn authorized(c: &Collector, ci: &str, attribute: &str) -> Value {
+    c.cli_json(&["ci", "show", ci])["ci"]["attributes"][attribute].clone()
+}
+
+fn text(c: &Collector, args: &[&str]) -> String {
+    let out = c.cli(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Raises and approves an RFC for `adduser` with a window; returns its id.
+fn approved_rfc(c: &Collector, ci: &str, spec: &str, start: &str, end: &str) -> String {
+    let rfc = c.cli_json(&[
+        "rfc",
+        "raise",
+        "--title",
+        "Upgrade adduser",
+        "--target",
+        ci,
+        "--spec",
+        spec,
+        "--type",
+        "upgrade",
+        "--start",
+        start,
+        "--end",
+        end,
+    ]);
+    let id = rfc["id"].as_str().unwrap().to_owned();
+    assert_eq!(rfc["status"], "new");
+    let approved = c.cli_json(&["rfc", "approve", &id, "--comment", "CAB ok"]);
+    assert_eq!(approved["status"], "scheduled");
+    id
+}
+
+#[test]
+fn an_upgrade_with_no_rfc_is_an_incident_with_a_missing_rfc_explained() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-1", "10000000000000000000000000000001");
+    assert_eq!(authorized(&c, &web.ci, "packages.adduser"), "3.134");
+    assert!(incidents(&c).is_empty());
+
+    set_package(web.path(), "adduser", Some("3.137"));
+    web.report();
+    let incidents = incidents(&c);
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let incident = &incidents[0];
+    assert_eq!(incident["category"], "unauthorized_change");
+    assert_eq!(incident["status"], "new");
+    assert_eq!(
+        incident["priority"], 3,
+        "medium criticality, packages urgency medium"
+    );
+    assert_eq!(incident["cis"][0], web.ci.as_str());
+
+    let drift_id = incident["drifts"][0].as_str().unwrap();
+    let drift = c.cli_json(&["drift", "show", drift_id]);
+    assert_eq!(drift["attribute"], "packages.adduser");
+    assert_eq!(drift["authorized"], "3.134");
+    assert_eq!(drift["discovered"], "3.137");
+    assert_eq!(drift["status"], "open");
+    assert_eq!(drift["decision"]["verdict"]["verdict"], "unauthorized");
+    let explained = text(&c, &["drift", "show", drift_id]);
+    assert!(
+        explained.contains("policy rule  control.default"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("no approved RFC is scheduled for this CI"),
+        "{explained}"
+    );
+
+    let missing = c.cli_json(&["rfc", "show", incident["rfcs"][0].as_str().unwrap()]);
+    assert_eq!(missing["status"], "new");
+    assert_eq!(missing["origin"]["kind"], "missing_rfc");
+    assert_eq!(missing["specs"][0], "packages.adduser: 3.137");
+    // The CMDB keeps the authorized version until someone decides.
+    assert_eq!(authorized(&c, &web.ci, "packages.adduser"), "3.134");
+    // Seen again: no second incident.
+    web.report();
+    assert_eq!(self::incidents(&c).len(), 1);
+}
+
+#[test]
+fn a_bios_change_on_a_critical_server_is_priority_one() {
+    let c = Collector::start();
+    let db = Host::with(&c, "db-1", "10000000000000000000000000000002", |root| {
+        set_dmi(
+            root,
+            &[("sys_vendor", "Dell Inc."), ("bios_version", "2.19.1")],
+        )
+    });
+    c.cli_json(&[
+        "ci",
+        "edit",
+        &db.ci,
+        "--set",
+        "criticality=high",
+        "--set",
+        "owner=dba-team",
+        "--reason",
+        "holds the billing database",
+    ]);
+    set_dmi(db.path(), &[("bios_version", "2.21.0")]);
+    db.report();
+    let incidents = incidents(&c);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        incidents[0]["priority"], 1,
+        "high criticality × hardware urgency high"
+    );
+    assert!(incidents[0]["title"]
+        .as_str()
+        .unwrap()
+        .contains("hardware.bios.version"));
+    // The edit is in the CI's history and the audit trail, with who and why.
+    let history = c.cli_json(&["ci", "history", &db.ci]);
+    let edit = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["why"]["kind"] == "manual")
+        .expect("the edit is in the history");
+    assert_eq!(edit["why"]["reason"], "holds the billing database");
+    assert_eq!(edit["actor"]["name"], "admin");
+    assert!(edit["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|ch| ch["field"] == "criticality" && ch["old"] == "medium" && ch["new"] == "high"));
+    let trail = c.cli_json(&["audit", "trail"]);
+    assert!(trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["action"] == "ci.edit" && t["target"] == db.ci.as_str()));
+}
+
+#[test]
+fn an_approved_rfc_in_its_window_updates_the_cmdb_and_is_implemented() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-2", "10000000000000000000000000000003");
+    let rfc = approved_rfc(&c, &web.ci, "packages.adduser: 3.13*", "-1m", "+1h");
+    let schedule = c.cli_json(&["rfc", "forward-schedule"]);
+    assert_eq!(schedule[0]["id"], rfc.as_str());
+
+    set_package(web.path(), "adduser", Some("3.137"));
+    web.report();
+    assert!(incidents(&c).is_empty());
+    assert_eq!(authorized(&c, &web.ci, "packages.adduser"), "3.137");
+    let shown = c.cli_json(&["rfc", "show", &rfc]);
+    assert_eq!(shown["status"], "implemented");
+    assert_eq!(shown["evidence"][0]["attribute"], "packages.adduser");
+    assert_eq!(shown["evidence"][0]["old"], "3.134");
+    assert_eq!(shown["evidence"][0]["new"], "3.137");
+    // History says why, and the CMDB as of before the change says 3.134.
+    let history = c.cli_json(&["ci", "history", &web.ci]);
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["why"]["kind"], "rfc");
+    assert_eq!(last["why"]["rfc"], rfc.as_str());
+    let registered_at = history[0]["at_ms"].as_i64().unwrap();
+    let before = c.cli_json(&[
+        "ci",
+        "show",
+        &web.ci,
+        "--as-of",
+        &format!("{}", fathom_tests::rfc3339(registered_at)),
+    ]);
+    assert_eq!(before["packages.adduser"], "3.134");
+    // Review and close.
+    c.cli_json(&[
+        "rfc",
+        "review",
+        &rfc,
+        "--outcome",
+        "successful",
+        "--comment",
+        "fine",
+    ]);
+    let closed = c.cli_json(&["rfc", "close", &rfc]);
+    assert_eq!(closed["status"], "closed");
+}
+
+#[test]
+fn an_upgrade_outside_the_window_is_unauthorized() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-3", "10000000000000000000000000000004");
+    let rfc = approved_rfc(&c, &web.ci, "packages.adduser: 3.13*", "+1h", "+2h");
+    set_package(web.path(), "adduser", Some("3.137"));
+    web.report();
+    let incidents = incidents(&c);
+    assert_eq!(incidents.len(), 1);
+    let drift = c.cli_json(&["drift", "show", incidents[0]["drifts"][0].as_str().unwrap()]);
+    let why: Vec<String> = drift["decision"]["explanation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        why.iter()
+            .any(|l| l.contains(&rfc) && l.contains("window") && l.contains("does not contain")),
+        "{why:#?}"
+    );
+    assert_eq!(c.cli_json(&["rfc", "show", &rfc])["status"], "scheduled");
+}
+
+#[test]
+fn retroactive_approval_resolves_the_incident() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-4", "10000000000000000000000000000005");
+    set_package(web.path(), "adduser", Some("3.137"));
+    web.report();
+    let incident = incidents(&c).remove(0);
+    let missing = incident["rfcs"][0].as_str().unwrap();
+    let approved = c.cli_json(&["rfc", "approve", missing, "--comment", "hotfix, accepted"]);
+    assert_eq!(approved["status"], "implemented");
+    let resolved = c.cli_json(&["incident", "show", incident["id"].as_str().unwrap()]);
+    assert_eq!(resolved["status"], "resolved");
+    assert!(resolved["resolution"]
+        .as_str()
+        .unwrap()
+        .contains("retroactively approved"));
+    assert_eq!(authorized(&c, &web.ci, "packages.adduser"), "3.137");
+    web.report();
+    assert_eq!(incidents(&c).len(), 1, "nothing new once the CMDB agrees");
+}
+
+#[test]
+fn rejection_then_revert_resolves_the_incident_by_itself() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-5", "10000000000000000000000000000006");
+    set_package(web.path(), "adduser", None);
+    web.report();
+    let incident = incidents(&c).remove(0);
+    let id = incident["id"].as_str().unwrap().to_owned();
+    let missing = c.cli_json(&["rfc", "show", incident["rfcs"][0].as_str().unwrap()]);
+    assert_eq!(missing["specs"][0], "packages.adduser: absent");
+    let rejected = c.cli_json(&[
+        "rfc",
+        "reject",
+        missing["id"].as_str().unwrap(),
+        "--comment",
+        "reinstall it",
+    ]);
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(c.cli_json(&["incident", "show", &id])["status"], "new");
+
+    // Someone reinstalls the package.
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../agent/tests/fixtures/dpkg/status"),
+        web.path().join("var/lib/dpkg/status"),
+    )
+    .unwrap();
+    web.report();
+    let resolved = c.cli_json(&["incident", "show", &id]);
+    assert_eq!(resolved["status"], "resolved");
+    assert!(
+        resolved["resolution"]
+            .as_str()
+            .unwrap()
+            .contains("reverted"),
+        "{resolved}"
+    );
+    assert_eq!(
+        c.cli_json(&["drift", "show", incident["drifts"][0].as_str().unwrap()])["status"],
+        "reverted"
+    );
+}
+
+#[test]
+fn a_standard_change_rule_authorizes_without_an_rfc() {
+    let c = Collector::start_with_policy(
+        r#"
+        [[standard_changes]]
+        name = "debian-security-updates"
+        class = "server"
+        attribute = "packages.*"
+        value = "*+deb*u*"
+        kinds = ["modified"]
+        window = { days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], start = "00:00", end = "24:00" }
+        "#,
+    );
+    let web = Host::new(&c, "web-6", "10000000000000000000000000000007");
+    set_package(web.path(), "base-files", Some("12.4+deb12u12"));
+    web.report();
+    assert!(incidents(&c).is_empty());
+    assert_eq!(
+        authorized(&c, &web.ci, "packages.base-files"),
+        "12.4+deb12u12"
+    );
+    let drift = c.cli_json(&["drift", "list"]);
+    assert_eq!(drift.as_array().unwrap().len(), 1);
+    assert_eq!(drift[0]["status"], "authorized");
+    assert_eq!(
+        drift[0]["decision"]["verdict"]["authority"]["name"],
+        "debian-security-updates"
+    );
+    // Not a security update: the rule does not cover it.
+    set_package(web.path(), "adduser", Some("3.137"));
+    web.report();
+    assert_eq!(incidents(&c).len(), 1);
+}
+
+#[test]
+fn a_flapping_value_raises_one_incident() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-7", "10000000000000000000000000000008");
+    for round in 0..4 {
+        let version = if round % 2 == 0 { "3.137" } else { "3.134" };
+        set_package(web.path(), "adduser", Some(version));
+        web.report();
+    }
+    let incidents = incidents(&c);
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0]["reopened"], 1);
+    let drift = c.cli_json(&["drift", "show", incidents[0]["drifts"][0].as_str().unwrap()]);
+    assert_eq!(drift["flips"], 1);
+    assert_eq!(drift["observation_count"], 4);
+}
+
+#[test]
+fn cloned_dmi_uuids_go_to_the_review_queue_not_a_merge() {
+    let c = Collector::start();
+    let uuid = "4c4c4544-0042-3510-8051-b4c04f4e4b32";
+    let clone = |root: &std::path::Path| set_dmi(root, &[("product_uuid", uuid)]);
+    let a = Host::with(&c, "vm-a", "20000000000000000000000000000001", clone);
+    let b = Host::with(&c, "vm-b", "20000000000000000000000000000002", clone);
+    assert_ne!(a.ci, b.ci, "two CIs, not one");
+    let reviews = c.cli_json(&["ci", "review", "list", "--open"]);
+    let reviews = reviews.as_array().unwrap();
+    assert_eq!(reviews.len(), 1, "{reviews:#?}");
+    assert_eq!(reviews[0]["kind"], "possible_duplicate");
+    assert_eq!(reviews[0]["ci"], b.ci.as_str());
+    assert_eq!(reviews[0]["existing"], a.ci.as_str());
+    let reason = reviews[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("same dmi_uuid") && reason.contains("machine_id"),
+        "{reason}"
+    );
+    // They are clones, but distinct hosts: keep them apart.
+    let id = reviews[0]["id"].as_str().unwrap();
+    c.cli_json(&[
+        "ci",
+        "review",
+        "dismiss",
+        id,
+        "--note",
+        "cloned from one template",
+    ]);
+    assert!(c
+        .cli_json(&["ci", "review", "list", "--open"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Both keep reporting to their own CI.
+    b.report();
+    assert_eq!(c.cis().len(), 2);
+}
+
+#[test]
+fn a_rebuilt_host_can_be_merged_into_its_old_ci() {
+    let c = Collector::start();
+    let uuid = |root: &std::path::Path| {
+        set_dmi(
+            root,
+            &[("product_uuid", "4c4c4544-0042-3510-8051-b4c04f4e4b33")],
+        )
+    };
+    let old = Host::with(&c, "app-1", "30000000000000000000000000000001", uuid);
+    // Reinstalled: new machine-id, new agent key.
+    let new = Host::with(&c, "app-1", "30000000000000000000000000000002", uuid);
+    assert_ne!(old.ci, new.ci);
+    let merged = c.cli_json(&[
+        "ci",
+        "merge",
+        &old.ci,
+        &new.ci,
+        "--reason",
+        "app-1 rebuilt on the same hardware",
+    ]);
+    assert_eq!(merged["agents"].as_array().unwrap().len(), 2);
+    let gone = c.cli_json(&["ci", "show", &new.ci]);
+    assert_eq!(gone["ci"]["merged_into"], old.ci.as_str());
+    // The rebuilt host's reports now land on the old CI.
+    new.report();
+    let agents = c.agents();
+    assert!(
+        agents.iter().all(|a| a["ci_id"] == old.ci.as_str()),
+        "{agents:#?}"
+    );
+    assert!(c
+        .cli_json(&["ci", "review", "list", "--open"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn only_change_managers_decide_rfcs() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-8", "10000000000000000000000000000009");
+    let token = |role: &str| {
+        c.cli_json(&["operator-token", "create", "--name", role, "--role", role])["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (viewer, config_manager, change_manager) = (
+        token("viewer"),
+        token("configuration-manager"),
+        token("change-manager"),
+    );
+    let fp = c.fingerprint.to_string();
+    let raise = [
+        "rfc",
+        "raise",
+        "--title",
+        "t",
+        "--target",
+        &web.ci,
+        "--spec",
+        "packages.adduser: 3.137",
+        "--json",
+    ];
+    let out = c.cli_as(&viewer, &fp, &raise);
+    assert!(!out.status.success());
+    // A configuration manager raises it; only a change manager approves it.
+    let out = c.cli_as(&config_manager, &fp, &raise);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rfc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = rfc["id"].as_str().unwrap();
+    for refused in [&viewer, &config_manager] {
+        let out = c.cli_as(refused, &fp, &["rfc", "approve", id]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("403") && err.contains("change_manager or admin"),
+            "{err}"
+        );
+    }
+    assert_eq!(c.cli_json(&["rfc", "show", id])["status"], "new");
+    let out = c.cli_as(
+        &change_manager,
+        &fp,
+        &["rfc", "approve", id, "--comment", "ok"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = c.cli_json(&["rfc", "show", id]);
+    assert_eq!(shown["status"], "approved");
+    assert_eq!(shown["decision"]["by"]["name"], "change-manager");
+    assert_eq!(shown["decision"]["by"]["role"], "change_manager");
+    // A viewer cannot edit CIs either.
+    let out = c.cli_as(
+        &viewer,
+        &fp,
+        &["ci", "edit", &web.ci, "--set", "owner=x", "--reason", "r"],
+    );
+    assert!(!out.status.success());
+}
