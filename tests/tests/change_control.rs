@@ -235,7 +235,7 @@ fn an_approved_rfc_in_its_window_updates_the_cmdb_and_is_implemented() {
         "show",
         &web.ci,
         "--as-of",
-        &format!("{}", fathom_tests::rfc3339(registered_at)),
+        &fathom_tests::rfc3339(registered_at),
     ]);
     assert_eq!(before["packages.adduser"], "3.134");
     // Review and close.
