@@ -140,9 +140,16 @@ impl CollectorConfig {
                         format!("{:?} is not an http(s) URL", w.url),
                     ));
                 }
+                let secret_file = path.parent().unwrap_or(Path::new(".")).join(&w.secret_file);
+                if let Err(e) = std::fs::metadata(&secret_file) {
+                    return Err(invalid(
+                        "webhook.secret_file",
+                        format!("cannot read {}: {e}", secret_file.display()),
+                    ));
+                }
                 Some(WebhookConfig {
                     url: w.url,
-                    secret_file: w.secret_file,
+                    secret_file,
                 })
             }
         };
@@ -179,6 +186,15 @@ mod tests {
             ("max_body_bytes = 10", "max_body_bytes"),
             ("max_concurrent_reports = 0", "max_concurrent_reports"),
             ("lisen = '1.2.3.4:5'", "lisen"),
+            (
+                "[webhook]\nurl = 'ftp://x'\nsecret_file = 's'",
+                "webhook.url",
+            ),
+            (
+                "[webhook]\nurl = 'https://x'\nsecret_file = '/nonexistent/s'",
+                "webhook.secret_file",
+            ),
+            ("policy = '/nonexistent/policy.toml'", "policy.toml"),
         ] {
             let err = CollectorConfig::from_toml(text, Path::new("collector.toml"))
                 .unwrap_err()

@@ -9,6 +9,7 @@
 //! - [`control`]: change-control decisions (policy, specs, reconciliation verdicts), pure.
 //! - [`store`]: the storage trait and its sled engine (the only module that uses sled).
 //! - [`tls`]: the server certificate, configured or self-signed.
+//! - [`webhook`]: signed outbound incident events, from a transactional outbox.
 //! - [`cli`]: the `fathom` and `fathom-collector` command lines, including `quickstart`.
 //!
 //! The collector never trusts what an agent says about itself: agents are
@@ -25,6 +26,7 @@ pub mod ingest;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod webhook;
 
 /// An error and its sources, joined with ": ".
 pub fn error_chain(error: &dyn std::error::Error) -> String {

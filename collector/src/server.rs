@@ -86,6 +86,11 @@ pub async fn start(
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let commit = GroupCommit::spawn(cmdb.clone());
+    let webhook = config
+        .webhook
+        .as_ref()
+        .map(|w| crate::webhook::spawn(cmdb.clone(), w))
+        .transpose()?;
     let api = Arc::new(Api {
         cmdb: cmdb.clone(),
         ingest: Ingest::new(cmdb.clone(), config.max_body_bytes, config.clock_skew),
@@ -93,6 +98,7 @@ pub async fn start(
         max_body: config.max_body_bytes,
         report_slots: Semaphore::new(config.max_concurrent_reports),
         fingerprint: tls.fingerprint,
+        webhook,
     });
     tracing::info!(listen = %local_addr, fingerprint = %tls.fingerprint, data_dir = %config.data_dir.display(), "Collector listening");
     let task = tokio::spawn(

@@ -538,3 +538,136 @@ fn only_change_managers_decide_rfcs() {
     );
     assert!(!out.status.success());
 }
+
+/// A minimal HTTP receiver for webhooks: records each request's headers
+/// and body, and answers 500 to the first `fail_first` requests.
+struct Receiver {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>,
+}
+
+impl Receiver {
+    fn start(fail_first: usize) -> Receiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            let mut failures_left = fail_first;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers = Vec::new();
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    let l = line.trim_end();
+                    if l.is_empty() {
+                        break;
+                    }
+                    let (k, v) = l.split_once(':').unwrap();
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                }
+                let length: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let status = if failures_left > 0 {
+                    failures_left -= 1;
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                record.lock().unwrap().push((headers, body));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { port, seen }
+    }
+}
+
+#[test]
+fn incidents_reach_a_webhook_signed_and_nothing_is_lost_when_it_fails() {
+    let receiver = Receiver::start(1);
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = "a-shared-secret-of-some-length";
+    std::fs::write(
+        secret_dir.path().join("webhook.secret"),
+        format!("{secret}\n"),
+    )
+    .unwrap();
+    let c = Collector::start_with(&format!(
+        "[webhook]\nurl = \"http://127.0.0.1:{}/hooks/fathom\"\nsecret_file = \"{}\"\n",
+        receiver.port,
+        secret_dir.path().join("webhook.secret").display()
+    ));
+    let web = Host::new(&c, "web-9", "10000000000000000000000000000010");
+    set_package(web.path(), "adduser", Some("3.137"));
+    web.report();
+    let incident = incidents(&c).remove(0);
+
+    // The first attempt gets a 500; the deliverer retries the same event.
+    let seen = fathom_tests::wait_for(
+        "the webhook to be delivered",
+        std::time::Duration::from_secs(20),
+        || {
+            let seen = receiver.seen.lock().unwrap().clone();
+            (seen.len() >= 2).then_some(seen)
+        },
+    );
+    let header = |req: &(Vec<(String, String)>, Vec<u8>), name: &str| {
+        req.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        header(&seen[0], "x-fathom-delivery"),
+        header(&seen[1], "x-fathom-delivery")
+    );
+    assert_eq!(seen[0].1, seen[1].1, "the same event, again");
+    let (_, body) = &seen[1];
+    let event: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(event["event"], "incident.created");
+    assert_eq!(event["incident"]["id"], incident["id"]);
+    assert_eq!(header(&seen[1], "x-fathom-event"), "incident.created");
+
+    // The receiver can check the signature with the shared secret.
+    use hmac::Mac;
+    let signature = header(&seen[1], "x-fathom-signature");
+    let (t, hex_mac) = signature
+        .strip_prefix("t=")
+        .and_then(|s| s.split_once(",sha256="))
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&hex::decode(hex_mac).unwrap())
+        .expect("the signature verifies");
+    let age = fathom_tests::now_ms() / 1000 - t.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age), "t is the send time");
+
+    // An update (retroactive approval resolves it) follows as incident.updated.
+    c.cli_json(&["rfc", "approve", incident["rfcs"][0].as_str().unwrap()]);
+    let updated = fathom_tests::wait_for(
+        "the update event",
+        std::time::Duration::from_secs(20),
+        || {
+            receiver.seen.lock().unwrap().iter().find_map(|(_, body)| {
+                let e: Value = serde_json::from_slice(body).ok()?;
+                (e["event"] == "incident.updated" && e["incident"]["status"] == "resolved")
+                    .then_some(e)
+            })
+        },
+    );
+    assert_eq!(updated["incident"]["id"], incident["id"]);
+}

@@ -64,6 +64,8 @@ pub struct Api<S> {
     pub max_body: usize,
     pub report_slots: Semaphore,
     pub fingerprint: fathom_shared::tls::Fingerprint,
+    /// The webhook deliverer, poked after each durable write.
+    pub webhook: Option<crate::webhook::Handle>,
 }
 
 pub(crate) type Answer = Response<Full<Bytes>>;
@@ -479,11 +481,15 @@ pub(crate) fn parse_request<T: serde::de::DeserializeOwned>(
 
 /// Waits until every write so far is on disk; a failed flush is a 503, which
 /// the caller may retry.
-pub(crate) async fn durable<S>(api: &Api<S>) -> Result<(), Refused> {
+pub(crate) async fn durable<S: Store>(api: &Api<S>) -> Result<(), Refused> {
     api.commit
         .durable()
         .await
-        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))
+        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
+    if let Some(w) = &api.webhook {
+        w.poke();
+    }
+    Ok(())
 }
 
 pub(crate) fn store_error(e: &crate::store::StoreError) -> Refused {

@@ -1450,6 +1450,18 @@ impl<S: Store> Cmdb<S> {
         self.scan(Table::Trail, b"")
     }
 
+    /// Removes a delivered webhook event.
+    pub fn outbox_delivered(&self, seq: u64) -> Result<(), StoreError> {
+        let key = seq.to_be_bytes();
+        let result = self
+            .store
+            .transaction::<(), std::convert::Infallible>(|tx| Ok(tx.remove(Table::Outbox, &key)?));
+        result.map_err(|e| match e {
+            TransactionError::Store(s) => s,
+            TransactionError::Aborted(never) => match never {},
+        })
+    }
+
     /// Webhook events waiting for delivery, oldest first.
     pub fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         Ok(self
