@@ -128,7 +128,17 @@ impl CollectorConfig {
         }
         let policy = match &raw.policy {
             // A relative policy path is relative to the config file.
-            Some(p) => Policy::from_file(&path.parent().unwrap_or(Path::new(".")).join(p))?,
+            Some(p) => {
+                let policy_path = path.parent().unwrap_or(Path::new(".")).join(p);
+                Policy::from_file(&policy_path).map_err(|e| match e {
+                    // A policy file that is not there is this file's mistake;
+                    // one that is wrong inside names its own file and key.
+                    ConfigError::Io { path: p, source } => {
+                        invalid("policy", format!("cannot read {}: {source}", p.display()))
+                    }
+                    other => other,
+                })?
+            }
             None => Policy::builtin(),
         };
         let webhook = match raw.webhook {

@@ -539,11 +539,14 @@ fn only_change_managers_decide_rfcs() {
     assert!(!out.status.success());
 }
 
+/// A request as the receiver saw it: lower-cased headers, and the body.
+type Seen = (Vec<(String, String)>, Vec<u8>);
+
 /// A minimal HTTP receiver for webhooks: records each request's headers
 /// and body, and answers 500 to the first `fail_first` requests.
 struct Receiver {
     port: u16,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
 }
 
 impl Receiver {
@@ -623,7 +626,7 @@ fn incidents_reach_a_webhook_signed_and_nothing_is_lost_when_it_fails() {
             (seen.len() >= 2).then_some(seen)
         },
     );
-    let header = |req: &(Vec<(String, String)>, Vec<u8>), name: &str| {
+    let header = |req: &Seen, name: &str| {
         req.0
             .iter()
             .find(|(k, _)| k == name)
