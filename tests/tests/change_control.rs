@@ -674,3 +674,244 @@ fn incidents_reach_a_webhook_signed_and_nothing_is_lost_when_it_fails() {
     );
     assert_eq!(updated["incident"]["id"], incident["id"]);
 }
+
+#[test]
+fn a_baseline_reports_what_changed_since_it_was_taken() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-10", "10000000000000000000000000000011");
+    let taken = c.cli_json(&[
+        "baseline",
+        "take",
+        "before-release-42",
+        "--target",
+        "class=server",
+        "--description",
+        "before release 42",
+    ]);
+    assert_eq!(taken["ci_count"], 1);
+    let again = c.cli_fails(&["baseline", "take", "before-release-42"]);
+    assert!(again.contains("never overwritten"), "{again}");
+
+    approved_rfc(&c, &web.ci, "packages.adduser: 3.137", "-1m", "+1h");
+    set_package(web.path(), "adduser", Some("3.137"));
+    web.report();
+    let diff = c.cli_json(&["baseline", "diff", "before-release-42"]);
+    assert_eq!(diff["to"], "current CMDB");
+    assert_eq!(diff["changed"].as_array().unwrap().len(), 1);
+    let changes = diff["changed"][0]["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().any(|ch| ch["field"] == "packages.adduser"
+            && ch["old"] == "3.134"
+            && ch["new"] == "3.137"),
+        "{changes:#?}"
+    );
+    c.cli_json(&["baseline", "take", "after-release-42"]);
+    let between = c.cli_json(&[
+        "baseline",
+        "diff",
+        "before-release-42",
+        "--against",
+        "after-release-42",
+    ]);
+    assert_eq!(between["changed"][0]["id"], web.ci.as_str());
+    let human = text(&c, &["baseline", "diff", "before-release-42"]);
+    assert!(human.contains("packages.adduser: 3.134 → 3.137"), "{human}");
+}
+
+#[test]
+fn the_audit_report_measures_accuracy_and_draws_the_sample() {
+    let c = Collector::start();
+    let good = Host::new(&c, "web-11", "10000000000000000000000000000012");
+    let drifting = Host::new(&c, "web-12", "10000000000000000000000000000013");
+    let manual = c.cli_json(&[
+        "ci",
+        "create",
+        "--class",
+        "server",
+        "--name",
+        "legacy-1",
+        "--location",
+        "DC1 rack 4",
+        "--reason",
+        "bought before agents existed",
+    ]);
+    set_package(drifting.path(), "adduser", Some("3.137"));
+    drifting.report();
+
+    let report = c.cli_json(&["audit", "report", "--seed", "7"]);
+    assert_eq!(report["total_cis"], 3);
+    assert_eq!(report["compared"], 2);
+    assert_eq!(report["matching"], 1);
+    assert_eq!(report["accuracy_pct"], 50.0);
+    assert_eq!(report["mismatches_by_section"]["packages"], 1);
+    assert_eq!(report["registered_never_discovered"][0], manual["id"]);
+    assert_eq!(
+        report["sample_sizes"]["server"],
+        serde_json::json!([3, 2]),
+        "50% of 3, rounded up"
+    );
+    let sampled: Vec<&Value> = report["cis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["in_sample"] == true)
+        .collect();
+    assert_eq!(sampled.len(), 2);
+    // The same seed draws the same sample.
+    assert_eq!(
+        c.cli_json(&["audit", "report", "--seed", "7"])["cis"],
+        report["cis"]
+    );
+    let line = report["cis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == drifting.ci.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(line["mismatches"][0], "packages.adduser");
+    let _ = good;
+
+    let csv = text(&c, &["audit", "report", "--seed", "7", "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("ci,class,name,registered,discovered,stale,consistent,mismatches,in_sample")
+    );
+    assert_eq!(lines.count(), 3);
+    let table = text(&c, &["audit", "report", "--seed", "7"]);
+    assert!(table.contains("accuracy      50.0%"), "{table}");
+
+    let recorded = c.cli_json(&[
+        "audit",
+        "record",
+        "--seed",
+        "7",
+        "--note",
+        "Q4 audit",
+        "--deficiency",
+        &format!(
+            "{}|adduser upgraded without an RFC|raise the RFC or revert",
+            drifting.ci
+        ),
+    ]);
+    assert_eq!(recorded["accuracy_pct"], 50.0);
+    assert_eq!(recorded["deficiencies"][0]["ci"], drifting.ci.as_str());
+    assert_eq!(c.cli_json(&["audit", "list"]).as_array().unwrap().len(), 1);
+    let bad = c.cli_fails(&[
+        "audit",
+        "record",
+        "--seed",
+        "7",
+        "--deficiency",
+        "no pipes here",
+    ]);
+    assert!(
+        bad.contains("ci-12|what is wrong|corrective action"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn manual_cis_and_relationships_import_export_and_feed_rfc_assessment() {
+    let c = Collector::start();
+    let web = Host::new(&c, "web-13", "10000000000000000000000000000014");
+    let dir = tempfile::tempdir().unwrap();
+    let cis = dir.path().join("cis.csv");
+    std::fs::write(
+        &cis,
+        "class,name,owner,criticality,attr:service.sla\n\
+         service,shop,e-commerce,high,99.9%\n\
+         rack,DC1-R4,facilities,low,\n",
+    )
+    .unwrap();
+    let rels = dir.path().join("relationships.csv");
+    std::fs::write(
+        &rels,
+        "from,kind,to\nshop,depends_on,web-13\nweb-13,part_of,DC1-R4\n",
+    )
+    .unwrap();
+    let args = |dry: bool| {
+        let mut a = vec![
+            "ci".to_string(),
+            "import".into(),
+            cis.display().to_string(),
+            "--relationships".into(),
+            rels.display().to_string(),
+            "--reason".into(),
+            "initial load".into(),
+        ];
+        if dry {
+            a.push("--dry-run".into());
+        }
+        a
+    };
+    let run = |dry: bool| {
+        let a = args(dry);
+        c.cli_json(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let dry = run(true);
+    assert_eq!(dry["created"].as_array().unwrap().len(), 2);
+    assert_eq!(c.cis().len(), 1, "a dry run writes nothing");
+    let done = run(false);
+    assert_eq!(done["created"].as_array().unwrap().len(), 2);
+    assert_eq!(done["relationships_added"], 2);
+    // Again: everything is already there.
+    let again = run(false);
+    assert_eq!(again["unchanged"], 2);
+    assert_eq!(again["relationships_existing"], 2);
+
+    let shop = c.cis().into_iter().find(|ci| ci["name"] == "shop").unwrap();
+    assert_eq!(shop["class"], "service");
+    assert_eq!(shop["criticality"], "high");
+    assert_eq!(shop["attributes"]["service.sla"], "99.9%");
+
+    // A JSON export imports back as no change at all.
+    let export = c.cli(&["ci", "export"]);
+    let path = dir.path().join("export.json");
+    std::fs::write(&path, &export.stdout).unwrap();
+    let round = c.cli_json(&[
+        "ci",
+        "import",
+        path.to_str().unwrap(),
+        "--reason",
+        "restore test",
+    ]);
+    assert_eq!(round["unchanged"], 3, "{round}");
+    assert_eq!(round["relationships_existing"], 2);
+    let csv = text(&c, &["ci", "export", "--format", "csv"]);
+    assert!(
+        csv.starts_with("id,class,name,description,status,owner,location,criticality,attr:"),
+        "{csv}"
+    );
+
+    // Bad rows are refused whole, naming the row.
+    std::fs::write(&cis, "class,name,criticality\nservice,crm,extreme\n").unwrap();
+    let err = c.cli_fails(&["ci", "import", cis.to_str().unwrap(), "--reason", "x"]);
+    assert!(err.contains("CI 1") && err.contains("criticality"), "{err}");
+    std::fs::write(&cis, "class,name,colour\nservice,crm,red\n").unwrap();
+    let err = c.cli_fails(&["ci", "import", cis.to_str().unwrap(), "--reason", "x"]);
+    assert!(err.contains("unknown column \"colour\""), "{err}");
+
+    // An RFC on the web server finds what depends on it.
+    let rfc = c.cli_json(&[
+        "rfc",
+        "raise",
+        "--title",
+        "Reboot web-13",
+        "--target",
+        &web.ci,
+        "--type",
+        "patch",
+        "--impact",
+        "major",
+    ]);
+    let id = rfc["id"].as_str().unwrap();
+    let err = c.cli_fails(&["rfc", "approve", id]);
+    assert!(err.contains("must be assessed first"), "{err}");
+    let assessed = c.cli_json(&["rfc", "assess", id, "--risk", "high"]);
+    let dependents = assessed["assessment"]["dependents"].as_array().unwrap();
+    assert_eq!(dependents.len(), 1, "{dependents:#?}");
+    assert_eq!(dependents[0]["ci"], shop["id"]);
+    assert_eq!(dependents[0]["name"], "shop");
+}

@@ -26,6 +26,15 @@
 //! | GET    | /v1/incidents/{id}                | (read)         |
 //! | POST   | /v1/incidents/{id}/update         | WorkIncidents  |
 //! | GET    | /v1/audit-trail                   | (read)         |
+//! | GET    | /v1/baselines                     | (read)         |
+//! | POST   | /v1/baselines                     | Audit          |
+//! | GET    | /v1/baselines/{name}              | (read)         |
+//! | GET    | /v1/baselines/{name}/diff?against= | (read)        |
+//! | GET    | /v1/audit-report?seed=            | (read)         |
+//! | GET    | /v1/audits                        | (read)         |
+//! | POST   | /v1/audits                        | Audit          |
+//! | GET    | /v1/export?class=                 | (read)         |
+//! | POST   | /v1/import                        | EditCis        |
 //!
 //! Writes answer only once durable, like reports.
 
@@ -432,6 +441,96 @@ pub(super) async fn route<S: Store>(
             let inc: IncidentId = id(inc)?;
             let u: IncidentUpdate = parse_request(r.body, "incident update")?;
             write!(StatusCode::OK, cmdb.update_incident(actor, inc, &u, now))
+        }
+        (&Method::GET, ["v1", "baselines"]) => {
+            json(StatusCode::OK, &cmdb.list_baselines().map_err(store)?)
+        }
+        (&Method::POST, ["v1", "baselines"]) => {
+            need(Permission::Audit)?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Take {
+                name: String,
+                #[serde(default)]
+                description: String,
+                #[serde(default)]
+                targets: Vec<crate::cmdb::rfc::Target>,
+            }
+            let t: Take = parse_request(r.body, "baseline")?;
+            write!(
+                StatusCode::CREATED,
+                cmdb.take_baseline(actor, &t.name, &t.description, &t.targets, now)
+            )
+        }
+        (&Method::GET, ["v1", "baselines", name]) => {
+            let b = cmdb
+                .baseline(name)
+                .map_err(store)?
+                .ok_or_else(|| not_found(format!("no baseline named {name}")))?;
+            json(StatusCode::OK, &b)
+        }
+        (&Method::GET, ["v1", "baselines", name, "diff"]) => {
+            let d = cmdb
+                .diff_baseline(name, r.query("against"))
+                .map_err(action_error)?;
+            json(StatusCode::OK, &d)
+        }
+        (&Method::GET, ["v1", "audit-report"]) => {
+            let seed = r
+                .query("seed")
+                .map(|s| {
+                    s.parse::<u64>()
+                        .map_err(|_| bad_request("seed must be a number"))
+                })
+                .transpose()?
+                .unwrap_or((now / 86_400_000) as u64);
+            json(
+                StatusCode::OK,
+                &cmdb.audit_report(seed, now).map_err(store)?,
+            )
+        }
+        (&Method::GET, ["v1", "audits"]) => {
+            json(StatusCode::OK, &cmdb.list_audits().map_err(store)?)
+        }
+        (&Method::POST, ["v1", "audits"]) => {
+            need(Permission::Audit)?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Record {
+                #[serde(default)]
+                note: String,
+                seed: u64,
+                #[serde(default)]
+                deficiencies: Vec<crate::cmdb::audit::Deficiency>,
+            }
+            let a: Record = parse_request(r.body, "audit")?;
+            write!(
+                StatusCode::CREATED,
+                cmdb.record_audit(actor, &a.note, a.seed, &a.deficiencies, now)
+            )
+        }
+        (&Method::GET, ["v1", "export"]) => json(
+            StatusCode::OK,
+            &cmdb.export(r.query("class")).map_err(store)?,
+        ),
+        (&Method::POST, ["v1", "import"]) => {
+            need(Permission::EditCis)?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Import {
+                document: crate::cmdb::exchange::Exchange,
+                reason: String,
+                #[serde(default)]
+                dry_run: bool,
+            }
+            let i: Import = parse_request(r.body, "import")?;
+            let report = cmdb
+                .import(actor, &i.document, &i.reason, i.dry_run, now)
+                .map_err(action_error)?;
+            if !i.dry_run {
+                durable(api).await?;
+            }
+            json(StatusCode::OK, &report)
         }
         (&Method::GET, ["v1", "audit-trail"]) => {
             json(StatusCode::OK, &cmdb.trail_entries().map_err(store)?)

@@ -49,8 +49,9 @@ use crate::commit::GroupCommit;
 use crate::ingest::{Ingest, IngestError};
 use crate::store::Store;
 
-/// Operator requests (JSON) are small; this caps them.
-const MAX_OPERATOR_BODY: usize = 64 * 1024;
+/// Operator requests are JSON from authenticated operators; imports of
+/// manual CIs are the largest. This caps them.
+const MAX_OPERATOR_BODY: usize = 8 * 1024 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);

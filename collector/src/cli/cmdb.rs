@@ -10,8 +10,11 @@ use serde_json::{json, Value};
 use super::client::Client;
 use super::{print_json, render};
 use crate::api::CiView;
+use crate::cmdb::audit::AuditReport;
+use crate::cmdb::baseline::{Baseline, BaselineDiff, BaselineSummary};
 use crate::cmdb::ci::RelationKind;
 use crate::cmdb::drift::{DriftRecord, DriftStatus};
+use crate::cmdb::exchange::{Exchange, ExchangeCi, ExchangeRelationship, ImportReport};
 use crate::cmdb::history::{HistoryEntry, TrailEntry};
 use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
 use crate::cmdb::incident::{Incident, IncidentStatus};
@@ -161,6 +164,33 @@ pub enum CiCommand {
         id: CiId,
         #[arg(long)]
         agent: fathom_shared::ids::AgentId,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export CIs and relationships (JSON, or CSV: CIs, or relationships
+    /// with --relationships).
+    Export {
+        #[arg(long)]
+        class: Option<String>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        /// With --format csv: the relationships instead of the CIs.
+        #[arg(long)]
+        relationships: bool,
+    },
+    /// Import CIs (and relationships) from a JSON export, or from CSV files:
+    /// CIs (columns id, class, name, description, status, owner, location,
+    /// criticality, and attr:<section.name>) and, with --relationships, a
+    /// CSV of from, kind, to. One transaction: all rows or none.
+    Import {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        relationships: Option<std::path::PathBuf>,
+        /// Show what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         reason: String,
         #[arg(long)]
@@ -412,8 +442,101 @@ pub enum IncidentCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
+    /// The configuration audit report: accuracy, mismatches by class and
+    /// section, unregistered, never or no longer discovered, duplicates
+    /// pending, and the verification sample for a physical audit.
+    Report {
+        /// Seed of the sample draw (default: today's date); the same seed
+        /// draws the same sample.
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Same as --format json.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record an audit: today's figures, the sample, and the deficiencies
+    /// found with their corrective actions.
+    Record {
+        #[arg(long, default_value = "")]
+        note: String,
+        /// The seed of the report whose sample was verified.
+        #[arg(long)]
+        seed: u64,
+        /// `ci-12|what is wrong|corrective action` (the CI may be empty;
+        /// repeatable).
+        #[arg(long = "deficiency", value_parser = parse_deficiency)]
+        deficiencies: Vec<crate::cmdb::audit::Deficiency>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recorded audits.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// The audit trail: every operator action, oldest first.
     Trail {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+fn parse_deficiency(text: &str) -> Result<crate::cmdb::audit::Deficiency, String> {
+    let parts: Vec<&str> = text.splitn(3, '|').collect();
+    let [ci, description, action] = parts.as_slice() else {
+        return Err(format!(
+            "{text:?}: write it as `ci-12|what is wrong|corrective action`"
+        ));
+    };
+    let ci = match ci.trim() {
+        "" => None,
+        c => Some(c.parse::<CiId>().map_err(|e| e.to_string())?),
+    };
+    Ok(crate::cmdb::audit::Deficiency {
+        ci,
+        description: description.trim().to_owned(),
+        corrective_action: action.trim().to_owned(),
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Record the current state of all CIs, or of the targets given.
+    Take {
+        /// Letters, digits, '-', '_' and '.'; never overwritten.
+        name: String,
+        /// A CI id or a selector like class=server (repeatable).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every CI and field a baseline recorded.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed since a baseline (or between two, with --against).
+    Diff {
+        name: String,
+        #[arg(long)]
+        against: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -733,6 +856,28 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                     ci["id"].as_str().unwrap_or_default()
                 ))
             })?;
+        }
+        CiCommand::Export {
+            class,
+            format,
+            relationships,
+        } => exchange_export(client, class, format, relationships).await?,
+        CiCommand::Import {
+            file,
+            relationships,
+            dry_run,
+            reason,
+            json,
+        } => {
+            exchange_import(
+                client,
+                &file,
+                relationships.as_deref(),
+                dry_run,
+                reason,
+                json,
+            )
+            .await?
         }
         CiCommand::Relate {
             from,
@@ -1316,6 +1461,76 @@ pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Resu
 
 pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()> {
     match command {
+        AuditCommand::Report { seed, format, json } => {
+            let path = match seed {
+                Some(s) => format!("v1/audit-report?seed={s}"),
+                None => "v1/audit-report".into(),
+            };
+            let report: AuditReport = client.get(&path).await?;
+            match if json { Format::Json } else { format } {
+                Format::Json => print_json(&report)?,
+                Format::Csv => print!("{}", audit_csv(&report)?),
+                Format::Table => print!("{}", describe_audit(&report)),
+            }
+        }
+        AuditCommand::Record {
+            note,
+            seed,
+            deficiencies,
+            json,
+        } => {
+            let r: Value = client
+                .post(
+                    "v1/audits",
+                    &json!({"note": note, "seed": seed, "deficiencies": deficiencies}),
+                )
+                .await?;
+            print_record(json, &r, || {
+                Ok(format!(
+                    "recorded {}: accuracy {}, {} deficiency(ies)\n",
+                    r["id"].as_str().unwrap_or_default(),
+                    r["accuracy_pct"]
+                        .as_f64()
+                        .map_or("n/a".into(), |a| format!("{a:.1}%")),
+                    deficiencies.len()
+                ))
+            })?;
+        }
+        AuditCommand::List { json } => {
+            let audits: Vec<crate::cmdb::audit::AuditRecord> = client.get("v1/audits").await?;
+            if json {
+                return print_json(&audits);
+            }
+            let rows: Vec<Vec<String>> = audits
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.id.to_string(),
+                        render::time(a.recorded_at_ms),
+                        a.by.to_string(),
+                        a.accuracy_pct.map_or("n/a".into(), |x| format!("{x:.1}%")),
+                        a.sample.len().to_string(),
+                        a.deficiencies.len().to_string(),
+                        a.note.clone(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(
+                    &[
+                        "AUDIT",
+                        "AT",
+                        "BY",
+                        "ACCURACY",
+                        "SAMPLE",
+                        "DEFICIENCIES",
+                        "NOTE"
+                    ],
+                    &rows
+                )
+            );
+        }
         AuditCommand::Trail { json } => {
             let trail: Vec<TrailEntry> = client.get("v1/audit-trail").await?;
             if json {
@@ -1340,5 +1555,446 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
             );
         }
     }
+    Ok(())
+}
+
+fn describe_audit(r: &AuditReport) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Configuration audit, {}\n\n",
+        render::time(r.generated_at_ms)
+    ));
+    out.push_str(&format!(
+        "accuracy      {} ({} of {} compared CIs match their latest discovery; {} CIs in all)\n",
+        r.accuracy_pct.map_or("n/a".into(), |a| format!("{a:.1}%")),
+        r.matching,
+        r.compared,
+        r.total_cis
+    ));
+    let ids = |v: &[CiId]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    out.push_str(&format!(
+        "unregistered  {}\n",
+        ids(&r.discovered_not_registered)
+    ));
+    out.push_str(&format!(
+        "never seen    {}\n",
+        ids(&r.registered_never_discovered)
+    ));
+    out.push_str(&format!("stale         {}\n", ids(&r.no_longer_discovered)));
+    out.push_str(&format!(
+        "duplicates    {} pending review\n\n",
+        r.duplicates_pending
+    ));
+    let rows: Vec<Vec<String>> = r
+        .by_class
+        .iter()
+        .map(|(class, c)| {
+            let (n, k) = r.sample_sizes.get(class).copied().unwrap_or_default();
+            vec![
+                class.clone(),
+                c.cis.to_string(),
+                c.compared.to_string(),
+                c.matching.to_string(),
+                if c.compared > 0 {
+                    format!("{:.1}%", c.matching as f64 * 100.0 / c.compared as f64)
+                } else {
+                    "n/a".into()
+                },
+                format!("{k} of {n}"),
+            ]
+        })
+        .collect();
+    out.push_str(&render::table(
+        &["CLASS", "CIS", "COMPARED", "MATCHING", "ACCURACY", "SAMPLE"],
+        &rows,
+    ));
+    if !r.mismatches_by_section.is_empty() {
+        out.push_str("\nmismatched attributes by section\n");
+        for (section, n) in &r.mismatches_by_section {
+            out.push_str(&format!("  {section:<12}{n}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\nverification sample (seed {}): check these by hand\n",
+        r.seed
+    ));
+    let rows: Vec<Vec<String>> = r
+        .cis
+        .iter()
+        .filter(|c| c.in_sample)
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                c.class.clone(),
+                c.name.clone(),
+                c.mismatches.len().to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&render::table(
+        &["CI", "CLASS", "NAME", "MISMATCHES"],
+        &rows,
+    ));
+    out
+}
+
+fn audit_csv(r: &AuditReport) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "ci",
+        "class",
+        "name",
+        "registered",
+        "discovered",
+        "stale",
+        "consistent",
+        "mismatches",
+        "in_sample",
+    ])?;
+    for c in &r.cis {
+        let consistent = if c.registered && c.discovered {
+            (c.mismatches.is_empty()).to_string()
+        } else {
+            String::new()
+        };
+        w.write_record([
+            c.id.to_string(),
+            c.class.clone(),
+            c.name.clone(),
+            c.registered.to_string(),
+            c.discovered.to_string(),
+            c.stale.to_string(),
+            consistent,
+            c.mismatches.join(" "),
+            c.in_sample.to_string(),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+pub async fn baseline(client: &Client, command: BaselineCommand) -> anyhow::Result<()> {
+    match command {
+        BaselineCommand::Take {
+            name,
+            targets,
+            description,
+            json,
+        } => {
+            for t in &targets {
+                t.parse::<crate::cmdb::rfc::Target>()?;
+            }
+            let b: Value = client
+                .post(
+                    "v1/baselines",
+                    &json!({"name": name, "description": description, "targets": targets}),
+                )
+                .await?;
+            print_record(json, &b, || {
+                Ok(format!("baseline {name}: {} CI(s)\n", b["ci_count"]))
+            })?;
+        }
+        BaselineCommand::List { json } => {
+            let all: Vec<BaselineSummary> = client.get("v1/baselines").await?;
+            if json {
+                return print_json(&all);
+            }
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.name.clone(),
+                        render::time(b.taken_at_ms),
+                        b.taken_by.to_string(),
+                        b.ci_count.to_string(),
+                        if b.targets.is_empty() {
+                            "all".into()
+                        } else {
+                            b.targets
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        },
+                        b.description.clone(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(
+                    &["BASELINE", "TAKEN", "BY", "CIS", "TARGETS", "DESCRIPTION"],
+                    &rows
+                )
+            );
+        }
+        BaselineCommand::Show { name, json } => {
+            let b: Baseline = client.get(&format!("v1/baselines/{name}")).await?;
+            if json {
+                return print_json(&b);
+            }
+            println!(
+                "baseline {} taken {} by {}: {}",
+                b.name,
+                render::time(b.taken_at_ms),
+                b.taken_by,
+                b.description
+            );
+            for ci in &b.cis {
+                println!("\n{} {} ({})", ci.id, ci.name, ci.class);
+                for (k, v) in &ci.fields {
+                    println!("  {k:<40}{v}");
+                }
+            }
+        }
+        BaselineCommand::Diff {
+            name,
+            against,
+            json,
+        } => {
+            let path = match &against {
+                Some(a) => format!("v1/baselines/{name}/diff?against={a}"),
+                None => format!("v1/baselines/{name}/diff"),
+            };
+            let d: BaselineDiff = client.get(&path).await?;
+            if json {
+                return print_json(&d);
+            }
+            println!("{} → {}", d.from, d.to);
+            println!(
+                "{} changed, {} added, {} removed, {} unchanged",
+                d.changed.len(),
+                d.added.len(),
+                d.removed.len(),
+                d.unchanged
+            );
+            for c in &d.added {
+                println!("\n+ {} {} ({})", c.id, c.name, c.class);
+            }
+            for c in &d.removed {
+                println!("\n- {} {} ({})", c.id, c.name, c.class);
+            }
+            for c in &d.changed {
+                println!("\n~ {} {}", c.id, c.name);
+                for ch in &c.changes {
+                    println!("    {}: {} → {}", ch.field, value(&ch.old), value(&ch.new));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+const CI_COLUMNS: [&str; 8] = [
+    "id",
+    "class",
+    "name",
+    "description",
+    "status",
+    "owner",
+    "location",
+    "criticality",
+];
+
+/// CIs as CSV: fixed columns, then one `attr:<name>` column per attribute
+/// any exported CI has.
+fn cis_csv(doc: &Exchange) -> anyhow::Result<String> {
+    let attrs: std::collections::BTreeSet<&String> =
+        doc.cis.iter().flat_map(|c| c.attributes.keys()).collect();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = CI_COLUMNS.iter().map(|c| c.to_string()).collect();
+    header.extend(attrs.iter().map(|a| format!("attr:{a}")));
+    w.write_record(&header)?;
+    for c in &doc.cis {
+        let mut row = vec![
+            c.id.map(|i| i.to_string()).unwrap_or_default(),
+            c.class.clone(),
+            c.name.clone(),
+            c.description.clone(),
+            c.status.clone().unwrap_or_default(),
+            c.owner.clone().unwrap_or_default(),
+            c.location.clone().unwrap_or_default(),
+            c.criticality.clone().unwrap_or_default(),
+        ];
+        row.extend(
+            attrs
+                .iter()
+                .map(|a| c.attributes.get(*a).cloned().unwrap_or_default()),
+        );
+        w.write_record(&row)?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// Reads a CI CSV; errors name the line.
+pub fn read_cis_csv(text: &str, file: &str) -> anyhow::Result<Vec<ExchangeCi>> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers = r
+        .headers()
+        .with_context(|| format!("{file}: cannot read the header"))?
+        .clone();
+    for required in ["class", "name"] {
+        if !headers.iter().any(|h| h == required) {
+            bail!("{file}: the header has no {required:?} column");
+        }
+    }
+    for h in headers.iter() {
+        if !CI_COLUMNS.contains(&h) && !h.starts_with("attr:") {
+            bail!(
+                "{file}: unknown column {h:?} (columns: {}, and attr:<section.name>)",
+                CI_COLUMNS.join(", ")
+            );
+        }
+    }
+    let mut out = Vec::new();
+    for (i, record) in r.records().enumerate() {
+        let line = record
+            .as_ref()
+            .ok()
+            .and_then(|r| r.position())
+            .map_or(i + 2, |p| p.line() as usize);
+        let record = record.with_context(|| format!("{file}, line {line}"))?;
+        let get = |col: &str| -> Option<String> {
+            headers
+                .iter()
+                .position(|h| h == col)
+                .and_then(|p| record.get(p))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let mut ci = ExchangeCi {
+            id: match get("id") {
+                Some(id) => Some(
+                    id.parse()
+                        .map_err(|e| anyhow::anyhow!("{file}, line {line}: {e}"))?,
+                ),
+                None => None,
+            },
+            class: get("class")
+                .ok_or_else(|| anyhow::anyhow!("{file}, line {line}: class is empty"))?,
+            name: get("name")
+                .ok_or_else(|| anyhow::anyhow!("{file}, line {line}: name is empty"))?,
+            description: get("description").unwrap_or_default(),
+            status: get("status"),
+            owner: get("owner"),
+            location: get("location"),
+            criticality: get("criticality"),
+            attributes: Default::default(),
+        };
+        for (h, v) in headers.iter().zip(record.iter()) {
+            if let Some(attr) = h.strip_prefix("attr:") {
+                if !v.trim().is_empty() {
+                    ci.attributes.insert(attr.to_owned(), v.trim().to_owned());
+                }
+            }
+        }
+        out.push(ci);
+    }
+    Ok(out)
+}
+
+fn read_relationships_csv(text: &str, file: &str) -> anyhow::Result<Vec<ExchangeRelationship>> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for (i, record) in r.deserialize::<ExchangeRelationship>().enumerate() {
+        out.push(
+            record.with_context(|| format!("{file}, row {} (columns: from, kind, to)", i + 2))?,
+        );
+    }
+    Ok(out)
+}
+
+pub async fn exchange_export(
+    client: &Client,
+    class: Option<String>,
+    format: Format,
+    relationships: bool,
+) -> anyhow::Result<()> {
+    let path = match &class {
+        Some(c) => format!("v1/export?class={c}"),
+        None => "v1/export".into(),
+    };
+    let doc: Exchange = client.get(&path).await?;
+    match format {
+        Format::Json | Format::Table => print_json(&doc)?,
+        Format::Csv if relationships => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in &doc.relationships {
+                w.serialize(r)?;
+            }
+            let text = String::from_utf8(w.into_inner()?)?;
+            print!(
+                "{}",
+                if text.is_empty() {
+                    "from,kind,to\n".into()
+                } else {
+                    text
+                }
+            );
+        }
+        Format::Csv => print!("{}", cis_csv(&doc)?),
+    }
+    Ok(())
+}
+
+pub async fn exchange_import(
+    client: &Client,
+    file: &std::path::Path,
+    relationships: Option<&std::path::Path>,
+    dry_run: bool,
+    reason: String,
+    json: bool,
+) -> anyhow::Result<()> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let text = read(file)?;
+    let name = file.display().to_string();
+    let mut doc = if name.ends_with(".json") || text.trim_start().starts_with('{') {
+        serde_json::from_str::<Exchange>(&text)
+            .with_context(|| format!("{name} is not a Fathom export"))?
+    } else {
+        Exchange {
+            cis: read_cis_csv(&text, &name)?,
+            relationships: vec![],
+        }
+    };
+    if let Some(rel) = relationships {
+        doc.relationships.extend(read_relationships_csv(
+            &read(rel)?,
+            &rel.display().to_string(),
+        )?);
+    }
+    let report: ImportReport = client
+        .post(
+            "v1/import",
+            &json!({"document": doc, "reason": reason, "dry_run": dry_run}),
+        )
+        .await?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "{}{} created, {} updated, {} unchanged; {} relationship(s) added, {} already there",
+        if dry_run {
+            "dry run (nothing written): "
+        } else {
+            ""
+        },
+        report.created.len(),
+        report.updated.len(),
+        report.unchanged,
+        report.relationships_added,
+        report.relationships_existing
+    );
     Ok(())
 }

@@ -117,9 +117,13 @@ enum FathomCommand {
     /// Incidents: unauthorized changes and what people report.
     #[command(subcommand)]
     Incident(cmdb::IncidentCommand),
-    /// The audit trail of operator actions.
+    /// Configuration audits (accuracy, verification sample, deficiencies)
+    /// and the audit trail of operator actions.
     #[command(subcommand)]
     Audit(cmdb::AuditCommand),
+    /// Configuration baselines: take, list, show, diff.
+    #[command(subcommand)]
+    Baseline(cmdb::BaselineCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,6 +321,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
         FathomCommand::Drift(c) => cmdb::drift(&client, c).await?,
         FathomCommand::Incident(c) => cmdb::incident(&client, c).await?,
         FathomCommand::Audit(c) => cmdb::audit(&client, c).await?,
+        FathomCommand::Baseline(c) => cmdb::baseline(&client, c).await?,
     }
     Ok(())
 }

@@ -113,7 +113,7 @@ fn put_ci<E>(tx: &dyn Tx, ci: &CiRecord) -> Result<(), TxAbort<E>> {
     Ok(tx.insert(Table::Cis, &ci_key(ci.id), &encode(ci))?)
 }
 
-fn trail(
+pub(crate) fn trail_entry(
     tx: &dyn Tx,
     at_ms: i64,
     actor: &Actor,
@@ -216,6 +216,13 @@ fn validate_window(w: &Window) -> Result<(), ActionError> {
 }
 
 impl<S: Store> Cmdb<S> {
+    pub(crate) fn act_on<R>(
+        &self,
+        body: impl Fn(&dyn Tx) -> TxResult<R>,
+    ) -> Result<R, ActionError> {
+        self.act(body)
+    }
+
     fn act<R>(&self, body: impl Fn(&dyn Tx) -> TxResult<R>) -> Result<R, ActionError> {
         Ok(self.store.transaction(body)?)
     }
@@ -289,7 +296,7 @@ impl<S: Store> Cmdb<S> {
             };
             record_history(tx, &mut ci, now_ms, by, why, changes)?;
             put_ci(tx, &ci)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -347,7 +354,7 @@ impl<S: Store> Cmdb<S> {
             };
             record_history(tx, &mut ci, now_ms, by, why, changes)?;
             put_ci(tx, &ci)?;
-            trail(tx, now_ms, by, "ci.edit", id.to_string(), format!("{detail}: {reason}"))?;
+            trail_entry(tx, now_ms, by, "ci.edit", id.to_string(), format!("{detail}: {reason}"))?;
             Ok(ci)
         })
     }
@@ -385,7 +392,7 @@ impl<S: Store> Cmdb<S> {
             };
             reconcile::register(tx, &mut ci, &discovered, &sighting)?;
             put_ci(tx, &ci)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -518,7 +525,7 @@ impl<S: Store> Cmdb<S> {
                 put_ci(tx, ci)?;
             }
             let action = if present { "ci.relate" } else { "ci.unrelate" };
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -586,7 +593,7 @@ impl<S: Store> Cmdb<S> {
                 return abort(ActionError::Conflict(format!("{id} is already settled")));
             }
             settle_review(tx, &mut item, ReviewStatus::Dismissed, by, note, now_ms)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -757,7 +764,7 @@ impl<S: Store> Cmdb<S> {
             record_history(tx, &mut o, now_ms, by, why.clone(), o_changes)?;
             put_ci(tx, &k)?;
             put_ci(tx, &o)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -851,7 +858,7 @@ impl<S: Store> Cmdb<S> {
             )?;
             put_ci(tx, &ci)?;
             put_ci(tx, &new)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -937,7 +944,7 @@ impl<S: Store> Cmdb<S> {
                 }],
             };
             put_rfc(tx, &rfc)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -977,7 +984,7 @@ impl<S: Store> Cmdb<S> {
             })
             .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
             put_rfc(tx, &rfc)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -1024,7 +1031,7 @@ impl<S: Store> Cmdb<S> {
                     }
                 }
                 put_rfc(tx, &rfc)?;
-                trail(tx, now_ms, by, "rfc.reject", id.to_string(), comment.to_owned())?;
+                trail_entry(tx, now_ms, by, "rfc.reject", id.to_string(), comment.to_owned())?;
                 return Ok(rfc);
             }
             if window.is_some() {
@@ -1041,7 +1048,7 @@ impl<S: Store> Cmdb<S> {
                 }
             }
             put_rfc(tx, &rfc)?;
-            trail(tx, now_ms, by, "rfc.approve", id.to_string(), comment.to_owned())?;
+            trail_entry(tx, now_ms, by, "rfc.approve", id.to_string(), comment.to_owned())?;
             Ok(rfc)
         })
     }
@@ -1156,7 +1163,7 @@ impl<S: Store> Cmdb<S> {
                 }
             }
             put_rfc(tx, &rfc)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -1235,7 +1242,7 @@ impl<S: Store> Cmdb<S> {
             rfc.implement(now_ms, by, text)
                 .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
             put_rfc(tx, &rfc)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -1265,7 +1272,7 @@ impl<S: Store> Cmdb<S> {
             })
             .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
             put_rfc(tx, &rfc)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -1303,7 +1310,7 @@ impl<S: Store> Cmdb<S> {
             }
             put_rfc(tx, &rfc)?;
             let action = if cancel { "rfc.cancel" } else { "rfc.close" };
-            trail(tx, now_ms, by, action, id.to_string(), comment.to_owned())?;
+            trail_entry(tx, now_ms, by, action, id.to_string(), comment.to_owned())?;
             Ok(rfc)
         })
     }
@@ -1361,7 +1368,7 @@ impl<S: Store> Cmdb<S> {
             );
             i.cis = cis.to_vec();
             put_incident(tx, &i, "incident.created", self.webhooks)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -1432,7 +1439,7 @@ impl<S: Store> Cmdb<S> {
                 return abort(ActionError::Invalid("nothing to update".into()));
             }
             put_incident(tx, &i, "incident.updated", self.webhooks)?;
-            trail(
+            trail_entry(
                 tx,
                 now_ms,
                 by,

@@ -18,9 +18,12 @@
 //! verified, decoded reports and authenticated operators. The rules it
 //! applies are decided in [`crate::control`].
 
+pub mod audit;
+pub mod baseline;
 pub mod ci;
 pub mod control;
 pub mod drift;
+pub mod exchange;
 pub mod history;
 pub mod identify;
 pub mod ids;
@@ -191,6 +194,7 @@ pub(crate) enum Counter {
     Incident,
     Drift,
     Review,
+    Audit,
     Trail,
     Outbox,
 }
@@ -203,6 +207,7 @@ impl Counter {
             Counter::Incident => b"incident",
             Counter::Drift => b"drift",
             Counter::Review => b"review",
+            Counter::Audit => b"audit",
             Counter::Trail => b"trail",
             Counter::Outbox => b"outbox",
         }

@@ -1,0 +1,329 @@
+//! Import and export of CIs and relationships, for what no agent discovers
+//! (racks, contracts, SLAs, services) and as a portable copy of the CMDB.
+//!
+//! The exchange document is JSON (`{"cis": [...], "relationships": [...]}`);
+//! the CLI also reads and writes it as CSV. An import is one transaction:
+//! every row applies or none does. Rows with an `id` update that CI; rows
+//! without one match an existing CI by class and name, or create one.
+//! Relationship ends name a CI by id (`ci-12`) or by name. Attributes of
+//! discovered CIs are not importable (they change through discovery and
+//! RFCs); exporting and importing the same document changes nothing.
+
+use std::collections::BTreeMap;
+
+use fathom_shared::ids::CiId;
+use serde::{Deserialize, Serialize};
+
+use super::ci::{CiRecord, CiSource, RelationKind, Relationship};
+use super::control::{trail_entry, ActionError};
+use super::history::{changes_between, Actor, FieldChange, Fields, Why};
+use super::reconcile::record_history;
+use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
+use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeCi {
+    #[serde(default)]
+    pub id: Option<CiId>,
+    pub class: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub criticality: Option<String>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRelationship {
+    /// `ci-12`, or a CI's name.
+    pub from: String,
+    pub kind: RelationKind,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exchange {
+    pub cis: Vec<ExchangeCi>,
+    #[serde(default)]
+    pub relationships: Vec<ExchangeRelationship>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub created: Vec<CiId>,
+    pub updated: Vec<CiId>,
+    pub unchanged: usize,
+    pub relationships_added: usize,
+    pub relationships_existing: usize,
+}
+
+enum Abort {
+    Error(ActionError),
+    DryRun(ImportReport),
+}
+
+impl From<ActionError> for Abort {
+    fn from(e: ActionError) -> Self {
+        Abort::Error(e)
+    }
+}
+
+fn invalid<T>(message: String) -> Result<T, TxAbort<Abort>> {
+    Err(TxAbort::Abort(Abort::Error(ActionError::Invalid(message))))
+}
+
+impl ExchangeCi {
+    fn from_record(ci: &CiRecord) -> ExchangeCi {
+        ExchangeCi {
+            id: Some(ci.id),
+            class: ci.class.clone(),
+            name: ci.name.clone(),
+            description: ci.description.clone(),
+            status: Some(ci.status.as_str().into()),
+            owner: ci.owner.clone(),
+            location: ci.location.clone(),
+            criticality: Some(ci.criticality.as_str().into()),
+            attributes: ci.attributes.clone(),
+        }
+    }
+
+    /// Applies this row's CI fields to `ci`; `what` names the row.
+    fn apply_fields(&self, ci: &mut CiRecord, what: &str) -> Result<(), ActionError> {
+        let set = |ci: &mut CiRecord, field: &str, value: Option<&str>| {
+            ci.set_field(field, value)
+                .map_err(|e| ActionError::Invalid(format!("{what}: {e}")))
+        };
+        set(ci, "class", Some(&self.class))?;
+        set(ci, "name", Some(&self.name))?;
+        set(ci, "description", Some(&self.description))?;
+        for (field, value) in [("status", &self.status), ("criticality", &self.criticality)] {
+            if let Some(v) = value {
+                set(ci, field, Some(v))?;
+            }
+        }
+        set(ci, "owner", self.owner.as_deref())?;
+        set(ci, "location", self.location.as_deref())?;
+        Ok(())
+    }
+}
+
+impl<S: Store> Cmdb<S> {
+    pub fn export(&self, class: Option<&str>) -> Result<Exchange, StoreError> {
+        let cis: Vec<CiRecord> = self
+            .list_cis()?
+            .into_iter()
+            .filter(|c| c.merged_into.is_none() && class.is_none_or(|k| c.class == k))
+            .collect();
+        let mut relationships = Vec::new();
+        for ci in &cis {
+            let (outgoing, _) = self.relationships_of(ci.id)?;
+            relationships.extend(outgoing.into_iter().map(|r| ExchangeRelationship {
+                from: r.from.to_string(),
+                kind: r.kind,
+                to: r.to.to_string(),
+            }));
+        }
+        Ok(Exchange {
+            cis: cis.iter().map(ExchangeCi::from_record).collect(),
+            relationships,
+        })
+    }
+
+    pub fn import(
+        &self,
+        by: &Actor,
+        doc: &Exchange,
+        reason: &str,
+        dry_run: bool,
+        now_ms: i64,
+    ) -> Result<ImportReport, ActionError> {
+        if reason.trim().is_empty() {
+            return Err(ActionError::Invalid("say why (--reason)".into()));
+        }
+        // Who is who, read before the transaction (which cannot scan).
+        let existing: Vec<(CiId, String, String)> = self
+            .list_cis()?
+            .into_iter()
+            .filter(|c| c.merged_into.is_none())
+            .map(|c| (c.id, c.class, c.name))
+            .collect();
+        let result = self.store.transaction(|tx| {
+            let mut report = ImportReport {
+                dry_run,
+                ..ImportReport::default()
+            };
+            let mut by_name: BTreeMap<String, Vec<CiId>> = BTreeMap::new();
+            for (id, _, name) in &existing {
+                by_name.entry(name.clone()).or_default().push(*id);
+            }
+            let why = Why::Import {
+                reason: reason.to_owned(),
+            };
+            for (i, row) in doc.cis.iter().enumerate() {
+                let what = format!("CI {} ({:?})", i + 1, row.name);
+                for k in row.attributes.keys() {
+                    if !k.contains('.') || k.starts_with('.') || k.ends_with('.') {
+                        return invalid(format!("{what}: attribute {k:?} is not `section.name`"));
+                    }
+                }
+                let target = match row.id {
+                    Some(id) => Some(id),
+                    None => {
+                        let same: Vec<CiId> = existing
+                            .iter()
+                            .filter(|(_, class, name)| *class == row.class && *name == row.name)
+                            .map(|(id, _, _)| *id)
+                            .collect();
+                        match same.as_slice() {
+                            [] => None,
+                            [one] => Some(*one),
+                            _ => {
+                                return invalid(format!(
+                                    "{what}: several CIs are {} {:?}; give the id",
+                                    row.class, row.name
+                                ))
+                            }
+                        }
+                    }
+                };
+                match target {
+                    Some(id) => {
+                        let Some(mut ci) = tx_get::<CiRecord, Abort>(tx, Table::Cis, &ci_key(id))? else {
+                            return invalid(format!("{what}: there is no {id}"));
+                        };
+                        let before = ci.fields();
+                        row.apply_fields(&mut ci, &what).map_err(|e| TxAbort::Abort(e.into()))?;
+                        if ci.source == CiSource::Manual {
+                            ci.attributes = row.attributes.clone();
+                        } else if !row.attributes.is_empty() && row.attributes != ci.attributes {
+                            return invalid(format!(
+                                "{what}: {id} is discovered; its attributes change through discovery and RFCs, not imports"
+                            ));
+                        }
+                        let changes = changes_between(&before, &ci.fields());
+                        if changes.is_empty() {
+                            report.unchanged += 1;
+                            continue;
+                        }
+                        record_history(tx, &mut ci, now_ms, by, why.clone(), changes)?;
+                        tx.insert(Table::Cis, &ci_key(id), &encode(&ci))?;
+                        report.updated.push(id);
+                    }
+                    None => {
+                        let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
+                        let mut ci = CiRecord::manual(id, &row.class, &row.name, now_ms);
+                        row.apply_fields(&mut ci, &what).map_err(|e| TxAbort::Abort(e.into()))?;
+                        ci.attributes = row.attributes.clone();
+                        ci.registered = true;
+                        let changes = changes_between(&Fields::new(), &ci.fields());
+                        record_history(tx, &mut ci, now_ms, by, why.clone(), changes)?;
+                        tx.insert(Table::Cis, &ci_key(id), &encode(&ci))?;
+                        by_name.entry(row.name.clone()).or_default().push(id);
+                        report.created.push(id);
+                    }
+                }
+            }
+            let resolve = |text: &str, what: &str| -> Result<CiId, TxAbort<Abort>> {
+                if let Ok(id) = text.parse::<CiId>() {
+                    return Ok(id);
+                }
+                match by_name.get(text).map(Vec::as_slice) {
+                    Some([one]) => Ok(*one),
+                    Some([]) | None => invalid(format!("{what}: no CI named {text:?}")),
+                    Some(_) => invalid(format!("{what}: several CIs are named {text:?}; use its id")),
+                }
+            };
+            for (i, r) in doc.relationships.iter().enumerate() {
+                let what = format!("relationship {} ({} {} {})", i + 1, r.from, r.kind, r.to);
+                let (from, to) = (resolve(&r.from, &what)?, resolve(&r.to, &what)?);
+                if from == to {
+                    return invalid(format!("{what}: a CI cannot relate to itself"));
+                }
+                let key = Relationship::key(from, r.kind, to);
+                if tx.get(Table::Relationships, &key)?.is_some() {
+                    report.relationships_existing += 1;
+                    continue;
+                }
+                let mut ends = Vec::new();
+                for id in [from, to] {
+                    match tx_get::<CiRecord, Abort>(tx, Table::Cis, &ci_key(id))? {
+                        Some(ci) => ends.push(ci),
+                        None => return invalid(format!("{what}: there is no {id}")),
+                    }
+                }
+                let rel = Relationship {
+                    from,
+                    kind: r.kind,
+                    to,
+                    created_at_ms: now_ms,
+                    created_by: by.clone(),
+                };
+                tx.insert(Table::Relationships, &key, &encode(&rel))?;
+                let mut reverse = ci_key(to).to_vec();
+                reverse.push(r.kind.code());
+                reverse.extend_from_slice(&ci_key(from));
+                tx.insert(Table::RelationshipsReverse, &reverse, &[])?;
+                for (ci, field) in ends.iter_mut().zip([rel.outgoing_field(), rel.incoming_field()]) {
+                    let change = FieldChange {
+                        field,
+                        old: None,
+                        new: Some("present".into()),
+                    };
+                    record_history(tx, ci, now_ms, by, why.clone(), vec![change])?;
+                    tx.insert(Table::Cis, &ci_key(ci.id), &encode(ci))?;
+                }
+                report.relationships_added += 1;
+            }
+            if dry_run {
+                return Err(TxAbort::Abort(Abort::DryRun(report)));
+            }
+            trail_entry_import(tx, now_ms, by, &report, reason)?;
+            Ok(report)
+        });
+        match result {
+            Ok(r) => Ok(r),
+            Err(TransactionError::Aborted(Abort::DryRun(r))) => Ok(r),
+            Err(TransactionError::Aborted(Abort::Error(e))) => Err(e),
+            Err(TransactionError::Store(s)) => Err(ActionError::Store(s)),
+        }
+    }
+}
+
+fn trail_entry_import(
+    tx: &dyn Tx,
+    now_ms: i64,
+    by: &Actor,
+    report: &ImportReport,
+    reason: &str,
+) -> Result<(), TxAbort<Abort>> {
+    trail_entry(
+        tx,
+        now_ms,
+        by,
+        "ci.import",
+        "cmdb".into(),
+        format!(
+            "{} created, {} updated, {} unchanged, {} relationship(s) added: {reason}",
+            report.created.len(),
+            report.updated.len(),
+            report.unchanged,
+            report.relationships_added
+        ),
+    )
+    .map_err(|e| match e {
+        TxAbort::Engine(c) => TxAbort::Engine(c),
+        TxAbort::Abort(a) => TxAbort::Abort(Abort::Error(a)),
+    })
+}
