@@ -431,9 +431,12 @@ fn a_reinstalled_agent_on_the_same_host_lands_on_the_same_ci_flagged_for_review(
     let ci = &cis[0];
     assert_eq!(ci["agents"].as_array().unwrap().len(), 2);
     assert_eq!(ci["identified_by"]["rule"], "machine_id");
-    let review = ci["review"].as_array().unwrap();
-    assert_eq!(review.len(), 1);
-    assert!(review[0]["reason"]
+    assert_eq!(ci["reviews"].as_array().unwrap().len(), 1);
+    let queue = collector.cli_json(&["ci", "review", "list", "--open"]);
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    assert_eq!(queue[0]["kind"], "new_agent_key");
+    assert_eq!(queue[0]["ci"], ci["id"]);
+    assert!(queue[0]["reason"]
         .as_str()
         .unwrap()
         .contains("new agent key"));

@@ -560,6 +560,12 @@ impl<S: Store> Cmdb<S> {
         report: &Report,
         now_ms: i64,
     ) -> Result<Applied, CmdbError> {
+        let prepared = match report {
+            Report::Inventory(inventory) => {
+                Some(reconcile::Prepared::new(agent, seq, inventory, now_ms))
+            }
+            _ => None,
+        };
         let applied = self.store.transaction(|tx| match report {
             Report::Enrollment { public_key, body } => {
                 apply_enrollment(tx, agent, seq, *public_key, body, now_ms)
@@ -586,7 +592,9 @@ impl<S: Store> Cmdb<S> {
                     policy: &self.policy,
                     webhooks: self.webhooks,
                 };
-                let ci = reconcile::apply_inventory(tx, &mut agent_rec, inventory, &sighting)?;
+                let prepared = prepared.as_ref().expect("prepared for inventories");
+                let ci =
+                    reconcile::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
                 record_report(
                     tx,
                     &mut agent_rec,

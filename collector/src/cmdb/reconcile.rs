@@ -36,9 +36,7 @@ use super::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use super::incident::Incident;
 use super::review::{ReviewItem, ReviewKind, ReviewStatus};
 use super::rfc::{Evidence, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target};
-use super::{
-    ci_key, encode, next_id, tx_get, AgentRecord, Counter, IdentifiedBy, Refusal, StoredInventory,
-};
+use super::{ci_key, encode, next_id, tx_get, AgentRecord, Counter, IdentifiedBy, Refusal};
 use crate::control::attributes::{self, section_of, Difference, Discovered};
 use crate::control::decide::{self, Authority, Candidate, Decision, Verdict};
 use crate::control::policy::{Control, Level, NewCis, Policy};
@@ -159,12 +157,44 @@ pub(crate) fn put_incident<E>(
     Ok(())
 }
 
+/// What can be worked out from an inventory before its transaction (which
+/// runs under the store's single writer lock, and may run more than once).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub discovered: Discovered,
+    /// The encoded [`StoredInventory`].
+    pub stored: Vec<u8>,
+}
+
+impl Prepared {
+    pub fn new(agent: AgentId, seq: u64, inventory: &Inventory, now_ms: i64) -> Prepared {
+        /// The same fields as `StoredInventory`, borrowing the inventory.
+        #[derive(serde::Serialize)]
+        struct Borrowed<'a> {
+            agent_id: AgentId,
+            seq: u64,
+            received_at_ms: i64,
+            inventory: &'a Inventory,
+        }
+        Prepared {
+            discovered: attributes::flatten(inventory),
+            stored: encode(&Borrowed {
+                agent_id: agent,
+                seq,
+                received_at_ms: now_ms,
+                inventory,
+            }),
+        }
+    }
+}
+
 /// Identifies the CI an inventory is about, records the discovered state,
 /// and reconciles. Returns the CI.
 pub(crate) fn apply_inventory(
     tx: &dyn Tx,
     agent: &mut AgentRecord,
     inventory: &Inventory,
+    prepared: &Prepared,
     sighting: &Sighting<'_>,
 ) -> TxResult<CiId> {
     let now_ms = sighting.now_ms;
@@ -211,6 +241,7 @@ pub(crate) fn apply_inventory(
         }
         other => other,
     };
+    let is_new = existing.is_none();
     let mut ci = match existing {
         Some(ci) => ci,
         None => {
@@ -271,30 +302,41 @@ pub(crate) fn apply_inventory(
         Identified::Known(_) => {}
     }
 
-    // Re-index: drop index entries for identifiers this CI no longer has.
+    // Re-index what changed: drop entries for identifiers this CI no longer
+    // has, add the new ones. (Unchanged entries are not rewritten: on a
+    // steady host that is every report.)
     let mut merged = ci.identifiers.clone();
     merged.merge_from(&ids);
     let keep = merged.index_entries();
-    for (rule, value) in ci.identifiers.index_entries() {
-        if !keep.contains(&(rule, value.clone())) {
-            let key = identify::index_key(rule, &value);
+    let had = if is_new {
+        Vec::new()
+    } else {
+        ci.identifiers.index_entries()
+    };
+    for (rule, value) in &had {
+        if !keep.contains(&(*rule, value.clone())) {
+            let key = identify::index_key(*rule, value);
             if tx.get(Table::CiIndex, &key)?.as_deref() == Some(&ci_key(ci.id)[..]) {
                 tx.remove(Table::CiIndex, &key)?;
             }
         }
     }
     for (rule, value) in &keep {
+        if !had.contains(&(*rule, value.clone())) {
+            tx.insert(
+                Table::CiIndex,
+                &identify::index_key(*rule, value),
+                &ci_key(ci.id),
+            )?;
+        }
+    }
+    if !ci.agents.contains(&agent.agent_id) {
         tx.insert(
             Table::CiIndex,
-            &identify::index_key(*rule, value),
+            &identify::agent_index_key(agent.agent_id),
             &ci_key(ci.id),
         )?;
     }
-    tx.insert(
-        Table::CiIndex,
-        &identify::agent_index_key(agent.agent_id),
-        &ci_key(ci.id),
-    )?;
     ci.identifiers = merged;
     if !ci.agents.contains(&agent.agent_id) {
         ci.agents.push(agent.agent_id);
@@ -306,20 +348,12 @@ pub(crate) fn apply_inventory(
         ci.name = inventory.host.hostname.clone();
     }
 
-    let stored = StoredInventory {
-        agent_id: agent.agent_id,
-        seq: sighting.seq,
-        received_at_ms: now_ms,
-        inventory: inventory.clone(),
-    };
     tx.insert(
         Table::Inventories,
         &inventory_key(ci.id, agent.agent_id),
-        &encode(&stored),
+        &prepared.stored,
     )?;
-
-    let discovered = attributes::flatten(inventory);
-    reconcile(tx, sighting, &mut ci, &discovered)?;
+    reconcile(tx, sighting, &mut ci, &prepared.discovered)?;
     tx.insert(Table::Cis, &ci_key(ci.id), &encode(&ci))?;
     agent.ci_id = Some(ci.id);
     Ok(ci.id)
@@ -347,17 +381,26 @@ pub(crate) fn raise_review<E>(
     Ok(id)
 }
 
-/// The discovered state without what the policy ignores.
-fn without_ignored(policy: &Policy, class: &str, discovered: &Discovered) -> Discovered {
-    Discovered {
+/// The discovered state without what the policy ignores; borrowed as is
+/// when the policy ignores none of it.
+fn without_ignored<'a>(
+    policy: &Policy,
+    class: &str,
+    discovered: &'a Discovered,
+) -> std::borrow::Cow<'a, Discovered> {
+    let ignored = |k: &str| policy.control_of(class, k).control == Control::Ignored;
+    if !discovered.attributes.keys().any(|k| ignored(k)) {
+        return std::borrow::Cow::Borrowed(discovered);
+    }
+    std::borrow::Cow::Owned(Discovered {
         attributes: discovered
             .attributes
             .iter()
-            .filter(|(k, _)| policy.control_of(class, k).control != Control::Ignored)
+            .filter(|(k, _)| !ignored(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         scopes: discovered.scopes.clone(),
-    }
+    })
 }
 
 fn set_attribute(ci: &mut CiRecord, d: &Difference) -> FieldChange {
