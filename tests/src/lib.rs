@@ -46,6 +46,16 @@ pub fn bin_dir() -> &'static Path {
             if dir.file_name().is_some_and(|p| p == "release") {
                 cmd.arg("--release");
             }
+            // What `cargo test` sets for test processes would look like a
+            // changed environment to the build scripts of ring and
+            // mimalloc, which would then rebuild on every run.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy();
+                let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&key.as_ref());
+                if (key.starts_with("CARGO_") && !keep) || key == "LD_LIBRARY_PATH" {
+                    cmd.env_remove(key.as_ref());
+                }
+            }
             let status = cmd.status().expect("running cargo build for the binaries");
             assert!(status.success(), "building the binaries failed");
         }
