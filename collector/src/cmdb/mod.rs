@@ -566,7 +566,14 @@ impl<S: Store> Cmdb<S> {
             }
             _ => None,
         };
-        let applied = self.store.transaction(|tx| match report {
+        // Enrollment and metrics touch three tables; a transaction over all
+        // of them would cost every metrics report the whole set.
+        let tables: &[Table] = match report {
+            Report::Enrollment { .. } => &[Table::Agents, Table::EnrollmentTokens, Table::Reports],
+            Report::Metrics(_) => &[Table::Agents, Table::Reports, Table::Metrics],
+            Report::Inventory(_) => &reconcile::TABLES,
+        };
+        let applied = self.store.transaction_on(tables, |tx| match report {
             Report::Enrollment { public_key, body } => {
                 apply_enrollment(tx, agent, seq, *public_key, body, now_ms)
             }

@@ -45,6 +45,22 @@ use crate::store::{Table, Tx, TxAbort};
 
 type TxResult<T> = Result<T, TxAbort<Refusal>>;
 
+/// Every table an inventory's transaction may touch.
+pub(crate) const TABLES: [Table; 12] = [
+    Table::Agents,
+    Table::Reports,
+    Table::Cis,
+    Table::CiIndex,
+    Table::Inventories,
+    Table::Meta,
+    Table::History,
+    Table::Rfcs,
+    Table::Drifts,
+    Table::Incidents,
+    Table::Reviews,
+    Table::Outbox,
+];
+
 /// One report's facts, for every record it writes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sighting<'a> {

@@ -53,44 +53,73 @@ impl SledStore {
     }
 }
 
-struct SledTx<'a>(&'a [TransactionalTree]);
+/// The trees of one transaction, and where each table sits among them.
+struct SledTx<'a> {
+    trees: &'a [TransactionalTree],
+    slot: &'a [Option<usize>; Table::ALL.len()],
+}
+
+impl SledTx<'_> {
+    fn tree(&self, table: Table) -> Result<&TransactionalTree, Conflict> {
+        match self.slot[table.index()] {
+            Some(i) => Ok(&self.trees[i]),
+            None => {
+                debug_assert!(false, "table {} used outside its transaction", table.name());
+                Err(Conflict(
+                    sled::transaction::UnabortableTransactionError::Storage(
+                        sled::Error::Unsupported(format!(
+                            "table {} is not part of this transaction",
+                            table.name()
+                        )),
+                    ),
+                ))
+            }
+        }
+    }
+}
 
 impl Tx for SledTx<'_> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Conflict> {
-        self.0[table.index()]
+        self.tree(table)?
             .get(key)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(Conflict)
     }
 
     fn insert(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), Conflict> {
-        self.0[table.index()]
+        self.tree(table)?
             .insert(key, value)
             .map(|_| ())
             .map_err(Conflict)
     }
 
     fn remove(&self, table: Table, key: &[u8]) -> Result<(), Conflict> {
-        self.0[table.index()]
-            .remove(key)
-            .map(|_| ())
-            .map_err(Conflict)
+        self.tree(table)?.remove(key).map(|_| ()).map_err(Conflict)
     }
 }
 
 impl Store for SledStore {
-    fn transaction<R, E>(
+    fn transaction_on<R, E>(
         &self,
+        tables: &[Table],
         body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>,
     ) -> Result<R, TransactionError<E>> {
+        let mut slot = [None; Table::ALL.len()];
+        let mut trees = Vec::with_capacity(tables.len());
+        for t in tables {
+            if slot[t.index()].is_none() {
+                slot[t.index()] = Some(trees.len());
+                trees.push(self.tree(*t).clone());
+            }
+        }
         // A poisoned lock only means another writer panicked mid-transaction;
         // sled rolled that transaction back, so the store is consistent.
         let _writer = self
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = self.trees.as_slice().transaction(|trees| {
-            body(&SledTx(trees)).map_err(|abort| match abort {
+        let result = trees.as_slice().transaction(|trees| {
+            body(&SledTx { trees, slot: &slot }).map_err(|abort| match abort {
                 TxAbort::Engine(Conflict(e)) => ConflictableTransactionError::from(e),
                 TxAbort::Abort(e) => ConflictableTransactionError::Abort(e),
             })
