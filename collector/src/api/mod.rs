@@ -55,6 +55,10 @@ const MAX_OPERATOR_BODY: usize = 8 * 1024 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How far past the cap an announced body is still read (and dropped)
+/// before refusing it, and for how long.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Shared state of the API.
 #[derive(Debug)]
@@ -218,7 +222,25 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Refused>
     };
     if let Some(len) = req.headers().get(hyper::header::CONTENT_LENGTH) {
         match len.to_str().ok().and_then(|l| l.parse::<usize>().ok()) {
-            Some(n) if n > max => return Err(too_large()),
+            Some(n) if n > max => {
+                // Answering without reading leaves the client's body unread
+                // in our socket; closing it then sends a reset that can
+                // destroy the answer before the client reads it. A modest
+                // excess is read and dropped (never stored) so the client
+                // gets its 413; a huge one is refused at once.
+                if n <= max.saturating_add(DRAIN_LIMIT) {
+                    let mut body = req.into_body();
+                    let drain = async {
+                        while let Some(frame) = body.frame().await {
+                            if frame.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+                }
+                return Err(too_large());
+            }
             Some(_) => {}
             None => {
                 return Err(refuse(
