@@ -914,4 +914,46 @@ fn manual_cis_and_relationships_import_export_and_feed_rfc_assessment() {
     assert_eq!(dependents.len(), 1, "{dependents:#?}");
     assert_eq!(dependents[0]["ci"], shop["id"]);
     assert_eq!(dependents[0]["name"], "shop");
+
+    // Retiring the rack through an RFC: the implementer applies the status.
+    let rack = c
+        .cis()
+        .into_iter()
+        .find(|ci| ci["name"] == "DC1-R4")
+        .unwrap();
+    let rack_id = rack["id"].as_str().unwrap();
+    let before_retire = fathom_tests::now_ms();
+    let retire = c.cli_json(&[
+        "rfc",
+        "raise",
+        "--title",
+        "Retire rack R4",
+        "--target",
+        rack_id,
+        "--spec",
+        "status: retired",
+        "--type",
+        "decommission",
+    ]);
+    let retire_id = retire["id"].as_str().unwrap();
+    c.cli_json(&[
+        "rfc", "approve", retire_id, "--start", "now", "--end", "+1h",
+    ]);
+    let implemented = c.cli_json(&["rfc", "implement", retire_id, "--comment", "rack emptied"]);
+    assert_eq!(implemented["status"], "implemented");
+    assert_eq!(implemented["evidence"][0]["attribute"], "status");
+    assert_eq!(implemented["evidence"][0]["new"], "retired");
+    assert_eq!(
+        c.cli_json(&["ci", "show", rack_id])["ci"]["status"],
+        "retired"
+    );
+    // The whole CMDB as it was before: the rack still in use.
+    let then = c.cli_json(&[
+        "ci",
+        "list",
+        "--as-of",
+        &fathom_tests::rfc3339(before_retire),
+    ]);
+    assert_eq!(then[rack_id]["status"], "in_use");
+    assert_eq!(then.as_object().unwrap().len(), 3);
 }

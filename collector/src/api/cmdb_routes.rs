@@ -3,6 +3,7 @@
 //! | method | path                              | permission     |
 //! |--------|-----------------------------------|----------------|
 //! | GET    | /v1/cis                           | (read)         |
+//! | GET    | /v1/cmdb-as-of?at_ms=             | (read)         |
 //! | POST   | /v1/cis                           | EditCis        |
 //! | GET    | /v1/cis/{id}                      | (read)         |
 //! | POST   | /v1/cis/{id}/edit                 | EditCis        |
@@ -208,6 +209,18 @@ pub(super) async fn route<S: Store>(
                 .filter(|v| r.query("stale") != Some("true") || v.stale)
                 .collect();
             json(StatusCode::OK, &cis)
+        }
+        (&Method::GET, ["v1", "cmdb-as-of"]) => {
+            let at = r
+                .query_ms("at_ms")?
+                .ok_or_else(|| bad_request("give the time as ?at_ms=<Unix milliseconds>"))?;
+            let mut cmdb_then = BTreeMap::new();
+            for ci in cmdb.list_cis().map_err(store)? {
+                if let Some(fields) = cmdb.ci_as_of(ci.id, at).map_err(store)? {
+                    cmdb_then.insert(ci.id.to_string(), fields);
+                }
+            }
+            json(StatusCode::OK, &cmdb_then)
         }
         (&Method::POST, ["v1", "cis"]) => {
             need(Permission::EditCis)?;

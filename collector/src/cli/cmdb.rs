@@ -68,11 +68,15 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 
 #[derive(Debug, Subcommand)]
 pub enum CiCommand {
-    /// List configuration items.
+    /// List configuration items (or, with --as-of, the whole CMDB as it was).
     List {
         /// Only this class.
         #[arg(long)]
         class: Option<String>,
+        /// now, -7d, or a timestamp like 2026-11-01T00:00:00Z: every CI
+        /// that existed then, with its fields as they were.
+        #[arg(long, allow_hyphen_values = true)]
+        as_of: Option<String>,
         /// Only CIs discovery has not heard from for the policy's stale_after.
         #[arg(long)]
         stale: bool,
@@ -564,7 +568,63 @@ fn print_record(
 
 pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
     match command {
-        CiCommand::List { class, stale, json } => {
+        CiCommand::List {
+            class,
+            as_of: Some(at),
+            json,
+            ..
+        } => {
+            let at_ms = render::parse_time(&at, now_ms()).map_err(anyhow::Error::msg)?;
+            let mut then: std::collections::BTreeMap<
+                String,
+                std::collections::BTreeMap<String, String>,
+            > = client.get(&format!("v1/cmdb-as-of?at_ms={at_ms}")).await?;
+            if let Some(c) = &class {
+                then.retain(|_, f| f.get("class") == Some(c));
+            }
+            if json {
+                return print_json(&then);
+            }
+            println!("The CMDB as of {}", render::time(at_ms));
+            let field = |f: &std::collections::BTreeMap<String, String>, k: &str| {
+                f.get(k).cloned().unwrap_or_else(|| "-".into())
+            };
+            let rows: Vec<Vec<String>> = then
+                .iter()
+                .map(|(id, f)| {
+                    vec![
+                        id.clone(),
+                        field(f, "class"),
+                        field(f, "name"),
+                        field(f, "status"),
+                        field(f, "criticality"),
+                        field(f, "owner"),
+                        f.len().to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(
+                    &[
+                        "CI",
+                        "CLASS",
+                        "NAME",
+                        "STATUS",
+                        "CRITICALITY",
+                        "OWNER",
+                        "FIELDS"
+                    ],
+                    &rows
+                )
+            );
+        }
+        CiCommand::List {
+            class,
+            stale,
+            json,
+            as_of: None,
+        } => {
             let mut path = "v1/cis?".to_string();
             if let Some(c) = &class {
                 path.push_str(&format!("class={c}&"));
