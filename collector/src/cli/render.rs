@@ -28,25 +28,18 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// `2026-11-23 13:05:09Z` from Unix milliseconds.
 pub fn time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+        Err(_) => format!("{ms} ms"),
+    }
+}
+
+/// `2026-11-23T13:05:09.123Z` from Unix milliseconds, as `parse_time` reads it.
+pub fn rfc3339(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Err(_) => format!("{ms} ms"),
+    }
 }
 
 /// Parses a point in time for the CLI: `now`, a duration from now (`+2h`,
@@ -127,6 +120,8 @@ mod tests {
         assert_eq!(parse_time("+2h", now), Ok(now + 7_200_000));
         assert_eq!(parse_time("-30m", now), Ok(now - 1_800_000));
         assert_eq!(parse_time("2026-11-23T13:06:02.48Z", 0), Ok(now));
+        assert_eq!(rfc3339(now), "2026-11-23T13:06:02.480Z");
+        assert_eq!(parse_time(&rfc3339(now), 0), Ok(now));
         assert_eq!(parse_time("2026-11-23 14:06:02.48+01:00", 0), Ok(now));
         let err = parse_time("tomorrow", now).unwrap_err();
         assert!(err.contains("not a time"), "{err}");

@@ -18,6 +18,7 @@ use super::history::{Actor, Fields};
 use super::identify::{Identifiers, Rule};
 use super::ids::{DriftId, ReviewId, RfcId};
 use crate::control::policy::Level;
+use crate::store::{Table, Tx, TxAbort};
 
 /// The CI lifecycle (ISO/IEC 20000 status families: not yet live, live, gone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -328,6 +329,7 @@ impl Relationship {
         format!("relationship {} {} (incoming)", self.from, self.kind)
     }
 
+    /// `from ‖ kind ‖ to`, the key in `relationships`.
     pub fn key(from: CiId, kind: RelationKind, to: CiId) -> [u8; 17] {
         let mut k = [0u8; 17];
         k[..8].copy_from_slice(&from.as_u64().to_be_bytes());
@@ -335,4 +337,39 @@ impl Relationship {
         k[9..].copy_from_slice(&to.as_u64().to_be_bytes());
         k
     }
+
+    /// `to ‖ kind ‖ from`, the key in `relationships_reverse`.
+    pub fn reverse_key(from: CiId, kind: RelationKind, to: CiId) -> [u8; 17] {
+        Relationship::key(to, kind, from)
+    }
+}
+
+/// Writes a relationship and its reverse index entry.
+pub(crate) fn put_relationship<E>(tx: &dyn Tx, r: &Relationship) -> Result<(), TxAbort<E>> {
+    tx.insert(
+        Table::Relationships,
+        &Relationship::key(r.from, r.kind, r.to),
+        &super::encode(r),
+    )?;
+    tx.insert(
+        Table::RelationshipsReverse,
+        &Relationship::reverse_key(r.from, r.kind, r.to),
+        &[],
+    )?;
+    Ok(())
+}
+
+/// Removes a relationship and its reverse index entry.
+pub(crate) fn remove_relationship<E>(
+    tx: &dyn Tx,
+    from: CiId,
+    kind: RelationKind,
+    to: CiId,
+) -> Result<(), TxAbort<E>> {
+    tx.remove(Table::Relationships, &Relationship::key(from, kind, to))?;
+    tx.remove(
+        Table::RelationshipsReverse,
+        &Relationship::reverse_key(from, kind, to),
+    )?;
+    Ok(())
 }

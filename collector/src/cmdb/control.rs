@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::ci::{CiRecord, CiSource, RelationKind, Relationship};
+use super::ci::{
+    put_relationship, remove_relationship, CiRecord, CiSource, RelationKind, Relationship,
+};
 use super::drift::{DriftRecord, DriftStatus};
 use super::history::{changes_between, Actor, FieldChange, Fields, HistoryEntry, TrailEntry, Why};
 use super::ids::{DriftId, IncidentId, ReviewId, RfcId};
@@ -472,9 +474,6 @@ impl<S: Store> Cmdb<S> {
             let mut a = load_ci(tx, from)?;
             let mut b = load_ci(tx, to)?;
             let key = Relationship::key(from, kind, to);
-            let mut reverse = ci_key(to).to_vec();
-            reverse.push(kind.code());
-            reverse.extend_from_slice(&ci_key(from));
             let existing = tx_get::<Relationship, _>(tx, Table::Relationships, &key)?;
             let rel = match (&existing, present) {
                 (Some(r), true) => {
@@ -487,8 +486,7 @@ impl<S: Store> Cmdb<S> {
                     return not_found(format!("there is no relationship {from} {kind} {to}"))
                 }
                 (Some(r), false) => {
-                    tx.remove(Table::Relationships, &key)?;
-                    tx.remove(Table::RelationshipsReverse, &reverse)?;
+                    remove_relationship(tx, from, kind, to)?;
                     r.clone()
                 }
                 (None, true) => {
@@ -499,8 +497,7 @@ impl<S: Store> Cmdb<S> {
                         created_at_ms: now_ms,
                         created_by: by.clone(),
                     };
-                    tx.insert(Table::Relationships, &key, &encode(&r))?;
-                    tx.insert(Table::RelationshipsReverse, &reverse, &[])?;
+                    put_relationship(tx, &r)?;
                     r
                 }
             };
@@ -689,14 +686,7 @@ impl<S: Store> Cmdb<S> {
                     if r.from == other { keep } else { r.from },
                     if r.to == other { keep } else { r.to },
                 );
-                tx.remove(
-                    Table::Relationships,
-                    &Relationship::key(r.from, r.kind, r.to),
-                )?;
-                let mut rev = ci_key(r.to).to_vec();
-                rev.push(r.kind.code());
-                rev.extend_from_slice(&ci_key(r.from));
-                tx.remove(Table::RelationshipsReverse, &rev)?;
+                remove_relationship(tx, r.from, r.kind, r.to)?;
                 if from == to {
                     continue;
                 }
@@ -707,15 +697,7 @@ impl<S: Store> Cmdb<S> {
                     created_at_ms: r.created_at_ms,
                     created_by: r.created_by.clone(),
                 };
-                tx.insert(
-                    Table::Relationships,
-                    &Relationship::key(from, r.kind, to),
-                    &encode(&moved),
-                )?;
-                let mut rev = ci_key(to).to_vec();
-                rev.push(r.kind.code());
-                rev.extend_from_slice(&ci_key(from));
-                tx.insert(Table::RelationshipsReverse, &rev, &[])?;
+                put_relationship(tx, &moved)?;
                 let field = if from == keep {
                     moved.outgoing_field()
                 } else {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::ci::{CiRecord, CiSource, RelationKind, Relationship};
+use super::ci::{put_relationship, CiRecord, CiSource, RelationKind, Relationship};
 use super::control::{trail_entry, ActionError};
 use super::history::{changes_between, Actor, FieldChange, Fields, Why};
 use super::reconcile::record_history;
@@ -270,11 +270,7 @@ impl<S: Store> Cmdb<S> {
                     created_at_ms: now_ms,
                     created_by: by.clone(),
                 };
-                tx.insert(Table::Relationships, &key, &encode(&rel))?;
-                let mut reverse = ci_key(to).to_vec();
-                reverse.push(r.kind.code());
-                reverse.extend_from_slice(&ci_key(from));
-                tx.insert(Table::RelationshipsReverse, &reverse, &[])?;
+                put_relationship(tx, &rel)?;
                 for (ci, field) in ends.iter_mut().zip([rel.outgoing_field(), rel.incoming_field()]) {
                     let change = FieldChange {
                         field,
