@@ -961,30 +961,31 @@ pub(crate) fn register<E>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
+    //! A CMDB with one enrolled agent, and helpers to report and decide.
+
     use std::path::Path;
 
     use fathom_shared::wire::{AckOutcome, Enrollment, Host, Package};
 
     use super::*;
     use crate::cmdb::control::NewRfc;
-    use crate::cmdb::incident::IncidentStatus;
     use crate::cmdb::rfc::Window;
     use crate::cmdb::{Cmdb, Report, Role};
     use crate::store::sled_store::SledStore;
 
-    const HOUR: i64 = 3_600_000;
+    pub const HOUR: i64 = 3_600_000;
     // Monday 2026-11-23 12:00 UTC: outside the test policy's standard window.
-    const NOON: i64 = 1_795_392_000_000 + 12 * HOUR;
+    pub const NOON: i64 = 1_795_392_000_000 + 12 * HOUR;
 
-    struct Fixture {
+    pub struct Fixture {
         _dir: tempfile::TempDir,
-        cmdb: Cmdb<SledStore>,
-        agent: AgentId,
-        seq: u64,
+        pub cmdb: Cmdb<SledStore>,
+        pub agent: AgentId,
+        pub seq: u64,
     }
 
-    fn policy() -> Policy {
+    pub fn policy() -> Policy {
         Policy::from_toml(
             r#"
             [drift]
@@ -1001,7 +1002,7 @@ mod tests {
         .unwrap()
     }
 
-    fn operator() -> Actor {
+    pub fn operator() -> Actor {
         Actor::Operator {
             name: "carol".into(),
             role: Role::ChangeManager,
@@ -1009,7 +1010,7 @@ mod tests {
     }
 
     impl Fixture {
-        fn new() -> Fixture {
+        pub fn new() -> Fixture {
             let dir = tempfile::tempdir().unwrap();
             let cmdb = Cmdb::new(SledStore::open(dir.path()).unwrap(), policy());
             let (token, _) = cmdb.create_enrollment_token(HOUR, 1, 0).unwrap();
@@ -1033,7 +1034,7 @@ mod tests {
         }
 
         /// Reports an inventory with these packages, observed at `at`.
-        fn report(&mut self, packages: &[(&str, &str)], at: i64) -> CiId {
+        pub fn report(&mut self, packages: &[(&str, &str)], at: i64) -> CiId {
             self.seq += 1;
             let inventory = Inventory {
                 observed_at_ms: at,
@@ -1070,11 +1071,11 @@ mod tests {
             applied.ci_id.unwrap()
         }
 
-        fn incidents(&self) -> Vec<Incident> {
+        pub fn incidents(&self) -> Vec<Incident> {
             self.cmdb.list_incidents().unwrap()
         }
 
-        fn authorized(&self, ci: CiId, attr: &str) -> Option<String> {
+        pub fn authorized(&self, ci: CiId, attr: &str) -> Option<String> {
             self.cmdb
                 .ci(ci)
                 .unwrap()
@@ -1084,7 +1085,7 @@ mod tests {
                 .cloned()
         }
 
-        fn rfc(&self, ci: CiId, spec: &str, window: Window) -> RfcId {
+        pub fn rfc(&self, ci: CiId, spec: &str, window: Window) -> RfcId {
             let new = NewRfc {
                 title: "upgrade nginx".into(),
                 description: String::new(),
@@ -1106,6 +1107,16 @@ mod tests {
             rfc.id
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
+    use crate::cmdb::incident::IncidentStatus;
+    use crate::cmdb::rfc::Window;
+    use crate::cmdb::Report;
+    use fathom_shared::wire::Host;
 
     const BASE: &[(&str, &str)] = &[("nginx", "1.22.1-9"), ("curl", "7.88.1-10")];
     const UPGRADED: &[(&str, &str)] = &[("nginx", "1.24.0-1"), ("curl", "7.88.1-10")];
@@ -1410,5 +1421,70 @@ mod tests {
             .unwrap();
         assert!(f.incidents().is_empty());
         assert!(f.cmdb.list_drifts().unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod model {
+    //! Random report sequences against invariants that must hold after
+    //! every report, whatever the order of changes and reverts.
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::tests_support::*;
+    use crate::cmdb::drift::DriftStatus;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn reconciliation_invariants(steps in prop::collection::vec((0usize..3, 0usize..3, 1i64..90), 1..14)) {
+            let mut f = Fixture::new();
+            let versions = ["1.0", "2.0", "3.0"];
+            let names = ["alpha", "beta", "gamma"];
+            let mut at = NOON;
+            let base: Vec<(&str, &str)> = names.iter().map(|n| (*n, "1.0")).collect();
+            let ci = f.report(&base, at);
+            let mut state: BTreeMap<&str, &str> = base.iter().copied().collect();
+            for (package, version, minutes) in steps {
+                at += minutes * 60_000;
+                state.insert(names[package], versions[version]);
+                let packages: Vec<(&str, &str)> = state.iter().map(|(k, v)| (*k, *v)).collect();
+                f.report(&packages, at);
+
+                let record = f.cmdb.ci(ci).unwrap().unwrap();
+                // No RFC and no standard change cover these: the authorized
+                // state never moves from what was registered.
+                for n in names {
+                    prop_assert_eq!(record.attributes.get(&format!("packages.{n}")).map(String::as_str), Some("1.0"));
+                }
+                for (n, v) in &state {
+                    let attr = format!("packages.{n}");
+                    let open = record
+                        .open_drifts
+                        .get(&attr)
+                        .and_then(|id| f.cmdb.drift(*id).unwrap())
+                        .filter(|d| d.status == DriftStatus::Open);
+                    // A differing value has exactly one open drift holding
+                    // the value last seen; an authorized one has none.
+                    if *v == "1.0" {
+                        prop_assert!(open.is_none(), "{attr} is back at 1.0 but drift is open");
+                    } else {
+                        let open = open.expect("a differing value has an open drift");
+                        prop_assert_eq!(open.discovered.as_deref(), Some(*v));
+                    }
+                }
+                // An incident is open exactly when some drift of it is.
+                for inc in f.cmdb.list_incidents().unwrap() {
+                    let any_open = inc
+                        .drifts
+                        .iter()
+                        .any(|d| f.cmdb.drift(*d).unwrap().unwrap().status == DriftStatus::Open);
+                    prop_assert_eq!(inc.status.is_open(), any_open, "{:?}", inc);
+                }
+            }
+        }
     }
 }
