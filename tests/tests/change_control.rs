@@ -250,6 +250,11 @@ fn an_approved_rfc_in_its_window_updates_the_cmdb_and_is_implemented() {
     ]);
     let closed = c.cli_json(&["rfc", "close", &rfc]);
     assert_eq!(closed["status"], "closed");
+    let stats = c.cli_json(&["rfc", "stats"]);
+    assert_eq!(stats["total"], 1);
+    assert_eq!(stats["by_status"]["closed"], 1);
+    assert_eq!(stats["success_pct"], 100.0);
+    assert_eq!(stats["unauthorized"], 0);
 }
 
 #[test]
@@ -274,6 +279,23 @@ fn an_upgrade_outside_the_window_is_unauthorized() {
         "{why:#?}"
     );
     assert_eq!(c.cli_json(&["rfc", "show", &rfc])["status"], "scheduled");
+    // A second RFC on the same CI in an overlapping window: assessment says so.
+    let second = c.cli_json(&[
+        "rfc",
+        "raise",
+        "--title",
+        "Kernel update",
+        "--target",
+        &web.ci,
+        "--start",
+        "+90m",
+        "--end",
+        "+3h",
+    ]);
+    let assessed = c.cli_json(&["rfc", "assess", second["id"].as_str().unwrap()]);
+    let conflicts = assessed["assessment"]["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:#?}");
+    assert!(conflicts[0].as_str().unwrap().starts_with(&rfc));
 }
 
 #[test]

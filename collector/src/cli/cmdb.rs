@@ -364,6 +364,15 @@ pub enum RfcCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Trends: volumes by status, level and type, emergency share,
+    /// unauthorized changes, success rate, lead times.
+    Stats {
+        /// Since when (default: the last 30 days): -90d, or a timestamp.
+        #[arg(long, allow_hyphen_values = true, default_value = "-30d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The forward schedule of change: approved RFCs by window.
     ForwardSchedule {
         /// From when (default now).
@@ -1186,6 +1195,9 @@ fn describe_rfc(r: &Rfc) -> String {
                 a.notes
             ),
         );
+        for c in &a.conflicts {
+            line("  conflict", c.clone());
+        }
         for d in &a.dependents {
             line(
                 "  depends",
@@ -1355,6 +1367,42 @@ pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
         RfcCommand::Cancel { id, comment, json } => {
             act(id, "cancel", json!({"comment": comment}), json).await?
         }
+        RfcCommand::Stats { since, json } => {
+            let since_ms = render::parse_time(&since, now_ms()).map_err(anyhow::Error::msg)?;
+            let rfcs: Vec<Rfc> = client.get("v1/rfcs").await?;
+            let s = crate::cmdb::rfc::stats(&rfcs, since_ms);
+            if json {
+                return print_json(&s);
+            }
+            let pct = |p: Option<f64>| p.map_or("n/a".into(), |p| format!("{p:.1}%"));
+            let hours = |h: Option<f64>| h.map_or("n/a".into(), |h| format!("{h:.1} h"));
+            let counts = |m: &std::collections::BTreeMap<String, usize>| {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!("RFCs raised since {}: {}", render::time(since_ms), s.total);
+            println!("by status        {}", counts(&s.by_status));
+            println!("by level         {}", counts(&s.by_level));
+            println!("by type          {}", counts(&s.by_type));
+            println!("emergency share  {}", pct(s.emergency_pct));
+            println!("unauthorized     {} (missing-RFC drafts)", s.unauthorized);
+            println!(
+                "success rate     {} ({} successful, {} failed)",
+                pct(s.success_pct),
+                s.successful,
+                s.failed
+            );
+            println!(
+                "to approval      {} median",
+                hours(s.median_hours_to_approval)
+            );
+            println!(
+                "to implemented   {} median",
+                hours(s.median_hours_to_implementation)
+            );
+        }
         RfcCommand::ForwardSchedule { from, json } => {
             let from_ms = match from {
                 Some(f) => render::parse_time(&f, now_ms()).map_err(anyhow::Error::msg)?,
@@ -1392,6 +1440,18 @@ fn describe_incident(i: &Incident) -> String {
     line(
         "detected",
         format!("{} by {}", render::time(i.detected_at_ms), i.reported_by),
+    );
+    line(
+        "due",
+        format!(
+            "{}{}",
+            render::time(i.due_at_ms),
+            if i.overdue(now_ms()) {
+                " (overdue)"
+            } else {
+                ""
+            }
+        ),
     );
     line(
         "CIs",
@@ -1455,13 +1515,18 @@ pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Resu
                         i.title.clone(),
                         opt(&i.assignee),
                         render::time(i.detected_at_ms),
+                        if i.overdue(now_ms()) {
+                            format!("{} OVERDUE", render::time(i.due_at_ms))
+                        } else {
+                            render::time(i.due_at_ms)
+                        },
                     ]
                 })
                 .collect();
             print!(
                 "{}",
                 render::table(
-                    &["INCIDENT", "PRIORITY", "STATUS", "TITLE", "ASSIGNEE", "DETECTED"],
+                    &["INCIDENT", "PRIORITY", "STATUS", "TITLE", "ASSIGNEE", "DETECTED", "DUE"],
                     &rows
                 )
             );

@@ -954,6 +954,29 @@ impl<S: Store> Cmdb<S> {
             RfcOrigin::Raised => self.resolve_targets(&rfc.targets)?,
         };
         let dependents = self.dependents(&cis)?;
+        // Other RFCs touching the same CIs in an overlapping window.
+        let mut conflicts = Vec::new();
+        if let Some(w) = rfc.window {
+            for other in self.list_rfcs()? {
+                let Some(ow) = other.window else { continue };
+                let overlaps = ow.start_ms < w.end_ms && w.start_ms < ow.end_ms;
+                let shared: Vec<String> = other
+                    .cis
+                    .iter()
+                    .filter(|c| cis.contains(c))
+                    .map(ToString::to_string)
+                    .collect();
+                if other.id != id && other.status.is_open() && overlaps && !shared.is_empty() {
+                    conflicts.push(format!(
+                        "{} ({}, {}) overlaps this window on {}",
+                        other.id,
+                        other.title,
+                        other.status.as_str(),
+                        shared.join(", ")
+                    ));
+                }
+            }
+        }
         self.act(|tx| {
             let mut rfc = load_rfc(tx, id)?;
             rfc.assess(Assessment {
@@ -963,6 +986,7 @@ impl<S: Store> Cmdb<S> {
                 dependents: dependents.clone(),
                 risk,
                 notes: notes.to_owned(),
+                conflicts: conflicts.clone(),
             })
             .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
             put_rfc(tx, &rfc)?;
@@ -1349,6 +1373,7 @@ impl<S: Store> Cmdb<S> {
                 by.clone(),
             );
             i.cis = cis.to_vec();
+            i.due_at_ms = self.policy.resolution_due(i.priority, now_ms);
             put_incident(tx, &i, "incident.created", self.webhooks)?;
             trail_entry(
                 tx,
@@ -1395,6 +1420,7 @@ impl<S: Store> Cmdb<S> {
                 i.impact = update.impact.unwrap_or(i.impact);
                 i.urgency = update.urgency.unwrap_or(i.urgency);
                 i.priority = crate::control::policy::priority(i.impact, i.urgency);
+                i.due_at_ms = self.policy.resolution_due(i.priority, i.detected_at_ms);
                 said.push(format!(
                     "priority {} (impact {}, urgency {})",
                     i.priority,

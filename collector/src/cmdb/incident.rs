@@ -60,6 +60,9 @@ pub struct Incident {
     pub drifts: Vec<DriftId>,
     pub rfcs: Vec<RfcId>,
     pub detected_at_ms: i64,
+    /// When it should be resolved by, from its priority (policy
+    /// `priority.target_resolution`).
+    pub due_at_ms: i64,
     pub reported_by: Actor,
     pub updated_at_ms: i64,
     pub resolution: Option<String>,
@@ -106,6 +109,7 @@ impl Incident {
             drifts: vec![],
             rfcs: vec![],
             detected_at_ms: at_ms,
+            due_at_ms: at_ms,
             reported_by: by.clone(),
             updated_at_ms: at_ms,
             resolution: None,
@@ -118,6 +122,11 @@ impl Incident {
                 text: "recorded".into(),
             }],
         }
+    }
+
+    /// Whether it is still open past its due time.
+    pub fn overdue(&self, now_ms: i64) -> bool {
+        self.status.is_open() && now_ms > self.due_at_ms
     }
 
     pub fn note(&mut self, at_ms: i64, by: &Actor, text: String) {

@@ -876,6 +876,7 @@ fn raise_incident(
         s.now_ms,
         s.actor(),
     );
+    incident.due_at_ms = s.policy.resolution_due(incident.priority, s.now_ms);
     incident.cis = vec![ci.id];
     incident.drifts = drifts.iter().map(|d| d.id).collect();
     incident.rfcs = vec![rfc_id];

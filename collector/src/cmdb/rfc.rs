@@ -207,6 +207,9 @@ pub struct Assessment {
     pub dependents: Vec<Dependent>,
     pub risk: Level,
     pub notes: String,
+    /// Other open or scheduled RFCs on the same CIs whose windows overlap.
+    #[serde(default)]
+    pub conflicts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -458,9 +461,129 @@ impl Rfc {
     }
 }
 
+/// RFC trends for a period, as change management reviews them: volumes by
+/// status, level and type, the emergency share, unauthorized changes
+/// (missing-RFC drafts), success rate and lead times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RfcStats {
+    pub since_ms: i64,
+    pub total: usize,
+    pub by_status: std::collections::BTreeMap<String, usize>,
+    pub by_level: std::collections::BTreeMap<String, usize>,
+    pub by_type: std::collections::BTreeMap<String, usize>,
+    pub emergency_pct: Option<f64>,
+    /// Drafted by the collector for changes seen without an RFC.
+    pub unauthorized: usize,
+    /// Reviewed after implementation: successful, and failed.
+    pub successful: usize,
+    pub failed: usize,
+    pub success_pct: Option<f64>,
+    /// Median hours from raised to approved.
+    pub median_hours_to_approval: Option<f64>,
+    /// Median hours from approved to implemented.
+    pub median_hours_to_implementation: Option<f64>,
+}
+
+fn median_hours(mut ms: Vec<i64>) -> Option<f64> {
+    if ms.is_empty() {
+        return None;
+    }
+    ms.sort_unstable();
+    let mid = ms.len() / 2;
+    let m = if ms.len() % 2 == 1 {
+        ms[mid] as f64
+    } else {
+        (ms[mid - 1] + ms[mid]) as f64 / 2.0
+    };
+    Some(m / 3_600_000.0)
+}
+
+/// Trends over the RFCs raised since `since_ms`.
+pub fn stats(rfcs: &[Rfc], since_ms: i64) -> RfcStats {
+    let period: Vec<&Rfc> = rfcs.iter().filter(|r| r.raised_at_ms >= since_ms).collect();
+    let mut out = RfcStats {
+        since_ms,
+        total: period.len(),
+        ..RfcStats::default()
+    };
+    let mut to_approval = Vec::new();
+    let mut to_implementation = Vec::new();
+    for r in &period {
+        *out.by_status.entry(r.status.as_str().into()).or_default() += 1;
+        *out.by_level
+            .entry(format!("{:?}", r.level).to_lowercase())
+            .or_default() += 1;
+        *out.by_type.entry(r.change_type.clone()).or_default() += 1;
+        if matches!(r.origin, RfcOrigin::MissingRfc { .. }) {
+            out.unauthorized += 1;
+        }
+        match r.review.as_ref().map(|v| v.outcome) {
+            Some(ReviewOutcome::Successful) => out.successful += 1,
+            Some(ReviewOutcome::Failed) => out.failed += 1,
+            None => {}
+        }
+        if let Some(d) = r.decision.as_ref().filter(|d| d.approved) {
+            to_approval.push(d.at_ms - r.raised_at_ms);
+            if let Some(done) = r.log.iter().find(|n| n.text.starts_with("implemented")) {
+                to_implementation.push(done.at_ms - d.at_ms);
+            }
+        }
+    }
+    if out.total > 0 {
+        let emergency = out.by_level.get("emergency").copied().unwrap_or(0);
+        out.emergency_pct = Some(emergency as f64 * 100.0 / out.total as f64);
+    }
+    if out.successful + out.failed > 0 {
+        out.success_pct =
+            Some(out.successful as f64 * 100.0 / (out.successful + out.failed) as f64);
+    }
+    out.median_hours_to_approval = median_hours(to_approval);
+    out.median_hours_to_implementation = median_hours(to_implementation);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trends_count_levels_outcomes_and_lead_times() {
+        let hour = 3_600_000;
+        let mut done = rfc(RfcImpact::Minor);
+        done.raised_at_ms = 10 * hour;
+        done.approve(Approval {
+            at_ms: 12 * hour,
+            ..approval()
+        })
+        .unwrap();
+        done.implement(15 * hour, &Actor::Collector, "implemented: x".into())
+            .unwrap();
+        done.post_implementation_review(Review {
+            at_ms: 16 * hour,
+            by: Actor::Collector,
+            outcome: ReviewOutcome::Successful,
+            comment: String::new(),
+        })
+        .unwrap();
+        let mut urgent = rfc(RfcImpact::Minor);
+        urgent.raised_at_ms = 11 * hour;
+        urgent.level = RfcLevel::Emergency;
+        let mut drafted = rfc(RfcImpact::Minor);
+        drafted.raised_at_ms = 11 * hour;
+        drafted.origin = RfcOrigin::MissingRfc {
+            incident: IncidentId::from_u64(1),
+        };
+        let old = rfc(RfcImpact::Minor);
+        let s = stats(&[done, urgent, drafted, old], hour);
+        assert_eq!(s.total, 3, "the one raised before the period is left out");
+        assert_eq!(s.by_status.get("reviewed"), Some(&1));
+        assert_eq!(s.by_level.get("emergency"), Some(&1));
+        assert_eq!(s.unauthorized, 1);
+        assert_eq!(s.success_pct, Some(100.0));
+        assert_eq!(s.median_hours_to_approval, Some(2.0));
+        assert_eq!(s.median_hours_to_implementation, Some(3.0));
+        assert!((s.emergency_pct.unwrap() - 33.33).abs() < 0.01);
+    }
 
     fn rfc(impact: RfcImpact) -> Rfc {
         Rfc {
@@ -558,6 +681,7 @@ mod tests {
             dependents: vec![],
             risk: Level::High,
             notes: String::new(),
+            conflicts: vec![],
         })
         .unwrap();
         r.approve(approval()).unwrap();

@@ -156,6 +156,8 @@ pub struct Policy {
     pub rules: Vec<ControlRule>,
     pub urgency: BTreeMap<String, Level>,
     pub default_urgency: Level,
+    /// Target time to resolve an incident, by priority (index 0 is P1).
+    pub target_resolution_ms: [i64; 4],
     pub standard_changes: Vec<StandardChange>,
 }
 
@@ -188,6 +190,12 @@ impl Policy {
         }
     }
 
+    /// When an incident of `priority` detected at `detected_at_ms` is due.
+    pub fn resolution_due(&self, priority: u8, detected_at_ms: i64) -> i64 {
+        let i = usize::from(priority.clamp(1, 4) - 1);
+        detected_at_ms.saturating_add(self.target_resolution_ms[i])
+    }
+
     pub fn urgency_of(&self, attribute: &str) -> Level {
         self.urgency
             .get(section_of(attribute))
@@ -208,6 +216,13 @@ impl Policy {
         let drift = raw.drift.unwrap_or_default();
         let control = raw.control.unwrap_or_default();
         let priority = raw.priority.unwrap_or_default();
+        let targets = &priority.target_resolution;
+        let target_resolution_ms = [
+            duration("priority.target_resolution.p1", &targets.p1, "4h")?,
+            duration("priority.target_resolution.p2", &targets.p2, "1d")?,
+            duration("priority.target_resolution.p3", &targets.p3, "3d")?,
+            duration("priority.target_resolution.p4", &targets.p4, "10d")?,
+        ];
         let mut standard_changes = Vec::new();
         let mut names = BTreeSet::new();
         for (i, s) in raw.standard_changes.into_iter().enumerate() {
@@ -253,6 +268,7 @@ impl Policy {
                 .collect(),
             urgency: priority.urgency,
             default_urgency: priority.default_urgency.unwrap_or(Level::Medium),
+            target_resolution_ms,
             standard_changes,
         })
     }
@@ -304,6 +320,17 @@ struct RawPriority {
     default_urgency: Option<Level>,
     #[serde(default)]
     urgency: BTreeMap<String, Level>,
+    #[serde(default)]
+    target_resolution: RawTargets,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    p1: Option<String>,
+    p2: Option<String>,
+    p3: Option<String>,
+    p4: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -393,6 +420,8 @@ mod tests {
             Control::Controlled
         );
         assert_eq!(policy.urgency_of("hardware.memory_bytes"), Level::High);
+        assert_eq!(policy.resolution_due(1, 0), 4 * 3_600_000);
+        assert_eq!(policy.resolution_due(4, 0), 10 * 86_400_000);
         assert!(!policy.standard_changes.is_empty());
     }
 
@@ -452,6 +481,7 @@ mod tests {
             ),
             ("[[standard_changes]]\nname = ''\nattribute = '*'", "standard_changes[0].name"),
             ("[drift]\nflap = '1h'", "flap"),
+            ("[priority.target_resolution]\np2 = 'soonish'", "priority.target_resolution.p2"),
         ] {
             let err = Policy::from_toml(text, Path::new("policy.toml"))
                 .unwrap_err()
