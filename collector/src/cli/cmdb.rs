@@ -412,6 +412,7 @@ pub enum IncidentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show an incident: priority, due time, links, resolution and log.
     Show {
         id: IncidentId,
         #[arg(long)]
@@ -535,6 +536,7 @@ pub enum BaselineCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List baselines.
     List {
         #[arg(long)]
         json: bool,
