@@ -915,6 +915,50 @@ mod tests {
     }
 
     #[test]
+    fn a_wrongly_matched_agent_can_be_split_off() {
+        let (_d, cmdb) = cmdb();
+        let (token, _) = cmdb.create_enrollment_token(10_000, 2, 0).unwrap();
+        enroll(&cmdb, 1, &token).unwrap();
+        enroll(&cmdb, 2, &token).unwrap();
+        let a1 = AgentId::from_public_key(&[1; 32]);
+        let a2 = AgentId::from_public_key(&[2; 32]);
+        let ci = cmdb
+            .apply(a1, 1, "a", &inventory("m1", None), 2000)
+            .unwrap()
+            .ci_id
+            .unwrap();
+        // Same machine-id: matched to the same CI.
+        assert_eq!(
+            cmdb.apply(a2, 1, "b", &inventory("m1", None), 3000)
+                .unwrap()
+                .ci_id,
+            Some(ci)
+        );
+        let by = history::Actor::Operator {
+            name: "cm".into(),
+            role: Role::ConfigurationManager,
+        };
+        let new = cmdb
+            .split_ci(&by, ci, a2, "a different host after all", 4000)
+            .unwrap();
+        assert_ne!(new.id, ci);
+        assert_eq!(cmdb.ci(ci).unwrap().unwrap().agents, vec![a1]);
+        assert_eq!(cmdb.agent(a2).unwrap().unwrap().ci_id, Some(new.id));
+        // Its next report lands on the new CI and registers it.
+        let next = cmdb
+            .apply(a2, 2, "c", &inventory("m1", None), 5000)
+            .unwrap();
+        assert_eq!(next.ci_id, Some(new.id));
+        assert!(cmdb.ci(new.id).unwrap().unwrap().registered);
+        assert!(
+            cmdb.split_ci(&by, ci, a1, "x", 6000).is_err(),
+            "the last agent stays"
+        );
+        let trail = cmdb.trail_entries().unwrap();
+        assert_eq!(trail.last().unwrap().action, "ci.split");
+    }
+
+    #[test]
     fn metrics_samples_are_kept_in_time_order() {
         let (_d, cmdb) = cmdb();
         let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();

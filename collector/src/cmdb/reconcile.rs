@@ -455,7 +455,9 @@ pub(crate) fn reconcile(
     let discovered = without_ignored(policy, &ci.class, discovered);
 
     if !ci.registered {
-        if ci.revision == 0 && policy.new_cis == NewCis::Register {
+        // Under `register`, a discovered CI without an authorized state
+        // (new, or split off another) takes its first report as one.
+        if policy.new_cis == NewCis::Register {
             register(tx, ci, &discovered, s)?;
         }
         return Ok(());
@@ -1012,8 +1014,12 @@ pub(crate) mod tests_support {
 
     impl Fixture {
         pub fn new() -> Fixture {
+            Self::with_policy(policy())
+        }
+
+        pub fn with_policy(policy: Policy) -> Fixture {
             let dir = tempfile::tempdir().unwrap();
-            let cmdb = Cmdb::new(SledStore::open(dir.path()).unwrap(), policy());
+            let cmdb = Cmdb::new(SledStore::open(dir.path()).unwrap(), policy);
             let (token, _) = cmdb.create_enrollment_token(HOUR, 1, 0).unwrap();
             let key = [9; 32];
             let agent = AgentId::from_public_key(&key);
@@ -1393,6 +1399,54 @@ mod tests {
         // The same kind of update at noon is unauthorized.
         f.report(&[("libc6", "2.36-9+deb12u5")], NOON);
         assert_eq!(f.incidents().len(), 1);
+    }
+
+    #[test]
+    fn under_review_registration_nothing_drifts_until_a_person_registers() {
+        let review = Policy::from_toml(
+            "[registration]\nnew_cis = \"review\"",
+            std::path::Path::new("policy.toml"),
+        )
+        .unwrap();
+        let mut f = Fixture::with_policy(review);
+        let ci = f.report(BASE, NOON);
+        let record = f.cmdb.ci(ci).unwrap().unwrap();
+        assert!(!record.registered);
+        assert!(record.attributes.is_empty());
+        f.report(UPGRADED, NOON + 1000);
+        assert!(f.incidents().is_empty(), "unregistered CIs raise no drift");
+        let registered = f.cmdb.register_ci(&operator(), ci, NOON + 2000).unwrap();
+        assert_eq!(
+            registered
+                .attributes
+                .get("packages.nginx")
+                .map(String::as_str),
+            Some("1.24.0-1")
+        );
+        let history = f.cmdb.ci_history(ci).unwrap();
+        assert!(matches!(
+            history.last().unwrap().why,
+            Why::Registration { .. }
+        ));
+        assert!(
+            f.cmdb.register_ci(&operator(), ci, NOON + 2500).is_err(),
+            "once only"
+        );
+        f.report(BASE, NOON + 3000);
+        assert_eq!(f.incidents().len(), 1, "now the downgrade is drift");
+    }
+
+    #[test]
+    fn stale_cis_are_flagged_not_deleted() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        let record = f.cmdb.ci(ci).unwrap().unwrap();
+        let week = 7 * 24 * HOUR;
+        assert!(!record.is_stale(NOON + week, week));
+        assert!(record.is_stale(NOON + week + 1, week));
+        let report = f.cmdb.audit_report(1, NOON + 2 * week).unwrap();
+        assert_eq!(report.no_longer_discovered, vec![ci]);
+        assert_eq!(f.cmdb.list_cis().unwrap().len(), 1);
     }
 
     #[test]
