@@ -53,6 +53,10 @@ enum Command {
         /// Directory standing in for `/` (e.g. a host mounted into a container).
         #[arg(long, default_value = "/")]
         host_root: PathBuf,
+        /// A file or glob to fingerprint, as `watch_files` in agent.toml
+        /// (repeatable).
+        #[arg(long = "watch")]
+        watch: Vec<String>,
         /// Print the whole report as JSON instead of a summary.
         #[arg(long)]
         json: bool,
@@ -118,8 +122,15 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             runtime.block_on(runner::run(config, token, mode, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Inventory { host_root, json } => {
-            let inventory = probe::collect_inventory(&HostRoot::new(host_root));
+        Command::Inventory {
+            host_root,
+            watch,
+            json,
+        } => {
+            for w in &watch {
+                probe::files::validate(w).map_err(|e| anyhow::anyhow!("--watch {e}"))?;
+            }
+            let inventory = probe::collect_inventory_watching(&HostRoot::new(host_root), &watch);
             if json {
                 print_out(&serde_json::to_string_pretty(&inventory)?)?;
             } else {

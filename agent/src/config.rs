@@ -33,6 +33,8 @@ struct RawConfig {
     #[serde(default)]
     spool: RawSpool,
     max_backoff_secs: Option<u64>,
+    #[serde(default)]
+    watch_files: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +66,8 @@ pub struct AgentConfig {
     /// The longest wait between delivery attempts while the collector is
     /// unreachable.
     pub max_backoff: Duration,
+    /// Absolute paths or glob patterns of files to fingerprint.
+    pub watch_files: Vec<String>,
 }
 
 /// Where the enrollment token comes from. A file is read only when needed,
@@ -221,7 +225,12 @@ impl AgentConfig {
             raw.max_backoff_secs,
             DEFAULT_MAX_BACKOFF_SECS,
         )?;
+        for (i, pattern) in raw.watch_files.iter().enumerate() {
+            crate::probe::files::validate(pattern)
+                .map_err(|e| invalid(&format!("watch_files[{i}]"), e))?;
+        }
         Ok(AgentConfig {
+            watch_files: raw.watch_files,
             collector_url,
             trust,
             enrollment_token,
@@ -278,6 +287,10 @@ mod tests {
             (
                 "collector_url = 'https://x'\nca_file='a'\ncolector='typo'",
                 "colector",
+            ),
+            (
+                "collector_url = 'https://x'\nca_file='a'\nwatch_files=['/etc/ok', 'etc/relative']",
+                "watch_files[1]",
             ),
         ];
         for (text, key) in cases {

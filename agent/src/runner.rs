@@ -85,8 +85,10 @@ pub async fn run(
 
     if mode == Mode::Once {
         inventory_tick.tick().await;
+        let watch = config.watch_files.clone();
         let inventory =
-            tokio::task::spawn_blocking(move || probe::collect_inventory(&root)).await?;
+            tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch))
+                .await?;
         enqueue(
             &mut identity,
             &spool,
@@ -129,7 +131,8 @@ pub async fn run(
         tokio::select! {
             _ = inventory_tick.tick() => {
                 let root = root.clone();
-                let inventory = tokio::task::spawn_blocking(move || probe::collect_inventory(&root)).await?;
+                let watch = config.watch_files.clone();
+                let inventory = tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch)).await?;
                 tracing::info!(packages = inventory.packages.as_ref().map(Vec::len), probe_errors = inventory.probe_errors.len(), "Inventory taken");
                 enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
             }

@@ -41,8 +41,41 @@ pub struct Inventory {
     pub interfaces: Option<Vec<Interface>>,
     #[serde(default)]
     pub packages: Option<Vec<Package>>,
+    /// The configured watched files; `None` when none are configured.
+    #[serde(default)]
+    pub files: Option<Vec<WatchedFile>>,
     #[serde(default)]
     pub probe_errors: Vec<ProbeError>,
+}
+
+/// A watched file's fingerprint: never its content.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WatchedFile {
+    /// The path on the host (without the agent's host root).
+    pub path: String,
+    /// `file`, `dir`, `symlink`, `other`, or `missing` (a configured path
+    /// that does not exist; globs that match nothing list nothing).
+    pub kind: String,
+    /// Hex SHA-256 of a regular file's content; `None` for other kinds, or
+    /// when it could not be read (see `error`).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub size: u64,
+    /// Permission bits, e.g. `0640`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// `user:group`, by name where the host's passwd and group files say,
+    /// else by number.
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub mtime_ms: Option<i64>,
+    /// A symlink's target.
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -23,9 +23,20 @@ impl Host {
         machine_id: &str,
         prepare: impl FnOnce(&std::path::Path),
     ) -> Host {
+        Self::configured(collector, name, machine_id, "", prepare)
+    }
+
+    /// With extra lines in the agent's config.
+    fn configured(
+        collector: &Collector,
+        name: &str,
+        machine_id: &str,
+        agent_config: &str,
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Host {
         let root = fixture_root(name, machine_id);
         prepare(root.path());
-        let agent = Agent::new(collector, root.path(), "");
+        let agent = Agent::new(collector, root.path(), agent_config);
         let token = collector.create_token("1h", 1);
         let out = agent.run_once(Some(&token));
         assert!(
@@ -150,6 +161,64 @@ fn an_upgrade_with_no_rfc_is_an_incident_with_a_missing_rfc_explained() {
     // Seen again: no second incident.
     web.report();
     assert_eq!(self::incidents(&c).len(), 1);
+}
+
+#[test]
+fn an_edited_watched_file_is_unauthorized_drift_with_high_urgency() {
+    let c = Collector::start();
+    let host = Host::configured(
+        &c,
+        "bastion-1",
+        "10000000000000000000000000000015",
+        "watch_files = [\"/etc/ssh/sshd_config\", \"/etc/sudoers.d/*\"]\n",
+        |root| {
+            std::fs::create_dir_all(root.join("etc/ssh")).unwrap();
+            std::fs::create_dir_all(root.join("etc/sudoers.d")).unwrap();
+            std::fs::write(root.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
+        },
+    );
+    let hash = authorized(&c, &host.ci, "files./etc/ssh/sshd_config.sha256");
+    assert_eq!(hash.as_str().unwrap().len(), 64);
+    // The content itself never leaves the host.
+    let shown = c.cli_json(&["ci", "show", &host.ci]);
+    assert!(!shown.to_string().contains("PermitRootLogin"));
+
+    std::fs::write(
+        host.path().join("etc/ssh/sshd_config"),
+        "PermitRootLogin yes\n",
+    )
+    .unwrap();
+    std::fs::write(
+        host.path().join("etc/sudoers.d/backdoor"),
+        "eve ALL=(ALL) NOPASSWD: ALL\n",
+    )
+    .unwrap();
+    host.report();
+    let incidents = incidents(&c);
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(
+        incidents[0]["priority"], 2,
+        "medium criticality × files urgency high"
+    );
+    let drifted: Vec<String> = incidents[0]["drifts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            c.cli_json(&["drift", "show", d.as_str().unwrap()])["attribute"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        drifted.contains(&"files./etc/ssh/sshd_config.sha256".to_string()),
+        "{drifted:?}"
+    );
+    assert!(
+        drifted.contains(&"files./etc/sudoers.d/backdoor.sha256".to_string()),
+        "{drifted:?}"
+    );
 }
 
 #[test]

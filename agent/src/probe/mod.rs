@@ -11,6 +11,7 @@
 
 pub mod dmi;
 pub mod dpkg;
+pub mod files;
 pub mod os;
 pub mod system;
 
@@ -104,9 +105,15 @@ impl HostRoot {
     }
 }
 
-/// Runs every probe and assembles a report. Never fails: what could not be
-/// read is listed in `probe_errors`.
+/// Runs every probe and assembles a report, without watched files.
 pub fn collect_inventory(root: &HostRoot) -> Inventory {
+    collect_inventory_watching(root, &[])
+}
+
+/// Runs every probe, fingerprinting the files `watch` names, and assembles
+/// a report. Never fails: what could not be read is listed in
+/// `probe_errors`.
+pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventory {
     let mut errors = Vec::new();
     let mut record = |probe: &str, error: &dyn std::error::Error| {
         let message = error_chain(error);
@@ -123,6 +130,13 @@ pub fn collect_inventory(root: &HostRoot) -> Inventory {
     }
     let dmi = dmi::probe(root).map_err(|e| record("dmi", &e)).ok();
     let packages = dpkg::probe(root).map_err(|e| record("packages", &e)).ok();
+    let files = (!watch.is_empty()).then(|| {
+        let (files, errors) = files::probe(root, watch);
+        for e in &errors {
+            record("files", e);
+        }
+        files
+    });
     let system = system::probe();
     Inventory {
         observed_at_ms: crate::now_ms(),
@@ -133,6 +147,7 @@ pub fn collect_inventory(root: &HostRoot) -> Inventory {
         filesystems: Some(system.filesystems),
         interfaces: Some(system.interfaces),
         packages,
+        files,
         probe_errors: errors,
     }
 }

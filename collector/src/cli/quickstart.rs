@@ -93,6 +93,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         spool_max_bytes: fathom_agent::config::DEFAULT_SPOOL_MAX_BYTES,
         spool_max_reports: fathom_agent::config::DEFAULT_SPOOL_MAX_REPORTS,
         max_backoff: Duration::from_secs(5),
+        // A few files whose changes matter on any server, so drift on them
+        // shows up in the demo too.
+        watch_files: QUICKSTART_WATCH.iter().map(|p| p.to_string()).collect(),
     };
     let identity = fathom_agent::identity::Identity::load_or_create(&agent_config.state_dir)?;
     let agent_id = identity.agent_id();
@@ -191,6 +194,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     collector.stopped().await?;
     Ok(())
 }
+
+const QUICKSTART_WATCH: [&str; 4] = [
+    "/etc/ssh/sshd_config",
+    "/etc/sudoers",
+    "/etc/sudoers.d/*",
+    "/etc/hosts",
+];
 
 fn is_addr_in_use(e: &anyhow::Error) -> bool {
     e.chain()

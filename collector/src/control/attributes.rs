@@ -16,6 +16,7 @@
 //! | `network.<interface>.{mac,addresses}`  | addresses sorted, space-separated |
 //! | `packages.<name>`                      | the installed version            |
 //! | `packages.<name>:<arch>`               | a second architecture of a multi-arch package |
+//! | `files.<path>.{sha256,mode,owner,target}` | a watched file (mtime is kept in the inventory, not compared) |
 //!
 //! A **scope** is an attribute-name prefix that the report observed. An
 //! attribute missing from the report but inside an observed scope was
@@ -87,6 +88,9 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     if inv.packages.is_some() {
         scope("packages.");
     }
+    if inv.files.is_some() {
+        scope("files.");
+    }
 
     let a = &mut d.attributes;
     let mut set = |k: String, v: Option<String>| {
@@ -147,6 +151,21 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         let mut addresses = iface.addresses.clone();
         addresses.sort();
         set(format!("{p}.addresses"), Some(addresses.join(" ")));
+    }
+    for f in inv.files.iter().flatten() {
+        // A missing file adds nothing: its attributes disappear, which is
+        // the removal. An unreadable one keeps what could be read.
+        if f.kind == "missing" {
+            continue;
+        }
+        let p = format!("files.{}", f.path);
+        set(format!("{p}.sha256"), f.sha256.clone());
+        set(format!("{p}.mode"), f.mode.clone());
+        set(format!("{p}.owner"), f.owner.clone());
+        set(format!("{p}.target"), f.target.clone());
+        if f.kind != "file" {
+            set(format!("{p}.kind"), Some(f.kind.clone()));
+        }
     }
     if let Some(packages) = &inv.packages {
         // The architecture most packages have is the host's own; a package
