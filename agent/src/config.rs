@@ -16,6 +16,7 @@ pub const DEFAULT_METRICS_INTERVAL_SECS: u64 = 60;
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_SPOOL_MAX_REPORTS: usize = 10_000;
 pub const DEFAULT_MAX_BACKOFF_SECS: u64 = 60;
+pub const DEFAULT_CHANGE_DEBOUNCE_MS: u64 = 2000;
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -35,6 +36,8 @@ struct RawConfig {
     max_backoff_secs: Option<u64>,
     #[serde(default)]
     watch_files: Vec<String>,
+    push_on_change: Option<bool>,
+    change_debounce_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +71,11 @@ pub struct AgentConfig {
     pub max_backoff: Duration,
     /// Absolute paths or glob patterns of files to fingerprint.
     pub watch_files: Vec<String>,
+    /// Send an inventory as soon as the package database or a watched file
+    /// changes (see `watch`), besides the schedule.
+    pub push_on_change: bool,
+    /// How long the host must be quiet after a change before it is sent.
+    pub change_debounce: Duration,
 }
 
 /// Where the enrollment token comes from. A file is read only when needed,
@@ -229,8 +237,17 @@ impl AgentConfig {
             crate::probe::files::validate(pattern)
                 .map_err(|e| invalid(&format!("watch_files[{i}]"), e))?;
         }
+        let change_debounce_ms = raw.change_debounce_ms.unwrap_or(DEFAULT_CHANGE_DEBOUNCE_MS);
+        if !(100..=600_000).contains(&change_debounce_ms) {
+            return Err(invalid(
+                "change_debounce_ms",
+                "must be between 100 and 600000".into(),
+            ));
+        }
         Ok(AgentConfig {
             watch_files: raw.watch_files,
+            push_on_change: raw.push_on_change.unwrap_or(true),
+            change_debounce: Duration::from_millis(change_debounce_ms),
             collector_url,
             trust,
             enrollment_token,

@@ -11,6 +11,8 @@
 //! - [`spool`]: the bounded on-disk queue every report passes through; a report
 //!   leaves it only once the collector has acknowledged it.
 //! - [`transport`]: HTTPS to the collector (the only module that uses reqwest).
+//! - [`watch`]: inotify on the package database and watched files, so a
+//!   change is reported within seconds.
 //! - [`runner`]: the long-lived tasks that tie these together.
 //!
 //! The agent knows nothing of the CMDB: it reports what it sees, and the
@@ -24,6 +26,7 @@ pub mod probe;
 pub mod runner;
 pub mod spool;
 pub mod transport;
+pub mod watch;
 
 /// The agent's version, as reported to the collector.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -8,6 +8,10 @@
 //!   jitter while the collector is unreachable or answers 5xx/429, and moves
 //!   a report the collector refused (4xx) to `spool/rejected/`.
 //!
+//! - the **change debouncer**: turns the `watch` thread's events into one
+//!   request per burst, sent to the producer on a channel; the producer
+//!   then takes an inventory at once.
+//!
 //! Enrollment happens once, before either task starts.
 
 use std::future::Future;
@@ -127,8 +131,34 @@ pub async fn run(
         config.max_backoff,
         false,
     ));
+    // A change request is never lost to a cancelled `select!` branch: the
+    // debouncer runs on its own and hands over finished bursts.
+    let (change_tx, mut change_rx) = tokio::sync::mpsc::channel::<Vec<std::path::PathBuf>>(4);
+    if config.push_on_change {
+        if let Some(mut events) =
+            crate::watch::spawn(crate::watch::targets(&root, &config.watch_files))
+        {
+            let quiet = config.change_debounce;
+            let tx = change_tx.clone();
+            tokio::spawn(async move {
+                while let Some(paths) = crate::watch::debounced(&mut events, quiet).await {
+                    if tx.send(paths).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
     loop {
         tokio::select! {
+            Some(changed) = change_rx.recv() => {
+                let root = root.clone();
+                let watch = config.watch_files.clone();
+                let inventory = tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch)).await?;
+                let changed: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+                tracing::info!(changed = ?changed, "Change on the host; inventory pushed");
+                enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+            }
             _ = inventory_tick.tick() => {
                 let root = root.clone();
                 let watch = config.watch_files.clone();
@@ -143,6 +173,7 @@ pub async fn run(
             () = &mut shutdown => {
                 tracing::info!(spooled = spool.lock().unwrap().len(), "Agent shutting down; undelivered reports stay in the spool");
                 deliverer.abort();
+                drop(change_tx);
                 return Ok(());
             }
         }

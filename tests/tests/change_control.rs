@@ -1048,3 +1048,81 @@ fn manual_cis_and_relationships_import_export_and_feed_rfc_assessment() {
     assert_eq!(then[rack_id]["status"], "in_use");
     assert_eq!(then.as_object().unwrap().len(), 3);
 }
+
+/// A running agent daemon, killed when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for_the_schedule() {
+    let c = Collector::start();
+    // Enrolled and registered by one report; then a daemon whose schedule
+    // would not inventory again for an hour.
+    let host = Host::configured(
+        &c,
+        "web-14",
+        "10000000000000000000000000000016",
+        "watch_files = [\"/etc/ssh/sshd_config\"]\ninventory_interval_secs = 3600\nmetrics_interval_secs = 3600\nchange_debounce_ms = 300\n",
+        |root| {
+            std::fs::create_dir_all(root.join("etc/ssh")).unwrap();
+            std::fs::write(root.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
+        },
+    );
+    let _daemon = Daemon(
+        host.agent
+            .command(&["run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(host.agent.dir.path().join("agent.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // The daemon's first inventory (at start) is the same host: no incident.
+    let reports = || c.agents()[0]["reports_received"].as_u64().unwrap();
+    fathom_tests::wait_for(
+        "the daemon's first reports",
+        std::time::Duration::from_secs(20),
+        || (reports() >= 4).then_some(()),
+    );
+    assert!(incidents(&c).is_empty());
+
+    // Someone upgrades a package: dpkg rewrites its database.
+    set_package(host.path(), "adduser", Some("3.137"));
+    let incident = fathom_tests::wait_for(
+        "the pushed change",
+        std::time::Duration::from_secs(20),
+        || incidents(&c).into_iter().next(),
+    );
+    assert!(
+        incident["title"]
+            .as_str()
+            .unwrap()
+            .contains("packages.adduser"),
+        "{incident}"
+    );
+    // And edits a watched file.
+    std::fs::write(
+        host.path().join("etc/ssh/sshd_config"),
+        "PermitRootLogin yes\n",
+    )
+    .unwrap();
+    let second = fathom_tests::wait_for(
+        "the second pushed change",
+        std::time::Duration::from_secs(20),
+        || incidents(&c).into_iter().nth(1),
+    );
+    assert!(
+        second["title"].as_str().unwrap().contains("sshd_config"),
+        "{second}"
+    );
+    let log = std::fs::read_to_string(host.agent.dir.path().join("agent.log")).unwrap();
+    assert!(
+        log.contains("Change on the host; inventory pushed"),
+        "{log}"
+    );
+}

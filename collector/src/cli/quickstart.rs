@@ -96,6 +96,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // A few files whose changes matter on any server, so drift on them
         // shows up in the demo too.
         watch_files: QUICKSTART_WATCH.iter().map(|p| p.to_string()).collect(),
+        push_on_change: true,
+        change_debounce: Duration::from_millis(fathom_agent::config::DEFAULT_CHANGE_DEBOUNCE_MS),
     };
     let identity = fathom_agent::identity::Identity::load_or_create(&agent_config.state_dir)?;
     let agent_id = identity.agent_id();
