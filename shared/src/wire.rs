@@ -44,8 +44,53 @@ pub struct Inventory {
     /// The configured watched files; `None` when none are configured.
     #[serde(default)]
     pub files: Option<Vec<WatchedFile>>,
+    /// Listening TCP and UDP sockets.
+    #[serde(default)]
+    pub listeners: Option<Vec<Listener>>,
+    /// Local users (from passwd; never secrets).
+    #[serde(default)]
+    pub users: Option<Vec<User>>,
+    #[serde(default)]
+    pub groups: Option<Vec<Group>>,
+    /// Loaded kernel modules, by name.
+    #[serde(default)]
+    pub kernel_modules: Option<Vec<String>>,
     #[serde(default)]
     pub probe_errors: Vec<ProbeError>,
+}
+
+/// A socket accepting connections (TCP) or datagrams (UDP).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Listener {
+    /// `tcp` or `udp` (IPv6 sockets too; the address says which).
+    pub protocol: String,
+    pub address: String,
+    pub port: u16,
+    pub uid: u32,
+    #[serde(default)]
+    pub inode: Option<u64>,
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// The owning process's name (`comm`), where visible.
+    #[serde(default)]
+    pub process: Option<String>,
+}
+
+/// A local user account: no password hashes, ever.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
 }
 
 /// A watched file's fingerprint: never its content.

@@ -1126,3 +1126,46 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
         "{log}"
     );
 }
+
+#[test]
+fn a_user_added_to_sudo_is_unauthorized_drift() {
+    let c = Collector::start();
+    let host = Host::with(&c, "db-9", "10000000000000000000000000000017", |root| {
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\nsudo:x:27:alice\n").unwrap();
+        std::fs::write(
+            root.join("etc/shadow"),
+            "root:$6$secret-hash:19000:0:99999:7:::\n",
+        )
+        .unwrap();
+    });
+    assert_eq!(authorized(&c, &host.ci, "groups.sudo.members"), "alice");
+    assert_eq!(authorized(&c, &host.ci, "users.alice.shell"), "/bin/bash");
+    std::fs::write(
+        host.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\neve:x:1001:1001::/home/eve:/bin/bash\n",
+    )
+    .unwrap();
+    std::fs::write(
+        host.path().join("etc/group"),
+        "root:x:0:\nsudo:x:27:alice,eve\n",
+    )
+    .unwrap();
+    host.report();
+    let incidents = incidents(&c);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0]["priority"], 2, "accounts are high urgency");
+    let symptom = incidents[0]["symptom"].as_str().unwrap();
+    assert!(
+        symptom.contains("groups.sudo.members") && symptom.contains("alice,eve"),
+        "{symptom}"
+    );
+    assert!(symptom.contains("users.eve.uid"), "{symptom}");
+    // The shadow file is never read: no hash reaches the collector.
+    let shown = c.cli_json(&["ci", "show", &host.ci]);
+    assert!(!shown.to_string().contains("secret-hash"));
+}

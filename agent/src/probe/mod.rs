@@ -9,9 +9,11 @@
 //! memory, mounted filesystems, interfaces, metrics) come from `sysinfo` in
 //! [`system`], which is the only module that uses it.
 
+pub mod accounts;
 pub mod dmi;
 pub mod dpkg;
 pub mod files;
+pub mod net;
 pub mod os;
 pub mod system;
 
@@ -137,6 +139,17 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         }
         files
     });
+    let listeners = net::probe(root).map_err(|e| record("listeners", &e)).ok();
+    let (users, groups) = match accounts::probe(root) {
+        Ok((u, g)) => (Some(u), Some(g)),
+        Err(e) => {
+            record("accounts", &e);
+            (None, None)
+        }
+    };
+    let kernel_modules = accounts::kernel_modules(root)
+        .map_err(|e| record("kernel_modules", &e))
+        .ok();
     let system = system::probe();
     Inventory {
         observed_at_ms: crate::now_ms(),
@@ -148,6 +161,10 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         interfaces: Some(system.interfaces),
         packages,
         files,
+        listeners,
+        users,
+        groups,
+        kernel_modules,
         probe_errors: errors,
     }
 }

@@ -17,6 +17,10 @@
 //! | `packages.<name>`                      | the installed version            |
 //! | `packages.<name>:<arch>`               | a second architecture of a multi-arch package |
 //! | `files.<path>.{sha256,mode,owner,target}` | a watched file (mtime is kept in the inventory, not compared) |
+//! | `ports.<tcp|udp>/<address>:<port>`     | the listening process's name (`?` when not visible) |
+//! | `users.<name>.{uid,gid,home,shell}`    | local accounts (no secrets) |
+//! | `groups.<name>.{gid,members}`          | members sorted, comma-separated |
+//! | `modules.<name>`                       | `loaded`: a loaded kernel module |
 //!
 //! A **scope** is an attribute-name prefix that the report observed. An
 //! attribute missing from the report but inside an observed scope was
@@ -90,6 +94,18 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     }
     if inv.files.is_some() {
         scope("files.");
+    }
+    if inv.listeners.is_some() {
+        scope("ports.");
+    }
+    if inv.users.is_some() {
+        scope("users.");
+    }
+    if inv.groups.is_some() {
+        scope("groups.");
+    }
+    if inv.kernel_modules.is_some() {
+        scope("modules.");
     }
 
     let a = &mut d.attributes;
@@ -166,6 +182,32 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         if f.kind != "file" {
             set(format!("{p}.kind"), Some(f.kind.clone()));
         }
+    }
+    for l in inv.listeners.iter().flatten() {
+        let address = if l.address.contains(':') {
+            format!("[{}]", l.address)
+        } else {
+            l.address.clone()
+        };
+        set(
+            format!("ports.{}/{address}:{}", l.protocol, l.port),
+            Some(l.process.clone().unwrap_or_else(|| "?".into())),
+        );
+    }
+    for u in inv.users.iter().flatten() {
+        let p = format!("users.{}", u.name);
+        set(format!("{p}.uid"), Some(u.uid.to_string()));
+        set(format!("{p}.gid"), Some(u.gid.to_string()));
+        set(format!("{p}.home"), Some(u.home.clone()));
+        set(format!("{p}.shell"), Some(u.shell.clone()));
+    }
+    for g in inv.groups.iter().flatten() {
+        let p = format!("groups.{}", g.name);
+        set(format!("{p}.gid"), Some(g.gid.to_string()));
+        set(format!("{p}.members"), Some(g.members.join(",")));
+    }
+    for m in inv.kernel_modules.iter().flatten() {
+        set(format!("modules.{m}"), Some("loaded".into()));
     }
     if let Some(packages) = &inv.packages {
         // The architecture most packages have is the host's own; a package
