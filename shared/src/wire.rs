@@ -135,6 +135,17 @@ pub struct Host {
     pub machine_id: Option<String>,
     #[serde(default)]
     pub uptime_secs: Option<u64>,
+    /// When the host booted (Unix ms), from `/proc/stat`'s `btime`.
+    #[serde(default)]
+    pub boot_time_ms: Option<i64>,
+    /// The IANA zone (`Europe/Paris`), from `/etc/timezone` or the
+    /// `/etc/localtime` link.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// The fully qualified name, where `/etc/hosts` gives one for the
+    /// hostname.
+    #[serde(default)]
+    pub fqdn: Option<String>,
 }
 
 /// From os-release(5).

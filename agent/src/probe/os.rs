@@ -1,5 +1,6 @@
-//! Operating system identity: os-release(5), kernel release, hostname,
-//! machine-id, uptime. All from files under the host root.
+//! Operating system identity: os-release(5), kernel release, hostname and
+//! FQDN, machine-id, uptime and boot time, time zone. All from files under
+//! the host root.
 
 use fathom_shared::wire::{Host, Os};
 
@@ -30,8 +31,54 @@ pub fn probe(root: &HostRoot) -> (Host, Option<ReadError>) {
             .read_trimmed("/proc/uptime")
             .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
             .map(|secs| secs as u64),
+        boot_time_ms: root.read_trimmed("/proc/stat").and_then(|stat| {
+            stat.lines()
+                .find_map(|l| l.strip_prefix("btime "))
+                .and_then(|t| t.trim().parse::<i64>().ok())
+                .map(|secs| secs * 1000)
+        }),
+        timezone: timezone(root),
+        fqdn: None,
     };
-    (host, error)
+    let fqdn = root
+        .read("/etc/hosts")
+        .ok()
+        .and_then(|h| fqdn_from_hosts(&String::from_utf8_lossy(&h), &host.hostname));
+    (Host { fqdn, ..host }, error)
+}
+
+/// `/etc/timezone` (Debian), else the zone `/etc/localtime` links to.
+fn timezone(root: &HostRoot) -> Option<String> {
+    if let Some(tz) = root.read_trimmed("/etc/timezone") {
+        return Some(tz);
+    }
+    let target = std::fs::read_link(root.path("/etc/localtime")).ok()?;
+    let target = target.to_string_lossy();
+    target
+        .split_once("zoneinfo/")
+        .map(|(_, zone)| zone.to_owned())
+        .filter(|z| !z.is_empty())
+}
+
+/// The first name with a dot on an `/etc/hosts` line that also names the
+/// host (`127.0.1.1 web-1.example.com web-1`).
+pub fn fqdn_from_hosts(hosts: &str, hostname: &str) -> Option<String> {
+    if hostname.is_empty() {
+        return None;
+    }
+    if hostname.contains('.') {
+        return Some(hostname.to_owned());
+    }
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let names: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let prefix = format!("{hostname}.");
+        names
+            .iter()
+            .any(|n| *n == hostname || n.starts_with(&prefix))
+            .then(|| names.iter().find(|n| n.starts_with(&prefix)).map(|n| n.to_string()))
+            .flatten()
+    })
 }
 
 fn read_os_release(root: &HostRoot) -> Result<Os, ReadError> {
@@ -89,6 +136,25 @@ fn unquote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fqdn_and_timezone_and_boot_time() {
+        let hosts = "127.0.0.1 localhost\n127.0.1.1 web-1.example.com web-1 # added by the installer\n::1 ip6-localhost\n";
+        assert_eq!(fqdn_from_hosts(hosts, "web-1").as_deref(), Some("web-1.example.com"));
+        assert_eq!(fqdn_from_hosts(hosts, "db-1"), None);
+        assert_eq!(fqdn_from_hosts("", "a.b.c").as_deref(), Some("a.b.c"));
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::create_dir_all(root.path().join("proc")).unwrap();
+        std::os::unix::fs::symlink("/usr/share/zoneinfo/Europe/Paris", root.path().join("etc/localtime")).unwrap();
+        std::fs::write(root.path().join("proc/stat"), "cpu  1 2 3\nbtime 1795400000\nprocesses 9\n").unwrap();
+        std::fs::write(root.path().join("etc/hostname"), "web-1\n").unwrap();
+        std::fs::write(root.path().join("etc/hosts"), hosts).unwrap();
+        let (host, _) = probe(&HostRoot::new(root.path()));
+        assert_eq!(host.timezone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(host.boot_time_ms, Some(1_795_400_000_000));
+        assert_eq!(host.fqdn.as_deref(), Some("web-1.example.com"));
+    }
 
     #[test]
     fn debian_os_release() {

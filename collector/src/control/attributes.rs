@@ -7,6 +7,7 @@
 //! | attribute                              | value                            |
 //! |----------------------------------------|----------------------------------|
 //! | `os.hostname`, `os.arch`, `os.kernel`, `os.machine_id` | as reported      |
+//! | `os.timezone`, `os.fqdn`               | as reported (boot time stays in the inventory) |
 //! | `os.id`, `os.name`, `os.version_id`, `os.pretty_name`  | from os-release  |
 //! | `hardware.cpu_model`, `hardware.cpu_cores`, `hardware.cpu_threads` |      |
 //! | `hardware.memory_bytes`, `hardware.swap_bytes` | bytes                    |
@@ -119,6 +120,8 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     set("os.arch".into(), Some(host.arch.clone()));
     set("os.kernel".into(), host.kernel.clone());
     set("os.machine_id".into(), host.machine_id.clone());
+    set("os.timezone".into(), host.timezone.clone());
+    set("os.fqdn".into(), host.fqdn.clone());
     if let Some(os) = &host.os {
         set("os.id".into(), Some(os.id.clone()));
         set("os.name".into(), Some(os.name.clone()));
