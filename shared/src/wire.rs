@@ -44,6 +44,9 @@ pub struct Inventory {
     /// The configured watched files; `None` when none are configured.
     #[serde(default)]
     pub files: Option<Vec<WatchedFile>>,
+    /// Disks and volumes from sysfs.
+    #[serde(default)]
+    pub block_devices: Option<Vec<BlockDevice>>,
     /// Listening TCP and UDP sockets.
     #[serde(default)]
     pub listeners: Option<Vec<Listener>>,
@@ -57,6 +60,29 @@ pub struct Inventory {
     pub kernel_modules: Option<Vec<String>>,
     #[serde(default)]
     pub probe_errors: Vec<ProbeError>,
+}
+
+/// A disk or volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BlockDevice {
+    /// `sda`, `nvme0n1`, or a device-mapper volume's name (`vg0-root`).
+    pub name: String,
+    /// The kernel's name (`dm-0`).
+    pub kernel_name: String,
+    pub size_bytes: u64,
+    #[serde(default)]
+    pub rotational: Option<bool>,
+    #[serde(default)]
+    pub removable: bool,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// World wide name or other stable id (`naa.…`, `eui.…`).
+    #[serde(default)]
+    pub wwn: Option<String>,
 }
 
 /// A socket accepting connections (TCP) or datagrams (UDP).

@@ -10,6 +10,7 @@
 //! [`system`], which is the only module that uses it.
 
 pub mod accounts;
+pub mod block;
 pub mod dmi;
 pub mod dpkg;
 pub mod files;
@@ -139,6 +140,9 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         }
         files
     });
+    let block_devices = block::probe(root)
+        .map_err(|e| record("block_devices", &e))
+        .ok();
     let listeners = net::probe(root).map_err(|e| record("listeners", &e)).ok();
     let (users, groups) = match accounts::probe(root) {
         Ok((u, g)) => (Some(u), Some(g)),
@@ -161,6 +165,7 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         interfaces: Some(system.interfaces),
         packages,
         files,
+        block_devices,
         listeners,
         users,
         groups,

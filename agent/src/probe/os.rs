@@ -76,7 +76,12 @@ pub fn fqdn_from_hosts(hosts: &str, hostname: &str) -> Option<String> {
         names
             .iter()
             .any(|n| *n == hostname || n.starts_with(&prefix))
-            .then(|| names.iter().find(|n| n.starts_with(&prefix)).map(|n| n.to_string()))
+            .then(|| {
+                names
+                    .iter()
+                    .find(|n| n.starts_with(&prefix))
+                    .map(|n| n.to_string())
+            })
             .flatten()
     })
 }
@@ -140,14 +145,25 @@ mod tests {
     #[test]
     fn fqdn_and_timezone_and_boot_time() {
         let hosts = "127.0.0.1 localhost\n127.0.1.1 web-1.example.com web-1 # added by the installer\n::1 ip6-localhost\n";
-        assert_eq!(fqdn_from_hosts(hosts, "web-1").as_deref(), Some("web-1.example.com"));
+        assert_eq!(
+            fqdn_from_hosts(hosts, "web-1").as_deref(),
+            Some("web-1.example.com")
+        );
         assert_eq!(fqdn_from_hosts(hosts, "db-1"), None);
         assert_eq!(fqdn_from_hosts("", "a.b.c").as_deref(), Some("a.b.c"));
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("etc")).unwrap();
         std::fs::create_dir_all(root.path().join("proc")).unwrap();
-        std::os::unix::fs::symlink("/usr/share/zoneinfo/Europe/Paris", root.path().join("etc/localtime")).unwrap();
-        std::fs::write(root.path().join("proc/stat"), "cpu  1 2 3\nbtime 1795400000\nprocesses 9\n").unwrap();
+        std::os::unix::fs::symlink(
+            "/usr/share/zoneinfo/Europe/Paris",
+            root.path().join("etc/localtime"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.path().join("proc/stat"),
+            "cpu  1 2 3\nbtime 1795400000\nprocesses 9\n",
+        )
+        .unwrap();
         std::fs::write(root.path().join("etc/hostname"), "web-1\n").unwrap();
         std::fs::write(root.path().join("etc/hosts"), hosts).unwrap();
         let (host, _) = probe(&HostRoot::new(root.path()));

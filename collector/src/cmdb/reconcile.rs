@@ -1437,6 +1437,68 @@ mod tests {
     }
 
     #[test]
+    fn fields_a_newer_agent_adds_are_found_not_drift() {
+        let mut f = Fixture::new();
+        f.report(BASE, NOON);
+        // The same host, reported by an agent that also reads the time
+        // zone and the listening sockets.
+        f.seq += 1;
+        let inventory = Inventory {
+            observed_at_ms: NOON + 1000,
+            host: Host {
+                hostname: "web-1".into(),
+                arch: "x86_64".into(),
+                machine_id: Some("m1".into()),
+                timezone: Some("Europe/Paris".into()),
+                ..Host::default()
+            },
+            packages: Some(
+                BASE.iter()
+                    .map(|(n, v)| fathom_shared::wire::Package {
+                        name: n.to_string(),
+                        version: v.to_string(),
+                        arch: Some("amd64".into()),
+                        manager: "dpkg".into(),
+                    })
+                    .collect(),
+            ),
+            listeners: Some(vec![fathom_shared::wire::Listener {
+                protocol: "tcp".into(),
+                address: "0.0.0.0".into(),
+                port: 22,
+                process: Some("sshd".into()),
+                ..Default::default()
+            }]),
+            ..Inventory::default()
+        };
+        let ci = f
+            .cmdb
+            .apply(
+                f.agent,
+                f.seq,
+                "new-agent",
+                &Report::Inventory(Box::new(inventory)),
+                NOON + 1000,
+            )
+            .unwrap()
+            .ci_id
+            .unwrap();
+        assert!(
+            f.incidents().is_empty(),
+            "{:#?}",
+            f.cmdb.list_drifts().unwrap()
+        );
+        assert_eq!(
+            f.authorized(ci, "os.timezone").as_deref(),
+            Some("Europe/Paris")
+        );
+        assert_eq!(
+            f.authorized(ci, "ports.tcp/0.0.0.0:22").as_deref(),
+            Some("sshd")
+        );
+    }
+
+    #[test]
     fn stale_cis_are_flagged_not_deleted() {
         let mut f = Fixture::new();
         let ci = f.report(BASE, NOON);

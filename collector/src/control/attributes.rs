@@ -14,6 +14,7 @@
 //! | `hardware.system.{vendor,model,serial,uuid}` | SMBIOS system              |
 //! | `hardware.board.{vendor,name}`, `hardware.bios.{vendor,version,date}` |   |
 //! | `storage.<mount>.{device,fs_type,size_bytes}` |                         |
+//! | `hardware.disk.<name>.{size_bytes,model,serial,wwn}` | from sysfs        |
 //! | `network.<interface>.{mac,addresses}`  | addresses sorted, space-separated |
 //! | `packages.<name>`                      | the installed version            |
 //! | `packages.<name>:<arch>`               | a second architecture of a multi-arch package |
@@ -23,7 +24,10 @@
 //! | `groups.<name>.{gid,members}`          | members sorted, comma-separated |
 //! | `modules.<name>`                       | `loaded`: a loaded kernel module |
 //!
-//! A **scope** is an attribute-name prefix that the report observed. An
+//! A **scope** is an attribute-name prefix that the report observed. A
+//! field added to an existing section in a later agent version gets its own
+//! scope (`os.timezone`), present when the report has the field, so the CMDB
+//! records it as found when upgraded agents first send it. An
 //! attribute missing from the report but inside an observed scope was
 //! removed; one outside every observed scope was simply not looked at (its
 //! probe failed), and must not be reported as drift.
@@ -70,6 +74,16 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         d.scopes.insert(s.to_owned());
     };
     scope("os.");
+    // Fields added to a section after agents first shipped get a scope of
+    // their own, present when the field is, so an upgraded agent's first
+    // report records them as found instead of as drift on every host. (An
+    // older agent's report simply lacks them.)
+    if inv.host.timezone.is_some() {
+        scope("os.timezone");
+    }
+    if inv.host.fqdn.is_some() {
+        scope("os.fqdn");
+    }
     if inv.hardware.is_some() {
         for s in [
             "hardware.cpu_",
@@ -86,6 +100,9 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     }
     if inv.filesystems.is_some() {
         scope("storage.");
+    }
+    if inv.block_devices.is_some() {
+        scope("hardware.disk.");
     }
     if inv.interfaces.is_some() {
         scope("network.");
@@ -157,6 +174,13 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         set("hardware.bios.vendor".into(), dmi.bios_vendor.clone());
         set("hardware.bios.version".into(), dmi.bios_version.clone());
         set("hardware.bios.date".into(), dmi.bios_date.clone());
+    }
+    for d in inv.block_devices.iter().flatten() {
+        let p = format!("hardware.disk.{}", d.name);
+        set(format!("{p}.size_bytes"), Some(d.size_bytes.to_string()));
+        set(format!("{p}.model"), d.model.clone());
+        set(format!("{p}.serial"), d.serial.clone());
+        set(format!("{p}.wwn"), d.wwn.clone());
     }
     for fs in inv.filesystems.iter().flatten() {
         let p = format!("storage.{}", fs.mount_point);
