@@ -44,6 +44,8 @@ pub struct Inventory {
     /// The configured watched files; `None` when none are configured.
     #[serde(default)]
     pub files: Option<Vec<WatchedFile>>,
+    #[serde(default)]
+    pub virtualization: Option<Virtualization>,
     /// Disks and volumes from sysfs.
     #[serde(default)]
     pub block_devices: Option<Vec<BlockDevice>>,
@@ -197,6 +199,26 @@ pub struct Hardware {
     pub cpu_threads: u32,
     pub memory_bytes: u64,
     pub swap_bytes: u64,
+    /// CPU packages, from `/proc/cpuinfo`.
+    #[serde(default)]
+    pub cpu_sockets: Option<u32>,
+    /// The flags of interest the CPUs have (`vmx`, `aes`, `avx2`…).
+    #[serde(default)]
+    pub cpu_flags: Vec<String>,
+}
+
+/// Bare metal, a virtual machine, or a container.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Virtualization {
+    /// `bare_metal`, `vm` or `container`.
+    pub kind: String,
+    /// `kvm`, `qemu`, `vmware`, `hyper-v`, `xen`…, or `unknown` when only
+    /// the CPU says there is one.
+    #[serde(default)]
+    pub hypervisor: Option<String>,
+    /// `docker`, `podman`, `lxc`…
+    #[serde(default)]
+    pub container: Option<String>,
 }
 
 /// SMBIOS identity as the kernel exposes it in `/sys/class/dmi/id`. Each field

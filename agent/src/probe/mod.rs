@@ -16,6 +16,7 @@ pub mod dpkg;
 pub mod files;
 pub mod net;
 pub mod os;
+pub mod platform;
 pub mod system;
 
 use std::path::{Path, PathBuf};
@@ -154,7 +155,13 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
     let kernel_modules = accounts::kernel_modules(root)
         .map_err(|e| record("kernel_modules", &e))
         .ok();
-    let system = system::probe();
+    let mut system = system::probe();
+    if let Ok(cpuinfo) = root.read("/proc/cpuinfo") {
+        let (sockets, flags) = platform::parse_cpuinfo(&String::from_utf8_lossy(&cpuinfo));
+        system.hardware.cpu_sockets = sockets;
+        system.hardware.cpu_flags = flags;
+    }
+    let virtualization = platform::virtualization(root, dmi.as_ref(), &system.hardware.cpu_flags);
     Inventory {
         observed_at_ms: crate::now_ms(),
         agent_version: crate::VERSION.to_owned(),
@@ -165,6 +172,7 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         interfaces: Some(system.interfaces),
         packages,
         files,
+        virtualization: Some(virtualization),
         block_devices,
         listeners,
         users,

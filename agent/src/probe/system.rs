@@ -38,6 +38,8 @@ pub fn probe() -> SystemFacts {
         cpu_threads: sys.cpus().len() as u32,
         memory_bytes: sys.total_memory(),
         swap_bytes: sys.total_swap(),
+        cpu_sockets: None,
+        cpu_flags: Vec::new(),
     };
     let disks = Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing().with_storage());
     let mut by_mount: BTreeMap<String, Filesystem> = BTreeMap::new();

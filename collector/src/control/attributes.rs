@@ -9,7 +9,9 @@
 //! | `os.hostname`, `os.arch`, `os.kernel`, `os.machine_id` | as reported      |
 //! | `os.timezone`, `os.fqdn`               | as reported (boot time stays in the inventory) |
 //! | `os.id`, `os.name`, `os.version_id`, `os.pretty_name`  | from os-release  |
-//! | `hardware.cpu_model`, `hardware.cpu_cores`, `hardware.cpu_threads` |      |
+//! | `hardware.cpu_model`, `hardware.cpu_cores`, `hardware.cpu_threads`, `hardware.cpu_sockets` | |
+//! | `hardware.cpu_flags`                   | flags of interest, space-separated |
+//! | `os.virtualization`                    | `bare_metal`, `vm (kvm)`, `container (docker)` |
 //! | `hardware.memory_bytes`, `hardware.swap_bytes` | bytes                    |
 //! | `hardware.system.{vendor,model,serial,uuid}` | SMBIOS system              |
 //! | `hardware.board.{vendor,name}`, `hardware.bios.{vendor,version,date}` |   |
@@ -138,6 +140,16 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     set("os.kernel".into(), host.kernel.clone());
     set("os.machine_id".into(), host.machine_id.clone());
     set("os.timezone".into(), host.timezone.clone());
+    if let Some(v) = &inv.virtualization {
+        let detail = v.container.as_ref().or(v.hypervisor.as_ref());
+        set(
+            "os.virtualization".into(),
+            Some(match detail {
+                Some(d) => format!("{} ({d})", v.kind),
+                None => v.kind.clone(),
+            }),
+        );
+    }
     set("os.fqdn".into(), host.fqdn.clone());
     if let Some(os) = &host.os {
         set("os.id".into(), Some(os.id.clone()));
