@@ -11,8 +11,9 @@
 //! that.
 //!
 //! What is watched: the directory holding the dpkg status file (dpkg
-//! replaces `status` by renaming `status-new` over it) and, for each
-//! watched-file pattern, the deepest directory without a wildcard. Events
+//! replaces `status` by renaming `status-new` over it), the systemd unit
+//! directories under `/etc` where enabling and masking leave links, and,
+//! for each watched-file pattern, the deepest directory without a wildcard. Events
 //! for other names in those directories are ignored. A directory that does
 //! not exist is skipped with a log line; the periodic inventory still
 //! covers it.
@@ -45,6 +46,19 @@ pub fn targets(
     let status = root.path(crate::probe::dpkg::STATUS_PATH);
     if let (Some(dir), Some(name)) = (status.parent(), status.file_name()) {
         add(dir.to_owned(), Some(name.to_owned()));
+    }
+    // Units enabled, disabled or masked: links appear in these directories
+    // (inotify does not recurse, so the usual `.wants` ones are named).
+    for dir in [
+        "/etc/systemd/system",
+        "/etc/systemd/system/multi-user.target.wants",
+        "/etc/systemd/system/timers.target.wants",
+        "/etc/systemd/system/sockets.target.wants",
+    ] {
+        let path = root.path(dir);
+        if path.is_dir() {
+            add(path, None);
+        }
     }
     for pattern in watch_files {
         let literal: Vec<&str> = pattern

@@ -49,6 +49,9 @@ pub struct Inventory {
     /// Disks and volumes from sysfs.
     #[serde(default)]
     pub block_devices: Option<Vec<BlockDevice>>,
+    /// systemd services, sockets and timers.
+    #[serde(default)]
+    pub units: Option<Vec<Unit>>,
     /// Listening TCP and UDP sockets.
     #[serde(default)]
     pub listeners: Option<Vec<Listener>>,
@@ -62,6 +65,17 @@ pub struct Inventory {
     pub kernel_modules: Option<Vec<String>>,
     #[serde(default)]
     pub probe_errors: Vec<ProbeError>,
+}
+
+/// A systemd unit.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Unit {
+    pub name: String,
+    /// `enabled`, `disabled` or `masked`.
+    pub state: String,
+    /// Whether it is running; `None` where systemd is not.
+    #[serde(default)]
+    pub active: Option<bool>,
 }
 
 /// A disk or volume.

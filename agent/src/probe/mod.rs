@@ -18,6 +18,7 @@ pub mod net;
 pub mod os;
 pub mod platform;
 pub mod system;
+pub mod units;
 
 use std::path::{Path, PathBuf};
 
@@ -144,6 +145,7 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
     let block_devices = block::probe(root)
         .map_err(|e| record("block_devices", &e))
         .ok();
+    let units = units::probe(root).map_err(|e| record("units", &e)).ok();
     let listeners = net::probe(root).map_err(|e| record("listeners", &e)).ok();
     let (users, groups) = match accounts::probe(root) {
         Ok((u, g)) => (Some(u), Some(g)),
@@ -174,6 +176,7 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         files,
         virtualization: Some(virtualization),
         block_devices,
+        units,
         listeners,
         users,
         groups,

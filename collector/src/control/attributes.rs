@@ -21,6 +21,7 @@
 //! | `packages.<name>`                      | the installed version            |
 //! | `packages.<name>:<arch>`               | a second architecture of a multi-arch package |
 //! | `files.<path>.{sha256,mode,owner,target}` | a watched file (mtime is kept in the inventory, not compared) |
+//! | `services.<unit>.{state,active}`       | `enabled`/`disabled`/`masked`; `active`/`inactive` |
 //! | `ports.<tcp|udp>/<address>:<port>`     | the listening process's name (`?` when not visible) |
 //! | `users.<name>.{uid,gid,home,shell}`    | local accounts (no secrets) |
 //! | `groups.<name>.{gid,members}`          | members sorted, comma-separated |
@@ -117,6 +118,9 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     }
     if inv.listeners.is_some() {
         scope("ports.");
+    }
+    if inv.units.is_some() {
+        scope("services.");
     }
     if inv.users.is_some() {
         scope("users.");
@@ -221,6 +225,15 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         if f.kind != "file" {
             set(format!("{p}.kind"), Some(f.kind.clone()));
         }
+    }
+    for u in inv.units.iter().flatten() {
+        let p = format!("services.{}", u.name);
+        set(format!("{p}.state"), Some(u.state.clone()));
+        set(
+            format!("{p}.active"),
+            u.active
+                .map(|a| if a { "active" } else { "inactive" }.to_owned()),
+        );
     }
     for l in inv.listeners.iter().flatten() {
         let address = if l.address.contains(':') {
