@@ -4,34 +4,22 @@
 
 use fathom_shared::wire::{Group, User};
 
-use super::{HostRoot, ReadError};
+use super::{HostRoot, Malformed, ReadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("{path}, line {line}: {message}")]
-    Malformed {
-        path: String,
-        line: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
 }
 
 pub fn probe(root: &HostRoot) -> Result<(Vec<User>, Vec<Group>), AccountsError> {
     let read = |file: &str| -> Result<String, AccountsError> {
         Ok(String::from_utf8_lossy(&root.read(file)?).into_owned())
     };
-    let malformed = |file: &str| {
-        let path = root.path(file).display().to_string();
-        move |(line, message): (usize, String)| AccountsError::Malformed {
-            path: path.clone(),
-            line,
-            message,
-        }
-    };
-    let users = parse_passwd(&read("/etc/passwd")?).map_err(malformed("/etc/passwd"))?;
-    let groups = parse_group(&read("/etc/group")?).map_err(malformed("/etc/group"))?;
+    let users = parse_passwd(&read("/etc/passwd")?).map_err(Malformed::at(root, "/etc/passwd"))?;
+    let groups = parse_group(&read("/etc/group")?).map_err(Malformed::at(root, "/etc/group"))?;
     Ok((users, groups))
 }
 

@@ -13,7 +13,7 @@
 
 use fathom_shared::wire::Package;
 
-use super::{HostRoot, ReadError};
+use super::{HostRoot, Malformed, ReadError};
 
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
 
@@ -21,21 +21,13 @@ pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
 pub enum DpkgError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("{path}, line {line}: {message}")]
-    Malformed {
-        path: String,
-        line: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
 }
 
 pub fn probe(root: &HostRoot) -> Result<Vec<Package>, DpkgError> {
     let bytes = root.read(STATUS_PATH)?;
-    parse_status(&bytes).map_err(|(line, message)| DpkgError::Malformed {
-        path: root.path(STATUS_PATH).display().to_string(),
-        line,
-        message,
-    })
+    parse_status(&bytes).map_err(|e| Malformed::at(root, STATUS_PATH)(e).into())
 }
 
 /// Parses a status database. Errors carry the 1-based line number.

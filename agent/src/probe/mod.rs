@@ -110,6 +110,28 @@ impl HostRoot {
     }
 }
 
+/// A database or table file that does not parse, with the line that
+/// does not.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}, line {line}: {message}")]
+pub struct Malformed {
+    pub path: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl Malformed {
+    /// Turns a parser's `(line, message)` into an error naming `abs` under `root`.
+    pub fn at(root: &HostRoot, abs: &str) -> impl Fn((usize, String)) -> Malformed {
+        let path = root.path(abs).display().to_string();
+        move |(line, message)| Malformed {
+            path: path.clone(),
+            line,
+            message,
+        }
+    }
+}
+
 /// Runs every probe and assembles a report, without watched files.
 pub fn collect_inventory(root: &HostRoot) -> Inventory {
     collect_inventory_watching(root, &[])

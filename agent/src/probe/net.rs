@@ -15,18 +15,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fathom_shared::wire::Listener;
 
-use super::{HostRoot, ReadError};
+use super::{HostRoot, Malformed, ReadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("{path}, line {line}: {message}")]
-    Malformed {
-        path: String,
-        line: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
 }
 
 /// Reads every listening socket. A missing IPv6 table (IPv6 disabled) is
@@ -46,13 +42,8 @@ pub fn probe(root: &HostRoot) -> Result<Vec<Listener>, NetError> {
             Err(e) => return Err(e.into()),
         };
         let text = String::from_utf8_lossy(&bytes);
-        let parsed = parse_table(&text, protocol, v6, ephemeral).map_err(|(line, message)| {
-            NetError::Malformed {
-                path: root.path(file).display().to_string(),
-                line,
-                message,
-            }
-        })?;
+        let parsed =
+            parse_table(&text, protocol, v6, ephemeral).map_err(Malformed::at(root, file))?;
         out.extend(parsed);
     }
     let owners = socket_owners(root);
