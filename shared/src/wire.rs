@@ -269,6 +269,22 @@ pub struct Interface {
     /// Addresses in CIDR notation.
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// The kernel driver (`ixgbe`, `virtio_net`).
+    #[serde(default)]
+    pub driver: Option<String>,
+    #[serde(default)]
+    pub link_up: Option<bool>,
+    #[serde(default)]
+    pub speed_mbps: Option<u64>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// `physical`, `bond`, `bridge`, `vlan`, `loopback`, `virtual`, or the
+    /// kernel's own DEVTYPE.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The bond or bridge this interface is a port of.
+    #[serde(default)]
+    pub master: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]

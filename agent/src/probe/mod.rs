@@ -15,6 +15,7 @@ pub mod dmi;
 pub mod dpkg;
 pub mod files;
 pub mod net;
+pub mod nic;
 pub mod os;
 pub mod platform;
 pub mod system;
@@ -185,6 +186,7 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         system.hardware.cpu_sockets = sockets;
         system.hardware.cpu_flags = flags;
     }
+    nic::enrich(root, &mut system.interfaces);
     let virtualization = platform::virtualization(root, dmi.as_ref(), &system.hardware.cpu_flags);
     Inventory {
         observed_at_ms: crate::now_ms(),

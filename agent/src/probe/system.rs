@@ -70,6 +70,7 @@ pub fn probe() -> SystemFacts {
                 name: name.clone(),
                 mac: (!mac.is_unspecified()).then(|| mac.to_string().to_ascii_lowercase()),
                 addresses,
+                ..Interface::default()
             }
         })
         .collect();

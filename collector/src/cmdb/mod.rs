@@ -825,6 +825,7 @@ mod tests {
                 name: "eth0".into(),
                 mac: Some("52:54:00:12:34:56".into()),
                 addresses: vec![],
+                ..Interface::default()
             }]),
             ..Inventory::default()
         }))

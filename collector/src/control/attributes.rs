@@ -18,6 +18,7 @@
 //! | `storage.<mount>.{device,fs_type,size_bytes}` |                         |
 //! | `hardware.disk.<name>.{size_bytes,model,serial,wwn}` | from sysfs        |
 //! | `network.<interface>.{mac,addresses}`  | addresses sorted, space-separated |
+//! | `network.<interface>.{driver,kind,master,mtu,speed_mbps}` | from sysfs |
 //! | `packages.<name>`                      | the installed version            |
 //! | `packages.<name>:<arch>`               | a second architecture of a multi-arch package |
 //! | `files.<path>.{sha256,mode,owner,target}` | a watched file (mtime is kept in the inventory, not compared) |
@@ -107,8 +108,16 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     if inv.block_devices.is_some() {
         scope("hardware.disk.");
     }
-    if inv.interfaces.is_some() {
+    if let Some(ifs) = &inv.interfaces {
         scope("network.");
+        // Added after the first agents shipped: each its own scope (see above).
+        for i in ifs {
+            if i.kind.is_some() {
+                for f in ["driver", "kind", "master", "mtu", "speed_mbps"] {
+                    scope(&format!("network.{}.{f}", i.name));
+                }
+            }
+        }
     }
     if inv.packages.is_some() {
         scope("packages.");
@@ -207,6 +216,14 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     for iface in inv.interfaces.iter().flatten() {
         let p = format!("network.{}", iface.name);
         set(format!("{p}.mac"), iface.mac.clone());
+        set(format!("{p}.driver"), iface.driver.clone());
+        set(format!("{p}.kind"), iface.kind.clone());
+        set(format!("{p}.master"), iface.master.clone());
+        set(format!("{p}.mtu"), iface.mtu.map(|m| m.to_string()));
+        set(
+            format!("{p}.speed_mbps"),
+            iface.speed_mbps.map(|m| m.to_string()),
+        );
         let mut addresses = iface.addresses.clone();
         addresses.sort();
         set(format!("{p}.addresses"), Some(addresses.join(" ")));
