@@ -440,6 +440,55 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
         )),
         None => out.push_str("\npackages: not read\n"),
     }
+    if let Some(listeners) = &inv.listeners {
+        out.push_str("\nlistening\n");
+        let rows: Vec<Vec<String>> = listeners
+            .iter()
+            .map(|l| {
+                vec![
+                    format!("  {}", l.protocol),
+                    format!("{}:{}", l.address, l.port),
+                    l.process.clone().unwrap_or_else(|| "?".into()),
+                ]
+            })
+            .collect();
+        out.push_str(&render::table(&["  PROTO", "ADDRESS", "PROCESS"], &rows));
+    }
+    if let Some(files) = &inv.files {
+        out.push_str("\nwatched files\n");
+        let rows: Vec<Vec<String>> = files
+            .iter()
+            .map(|f| {
+                vec![
+                    format!("  {}", f.path),
+                    f.kind.clone(),
+                    f.mode.clone().unwrap_or_default(),
+                    f.owner.clone().unwrap_or_default(),
+                    f.sha256
+                        .as_deref()
+                        .map(|h| h[..12.min(h.len())].to_owned())
+                        .or_else(|| f.error.clone())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str(&render::table(
+            &["  PATH", "KIND", "MODE", "OWNER", "SHA-256"],
+            &rows,
+        ));
+    }
+    let count = |what: &str, n: Option<usize>| match n {
+        Some(n) => format!("{what}: {n}\n"),
+        None => format!("{what}: not read\n"),
+    };
+    out.push('\n');
+    out.push_str(&count("systemd units", inv.units.as_ref().map(Vec::len)));
+    out.push_str(&count("users", inv.users.as_ref().map(Vec::len)));
+    out.push_str(&count(
+        "kernel modules",
+        inv.kernel_modules.as_ref().map(Vec::len),
+    ));
+    out.push_str(&count("disks", inv.block_devices.as_ref().map(Vec::len)));
     for e in &inv.probe_errors {
         out.push_str(&format!("not read: {}: {}\n", e.probe, e.message));
     }
