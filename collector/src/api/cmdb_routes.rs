@@ -51,9 +51,10 @@ use super::{
     Refused,
 };
 use crate::cmdb::ci::{CiRecord, RelationKind};
-use crate::cmdb::control::{ActionError, IncidentUpdate, NewCi, NewRfc};
+use crate::cmdb::control::{ActionError, IncidentUpdate, NewCi};
 use crate::cmdb::history::Actor;
 use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
+use crate::cmdb::rfc::NewRfc;
 use crate::cmdb::rfc::{ReviewOutcome, Window};
 use crate::cmdb::Permission;
 use crate::control::policy::Level;

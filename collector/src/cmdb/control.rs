@@ -22,8 +22,8 @@ use super::reconcile::{
 };
 use super::review::{ReviewItem, ReviewStatus};
 use super::rfc::{
-    Approval, Assessment, Dependent, Evidence, Review, ReviewOutcome, Rfc, RfcImpact, RfcLevel,
-    RfcOrigin, RfcStatus, Target, Window,
+    Approval, Assessment, Dependent, Evidence, NewRfc, Review, ReviewOutcome, Rfc, RfcOrigin,
+    RfcStatus, Target, Window,
 };
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::attributes;
@@ -155,39 +155,6 @@ pub struct NewCi {
     /// `section.name` → value.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
-}
-
-/// A new RFC.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewRfc {
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub reason: String,
-    #[serde(default = "default_change_type")]
-    pub change_type: String,
-    pub level: RfcLevel,
-    pub impact: RfcImpact,
-    #[serde(default = "default_risk")]
-    pub risk: Level,
-    pub targets: Vec<Target>,
-    pub specs: Vec<Spec>,
-    #[serde(default)]
-    pub implementation_plan: String,
-    #[serde(default)]
-    pub backout_plan: String,
-    #[serde(default)]
-    pub window: Option<Window>,
-}
-
-fn default_change_type() -> String {
-    "change".into()
-}
-
-fn default_risk() -> Level {
-    Level::Medium
 }
 
 /// A person's update to an incident; every field optional.
@@ -893,38 +860,7 @@ impl<S: Store> Cmdb<S> {
                 load_ci(tx, *ci)?;
             }
             let id = RfcId::from_u64(next_id(tx, Counter::Rfc)?);
-            let rfc = Rfc {
-                id,
-                title: new.title.clone(),
-                description: new.description.clone(),
-                reason: new.reason.clone(),
-                change_type: new.change_type.clone(),
-                level: new.level,
-                impact: new.impact,
-                risk: new.risk,
-                initiator: by.clone(),
-                raised_at_ms: now_ms,
-                updated_at_ms: now_ms,
-                targets: new.targets.clone(),
-                cis: cis.clone(),
-                specs: new.specs.clone(),
-                implementation_plan: new.implementation_plan.clone(),
-                backout_plan: new.backout_plan.clone(),
-                window: new.window,
-                status: RfcStatus::New,
-                origin: RfcOrigin::Raised,
-                assessment: None,
-                decision: None,
-                evidence: vec![],
-                review: None,
-                drifts: vec![],
-                incidents: vec![],
-                log: vec![super::history::Note {
-                    at_ms: now_ms,
-                    by: by.clone(),
-                    text: "raised".into(),
-                }],
-            };
+            let rfc = Rfc::raised(id, new, cis.clone(), by, now_ms, RfcOrigin::Raised);
             put_rfc(tx, &rfc)?;
             trail_entry(
                 tx,

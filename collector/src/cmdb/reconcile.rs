@@ -35,7 +35,7 @@ use super::identify::{self, Decision as Identified, Identifiers, Rule};
 use super::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use super::incident::Incident;
 use super::review::{ReviewItem, ReviewKind, ReviewStatus};
-use super::rfc::{Evidence, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target};
+use super::rfc::{Evidence, NewRfc, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target};
 use super::{ci_key, encode, next_id, tx_get, AgentRecord, Counter, IdentifiedBy, Refusal};
 use crate::control::attributes::{self, section_of, Difference, Discovered};
 use crate::control::decide::{self, Authority, Candidate, Decision, Verdict};
@@ -882,8 +882,7 @@ fn raise_incident(
     incident.cis = vec![ci.id];
     incident.drifts = drifts.iter().map(|d| d.id).collect();
     incident.rfcs = vec![rfc_id];
-    let rfc = Rfc {
-        id: rfc_id,
+    let draft = NewRfc {
         title: format!("Missing RFC: {title}"),
         description: lines.join("\n"),
         reason: format!(
@@ -895,11 +894,7 @@ fn raise_incident(
         level: RfcLevel::Normal,
         impact: RfcImpact::Minor,
         risk: Level::Medium,
-        initiator: Actor::Collector,
-        raised_at_ms: s.now_ms,
-        updated_at_ms: s.now_ms,
         targets: vec![Target::Ci(ci.id)],
-        cis: vec![ci.id],
         specs: drifts
             .iter()
             .map(|d| Spec::exact(&d.attribute, d.discovered.as_deref()))
@@ -907,18 +902,20 @@ fn raise_incident(
         implementation_plan: String::new(),
         backout_plan: "Revert the changes listed; discovery will see the revert.".into(),
         window: None,
-        status: RfcStatus::New,
-        origin: RfcOrigin::MissingRfc {
-            incident: incident_id,
-        },
-        assessment: None,
-        decision: None,
-        evidence: Vec::new(),
-        review: None,
-        drifts: drifts.iter().map(|d| d.id).collect(),
-        incidents: vec![incident_id],
-        log: Vec::new(),
     };
+    let origin = RfcOrigin::MissingRfc {
+        incident: incident_id,
+    };
+    let mut rfc = Rfc::raised(
+        rfc_id,
+        &draft,
+        vec![ci.id],
+        &Actor::Collector,
+        s.now_ms,
+        origin,
+    );
+    rfc.drifts = drifts.iter().map(|d| d.id).collect();
+    rfc.incidents = vec![incident_id];
     put_rfc(tx, &rfc)?;
     for d in drifts.iter_mut() {
         d.incident = Some(incident_id);
@@ -972,7 +969,6 @@ pub(crate) mod tests_support {
     use fathom_shared::wire::{AckOutcome, Enrollment, Host, Package};
 
     use super::*;
-    use crate::cmdb::control::NewRfc;
     use crate::cmdb::rfc::Window;
     use crate::cmdb::{Cmdb, Report, Role};
     use crate::store::sled_store::SledStore;
@@ -1012,6 +1008,31 @@ pub(crate) mod tests_support {
         }
     }
 
+    /// The fixture host (web-1, machine-id m1) with these packages.
+    pub fn inventory(packages: &[(&str, &str)], at: i64) -> Inventory {
+        Inventory {
+            observed_at_ms: at,
+            host: Host {
+                hostname: "web-1".into(),
+                arch: "x86_64".into(),
+                machine_id: Some("m1".into()),
+                ..Host::default()
+            },
+            packages: Some(
+                packages
+                    .iter()
+                    .map(|(n, v)| Package {
+                        name: n.to_string(),
+                        version: v.to_string(),
+                        arch: Some("amd64".into()),
+                        manager: "dpkg".into(),
+                    })
+                    .collect(),
+            ),
+            ..Inventory::default()
+        }
+    }
+
     impl Fixture {
         pub fn new() -> Fixture {
             Self::with_policy(policy())
@@ -1042,28 +1063,13 @@ pub(crate) mod tests_support {
 
         /// Reports an inventory with these packages, observed at `at`.
         pub fn report(&mut self, packages: &[(&str, &str)], at: i64) -> CiId {
+            self.send(inventory(packages, at))
+        }
+
+        /// Reports a hand-made inventory.
+        pub fn send(&mut self, inventory: Inventory) -> CiId {
             self.seq += 1;
-            let inventory = Inventory {
-                observed_at_ms: at,
-                host: Host {
-                    hostname: "web-1".into(),
-                    arch: "x86_64".into(),
-                    machine_id: Some("m1".into()),
-                    ..Host::default()
-                },
-                packages: Some(
-                    packages
-                        .iter()
-                        .map(|(n, v)| Package {
-                            name: n.to_string(),
-                            version: v.to_string(),
-                            arch: Some("amd64".into()),
-                            manager: "dpkg".into(),
-                        })
-                        .collect(),
-                ),
-                ..Inventory::default()
-            };
+            let at = inventory.observed_at_ms;
             let applied = self
                 .cmdb
                 .apply(
@@ -1122,8 +1128,6 @@ mod tests {
     use super::*;
     use crate::cmdb::incident::IncidentStatus;
     use crate::cmdb::rfc::Window;
-    use crate::cmdb::Report;
-    use fathom_shared::wire::Host;
 
     const BASE: &[(&str, &str)] = &[("nginx", "1.22.1-9"), ("curl", "7.88.1-10")];
     const UPGRADED: &[(&str, &str)] = &[("nginx", "1.24.0-1"), ("curl", "7.88.1-10")];
@@ -1442,47 +1446,16 @@ mod tests {
         f.report(BASE, NOON);
         // The same host, reported by an agent that also reads the time
         // zone and the listening sockets.
-        f.seq += 1;
-        let inventory = Inventory {
-            observed_at_ms: NOON + 1000,
-            host: Host {
-                hostname: "web-1".into(),
-                arch: "x86_64".into(),
-                machine_id: Some("m1".into()),
-                timezone: Some("Europe/Paris".into()),
-                ..Host::default()
-            },
-            packages: Some(
-                BASE.iter()
-                    .map(|(n, v)| fathom_shared::wire::Package {
-                        name: n.to_string(),
-                        version: v.to_string(),
-                        arch: Some("amd64".into()),
-                        manager: "dpkg".into(),
-                    })
-                    .collect(),
-            ),
-            listeners: Some(vec![fathom_shared::wire::Listener {
-                protocol: "tcp".into(),
-                address: "0.0.0.0".into(),
-                port: 22,
-                process: Some("sshd".into()),
-                ..Default::default()
-            }]),
-            ..Inventory::default()
-        };
-        let ci = f
-            .cmdb
-            .apply(
-                f.agent,
-                f.seq,
-                "new-agent",
-                &Report::Inventory(Box::new(inventory)),
-                NOON + 1000,
-            )
-            .unwrap()
-            .ci_id
-            .unwrap();
+        let mut newer = inventory(BASE, NOON + 1000);
+        newer.host.timezone = Some("Europe/Paris".into());
+        newer.listeners = Some(vec![fathom_shared::wire::Listener {
+            protocol: "tcp".into(),
+            address: "0.0.0.0".into(),
+            port: 22,
+            process: Some("sshd".into()),
+            ..Default::default()
+        }]);
+        let ci = f.send(newer);
         assert!(
             f.incidents().is_empty(),
             "{:#?}",
@@ -1515,27 +1488,9 @@ mod tests {
     fn a_failed_probe_raises_no_drift() {
         let mut f = Fixture::new();
         f.report(BASE, NOON);
-        f.seq += 1;
-        let inventory = Inventory {
-            observed_at_ms: NOON + 1000,
-            host: Host {
-                hostname: "web-1".into(),
-                arch: "x86_64".into(),
-                machine_id: Some("m1".into()),
-                ..Host::default()
-            },
-            packages: None,
-            ..Inventory::default()
-        };
-        f.cmdb
-            .apply(
-                f.agent,
-                f.seq,
-                "x",
-                &Report::Inventory(Box::new(inventory)),
-                NOON + 1000,
-            )
-            .unwrap();
+        let mut unread = inventory(BASE, NOON + 1000);
+        unread.packages = None;
+        f.send(unread);
         assert!(f.incidents().is_empty());
         assert!(f.cmdb.list_drifts().unwrap().is_empty());
     }

@@ -283,6 +283,39 @@ pub struct Rfc {
     pub log: Vec<Note>,
 }
 
+/// A new RFC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRfc {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default = "default_change_type")]
+    pub change_type: String,
+    pub level: RfcLevel,
+    pub impact: RfcImpact,
+    #[serde(default = "default_risk")]
+    pub risk: Level,
+    pub targets: Vec<Target>,
+    pub specs: Vec<Spec>,
+    #[serde(default)]
+    pub implementation_plan: String,
+    #[serde(default)]
+    pub backout_plan: String,
+    #[serde(default)]
+    pub window: Option<Window>,
+}
+
+fn default_change_type() -> String {
+    "change".into()
+}
+
+fn default_risk() -> Level {
+    Level::Medium
+}
+
 /// An action on an RFC that its status does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{rfc} is {status}; it cannot be {action} ({hint})")]
@@ -294,6 +327,49 @@ pub struct InvalidTransition {
 }
 
 impl Rfc {
+    /// A new RFC from a request, status `new`, with nothing decided yet.
+    pub fn raised(
+        id: RfcId,
+        new: &NewRfc,
+        cis: Vec<CiId>,
+        initiator: &Actor,
+        at_ms: i64,
+        origin: RfcOrigin,
+    ) -> Rfc {
+        Rfc {
+            id,
+            title: new.title.clone(),
+            description: new.description.clone(),
+            reason: new.reason.clone(),
+            change_type: new.change_type.clone(),
+            level: new.level,
+            impact: new.impact,
+            risk: new.risk,
+            initiator: initiator.clone(),
+            raised_at_ms: at_ms,
+            updated_at_ms: at_ms,
+            targets: new.targets.clone(),
+            cis,
+            specs: new.specs.clone(),
+            implementation_plan: new.implementation_plan.clone(),
+            backout_plan: new.backout_plan.clone(),
+            window: new.window,
+            status: RfcStatus::New,
+            origin,
+            assessment: None,
+            decision: None,
+            evidence: Vec::new(),
+            review: None,
+            drifts: Vec::new(),
+            incidents: Vec::new(),
+            log: vec![Note {
+                at_ms,
+                by: initiator.clone(),
+                text: "raised".into(),
+            }],
+        }
+    }
+
     fn refuse(&self, action: &'static str, hint: &'static str) -> InvalidTransition {
         InvalidTransition {
             rfc: self.id,
@@ -586,8 +662,7 @@ mod tests {
     }
 
     fn rfc(impact: RfcImpact) -> Rfc {
-        Rfc {
-            id: RfcId::from_u64(1),
+        let new = NewRfc {
             title: "t".into(),
             description: String::new(),
             reason: String::new(),
@@ -595,25 +670,22 @@ mod tests {
             level: RfcLevel::Normal,
             impact,
             risk: Level::Low,
-            initiator: Actor::Collector,
-            raised_at_ms: 0,
-            updated_at_ms: 0,
             targets: vec![Target::Ci(CiId::from_u64(1))],
-            cis: vec![CiId::from_u64(1)],
             specs: vec!["packages.nginx: 1.24.*".parse().unwrap()],
             implementation_plan: String::new(),
             backout_plan: String::new(),
             window: None,
-            status: RfcStatus::New,
-            origin: RfcOrigin::Raised,
-            assessment: None,
-            decision: None,
-            evidence: vec![],
-            review: None,
-            drifts: vec![],
-            incidents: vec![],
-            log: vec![],
-        }
+        };
+        let mut r = Rfc::raised(
+            RfcId::from_u64(1),
+            &new,
+            vec![CiId::from_u64(1)],
+            &Actor::Collector,
+            0,
+            RfcOrigin::Raised,
+        );
+        r.log.clear();
+        r
     }
 
     fn approval() -> Approval {
