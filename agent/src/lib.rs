@@ -20,6 +20,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod delta;
 pub mod fsio;
 pub mod identity;
 pub mod probe;

@@ -10,7 +10,10 @@
 //!
 //! - the **change debouncer**: turns the `watch` thread's events into one
 //!   request per burst, sent to the producer on a channel; the producer
-//!   then takes an inventory at once.
+//!   then takes an inventory at once and spools the sections that changed
+//!   as a delta ([`crate::delta`]). When the collector acknowledges a delta
+//!   with `needs_full` (it missed the delta's base), the deliverer tells
+//!   the producer, which sends a full inventory.
 //!
 //! Enrollment happens once, before either task starts.
 
@@ -22,10 +25,11 @@ use anyhow::{bail, Context};
 use ed25519_dalek::SigningKey;
 use fathom_shared::codec;
 use fathom_shared::envelope::{seal, BodyKind};
-use fathom_shared::wire::Enrollment;
+use fathom_shared::wire::{AckOutcome, Enrollment, Inventory};
 use tokio::sync::Notify;
 
 use crate::config::{AgentConfig, EnrollmentToken};
+use crate::delta::{Next, Tracker};
 use crate::identity::Identity;
 use crate::probe::{self, system::Sampler, HostRoot};
 use crate::spool::Spool;
@@ -112,6 +116,7 @@ pub async fn run(
             transport,
             key,
             poke,
+            Arc::new(Notify::new()),
             config.max_backoff,
             true,
         );
@@ -123,14 +128,17 @@ pub async fn run(
     }
 
     let key = identity.key().clone();
+    let needs_full = Arc::new(Notify::new());
     let deliverer = tokio::spawn(deliver(
         spool.clone(),
         transport,
         key,
         poke.clone(),
+        needs_full.clone(),
         config.max_backoff,
         false,
     ));
+    let mut tracker = Tracker::default();
     // A change request is never lost to a cancelled `select!` branch: the
     // debouncer runs on its own and hands over finished bursts.
     let (change_tx, mut change_rx) = tokio::sync::mpsc::channel::<Vec<std::path::PathBuf>>(4);
@@ -152,19 +160,36 @@ pub async fn run(
     loop {
         tokio::select! {
             Some(changed) = change_rx.recv() => {
-                let root = root.clone();
-                let watch = config.watch_files.clone();
-                let inventory = tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch)).await?;
+                let inventory = take_inventory(&root, &config).await?;
                 let changed: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
-                tracing::info!(changed = ?changed, "Change on the host; inventory pushed");
-                enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+                match tracker.next(inventory) {
+                    (Next::Full(inventory), _) => {
+                        tracing::info!(changed = ?changed, "Change on the host; full inventory pushed");
+                        let seq = enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+                        tracker.spooled_full(seq, &inventory);
+                    }
+                    (Next::Delta(delta), pending) => {
+                        tracing::info!(changed = ?changed, sections = ?delta.sections, base_seq = delta.base_seq, "Change on the host; delta pushed");
+                        let seq = enqueue(&mut identity, &spool, BodyKind::InventoryDelta, &codec::encode(&delta)?)?;
+                        tracker.spooled(seq, pending);
+                    }
+                    (Next::Unchanged, _) => {
+                        tracing::debug!(changed = ?changed, "Change on the host left every section as it was; nothing to send");
+                        continue;
+                    }
+                }
             }
             _ = inventory_tick.tick() => {
-                let root = root.clone();
-                let watch = config.watch_files.clone();
-                let inventory = tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch)).await?;
+                let inventory = take_inventory(&root, &config).await?;
                 tracing::info!(packages = inventory.packages.as_ref().map(Vec::len), probe_errors = inventory.probe_errors.len(), "Inventory taken");
-                enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+                let seq = enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+                tracker.spooled_full(seq, &inventory);
+            }
+            () = needs_full.notified() => {
+                let inventory = take_inventory(&root, &config).await?;
+                tracing::info!(packages = inventory.packages.as_ref().map(Vec::len), "Full inventory taken at the collector's request");
+                let seq = enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
+                tracker.spooled_full(seq, &inventory);
             }
             _ = metrics_tick.tick() => {
                 let sample = sampler.sample();
@@ -179,6 +204,12 @@ pub async fn run(
         }
         poke.notify_one();
     }
+}
+
+async fn take_inventory(root: &HostRoot, config: &AgentConfig) -> anyhow::Result<Inventory> {
+    let root = root.clone();
+    let watch = config.watch_files.clone();
+    Ok(tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch)).await?)
 }
 
 fn read_token(config: &AgentConfig) -> anyhow::Result<String> {
@@ -201,7 +232,7 @@ fn enqueue(
     spool: &Mutex<Spool>,
     kind: BodyKind,
     body: &[u8],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     let seq = identity.next_seq()?;
     let dropped = spool.lock().unwrap().push(seq, kind, body)?;
     tracing::debug!(
@@ -211,7 +242,7 @@ fn enqueue(
         dropped = dropped.len(),
         "Report spooled"
     );
-    Ok(())
+    Ok(seq)
 }
 
 async fn enroll(
@@ -268,6 +299,7 @@ pub async fn deliver(
     transport: Transport,
     key: SigningKey,
     poke: Arc<Notify>,
+    needs_full: Arc<Notify>,
     max_backoff: Duration,
     until_empty: bool,
 ) -> anyhow::Result<()> {
@@ -287,6 +319,10 @@ pub async fn deliver(
             SendOutcome::Acknowledged(ack) => {
                 tracing::debug!(seq = entry.seq, kind = entry.kind.as_str(), outcome = ?ack.outcome, "Report acknowledged");
                 spool.lock().unwrap().remove(entry.seq)?;
+                if ack.outcome == AckOutcome::NeedsFull {
+                    tracing::info!(seq = entry.seq, "The collector missed an earlier report; a full inventory follows");
+                    needs_full.notify_one();
+                }
                 backoff.reset();
                 failures = 0;
             }

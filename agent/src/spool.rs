@@ -12,7 +12,8 @@
 //!
 //! Overflow policy, applied when a new report would exceed `max_reports` or
 //! `max_bytes`: drop the oldest metrics report first; when no metrics are
-//! left, drop the oldest inventory that is not the latest one. The latest
+//! left, the oldest inventory delta (the collector then asks for a full
+//! inventory); then the oldest inventory that is not the latest one. The latest
 //! inventory and an enrollment are never dropped. Every drop is logged at
 //! WARN with the sequence number.
 
@@ -63,6 +64,7 @@ impl Spool {
                 "enrollment" => BodyKind::Enrollment,
                 "inventory" => BodyKind::Inventory,
                 "metrics" => BodyKind::Metrics,
+                "inventory_delta" => BodyKind::InventoryDelta,
                 // Leftover temporary files from a crash mid-write.
                 _ => {
                     let _ = fs::remove_file(item.path());
@@ -140,12 +142,13 @@ impl Spool {
 
     /// Which entry to drop to make room for a report of kind `incoming`.
     fn victim(&self, incoming: BodyKind) -> Option<usize> {
-        if let Some(i) = self
-            .entries
-            .iter()
-            .position(|e| e.kind == BodyKind::Metrics)
-        {
-            return Some(i);
+        // Metrics first, then deltas: a lost delta costs one full inventory,
+        // which the collector asks for when the next delta's base is not the
+        // last report it applied.
+        for kind in [BodyKind::Metrics, BodyKind::InventoryDelta] {
+            if let Some(i) = self.entries.iter().position(|e| e.kind == kind) {
+                return Some(i);
+            }
         }
         // An incoming inventory supersedes every spooled one; otherwise keep
         // the latest spooled inventory.
@@ -234,6 +237,22 @@ mod tests {
         assert_eq!(spool.push(9, BodyKind::Inventory, b"i").unwrap(), vec![1]);
         let seqs: Vec<u64> = spool.entries().iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn deltas_go_after_metrics_and_before_inventories() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 3).unwrap();
+        spool.push(1, BodyKind::Inventory, b"i").unwrap();
+        spool.push(2, BodyKind::InventoryDelta, b"d").unwrap();
+        spool.push(3, BodyKind::Metrics, b"m").unwrap();
+        assert_eq!(spool.push(4, BodyKind::InventoryDelta, b"d").unwrap(), vec![3]);
+        assert_eq!(spool.push(5, BodyKind::Metrics, b"m").unwrap(), vec![2]);
+        let seqs: Vec<u64> = spool.entries().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 4, 5]);
+        // Deltas survive a restart under their own kind.
+        let reopened = Spool::open(dir.path(), 1 << 20, 3).unwrap();
+        assert_eq!(reopened.entries()[1].kind, BodyKind::InventoryDelta);
     }
 
     #[test]

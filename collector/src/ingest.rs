@@ -17,7 +17,7 @@ use std::sync::Arc;
 use fathom_shared::codec::{self, CodecError};
 use fathom_shared::envelope::{BodyKind, EnvelopeError, UnverifiedEnvelope};
 use fathom_shared::ids::AgentId;
-use fathom_shared::wire::Ack;
+use fathom_shared::wire::{Ack, DeltaError, InventoryDelta};
 
 use crate::cmdb::{report_digest, AgentStatus, Cmdb, CmdbError, Refusal, Report};
 use crate::store::{Store, StoreError};
@@ -40,6 +40,8 @@ pub enum IngestError {
     ClockSkew { skew_ms: i64, allowed_ms: i64 },
     #[error("undecodable body")]
     Body(#[source] CodecError),
+    #[error("inventory delta is not well formed")]
+    BadDelta(#[source] DeltaError),
     #[error(transparent)]
     Refused(Refusal),
     #[error("storage failure")]
@@ -115,6 +117,11 @@ impl<S: Store> Ingest<S> {
             )),
             BodyKind::Metrics => {
                 Report::Metrics(codec::decode(&verified).map_err(IngestError::Body)?)
+            }
+            BodyKind::InventoryDelta => {
+                let delta: InventoryDelta = codec::decode(&verified).map_err(IngestError::Body)?;
+                delta.validate().map_err(IngestError::BadDelta)?;
+                Report::InventoryDelta(Box::new(delta))
             }
         };
         let digest = report_digest(header.kind, verified.body());

@@ -43,6 +43,8 @@ pub enum BodyKind {
     Enrollment = 1,
     Inventory = 2,
     Metrics = 3,
+    /// The changed sections of an inventory ([`crate::wire::InventoryDelta`]).
+    InventoryDelta = 4,
 }
 
 impl BodyKind {
@@ -51,6 +53,7 @@ impl BodyKind {
             1 => Some(BodyKind::Enrollment),
             2 => Some(BodyKind::Inventory),
             3 => Some(BodyKind::Metrics),
+            4 => Some(BodyKind::InventoryDelta),
             _ => None,
         }
     }
@@ -60,6 +63,7 @@ impl BodyKind {
             BodyKind::Enrollment => "enrollment",
             BodyKind::Inventory => "inventory",
             BodyKind::Metrics => "metrics",
+            BodyKind::InventoryDelta => "inventory_delta",
         }
     }
 }

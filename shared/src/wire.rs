@@ -63,8 +63,217 @@ pub struct Inventory {
     /// Loaded kernel modules, by name.
     #[serde(default)]
     pub kernel_modules: Option<Vec<String>>,
+    /// Memory slots from the SMBIOS tables (type 17), empty ones included.
+    #[serde(default)]
+    pub memory_modules: Option<Vec<MemoryModule>>,
+    /// Display controllers on the PCI bus.
+    #[serde(default)]
+    pub gpus: Option<Vec<Gpu>>,
+    /// Containers a runtime on the host knows of (read from its state files;
+    /// `None` where no runtime is installed).
+    #[serde(default)]
+    pub containers: Option<Vec<Container>>,
     #[serde(default)]
     pub probe_errors: Vec<ProbeError>,
+}
+
+/// Lists an inventory's sections (everything but `host`, which every report
+/// carries) once, for deltas and change detection.
+macro_rules! sections {
+    ($($name:ident),* $(,)?) => {
+        impl Inventory {
+            /// The names of the sections a delta may replace.
+            pub const SECTIONS: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// One section, encoded (its `Option` included, so "not read"
+            /// and "read, empty" differ). `None` for an unknown name.
+            pub fn section_bytes(&self, name: &str) -> Option<Vec<u8>> {
+                match name {
+                    $(stringify!($name) => {
+                        Some(crate::codec::encode(&self.$name).expect("sections always encode"))
+                    })*
+                    _ => None,
+                }
+            }
+
+            /// Whether a section holds anything (read or not).
+            pub fn has_section(&self, name: &str) -> bool {
+                match name {
+                    $(stringify!($name) => self.$name.is_some(),)*
+                    _ => false,
+                }
+            }
+
+            /// Moves one section out of `from` into `self`. False for an
+            /// unknown name.
+            pub fn take_section(&mut self, from: &mut Inventory, name: &str) -> bool {
+                match name {
+                    $(stringify!($name) => {
+                        self.$name = from.$name.take();
+                        true
+                    })*
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+
+sections!(
+    hardware,
+    dmi,
+    filesystems,
+    interfaces,
+    packages,
+    files,
+    virtualization,
+    block_devices,
+    units,
+    listeners,
+    users,
+    groups,
+    kernel_modules,
+    memory_modules,
+    gpus,
+    containers,
+);
+
+/// The sections of an inventory that changed since an earlier report.
+///
+/// `base_seq` is the sequence number of the report (full or delta) whose
+/// state this builds on. The collector applies a delta only when the state
+/// it holds for the agent came from exactly that report; otherwise a report
+/// went missing, and it answers [`AckOutcome::NeedsFull`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InventoryDelta {
+    pub base_seq: u64,
+    /// The sections this delta replaces, by [`Inventory::SECTIONS`] name. A
+    /// listed section that is `None` could no longer be read (its probe
+    /// error is in `inventory.probe_errors`).
+    pub sections: Vec<String>,
+    /// The host, the listed sections, and the probe errors of the listed
+    /// sections; every other section is `None`.
+    pub inventory: Inventory,
+}
+
+/// A delta that does not say clearly what it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaError {
+    #[error("unknown section {0:?}")]
+    UnknownSection(String),
+    #[error("section {0:?} is listed twice")]
+    Duplicate(String),
+    #[error("section {0:?} is filled but not listed as changed")]
+    Unlisted(&'static str),
+    #[error("a delta needs a base report (base_seq 0 is the enrollment)")]
+    NoBase,
+}
+
+impl InventoryDelta {
+    /// Checks the delta names known sections, once each, and carries nothing
+    /// it does not list.
+    pub fn validate(&self) -> Result<(), DeltaError> {
+        if self.base_seq == 0 {
+            return Err(DeltaError::NoBase);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &self.sections {
+            if !Inventory::SECTIONS.contains(&name.as_str()) {
+                return Err(DeltaError::UnknownSection(name.chars().take(64).collect()));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(DeltaError::Duplicate(name.clone()));
+            }
+        }
+        match Inventory::SECTIONS
+            .iter()
+            .find(|s| self.inventory.has_section(s) && !seen.contains(*s))
+        {
+            Some(unlisted) => Err(DeltaError::Unlisted(unlisted)),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies the delta to the full inventory it was based on, giving the
+    /// host's current full inventory. Call [`InventoryDelta::validate`]
+    /// first: unknown names are skipped here.
+    pub fn apply_to(mut self, mut base: Inventory) -> Inventory {
+        for name in &self.sections {
+            base.take_section(&mut self.inventory, name);
+        }
+        let changed = |probe: &str| self.sections.iter().any(|s| s == probe);
+        base.probe_errors.retain(|e| !changed(&e.probe));
+        base.probe_errors.append(&mut self.inventory.probe_errors);
+        base.observed_at_ms = self.inventory.observed_at_ms;
+        base.agent_version = self.inventory.agent_version;
+        base.host = self.inventory.host;
+        base
+    }
+}
+
+/// A memory slot, from an SMBIOS Memory Device structure (type 17).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MemoryModule {
+    /// The slot's silkscreen label (`DIMM_A1`, `ChannelA-DIMM0`).
+    pub locator: String,
+    #[serde(default)]
+    pub bank: Option<String>,
+    /// 0 for an empty slot.
+    pub size_bytes: u64,
+    /// `DDR4`, `DDR5`, `LPDDR4`…
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `DIMM`, `SODIMM`…
+    #[serde(default)]
+    pub form_factor: Option<String>,
+    /// Rated speed, in MT/s.
+    #[serde(default)]
+    pub speed_mts: Option<u32>,
+    /// The speed the firmware set, in MT/s.
+    #[serde(default)]
+    pub configured_speed_mts: Option<u32>,
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub part_number: Option<String>,
+}
+
+/// A display controller.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Gpu {
+    /// `0000:01:00.0`.
+    pub pci_address: String,
+    /// PCI vendor and device ids, hex (`10de`, `2204`).
+    pub vendor_id: String,
+    pub device_id: String,
+    /// Names from the host's `pci.ids`, where it has one.
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The kernel driver bound to it (`nvidia`, `amdgpu`, `i915`).
+    #[serde(default)]
+    pub driver: Option<String>,
+}
+
+/// A container, as its runtime's state on disk describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Container {
+    /// `docker` or `podman`.
+    pub runtime: String,
+    pub id: String,
+    pub name: String,
+    /// The image reference it was created from (`nginx:1.25`).
+    pub image: String,
+    /// The image id (`sha256:…`), where recorded.
+    #[serde(default)]
+    pub image_id: Option<String>,
+    /// `running`, `paused`, `restarting`, `exited`, `created`.
+    pub state: String,
+    #[serde(default)]
+    pub created_at_ms: Option<i64>,
 }
 
 /// A systemd unit.
@@ -251,13 +460,14 @@ pub struct Dmi {
     pub bios_date: Option<String>,
 }
 
+/// A mounted filesystem. How full it is belongs to metrics
+/// ([`FilesystemUse`]), not to the configuration.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Filesystem {
     pub mount_point: String,
     pub device: String,
     pub fs_type: String,
     pub total_bytes: u64,
-    pub available_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -293,8 +503,16 @@ pub struct Package {
     pub version: String,
     #[serde(default)]
     pub arch: Option<String>,
-    /// Which database it came from: `dpkg`, `rpm`.
+    /// Which database it came from: `dpkg`, `rpm`, `apk`, `pacman`, `snap`,
+    /// `flatpak`.
     pub manager: String,
+    /// The source package it was built from, where the database says and it
+    /// differs from the name.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// When it was installed or last upgraded (Unix ms), where recorded.
+    #[serde(default)]
+    pub installed_at_ms: Option<i64>,
 }
 
 /// One probe that could not do its work, and why. The rest of the report is
@@ -358,6 +576,10 @@ pub enum AckOutcome {
     Stored,
     /// This exact report was stored before; nothing was written again.
     Duplicate,
+    /// An inventory delta whose base is not the report the collector last
+    /// applied for this agent (one went missing): it was recorded but not
+    /// applied. Send a full inventory.
+    NeedsFull,
 }
 
 /// The collector's JSON answer to anything it refused. `code` is stable and
@@ -389,6 +611,7 @@ mod tests {
                 version: "1.22.1-9".into(),
                 arch: Some("amd64".into()),
                 manager: "dpkg".into(),
+                ..Default::default()
             }]),
             probe_errors: vec![ProbeError {
                 probe: "dmi".into(),
@@ -421,5 +644,85 @@ mod tests {
             .unwrap();
         let err = codec::decode::<Metrics>(&env).unwrap_err();
         assert!(err.to_string().contains("metrics"), "{err}");
+    }
+
+    fn base() -> Inventory {
+        Inventory {
+            observed_at_ms: 1,
+            agent_version: "0.1.0".into(),
+            kernel_modules: Some(vec!["ext4".into()]),
+            users: Some(vec![]),
+            units: None,
+            probe_errors: vec![ProbeError {
+                probe: "units".into(),
+                message: "no systemd".into(),
+            }],
+            ..Inventory::default()
+        }
+    }
+
+    #[test]
+    fn a_delta_replaces_only_its_sections_and_their_errors() {
+        let delta = InventoryDelta {
+            base_seq: 3,
+            sections: vec!["units".into(), "kernel_modules".into()],
+            inventory: Inventory {
+                observed_at_ms: 9,
+                units: Some(vec![Unit {
+                    name: "ssh.service".into(),
+                    state: "enabled".into(),
+                    active: None,
+                }]),
+                // Unlisted sections stay as they were; kernel_modules is
+                // listed and now unreadable.
+                kernel_modules: None,
+                probe_errors: vec![ProbeError {
+                    probe: "kernel_modules".into(),
+                    message: "gone".into(),
+                }],
+                ..Inventory::default()
+            },
+        };
+        delta.validate().unwrap();
+        let merged = delta.apply_to(base());
+        assert_eq!(merged.observed_at_ms, 9);
+        assert_eq!(merged.users, Some(vec![]));
+        assert_eq!(merged.kernel_modules, None);
+        assert_eq!(merged.units.as_ref().map(Vec::len), Some(1));
+        let errors: Vec<&str> = merged.probe_errors.iter().map(|e| e.probe.as_str()).collect();
+        assert_eq!(errors, ["kernel_modules"]);
+    }
+
+    #[test]
+    fn a_delta_must_say_exactly_what_it_replaces() {
+        let mut delta = InventoryDelta {
+            base_seq: 1,
+            sections: vec!["packages".into()],
+            inventory: Inventory::default(),
+        };
+        delta.validate().unwrap();
+        delta.sections.push("packages".into());
+        assert_eq!(delta.validate(), Err(DeltaError::Duplicate("packages".into())));
+        delta.sections = vec!["kernel".into()];
+        assert_eq!(delta.validate(), Err(DeltaError::UnknownSection("kernel".into())));
+        delta.sections = vec![];
+        delta.inventory.users = Some(vec![]);
+        assert_eq!(delta.validate(), Err(DeltaError::Unlisted("users")));
+        delta.base_seq = 0;
+        assert_eq!(delta.validate(), Err(DeltaError::NoBase));
+    }
+
+    #[test]
+    fn every_section_is_known_by_name() {
+        let mut full = Inventory::default();
+        for name in Inventory::SECTIONS {
+            assert!(!full.has_section(name), "{name}");
+            assert!(full.section_bytes(name).is_some(), "{name}");
+        }
+        full.gpus = Some(vec![]);
+        let mut empty = Inventory::default();
+        assert!(empty.take_section(&mut full, "gpus"));
+        assert_eq!(empty.gpus, Some(vec![]));
+        assert!(!empty.take_section(&mut full, "host"));
     }
 }

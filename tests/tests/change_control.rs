@@ -1120,9 +1120,112 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
         second["title"].as_str().unwrap().contains("sshd_config"),
         "{second}"
     );
+    // Both went out as deltas of the one section each changed.
     let log = std::fs::read_to_string(host.agent.dir.path().join("agent.log")).unwrap();
+    let deltas: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Change on the host; delta pushed"))
+        .collect();
+    assert_eq!(deltas.len(), 2, "{log}");
+    assert!(deltas[0].contains(r#"sections=["packages"]"#), "{log}");
+    assert!(deltas[1].contains(r#"sections=["files"]"#), "{log}");
+}
+
+/// Copies a stopped collector's data directory.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_missed_delta_makes_the_collector_ask_for_a_full_inventory() {
+    let mut c = Collector::start();
+    let host = Host::configured(
+        &c,
+        "web-15",
+        "10000000000000000000000000000018",
+        "watch_files = [\"/etc/ssh/sshd_config\"]\ninventory_interval_secs = 3600\nmetrics_interval_secs = 3600\nchange_debounce_ms = 300\nmax_backoff_secs = 1\n",
+        |root| {
+            std::fs::create_dir_all(root.join("etc/ssh")).unwrap();
+            std::fs::write(root.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
+        },
+    );
+    let log_path = host.agent.dir.path().join("agent.log");
+    let _daemon = Daemon(
+        host.agent
+            .command(&["run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let reports = |c: &Collector| c.agents()[0]["reports_received"].as_u64().unwrap();
+    fathom_tests::wait_for(
+        "the daemon's first reports",
+        std::time::Duration::from_secs(20),
+        || (reports(&c) >= 4).then_some(()),
+    );
+    // Last night's backup: the CMDB as of the daemon's first inventory.
+    let backup = tempfile::tempdir().unwrap();
+    c.kill();
+    copy_dir(&c.data_dir(), backup.path());
+    c.restart();
+
+    // A delta reaches the collector, which is then restored from the backup:
+    // the delta is lost with everything after the backup.
+    set_package(host.path(), "adduser", Some("3.137"));
+    fathom_tests::wait_for("the first delta", std::time::Duration::from_secs(20), || {
+        incidents(&c).into_iter().next()
+    });
+    c.kill();
+    std::fs::remove_dir_all(c.data_dir()).unwrap();
+    copy_dir(backup.path(), &c.data_dir());
+    c.restart();
+    assert!(incidents(&c).is_empty());
+
+    // The next delta builds on the lost one. The collector cannot apply it,
+    // says so, and the full inventory that follows carries both changes.
+    std::fs::write(
+        host.path().join("etc/ssh/sshd_config"),
+        "PermitRootLogin yes\n",
+    )
+    .unwrap();
+    let drifted = fathom_tests::wait_for(
+        "both changes, from a full inventory",
+        std::time::Duration::from_secs(30),
+        || {
+            let mut drifted: Vec<String> = c
+                .cli_json(&["drift", "list"])
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["attribute"].as_str().unwrap().to_owned())
+                .collect();
+            drifted.sort();
+            (drifted.len() >= 2).then_some(drifted)
+        },
+    );
+    assert_eq!(
+        drifted,
+        ["files./etc/ssh/sshd_config.sha256", "packages.adduser"],
+        "{}",
+        c.log()
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
-        log.contains("Change on the host; inventory pushed"),
+        log.contains("The collector missed an earlier report; a full inventory follows"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Full inventory taken at the collector's request"),
         "{log}"
     );
 }

@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use fathom_shared::codec;
 use fathom_shared::envelope::{seal, BodyKind};
 use fathom_shared::ids::AgentId;
-use fathom_shared::wire::{Enrollment, Metrics};
+use fathom_shared::wire::{Enrollment, Inventory, InventoryDelta, Metrics};
 use fathom_tests::{fixture_root, now_ms, wait_for, Agent, Collector};
 use serde_json::Value;
 
@@ -282,6 +282,28 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
         &codec::encode(&"hello").unwrap(),
     );
     expect(&collector, &wrong_shape, 400, "bad_body");
+    // A delta naming a section no collector knows.
+    let odd_delta = seal(
+        &key,
+        BodyKind::InventoryDelta,
+        next + 1,
+        now_ms(),
+        &codec::encode(&InventoryDelta {
+            base_seq: 1,
+            sections: vec!["secrets".into()],
+            inventory: Inventory::default(),
+        })
+        .unwrap(),
+    );
+    let (status, answer) = collector.post_raw(&odd_delta);
+    assert_eq!((status, answer["code"].as_str()), (422, Some("bad_delta")));
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"unknown section "secrets""#),
+        "{answer}"
+    );
 
     // Garbage of several shapes: a clear 4xx each time.
     let mut garbage = b"FTHM".to_vec();

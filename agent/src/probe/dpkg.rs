@@ -140,6 +140,7 @@ impl Stanza {
             version,
             arch: stanza.arch,
             manager: "dpkg".into(),
+            ..Package::default()
         }))
     }
 }

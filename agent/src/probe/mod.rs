@@ -205,6 +205,9 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         users,
         groups,
         kernel_modules,
+        memory_modules: None,
+        gpus: None,
+        containers: None,
         probe_errors: errors,
     }
 }

@@ -52,7 +52,6 @@ pub fn probe() -> SystemFacts {
                 device: disk.name().to_string_lossy().into_owned(),
                 fs_type: disk.file_system().to_string_lossy().into_owned(),
                 total_bytes: disk.total_space(),
-                available_bytes: disk.available_space(),
             });
     }
     let networks = Networks::new_with_refreshed_list();

@@ -423,12 +423,11 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
                     f.device.clone(),
                     f.fs_type.clone(),
                     gib(f.total_bytes),
-                    gib(f.available_bytes),
                 ]
             })
             .collect();
         out.push_str(&render::table(
-            &["  MOUNT", "DEVICE", "TYPE", "SIZE", "AVAILABLE"],
+            &["  MOUNT", "DEVICE", "TYPE", "SIZE"],
             &rows,
         ));
     }

@@ -37,7 +37,7 @@ use std::convert::Infallible;
 use fathom_shared::codec;
 use fathom_shared::envelope::BodyKind;
 use fathom_shared::ids::{AgentId, CiId};
-use fathom_shared::wire::{AckOutcome, Enrollment, Inventory, Metrics};
+use fathom_shared::wire::{AckOutcome, Enrollment, Inventory, InventoryDelta, Metrics};
 
 pub use ci::{CiRecord, CiSource, CiStatus, IdentifiedBy, RelationKind, Relationship};
 use serde::de::DeserializeOwned;
@@ -289,6 +289,8 @@ pub enum Report {
         body: Enrollment,
     },
     Inventory(Box<Inventory>),
+    /// Changed sections, to apply to the agent's stored inventory.
+    InventoryDelta(Box<InventoryDelta>),
     Metrics(Metrics),
 }
 
@@ -560,24 +562,32 @@ impl<S: Store> Cmdb<S> {
         report: &Report,
         now_ms: i64,
     ) -> Result<Applied, CmdbError> {
-        let prepared = match report {
-            Report::Inventory(inventory) => {
-                Some(reconcile::Prepared::new(agent, seq, inventory, now_ms))
+        // A delta is applied to the stored inventory it was based on; the
+        // merge happens here, outside the writer's transaction, and the
+        // transaction checks the base is still the stored one.
+        let merged;
+        let (inventory, base_seq) = match report {
+            Report::Inventory(inventory) => (Some(&**inventory), None),
+            Report::InventoryDelta(delta) => {
+                merged = self.merge_delta(agent, delta)?;
+                (merged.as_ref(), Some(delta.base_seq))
             }
-            _ => None,
+            _ => (None, None),
         };
+        let prepared =
+            inventory.map(|inventory| reconcile::Prepared::new(agent, seq, inventory, now_ms));
         // Enrollment and metrics touch three tables; a transaction over all
         // of them would cost every metrics report the whole set.
         let tables: &[Table] = match report {
             Report::Enrollment { .. } => &[Table::Agents, Table::EnrollmentTokens, Table::Reports],
             Report::Metrics(_) => &[Table::Agents, Table::Reports, Table::Metrics],
-            Report::Inventory(_) => &reconcile::TABLES,
+            Report::Inventory(_) | Report::InventoryDelta(_) => &reconcile::TABLES,
         };
         let applied = self.store.transaction_on(tables, |tx| match report {
             Report::Enrollment { public_key, body } => {
                 apply_enrollment(tx, agent, seq, *public_key, body, now_ms)
             }
-            Report::Inventory(inventory) => {
+            Report::Inventory(_) | Report::InventoryDelta(_) => {
                 let mut agent_rec = match admit(tx, agent, seq, digest)? {
                     Admission::New(a) => a,
                     Admission::Duplicate(ci_id) => {
@@ -586,6 +596,23 @@ impl<S: Store> Cmdb<S> {
                             ci_id,
                         })
                     }
+                };
+                let kind = match report {
+                    Report::InventoryDelta(_) => BodyKind::InventoryDelta,
+                    _ => BodyKind::Inventory,
+                };
+                let based_on_stored = match (base_seq, agent_rec.ci_id) {
+                    (None, _) => true,
+                    (Some(base), Some(ci)) => inventory.is_some() && stored_seq(tx, ci, agent)? == Some(base),
+                    (Some(_), None) => false,
+                };
+                let Some(inventory) = inventory.filter(|_| based_on_stored) else {
+                    let ci = agent_rec.ci_id;
+                    record_report(tx, &mut agent_rec, seq, kind, digest, ci, now_ms)?;
+                    return Ok(Applied {
+                        outcome: AckOutcome::NeedsFull,
+                        ci_id: ci,
+                    });
                 };
                 let observed_at_ms = match inventory.observed_at_ms {
                     t if t > 0 => t.min(now_ms),
@@ -602,15 +629,7 @@ impl<S: Store> Cmdb<S> {
                 let prepared = prepared.as_ref().expect("prepared for inventories");
                 let ci =
                     reconcile::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
-                record_report(
-                    tx,
-                    &mut agent_rec,
-                    seq,
-                    BodyKind::Inventory,
-                    digest,
-                    Some(ci),
-                    now_ms,
-                )?;
+                record_report(tx, &mut agent_rec, seq, kind, digest, Some(ci), now_ms)?;
                 Ok(Applied {
                     outcome: AckOutcome::Stored,
                     ci_id: Some(ci),
@@ -649,6 +668,26 @@ impl<S: Store> Cmdb<S> {
         Ok(applied)
     }
 
+    /// The agent's current full inventory with `delta` applied, or `None`
+    /// when the stored inventory is not the delta's base (or there is none).
+    fn merge_delta(
+        &self,
+        agent: AgentId,
+        delta: &InventoryDelta,
+    ) -> Result<Option<Inventory>, StoreError> {
+        let Some(ci) = self.agent(agent)?.and_then(|a| a.ci_id) else {
+            return Ok(None);
+        };
+        let key = reconcile::inventory_key(ci, agent);
+        let Some(stored) = self.get::<StoredInventory>(Table::Inventories, &key)? else {
+            return Ok(None);
+        };
+        if stored.seq != delta.base_seq {
+            return Ok(None);
+        }
+        Ok(Some(delta.clone().apply_to(stored.inventory)))
+    }
+
     /// Number of reports stored for an agent (for audits and tests).
     pub fn report_count(&self, agent: AgentId) -> Result<usize, StoreError> {
         Ok(self
@@ -656,6 +695,17 @@ impl<S: Store> Cmdb<S> {
             .scan_prefix(Table::Reports, agent.as_bytes())?
             .len())
     }
+}
+
+/// The sequence number of the report that produced the agent's stored
+/// inventory on `ci`, reading only that field.
+fn stored_seq(tx: &dyn Tx, ci: CiId, agent: AgentId) -> Result<Option<u64>, TxAbort<Refusal>> {
+    #[derive(serde::Deserialize)]
+    struct SeqOnly {
+        seq: u64,
+    }
+    let key = reconcile::inventory_key(ci, agent);
+    Ok(tx_get::<SeqOnly, _>(tx, Table::Inventories, &key)?.map(|s| s.seq))
 }
 
 /// The result of admitting a report: new, or an exact duplicate.
@@ -877,6 +927,56 @@ mod tests {
         ));
         assert_eq!(cmdb.report_count(agent).unwrap(), 1);
         assert_eq!(cmdb.agent(agent).unwrap().unwrap().reports_received, 1);
+    }
+
+    #[test]
+    fn a_delta_applies_only_on_top_of_its_base() {
+        let (_d, cmdb) = cmdb();
+        let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
+        enroll(&cmdb, 1, &token).unwrap();
+        let agent = AgentId::from_public_key(&[1; 32]);
+        let Report::Inventory(full) = inventory("m1", None) else {
+            unreachable!()
+        };
+        let ci = cmdb
+            .apply(agent, 1, "a", &Report::Inventory(full.clone()), 2000)
+            .unwrap()
+            .ci_id
+            .unwrap();
+        let delta = |base_seq: u64, modules: &[&str]| {
+            Report::InventoryDelta(Box::new(InventoryDelta {
+                base_seq,
+                sections: vec!["kernel_modules".into()],
+                inventory: Inventory {
+                    observed_at_ms: 5,
+                    host: full.host.clone(),
+                    kernel_modules: Some(modules.iter().map(|m| (*m).to_owned()).collect()),
+                    ..Inventory::default()
+                },
+            }))
+        };
+        // On top of report 1: applied, and the rest of report 1 is kept.
+        let applied = cmdb.apply(agent, 2, "b", &delta(1, &["ext4"]), 3000).unwrap();
+        assert_eq!(applied.outcome, AckOutcome::Stored);
+        let stored = cmdb.latest_inventory(ci).unwrap().unwrap();
+        assert_eq!(stored.seq, 2);
+        assert_eq!(stored.inventory.kernel_modules, Some(vec!["ext4".into()]));
+        assert_eq!(stored.inventory.interfaces, full.interfaces);
+        // Built on a report the collector never applied: recorded, not
+        // applied, and the agent is asked for everything.
+        let missed = cmdb.apply(agent, 4, "c", &delta(3, &["xfs"]), 4000).unwrap();
+        assert_eq!(missed.outcome, AckOutcome::NeedsFull);
+        assert_eq!(missed.ci_id, Some(ci));
+        let stored = cmdb.latest_inventory(ci).unwrap().unwrap();
+        assert_eq!(stored.seq, 2);
+        assert_eq!(stored.inventory.kernel_modules, Some(vec!["ext4".into()]));
+        assert_eq!(cmdb.agent(agent).unwrap().unwrap().last_seq, 4);
+        // A delta from an agent with no stored inventory at all, likewise.
+        let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
+        enroll(&cmdb, 2, &token).unwrap();
+        let fresh = AgentId::from_public_key(&[2; 32]);
+        let outcome = cmdb.apply(fresh, 1, "d", &delta(1, &[]), 5000).unwrap().outcome;
+        assert_eq!(outcome, AckOutcome::NeedsFull);
     }
 
     #[test]

@@ -1026,6 +1026,7 @@ pub(crate) mod tests_support {
                         version: v.to_string(),
                         arch: Some("amd64".into()),
                         manager: "dpkg".into(),
+                        ..Default::default()
                     })
                     .collect(),
             ),

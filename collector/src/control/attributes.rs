@@ -389,6 +389,7 @@ mod tests {
             version: version.into(),
             arch: Some(arch.into()),
             manager: "dpkg".into(),
+            ..Default::default()
         }
     }
 

@@ -101,6 +101,7 @@ fn filler(i: usize) -> Inventory {
                     version: "1.0".into(),
                     arch: Some("amd64".into()),
                     manager: "dpkg".into(),
+                    ..Default::default()
                 })
                 .collect(),
         ),
