@@ -25,9 +25,27 @@ pub enum DpkgError {
     Malformed(#[from] Malformed),
 }
 
+/// Where dpkg lists each package's files; the list's modification time is
+/// when the package was last installed or upgraded.
+pub const INFO_DIR: &str = "/var/lib/dpkg/info";
+
 pub fn probe(root: &HostRoot) -> Result<Vec<Package>, DpkgError> {
     let bytes = root.read(STATUS_PATH)?;
-    parse_status(&bytes).map_err(|e| Malformed::at(root, STATUS_PATH)(e).into())
+    let mut packages = parse_status(&bytes).map_err(Malformed::at(root, STATUS_PATH))?;
+    let info = root.path(INFO_DIR);
+    for p in &mut packages {
+        // Multi-Arch: same packages name their list `name:arch.list`.
+        let qualified = p.arch.as_ref().map(|a| format!("{}:{a}.list", p.name));
+        let plain = format!("{}.list", p.name);
+        p.installed_at_ms = qualified
+            .iter()
+            .chain([&plain])
+            .find_map(|f| std::fs::metadata(info.join(f)).ok())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64);
+    }
+    Ok(packages)
 }
 
 /// Parses a status database. Errors carry the 1-based line number.
@@ -74,6 +92,10 @@ pub fn parse_status(bytes: &[u8]) -> Result<Vec<Package>, (usize, String)> {
             b"Package" => stanza.package = Some(value()),
             b"Version" => stanza.version = Some(value()),
             b"Architecture" => stanza.arch = Some(value()),
+            // `Source: glibc (2.36-9)`: the version part is dropped.
+            b"Source" => {
+                stanza.source = value().split_whitespace().next().map(str::to_owned);
+            }
             b"Status" => stanza.status = Some(value()),
             _ => {}
         }
@@ -92,6 +114,7 @@ struct Stanza {
     package: Option<String>,
     version: Option<String>,
     arch: Option<String>,
+    source: Option<String>,
     status: Option<String>,
 }
 
@@ -136,11 +159,12 @@ impl Stanza {
             .filter(|v| !v.is_empty())
             .ok_or_else(|| (line, format!("installed package {name} has no Version")))?;
         Ok(Some(Package {
-            name,
             version,
             arch: stanza.arch,
             manager: "dpkg".into(),
-            ..Package::default()
+            source: stanza.source.filter(|s| *s != name),
+            installed_at_ms: None,
+            name,
         }))
     }
 }
@@ -239,7 +263,7 @@ mod tests {
             .args([
                 "-W",
                 "-f",
-                "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n",
+                "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\t${source:Package}\n",
             ])
             .output()
         else {
@@ -247,7 +271,8 @@ mod tests {
             return;
         };
         assert!(output.status.success());
-        let mut expected: Vec<(String, String, String)> = String::from_utf8(output.stdout)
+        type Row = (String, String, String, Option<String>);
+        let mut expected: Vec<Row> = String::from_utf8(output.stdout)
             .unwrap()
             .lines()
             .filter_map(|line| {
@@ -258,19 +283,21 @@ mod tests {
                     Some(b'i' | b'F' | b'U' | b'W' | b't')
                 );
                 on_disk.then(|| {
-                    (
-                        f.next().unwrap().into(),
-                        f.next().unwrap().into(),
-                        f.next().unwrap().into(),
-                    )
+                    let name: String = f.next().unwrap().into();
+                    let version = f.next().unwrap().into();
+                    let arch = f.next().unwrap().into();
+                    let source = Some(f.next().unwrap().to_owned()).filter(|s| *s != name);
+                    (name, version, arch, source)
                 })
             })
             .collect();
         expected.sort();
-        let mut got: Vec<(String, String, String)> = probe(&HostRoot::new("/"))
-            .unwrap()
+        let packages = probe(&HostRoot::new("/")).unwrap();
+        // Every package dpkg installed has its file list, so its time.
+        assert!(packages.iter().all(|p| p.installed_at_ms.is_some()));
+        let mut got: Vec<Row> = packages
             .into_iter()
-            .map(|p| (p.name, p.version, p.arch.unwrap_or_default()))
+            .map(|p| (p.name, p.version, p.arch.unwrap_or_default(), p.source))
             .collect();
         got.sort();
         assert!(!got.is_empty());

@@ -10,14 +10,20 @@
 //! [`system`], which is the only module that uses it.
 
 pub mod accounts;
+pub mod apk;
 pub mod block;
 pub mod dmi;
 pub mod dpkg;
 pub mod files;
+pub mod flatpak;
 pub mod net;
 pub mod nic;
 pub mod os;
+pub mod packages;
+pub mod pacman;
 pub mod platform;
+pub mod rpm;
+pub mod snap;
 pub mod system;
 pub mod units;
 
@@ -157,7 +163,7 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         record("os", &e);
     }
     let dmi = dmi::probe(root).map_err(|e| record("dmi", &e)).ok();
-    let packages = dpkg::probe(root).map_err(|e| record("packages", &e)).ok();
+    let packages = packages::probe(root).map_err(|e| record("packages", &e)).ok();
     let files = (!watch.is_empty()).then(|| {
         let (files, errors) = files::probe(root, watch);
         for e in &errors {
