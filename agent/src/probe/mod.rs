@@ -23,6 +23,7 @@ pub mod packages;
 pub mod pacman;
 pub mod platform;
 pub mod rpm;
+pub mod smbios;
 pub mod snap;
 pub mod system;
 pub mod units;
@@ -183,6 +184,9 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
             (None, None)
         }
     };
+    let memory_modules = smbios::probe(root)
+        .map_err(|e| record("memory_modules", &e))
+        .ok();
     let kernel_modules = accounts::kernel_modules(root)
         .map_err(|e| record("kernel_modules", &e))
         .ok();
@@ -211,7 +215,7 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         users,
         groups,
         kernel_modules,
-        memory_modules: None,
+        memory_modules,
         gpus: None,
         containers: None,
         probe_errors: errors,
