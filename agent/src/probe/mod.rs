@@ -12,10 +12,12 @@
 pub mod accounts;
 pub mod apk;
 pub mod block;
+pub mod containers;
 pub mod dmi;
 pub mod dpkg;
 pub mod files;
 pub mod flatpak;
+pub mod gpu;
 pub mod net;
 pub mod nic;
 pub mod os;
@@ -187,6 +189,11 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
     let memory_modules = smbios::probe(root)
         .map_err(|e| record("memory_modules", &e))
         .ok();
+    let gpus = gpu::probe(root).map_err(|e| record("gpus", &e)).ok();
+    let containers = containers::probe(root)
+        .map_err(|e| record("containers", &e))
+        .ok()
+        .flatten();
     let kernel_modules = accounts::kernel_modules(root)
         .map_err(|e| record("kernel_modules", &e))
         .ok();
@@ -216,8 +223,8 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         groups,
         kernel_modules,
         memory_modules,
-        gpus: None,
-        containers: None,
+        gpus,
+        containers,
         probe_errors: errors,
     }
 }

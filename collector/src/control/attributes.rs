@@ -140,6 +140,15 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     if inv.kernel_modules.is_some() {
         scope("modules.");
     }
+    if inv.memory_modules.is_some() {
+        scope("hardware.memory.");
+    }
+    if inv.gpus.is_some() {
+        scope("hardware.gpu.");
+    }
+    if inv.containers.is_some() {
+        scope("containers.");
+    }
 
     let a = &mut d.attributes;
     let mut set = |k: String, v: Option<String>| {
@@ -277,6 +286,44 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     }
     for m in inv.kernel_modules.iter().flatten() {
         set(format!("modules.{m}"), Some("loaded".into()));
+    }
+    if let Some(modules) = &inv.memory_modules {
+        // Slots by locator; firmware that repeats a locator across banks
+        // gets `bank/locator` for those.
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in modules {
+            *seen.entry(m.locator.as_str()).or_default() += 1;
+        }
+        for m in modules {
+            let slot = match &m.bank {
+                Some(bank) if seen[m.locator.as_str()] > 1 => format!("{bank}/{}", m.locator),
+                _ => m.locator.clone(),
+            };
+            let p = format!("hardware.memory.{slot}");
+            set(format!("{p}.size_bytes"), Some(m.size_bytes.to_string()));
+            set(format!("{p}.kind"), m.kind.clone());
+            set(format!("{p}.speed_mts"), m.speed_mts.map(|s| s.to_string()));
+            set(format!("{p}.manufacturer"), m.manufacturer.clone());
+            set(format!("{p}.serial"), m.serial.clone());
+            set(format!("{p}.part_number"), m.part_number.clone());
+        }
+    }
+    for g in inv.gpus.iter().flatten() {
+        let p = format!("hardware.gpu.{}", g.pci_address);
+        set(
+            format!("{p}.model"),
+            Some(
+                g.model
+                    .clone()
+                    .unwrap_or_else(|| format!("{}:{}", g.vendor_id, g.device_id)),
+            ),
+        );
+        set(format!("{p}.driver"), g.driver.clone());
+    }
+    for c in inv.containers.iter().flatten() {
+        let p = format!("containers.{}/{}", c.runtime, c.name);
+        set(format!("{p}.image"), Some(c.image.clone()));
+        set(format!("{p}.state"), Some(c.state.clone()));
     }
     if let Some(packages) = &inv.packages {
         // The architecture most packages have is the host's own; a package
@@ -429,6 +476,55 @@ mod tests {
         assert!(!d.observes("network.eth0.mac"));
         assert_eq!(section_of("packages.libc6:i386"), "packages");
         assert_eq!(section_of("status"), "ci");
+    }
+
+    #[test]
+    fn memory_slots_gpus_and_containers_flatten_by_stable_names() {
+        use fathom_shared::wire::{Container, Gpu, MemoryModule};
+        let slot = |bank: &str, locator: &str, size_bytes: u64| MemoryModule {
+            locator: locator.into(),
+            bank: Some(bank.into()),
+            size_bytes,
+            serial: (size_bytes > 0).then(|| "03B2C1D4".into()),
+            ..MemoryModule::default()
+        };
+        let inv = Inventory {
+            memory_modules: Some(vec![
+                slot("BANK 0", "DIMM_A1", 16 << 30),
+                slot("BANK 0", "DIMM 0", 0),
+                slot("BANK 1", "DIMM 0", 8 << 30),
+            ]),
+            gpus: Some(vec![Gpu {
+                pci_address: "0000:01:00.0".into(),
+                vendor_id: "10de".into(),
+                device_id: "abcd".into(),
+                ..Gpu::default()
+            }]),
+            containers: Some(vec![Container {
+                runtime: "docker".into(),
+                name: "web".into(),
+                image: "nginx:1.25".into(),
+                state: "running".into(),
+                ..Container::default()
+            }]),
+            ..Inventory::default()
+        };
+        let d = flatten(&inv);
+        let get = |k: &str| d.attributes.get(k).map(String::as_str);
+        assert_eq!(get("hardware.memory.DIMM_A1.size_bytes"), Some("17179869184"));
+        assert_eq!(get("hardware.memory.DIMM_A1.serial"), Some("03B2C1D4"));
+        // A repeated locator is told apart by its bank; an empty slot is 0.
+        assert_eq!(get("hardware.memory.BANK 0/DIMM 0.size_bytes"), Some("0"));
+        assert_eq!(get("hardware.memory.BANK 1/DIMM 0.size_bytes"), Some("8589934592"));
+        // Without a name from pci.ids, the ids stand in.
+        assert_eq!(get("hardware.gpu.0000:01:00.0.model"), Some("10de:abcd"));
+        assert_eq!(get("containers.docker/web.image"), Some("nginx:1.25"));
+        for scope in ["hardware.memory.", "hardware.gpu.", "containers."] {
+            assert!(d.scopes.contains(scope), "{scope}");
+        }
+        // Not read: no scope, so no removals.
+        let d = flatten(&Inventory::default());
+        assert!(!d.scopes.iter().any(|s| s.starts_with("hardware.memory") || s == "containers."));
     }
 
     #[test]

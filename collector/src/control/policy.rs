@@ -419,6 +419,18 @@ mod tests {
             control("server", "hardware.system.serial"),
             Control::Controlled
         );
+        assert_eq!(
+            control("server", "hardware.memory.DIMM_A1.serial"),
+            Control::Controlled
+        );
+        assert_eq!(
+            control("server", "containers.docker/web.image"),
+            Control::Informational
+        );
+        assert_eq!(
+            control("server", "containers.docker/web.state"),
+            Control::Ignored
+        );
         assert_eq!(policy.urgency_of("hardware.memory_bytes"), Level::High);
         assert_eq!(policy.resolution_due(1, 0), 4 * 3_600_000);
         assert_eq!(policy.resolution_due(4, 0), 10 * 86_400_000);
