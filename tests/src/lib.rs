@@ -92,6 +92,9 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
+            if std::env::var_os("FATHOM_TEST_TIMING").is_some() {
+                eprintln!("{what}: {:?}", start.elapsed());
+            }
             return v;
         }
         assert!(
@@ -425,6 +428,54 @@ pub fn set_package(root: &Path, package: &str, version: Option<&str>) {
     let tmp = root.join("var/lib/dpkg/status-new");
     std::fs::write(&tmp, stanzas.join("\n\n") + "\n").unwrap();
     std::fs::rename(tmp, path).unwrap();
+}
+
+/// Builds a small Debian package with `dpkg-deb` and installs it into the
+/// fixture root with the real `dpkg --root`, as an administrator would.
+pub fn dpkg_install(root: &Path, package: &str, version: &str) {
+    let build = tempfile::tempdir().unwrap();
+    let pkg = build.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(pkg.join(format!("usr/share/doc/{package}"))).unwrap();
+    std::fs::write(
+        pkg.join("DEBIAN/control"),
+        format!("Package: {package}\nVersion: {version}\nArchitecture: all\nMaintainer: Fathom tests <tests@example.org>\nDescription: a package for Fathom's tests\n"),
+    )
+    .unwrap();
+    std::fs::write(pkg.join(format!("usr/share/doc/{package}/README")), "test\n").unwrap();
+    let deb = build.path().join(format!("{package}.deb"));
+    run(Command::new("dpkg-deb")
+        .args(["--build", "--root-owner-group"])
+        .arg(&pkg)
+        .arg(&deb));
+    dpkg(root, &["-i", &deb.display().to_string()]);
+}
+
+/// Removes a package from the fixture root with `dpkg --root -r`.
+pub fn dpkg_remove(root: &Path, package: &str) {
+    dpkg(root, &["-r", package]);
+}
+
+fn dpkg(root: &Path, args: &[&str]) {
+    for dir in ["updates", "info", "triggers"] {
+        std::fs::create_dir_all(root.join("var/lib/dpkg").join(dir)).unwrap();
+    }
+    let available = root.join("var/lib/dpkg/available");
+    if !available.exists() {
+        std::fs::write(&available, "").unwrap();
+    }
+    run(Command::new("dpkg")
+        .arg(format!("--root={}", root.display()))
+        .args(args));
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Writes SMBIOS identity files under the fixture root's

@@ -1091,8 +1091,8 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
     );
     assert!(incidents(&c).is_empty());
 
-    // Someone upgrades a package: dpkg rewrites its database.
-    set_package(host.path(), "adduser", Some("3.137"));
+    // Someone installs a package with dpkg.
+    fathom_tests::dpkg_install(host.path(), "fathom-probe", "1.0-1");
     let incident = fathom_tests::wait_for(
         "the pushed change",
         std::time::Duration::from_secs(20),
@@ -1102,7 +1102,7 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
         incident["title"]
             .as_str()
             .unwrap()
-            .contains("packages.adduser"),
+            .contains("packages.fathom-probe"),
         "{incident}"
     );
     // And edits a watched file.
@@ -1120,15 +1120,32 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
         second["title"].as_str().unwrap().contains("sshd_config"),
         "{second}"
     );
+    // And removes the package again: before anyone decided on the first
+    // incident, the revert cancels its missing-RFC draft.
+    fathom_tests::dpkg_remove(host.path(), "fathom-probe");
+    fathom_tests::wait_for(
+        "the pushed removal",
+        std::time::Duration::from_secs(20),
+        || {
+            let packages = c.cli_json(&["drift", "list"]);
+            packages
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["attribute"] == "packages.fathom-probe" && d["status"] != "open")
+                .then_some(())
+        },
+    );
     // Both went out as deltas of the one section each changed.
     let log = std::fs::read_to_string(host.agent.dir.path().join("agent.log")).unwrap();
     let deltas: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("Change on the host; delta pushed"))
         .collect();
-    assert_eq!(deltas.len(), 2, "{log}");
+    assert_eq!(deltas.len(), 3, "{log}");
     assert!(deltas[0].contains(r#"sections=["packages"]"#), "{log}");
     assert!(deltas[1].contains(r#"sections=["files"]"#), "{log}");
+    assert!(deltas[2].contains(r#"sections=["packages"]"#), "{log}");
 }
 
 /// Copies a stopped collector's data directory.
