@@ -209,7 +209,10 @@ pub async fn run(
 async fn take_inventory(root: &HostRoot, config: &AgentConfig) -> anyhow::Result<Inventory> {
     let root = root.clone();
     let watch = config.watch_files.clone();
-    Ok(tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch)).await?)
+    Ok(
+        tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch))
+            .await?,
+    )
 }
 
 fn read_token(config: &AgentConfig) -> anyhow::Result<String> {
@@ -320,7 +323,10 @@ pub async fn deliver(
                 tracing::debug!(seq = entry.seq, kind = entry.kind.as_str(), outcome = ?ack.outcome, "Report acknowledged");
                 spool.lock().unwrap().remove(entry.seq)?;
                 if ack.outcome == AckOutcome::NeedsFull {
-                    tracing::info!(seq = entry.seq, "The collector missed an earlier report; a full inventory follows");
+                    tracing::info!(
+                        seq = entry.seq,
+                        "The collector missed an earlier report; a full inventory follows"
+                    );
                     needs_full.notify_one();
                 }
                 backoff.reset();

@@ -246,7 +246,10 @@ mod tests {
         spool.push(1, BodyKind::Inventory, b"i").unwrap();
         spool.push(2, BodyKind::InventoryDelta, b"d").unwrap();
         spool.push(3, BodyKind::Metrics, b"m").unwrap();
-        assert_eq!(spool.push(4, BodyKind::InventoryDelta, b"d").unwrap(), vec![3]);
+        assert_eq!(
+            spool.push(4, BodyKind::InventoryDelta, b"d").unwrap(),
+            vec![3]
+        );
         assert_eq!(spool.push(5, BodyKind::Metrics, b"m").unwrap(), vec![2]);
         let seqs: Vec<u64> = spool.entries().iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![1, 4, 5]);

@@ -47,6 +47,33 @@ pub fn targets(
     if let (Some(dir), Some(name)) = (status.parent(), status.file_name()) {
         add(dir.to_owned(), Some(name.to_owned()));
     }
+    // The other package databases, where the host has them: the file each
+    // tool rewrites on every transaction (rpm in WAL mode writes the `-wal`
+    // file; flatpak touches `.changed` for watchers like this one; snapd
+    // rewrites its state), or the directory it adds and removes entries in.
+    for (dir, names) in [
+        ("/var/lib/rpm", &["rpmdb.sqlite", "rpmdb.sqlite-wal"][..]),
+        (
+            "/usr/lib/sysimage/rpm",
+            &["rpmdb.sqlite", "rpmdb.sqlite-wal"],
+        ),
+        ("/lib/apk/db", &["installed"]),
+        ("/var/lib/pacman/local", &[]),
+        ("/var/lib/snapd", &["state.json"]),
+        ("/var/lib/flatpak", &[".changed"]),
+    ] {
+        let path = root.path(dir);
+        if !path.is_dir() {
+            continue;
+        }
+        if names.is_empty() {
+            add(path, None);
+        } else {
+            for name in names {
+                add(path.clone(), Some(OsString::from(name)));
+            }
+        }
+    }
     // Units enabled, disabled or masked: links appear in these directories
     // (inotify does not recurse, so the usual `.wants` ones are named).
     for dir in [
@@ -195,6 +222,27 @@ mod tests {
             ]))
         );
         assert_eq!(names("/host/etc/sudoers.d"), Some(None));
+        // No other package database on that root.
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn other_package_databases_are_watched_where_present() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let t = targets(&HostRoot::new(fixtures.join("rpm")), &[]);
+        assert_eq!(
+            t.get(&fixtures.join("rpm/var/lib/rpm")).cloned(),
+            Some(Some(vec![
+                OsString::from("rpmdb.sqlite"),
+                OsString::from("rpmdb.sqlite-wal")
+            ]))
+        );
+        let t = targets(&HostRoot::new(fixtures.join("pacman")), &[]);
+        assert_eq!(
+            t.get(&fixtures.join("pacman/var/lib/pacman/local"))
+                .cloned(),
+            Some(None)
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

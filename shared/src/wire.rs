@@ -689,7 +689,11 @@ mod tests {
         assert_eq!(merged.users, Some(vec![]));
         assert_eq!(merged.kernel_modules, None);
         assert_eq!(merged.units.as_ref().map(Vec::len), Some(1));
-        let errors: Vec<&str> = merged.probe_errors.iter().map(|e| e.probe.as_str()).collect();
+        let errors: Vec<&str> = merged
+            .probe_errors
+            .iter()
+            .map(|e| e.probe.as_str())
+            .collect();
         assert_eq!(errors, ["kernel_modules"]);
     }
 
@@ -702,9 +706,15 @@ mod tests {
         };
         delta.validate().unwrap();
         delta.sections.push("packages".into());
-        assert_eq!(delta.validate(), Err(DeltaError::Duplicate("packages".into())));
+        assert_eq!(
+            delta.validate(),
+            Err(DeltaError::Duplicate("packages".into()))
+        );
         delta.sections = vec!["kernel".into()];
-        assert_eq!(delta.validate(), Err(DeltaError::UnknownSection("kernel".into())));
+        assert_eq!(
+            delta.validate(),
+            Err(DeltaError::UnknownSection("kernel".into()))
+        );
         delta.sections = vec![];
         delta.inventory.users = Some(vec![]);
         assert_eq!(delta.validate(), Err(DeltaError::Unlisted("users")));

@@ -442,7 +442,11 @@ pub fn dpkg_install(root: &Path, package: &str, version: &str) {
         format!("Package: {package}\nVersion: {version}\nArchitecture: all\nMaintainer: Fathom tests <tests@example.org>\nDescription: a package for Fathom's tests\n"),
     )
     .unwrap();
-    std::fs::write(pkg.join(format!("usr/share/doc/{package}/README")), "test\n").unwrap();
+    std::fs::write(
+        pkg.join(format!("usr/share/doc/{package}/README")),
+        "test\n",
+    )
+    .unwrap();
     let deb = build.path().join(format!("{package}.deb"));
     run(Command::new("dpkg-deb")
         .args(["--build", "--root-owner-group"])

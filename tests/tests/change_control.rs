@@ -1199,9 +1199,11 @@ fn a_missed_delta_makes_the_collector_ask_for_a_full_inventory() {
     // A delta reaches the collector, which is then restored from the backup:
     // the delta is lost with everything after the backup.
     set_package(host.path(), "adduser", Some("3.137"));
-    fathom_tests::wait_for("the first delta", std::time::Duration::from_secs(20), || {
-        incidents(&c).into_iter().next()
-    });
+    fathom_tests::wait_for(
+        "the first delta",
+        std::time::Duration::from_secs(20),
+        || incidents(&c).into_iter().next(),
+    );
     c.kill();
     std::fs::remove_dir_all(c.data_dir()).unwrap();
     copy_dir(backup.path(), &c.data_dir());

@@ -27,7 +27,8 @@ pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, ApkError> {
         Err(ReadError::Missing { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let packages = parse_installed(&String::from_utf8_lossy(&bytes)).map_err(Malformed::at(root, INSTALLED))?;
+    let packages = parse_installed(&String::from_utf8_lossy(&bytes))
+        .map_err(Malformed::at(root, INSTALLED))?;
     Ok(Some(packages))
 }
 
@@ -37,7 +38,9 @@ pub fn parse_installed(text: &str) -> Result<Vec<Package>, (usize, String)> {
     let mut current: Option<(usize, Package)> = None;
     let finish = |current: Option<(usize, Package)>, packages: &mut Vec<Package>| match current {
         None => Ok(()),
-        Some((line, p)) if p.name.is_empty() => Err((line, "stanza has no P: (name) line".to_owned())),
+        Some((line, p)) if p.name.is_empty() => {
+            Err((line, "stanza has no P: (name) line".to_owned()))
+        }
         Some((line, p)) if p.version.is_empty() => {
             Err((line, format!("package {} has no V: (version) line", p.name)))
         }
@@ -56,7 +59,10 @@ pub fn parse_installed(text: &str) -> Result<Vec<Package>, (usize, String)> {
             continue;
         }
         let Some((key, value)) = line.split_once(':').filter(|(k, _)| k.len() == 1) else {
-            return Err((line_no, format!("expected `X:value`, got {:?}", &line[..line.len().min(60)])));
+            return Err((
+                line_no,
+                format!("expected `X:value`, got {:?}", &line[..line.len().min(60)]),
+            ));
         };
         let (_, package) = current.get_or_insert_with(|| {
             (
@@ -94,7 +100,14 @@ mod tests {
         let packages = probe(&HostRoot::new(FIXTURE)).unwrap().unwrap();
         let summary: Vec<(&str, &str, Option<&str>, Option<&str>)> = packages
             .iter()
-            .map(|p| (p.name.as_str(), p.version.as_str(), p.arch.as_deref(), p.source.as_deref()))
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.version.as_str(),
+                    p.arch.as_deref(),
+                    p.source.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -112,7 +125,10 @@ mod tests {
         // A stanza cut before its version line.
         let cut = text.find("V:1.36.1").unwrap();
         let (line, message) = parse_installed(&text[..cut]).unwrap_err();
-        assert_eq!(line, text[..text.find("C:Q1i+").unwrap()].lines().count() + 1);
+        assert_eq!(
+            line,
+            text[..text.find("C:Q1i+").unwrap()].lines().count() + 1
+        );
         assert!(message.contains("busybox has no V:"), "{message}");
         let (line, message) = parse_installed("P:a\nV:1\nnonsense\n").unwrap_err();
         assert_eq!(line, 3);

@@ -96,7 +96,10 @@ fn docker(root: &HostRoot) -> Result<Option<Vec<Container>>, ContainersError> {
     };
     let mut out = Vec::new();
     for entry in entries.filter_map(Result::ok) {
-        let file = format!("{DOCKER}/{}/config.v2.json", entry.file_name().to_string_lossy());
+        let file = format!(
+            "{DOCKER}/{}/config.v2.json",
+            entry.file_name().to_string_lossy()
+        );
         let bytes = match root.read(&file) {
             Ok(bytes) => bytes,
             // A container being created or removed.
@@ -109,7 +112,10 @@ fn docker(root: &HostRoot) -> Result<Option<Vec<Container>>, ContainersError> {
                 source,
             })?;
         let s = &record.state;
-        let never_started = s.started_at.as_deref().is_none_or(|t| t.starts_with("0001-"));
+        let never_started = s
+            .started_at
+            .as_deref()
+            .is_none_or(|t| t.starts_with("0001-"));
         let state = match () {
             _ if s.dead => "dead",
             _ if s.paused => "paused",
@@ -201,7 +207,14 @@ mod tests {
         let containers = probe(&HostRoot::new(FIXTURE)).unwrap().unwrap();
         let got: Vec<(&str, &str, &str, &str)> = containers
             .iter()
-            .map(|c| (c.runtime.as_str(), c.name.as_str(), c.image.as_str(), c.state.as_str()))
+            .map(|c| {
+                (
+                    c.runtime.as_str(),
+                    c.name.as_str(),
+                    c.image.as_str(),
+                    c.state.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -225,6 +238,9 @@ mod tests {
         std::fs::create_dir_all(&c).unwrap();
         std::fs::write(c.join("config.v2.json"), b"{\"ID\": 3}").unwrap();
         let err = probe(&HostRoot::new(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("containers/abc/config.v2.json is not a container record"), "{err}");
+        assert!(
+            err.contains("containers/abc/config.v2.json is not a container record"),
+            "{err}"
+        );
     }
 }

@@ -87,7 +87,9 @@ fn metainfo_version(share: &std::path::Path, id: &str) -> Option<String> {
         share.join(format!("metainfo/{id}.appdata.xml")),
         share.join(format!("appdata/{id}.appdata.xml")),
     ];
-    let text = candidates.iter().find_map(|p| std::fs::read_to_string(p).ok())?;
+    let text = candidates
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())?;
     let release = &text[text.find("<release ")?..];
     let tag = &release[..release.find('>')?];
     let value = &tag[tag.find("version=")? + "version=".len()..];
@@ -112,7 +114,11 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("org.freedesktop.Platform//23.08", "6d2a7c1f9e3b", Some("x86_64")),
+                (
+                    "org.freedesktop.Platform//23.08",
+                    "6d2a7c1f9e3b",
+                    Some("x86_64")
+                ),
                 ("org.mozilla.firefox//stable", "128.0.3", Some("x86_64")),
             ]
         );

@@ -41,7 +41,9 @@ pub fn probe(root: &HostRoot) -> Result<Vec<Gpu>, GpuError> {
         if !hex(&device.join("class")).is_some_and(|c| c.starts_with("03")) {
             continue;
         }
-        let (Some(vendor_id), Some(device_id)) = (hex(&device.join("vendor")), hex(&device.join("device"))) else {
+        let (Some(vendor_id), Some(device_id)) =
+            (hex(&device.join("vendor")), hex(&device.join("device")))
+        else {
             continue;
         };
         let driver = std::fs::read_link(device.join("driver"))
@@ -78,7 +80,10 @@ fn names(ids: &str, vendor_id: &str, device_id: &str) -> (Option<String>, Option
             continue;
         }
         if vendor.is_none() {
-            if let Some(name) = line.strip_prefix(vendor_id).and_then(|r| r.strip_prefix("  ")) {
+            if let Some(name) = line
+                .strip_prefix(vendor_id)
+                .and_then(|r| r.strip_prefix("  "))
+            {
                 vendor = Some(name.trim().to_owned());
             }
             continue;
@@ -136,7 +141,13 @@ mod tests {
                     Some("GA102 [GeForce RTX 3090]"),
                     Some("nvidia")
                 ),
-                ("0000:02:00.0", "abcd", Some("NVIDIA Corporation"), None, None),
+                (
+                    "0000:02:00.0",
+                    "abcd",
+                    Some("NVIDIA Corporation"),
+                    None,
+                    None
+                ),
             ]
         );
     }
@@ -146,9 +157,15 @@ mod tests {
         let ids = "# comment\n10de  NVIDIA Corporation\n\t2204  GA102 [GeForce RTX 3090]\n\t\t10de 1454  RTX 3090 Founders\n10df  Emulex\n\t2204  Other\n";
         assert_eq!(
             names(ids, "10de", "2204"),
-            (Some("NVIDIA Corporation".into()), Some("GA102 [GeForce RTX 3090]".into()))
+            (
+                Some("NVIDIA Corporation".into()),
+                Some("GA102 [GeForce RTX 3090]".into())
+            )
         );
-        assert_eq!(names(ids, "10de", "9999"), (Some("NVIDIA Corporation".into()), None));
+        assert_eq!(
+            names(ids, "10de", "9999"),
+            (Some("NVIDIA Corporation".into()), None)
+        );
         assert_eq!(names(ids, "1234", "2204"), (None, None));
     }
 
@@ -160,7 +177,10 @@ mod tests {
             eprintln!("no pci.ids here; nothing to compare against");
             return;
         };
-        let Ok(output) = std::process::Command::new("lspci").args(["-mm", "-D"]).output() else {
+        let Ok(output) = std::process::Command::new("lspci")
+            .args(["-mm", "-D"])
+            .output()
+        else {
             eprintln!("lspci is not installed; nothing to compare against");
             return;
         };
@@ -183,7 +203,11 @@ mod tests {
                 assert_eq!(vendor, fields[3], "{line}");
             }
             // lspci says "Device 0d57" where pci.ids has no name.
-            assert_eq!(device.unwrap_or_else(|| format!("Device {}", read("device"))), fields[5], "{line}");
+            assert_eq!(
+                device.unwrap_or_else(|| format!("Device {}", read("device"))),
+                fields[5],
+                "{line}"
+            );
             compared += 1;
         }
         assert!(compared > 0 || text.is_empty());

@@ -166,7 +166,9 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         record("os", &e);
     }
     let dmi = dmi::probe(root).map_err(|e| record("dmi", &e)).ok();
-    let packages = packages::probe(root).map_err(|e| record("packages", &e)).ok();
+    let packages = packages::probe(root)
+        .map_err(|e| record("packages", &e))
+        .ok();
     let files = (!watch.is_empty()).then(|| {
         let (files, errors) = files::probe(root, watch);
         for e in &errors {

@@ -60,7 +60,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for part in parts {
             let status = std::process::Command::new("cp")
-                .args(["-a", &format!("{FIXTURES}/{part}/."), &dir.path().display().to_string()])
+                .args([
+                    "-a",
+                    &format!("{FIXTURES}/{part}/."),
+                    &dir.path().display().to_string(),
+                ])
                 .status()
                 .unwrap();
             assert!(status.success());
@@ -81,7 +85,11 @@ mod tests {
     #[test]
     fn one_unreadable_database_makes_the_section_unreadable() {
         let dir = mixed_root(&["apk", "snap"]);
-        std::fs::write(dir.path().join("lib/apk/db/installed"), "P:musl\nnonsense\n").unwrap();
+        std::fs::write(
+            dir.path().join("lib/apk/db/installed"),
+            "P:musl\nnonsense\n",
+        )
+        .unwrap();
         let err = probe(&HostRoot::new(dir.path())).unwrap_err().to_string();
         assert!(err.contains("lib/apk/db/installed, line 2"), "{err}");
     }

@@ -50,7 +50,8 @@ pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, PacmanError> {
         }
         let desc = format!("{LOCAL_DB}/{}/desc", entry.file_name().to_string_lossy());
         let text = root.read(&desc)?;
-        let package = parse_desc(&String::from_utf8_lossy(&text)).map_err(Malformed::at(root, &desc))?;
+        let package =
+            parse_desc(&String::from_utf8_lossy(&text)).map_err(Malformed::at(root, &desc))?;
         packages.push(package);
     }
     packages.sort();
@@ -116,7 +117,14 @@ mod tests {
         let packages = probe(&HostRoot::new(FIXTURE)).unwrap().unwrap();
         let summary: Vec<(&str, &str, Option<&str>, Option<&str>)> = packages
             .iter()
-            .map(|p| (p.name.as_str(), p.version.as_str(), p.arch.as_deref(), p.source.as_deref()))
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.version.as_str(),
+                    p.arch.as_deref(),
+                    p.source.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -157,9 +165,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pkg = dir.path().join("var/lib/pacman/local/zlib-1:1.3-1");
         std::fs::create_dir_all(&pkg).unwrap();
-        std::fs::write(pkg.join("desc"), "%NAME%\nzlib\n\n%INSTALLDATE%\nyesterday\n").unwrap();
+        std::fs::write(
+            pkg.join("desc"),
+            "%NAME%\nzlib\n\n%INSTALLDATE%\nyesterday\n",
+        )
+        .unwrap();
         let err = probe(&HostRoot::new(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("zlib-1:1.3-1/desc, line 5: INSTALLDATE"), "{err}");
+        assert!(
+            err.contains("zlib-1:1.3-1/desc, line 5: INSTALLDATE"),
+            "{err}"
+        );
         std::fs::write(pkg.join("desc"), "%NAME%\nzlib\n\n").unwrap();
         let err = probe(&HostRoot::new(dir.path())).unwrap_err().to_string();
         assert!(err.contains("no %VERSION%"), "{err}");

@@ -125,9 +125,7 @@ pub fn read_database(path: &std::path::Path) -> Result<Vec<Package>, RpmError> {
 /// One header blob's package.
 pub fn parse_header(blob: &[u8]) -> Result<Package, String> {
     let header = Header::parse(blob)?;
-    let name = header
-        .string(TAG_NAME)?
-        .ok_or("the header has no name")?;
+    let name = header.string(TAG_NAME)?.ok_or("the header has no name")?;
     let version = header
         .string(TAG_VERSION)?
         .ok_or_else(|| format!("package {name} has no version"))?;
@@ -183,7 +181,10 @@ impl<'a> Header<'a> {
                 .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
         };
         let (Some(tags), Some(data_len)) = (word(0), word(4)) else {
-            return Err(format!("the header is {} bytes, too short for its preamble", blob.len()));
+            return Err(format!(
+                "the header is {} bytes, too short for its preamble",
+                blob.len()
+            ));
         };
         if tags == 0 || tags > MAX_TAGS {
             return Err(format!("the header claims {tags} tags"));
@@ -226,7 +227,10 @@ impl<'a> Header<'a> {
             return Ok(None);
         };
         if !matches!(e.kind, TYPE_STRING | TYPE_STRING_ARRAY | TYPE_I18NSTRING) || e.count == 0 {
-            return Err(format!("tag {tag} has type {} and count {}, not a string", e.kind, e.count));
+            return Err(format!(
+                "tag {tag} has type {} and count {}, not a string",
+                e.kind, e.count
+            ));
         }
         let rest = self
             .data
@@ -244,7 +248,10 @@ impl<'a> Header<'a> {
             return Ok(None);
         };
         if e.kind != TYPE_INT32 || e.count == 0 {
-            return Err(format!("tag {tag} has type {} and count {}, not a number", e.kind, e.count));
+            return Err(format!(
+                "tag {tag} has type {} and count {}, not a number",
+                e.kind, e.count
+            ));
         }
         let bytes = self
             .data
@@ -306,15 +313,20 @@ mod tests {
             summary,
             [
                 ("fathom-hello", "2:1.2.3-4.fc39", Some("noarch"), None),
-                ("fathom-libs", "0.9-1.el9", Some("x86_64"), Some("fathom-tools")),
+                (
+                    "fathom-libs",
+                    "0.9-1.el9",
+                    Some("x86_64"),
+                    Some("fathom-tools")
+                ),
                 ("fathom-tools", "0.9-1.el9", Some("x86_64"), None),
             ]
         );
         assert!(packages.iter().all(|p| p.manager == "rpm"));
         // Installed on 2026-11-23.
-        assert!(packages
-            .iter()
-            .all(|p| p.installed_at_ms.is_some_and(|t| t / 1000 / 86_400 == 20_780)));
+        assert!(packages.iter().all(|p| p
+            .installed_at_ms
+            .is_some_and(|t| t / 1000 / 86_400 == 20_780)));
     }
 
     /// Our reading and rpm's own, of the same database.
@@ -384,7 +396,10 @@ mod tests {
             .unwrap();
         drop(db);
         let err = probe(&root).unwrap_err().to_string();
-        assert!(err.contains("rpmdb.sqlite, package record 2: tag 1000"), "{err}");
+        assert!(
+            err.contains("rpmdb.sqlite, package record 2: tag 1000"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -402,12 +417,18 @@ mod tests {
         )
         .unwrap();
         let err = super::super::error_chain(&probe(&root).unwrap_err());
-        assert!(err.contains("rpmdb.sqlite") && err.contains("not a database"), "{err}");
+        assert!(
+            err.contains("rpmdb.sqlite") && err.contains("not a database"),
+            "{err}"
+        );
     }
 
     #[test]
     fn source_names_come_from_the_source_rpm() {
-        assert_eq!(source_name("bash-5.1.8-6.el9.src.rpm").as_deref(), Some("bash"));
+        assert_eq!(
+            source_name("bash-5.1.8-6.el9.src.rpm").as_deref(),
+            Some("bash")
+        );
         assert_eq!(
             source_name("python-requests-2.25.1-8.el9.src.rpm").as_deref(),
             Some("python-requests")

@@ -56,11 +56,15 @@ impl Structure<'_> {
     }
 
     fn word(&self, at: usize) -> Option<u16> {
-        Some(u16::from_le_bytes(self.formatted.get(at..at + 2)?.try_into().ok()?))
+        Some(u16::from_le_bytes(
+            self.formatted.get(at..at + 2)?.try_into().ok()?,
+        ))
     }
 
     fn dword(&self, at: usize) -> Option<u32> {
-        Some(u32::from_le_bytes(self.formatted.get(at..at + 4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(
+            self.formatted.get(at..at + 4)?.try_into().ok()?,
+        ))
     }
 
     /// The string a field at `at` refers to, trimmed; `None` for index 0,
@@ -96,7 +100,10 @@ fn is_placeholder(text: &str) -> bool {
 /// Splits a table into its structures, up to the end-of-table marker.
 pub fn structures(table: &[u8]) -> Result<Vec<Structure<'_>>, (usize, String)> {
     if table.len() > MAX_TABLE {
-        return Err((0, format!("the table is {} bytes, more than {MAX_TABLE}", table.len())));
+        return Err((
+            0,
+            format!("the table is {} bytes, more than {MAX_TABLE}", table.len()),
+        ));
     }
     let mut out = Vec::new();
     let mut at = 0;
@@ -104,7 +111,10 @@ pub fn structures(table: &[u8]) -> Result<Vec<Structure<'_>>, (usize, String)> {
         let kind = table[at];
         let length = table[at + 1] as usize;
         if length < 4 {
-            return Err((at, format!("structure of type {kind} claims a length of {length}")));
+            return Err((
+                at,
+                format!("structure of type {kind} claims a length of {length}"),
+            ));
         }
         let Some(formatted) = table.get(at..at + length) else {
             return Err((
@@ -114,7 +124,12 @@ pub fn structures(table: &[u8]) -> Result<Vec<Structure<'_>>, (usize, String)> {
         };
         // The string set: NUL-terminated strings ended by an empty one; a
         // structure without strings has just two NULs.
-        let cut_off = || (at, format!("the strings of the type {kind} structure are cut off"));
+        let cut_off = || {
+            (
+                at,
+                format!("the strings of the type {kind} structure are cut off"),
+            )
+        };
         let mut strings = Vec::new();
         let mut cursor = at + length;
         if table.get(cursor..cursor + 2) == Some(&[0, 0]) {
@@ -157,7 +172,10 @@ fn memory_module(s: &Structure<'_>) -> Result<MemoryModule, (usize, String)> {
     if s.formatted.len() < 0x15 {
         return Err((
             s.offset,
-            format!("memory device of {} bytes is shorter than SMBIOS 2.1's 21", s.formatted.len()),
+            format!(
+                "memory device of {} bytes is shorter than SMBIOS 2.1's 21",
+                s.formatted.len()
+            ),
         ));
     }
     const MIB: u64 = 1 << 20;
@@ -327,15 +345,22 @@ mod tests {
             assert_eq!(ours.len(), theirs.len(), "{name}");
             for (m, fields) in ours.iter().zip(&theirs) {
                 let field = |k: &str| fields.iter().find(|(f, _)| f == k).unwrap().1.clone();
-                let or_placeholder = |v: &Option<String>| v.clone().unwrap_or("Not Specified".into());
+                let or_placeholder =
+                    |v: &Option<String>| v.clone().unwrap_or("Not Specified".into());
                 assert_eq!(m.locator, field("Locator"));
                 assert_eq!(or_placeholder(&m.bank), field("Bank Locator"));
                 assert_eq!(format!("{} GB", m.size_bytes >> 30), field("Size"));
                 assert_eq!(m.kind.clone().unwrap_or("Unknown".into()), field("Type"));
-                assert_eq!(m.form_factor.clone().unwrap_or("Unknown".into()), field("Form Factor"));
+                assert_eq!(
+                    m.form_factor.clone().unwrap_or("Unknown".into()),
+                    field("Form Factor")
+                );
                 let speed = |s: Option<u32>| s.map_or("Unknown".into(), |s| format!("{s} MT/s"));
                 assert_eq!(speed(m.speed_mts), field("Speed"));
-                assert_eq!(speed(m.configured_speed_mts), field("Configured Memory Speed"));
+                assert_eq!(
+                    speed(m.configured_speed_mts),
+                    field("Configured Memory Speed")
+                );
                 assert_eq!(or_placeholder(&m.manufacturer), field("Manufacturer"));
                 assert_eq!(or_placeholder(&m.serial), field("Serial Number"));
                 assert_eq!(or_placeholder(&m.part_number), field("Part Number"));
@@ -370,8 +395,10 @@ mod tests {
 
     #[test]
     fn a_damaged_table_is_an_error_naming_the_offset() {
-        let table =
-            std::fs::read(format!("{FIXTURES}/qemu-pc-18g/sys/firmware/dmi/tables/DMI")).unwrap();
+        let table = std::fs::read(format!(
+            "{FIXTURES}/qemu-pc-18g/sys/firmware/dmi/tables/DMI"
+        ))
+        .unwrap();
         let first_memory = structures(&table)
             .unwrap()
             .iter()

@@ -37,7 +37,11 @@ pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, SnapError> {
     };
     let mut packages = Vec::new();
     for entry in entries {
-        let name = entry.map_err(list_error)?.file_name().to_string_lossy().into_owned();
+        let name = entry
+            .map_err(list_error)?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         // `/snap/bin` holds the command wrappers; a snap without `current`
         // is being removed.
         let current = format!("{SNAP_DIR}/{name}/current");
@@ -46,7 +50,8 @@ pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, SnapError> {
         }
         let yaml = format!("{current}/meta/snap.yaml");
         let text = root.read(&yaml)?;
-        let version = version_of(&String::from_utf8_lossy(&text)).map_err(Malformed::at(root, &yaml))?;
+        let version =
+            version_of(&String::from_utf8_lossy(&text)).map_err(Malformed::at(root, &yaml))?;
         packages.push(Package {
             name,
             version,

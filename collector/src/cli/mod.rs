@@ -488,6 +488,20 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
         inv.kernel_modules.as_ref().map(Vec::len),
     ));
     out.push_str(&count("disks", inv.block_devices.as_ref().map(Vec::len)));
+    out.push_str(&count(
+        "memory slots",
+        inv.memory_modules.as_ref().map(Vec::len),
+    ));
+    out.push_str(&count("GPUs", inv.gpus.as_ref().map(Vec::len)));
+    out.push_str(&count("containers", inv.containers.as_ref().map(Vec::len)));
+    if let Some(packages) = &inv.packages {
+        let mut by_manager: std::collections::BTreeMap<&str, usize> = Default::default();
+        for p in packages {
+            *by_manager.entry(p.manager.as_str()).or_default() += 1;
+        }
+        let managers: Vec<String> = by_manager.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        out.push_str(&format!("packages: {}\n", managers.join(", ")));
+    }
     for e in &inv.probe_errors {
         out.push_str(&format!("not read: {}: {}\n", e.probe, e.message));
     }

@@ -603,7 +603,9 @@ impl<S: Store> Cmdb<S> {
                 };
                 let based_on_stored = match (base_seq, agent_rec.ci_id) {
                     (None, _) => true,
-                    (Some(base), Some(ci)) => inventory.is_some() && stored_seq(tx, ci, agent)? == Some(base),
+                    (Some(base), Some(ci)) => {
+                        inventory.is_some() && stored_seq(tx, ci, agent)? == Some(base)
+                    }
                     (Some(_), None) => false,
                 };
                 let Some(inventory) = inventory.filter(|_| based_on_stored) else {
@@ -956,7 +958,9 @@ mod tests {
             }))
         };
         // On top of report 1: applied, and the rest of report 1 is kept.
-        let applied = cmdb.apply(agent, 2, "b", &delta(1, &["ext4"]), 3000).unwrap();
+        let applied = cmdb
+            .apply(agent, 2, "b", &delta(1, &["ext4"]), 3000)
+            .unwrap();
         assert_eq!(applied.outcome, AckOutcome::Stored);
         let stored = cmdb.latest_inventory(ci).unwrap().unwrap();
         assert_eq!(stored.seq, 2);
@@ -964,7 +968,9 @@ mod tests {
         assert_eq!(stored.inventory.interfaces, full.interfaces);
         // Built on a report the collector never applied: recorded, not
         // applied, and the agent is asked for everything.
-        let missed = cmdb.apply(agent, 4, "c", &delta(3, &["xfs"]), 4000).unwrap();
+        let missed = cmdb
+            .apply(agent, 4, "c", &delta(3, &["xfs"]), 4000)
+            .unwrap();
         assert_eq!(missed.outcome, AckOutcome::NeedsFull);
         assert_eq!(missed.ci_id, Some(ci));
         let stored = cmdb.latest_inventory(ci).unwrap().unwrap();
@@ -975,7 +981,10 @@ mod tests {
         let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
         enroll(&cmdb, 2, &token).unwrap();
         let fresh = AgentId::from_public_key(&[2; 32]);
-        let outcome = cmdb.apply(fresh, 1, "d", &delta(1, &[]), 5000).unwrap().outcome;
+        let outcome = cmdb
+            .apply(fresh, 1, "d", &delta(1, &[]), 5000)
+            .unwrap()
+            .outcome;
         assert_eq!(outcome, AckOutcome::NeedsFull);
     }
 

@@ -511,11 +511,17 @@ mod tests {
         };
         let d = flatten(&inv);
         let get = |k: &str| d.attributes.get(k).map(String::as_str);
-        assert_eq!(get("hardware.memory.DIMM_A1.size_bytes"), Some("17179869184"));
+        assert_eq!(
+            get("hardware.memory.DIMM_A1.size_bytes"),
+            Some("17179869184")
+        );
         assert_eq!(get("hardware.memory.DIMM_A1.serial"), Some("03B2C1D4"));
         // A repeated locator is told apart by its bank; an empty slot is 0.
         assert_eq!(get("hardware.memory.BANK 0/DIMM 0.size_bytes"), Some("0"));
-        assert_eq!(get("hardware.memory.BANK 1/DIMM 0.size_bytes"), Some("8589934592"));
+        assert_eq!(
+            get("hardware.memory.BANK 1/DIMM 0.size_bytes"),
+            Some("8589934592")
+        );
         // Without a name from pci.ids, the ids stand in.
         assert_eq!(get("hardware.gpu.0000:01:00.0.model"), Some("10de:abcd"));
         assert_eq!(get("containers.docker/web.image"), Some("nginx:1.25"));
@@ -524,7 +530,10 @@ mod tests {
         }
         // Not read: no scope, so no removals.
         let d = flatten(&Inventory::default());
-        assert!(!d.scopes.iter().any(|s| s.starts_with("hardware.memory") || s == "containers."));
+        assert!(!d
+            .scopes
+            .iter()
+            .any(|s| s.starts_with("hardware.memory") || s == "containers."));
     }
 
     #[test]
