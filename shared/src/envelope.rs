@@ -35,6 +35,12 @@ pub const SIGNATURE_LEN: usize = 64;
 /// Domain separation: these bytes are signed but never sent, so a Fathom
 /// signature can never be confused with a signature made for anything else.
 pub const SIGNING_DOMAIN: &[u8] = b"fathom/envelope/v1\0";
+/// Flags bit: the body is deflate-compressed (RFC 1951, raw). The
+/// signature covers the compressed bytes; the body is inflated only after
+/// it verified, and never beyond [`crate::codec::MAX_INFLATED`].
+pub const FLAG_DEFLATE: u8 = 0x01;
+/// Bodies larger than this are sent compressed.
+pub const COMPRESS_ABOVE: usize = 1024;
 
 /// What an envelope's body holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -77,6 +83,8 @@ pub struct Header {
     pub public_key: [u8; 32],
     pub seq: u64,
     pub sent_at_ms: i64,
+    /// The body is deflate-compressed ([`FLAG_DEFLATE`]).
+    pub deflated: bool,
 }
 
 /// Why an envelope was refused. Each variant is something a sender got wrong;
@@ -91,7 +99,7 @@ pub enum EnvelopeError {
     UnsupportedVersion { found: u16 },
     #[error("unknown body kind {found}")]
     UnknownKind { found: u8 },
-    #[error("reserved flags byte is {found:#04x}, expected 0")]
+    #[error("flags byte is {found:#04x}; only 0x01 (deflate) is defined")]
     BadFlags { found: u8 },
     #[error("body of {len} bytes exceeds the {max}-byte limit")]
     BodyTooLarge { len: usize, max: usize },
@@ -142,9 +150,10 @@ impl<'a> UnverifiedEnvelope<'a> {
         }
         let kind =
             BodyKind::from_u8(bytes[6]).ok_or(EnvelopeError::UnknownKind { found: bytes[6] })?;
-        if bytes[7] != 0 {
+        if bytes[7] & !FLAG_DEFLATE != 0 {
             return Err(EnvelopeError::BadFlags { found: bytes[7] });
         }
+        let deflated = bytes[7] & FLAG_DEFLATE != 0;
         let agent_id = AgentId::from_bytes(bytes[8..24].try_into().unwrap());
         let public_key: [u8; 32] = bytes[24..56].try_into().unwrap();
         let seq = u64::from_be_bytes(bytes[56..64].try_into().unwrap());
@@ -172,6 +181,7 @@ impl<'a> UnverifiedEnvelope<'a> {
                 public_key,
                 seq,
                 sent_at_ms,
+                deflated,
             },
             signed: &bytes[..signed_end],
             body: &bytes[HEADER_LEN..signed_end],
@@ -217,9 +227,39 @@ impl<'a> VerifiedEnvelope<'a> {
     }
 }
 
-/// Builds and signs an envelope. The agent id and public key are taken from
-/// the signing key, so a sender cannot produce a self-inconsistent header.
+/// Builds and signs an envelope, compressing a body larger than
+/// [`COMPRESS_ABOVE`] when that makes it smaller. The agent id and public key
+/// are taken from the signing key, so a sender cannot produce a
+/// self-inconsistent header.
 pub fn seal(key: &SigningKey, kind: BodyKind, seq: u64, sent_at_ms: i64, body: &[u8]) -> Vec<u8> {
+    let deflated = (body.len() > COMPRESS_ABOVE)
+        .then(|| deflate(body))
+        .filter(|d| d.len() < body.len());
+    match &deflated {
+        Some(d) => seal_raw(key, kind, FLAG_DEFLATE, seq, sent_at_ms, d),
+        None => seal_raw(key, kind, 0, seq, sent_at_ms, body),
+    }
+}
+
+fn deflate(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(body).expect("writing to memory");
+    encoder.finish().expect("writing to memory")
+}
+
+/// Builds and signs an envelope with `flags` and `body` as given.
+pub fn seal_raw(
+    key: &SigningKey,
+    kind: BodyKind,
+    flags: u8,
+    seq: u64,
+    sent_at_ms: i64,
+    body: &[u8],
+) -> Vec<u8> {
     let public_key = key.verifying_key().to_bytes();
     let agent_id = AgentId::from_public_key(&public_key);
     let body_len = u32::try_from(body.len()).expect("body length fits in u32");
@@ -227,7 +267,7 @@ pub fn seal(key: &SigningKey, kind: BodyKind, seq: u64, sent_at_ms: i64, body: &
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     out.push(kind as u8);
-    out.push(0);
+    out.push(flags);
     out.extend_from_slice(agent_id.as_bytes());
     out.extend_from_slice(&public_key);
     out.extend_from_slice(&seq.to_be_bytes());
@@ -332,6 +372,43 @@ mod tests {
         assert_eq!(
             UnverifiedEnvelope::parse(&bad, 1024).unwrap_err(),
             EnvelopeError::UnknownKind { found: 99 }
+        );
+    }
+
+    #[test]
+    fn large_bodies_travel_deflated_and_unknown_flags_are_refused() {
+        let body = b"the same line again\n".repeat(200);
+        let sealed = seal(&key(1), BodyKind::Inventory, 3, 5, &body);
+        assert_eq!(sealed[7], FLAG_DEFLATE);
+        assert!(sealed.len() < body.len() / 4);
+        let env = UnverifiedEnvelope::parse(&sealed, 1 << 20).unwrap();
+        assert!(env.claimed_header().deflated);
+        // Small bodies, and bodies that do not shrink, go as they are.
+        let small = seal(&key(1), BodyKind::Metrics, 4, 5, b"small");
+        assert_eq!(small[7], 0);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(seal(&key(1), BodyKind::Metrics, 5, 5, &noise)[7], 0);
+        // The flag is signed like the rest of the header.
+        let mut flipped = sealed.clone();
+        flipped[7] = 0;
+        let err = UnverifiedEnvelope::parse(&flipped, 1 << 20)
+            .unwrap()
+            .verify()
+            .unwrap_err();
+        assert_eq!(err, EnvelopeError::BadSignature);
+        let mut unknown = sealed;
+        unknown[7] = 0x03;
+        assert_eq!(
+            UnverifiedEnvelope::parse(&unknown, 1 << 20).unwrap_err(),
+            EnvelopeError::BadFlags { found: 0x03 }
         );
     }
 }

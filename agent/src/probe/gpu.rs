@@ -112,7 +112,8 @@ mod tests {
     #[test]
     fn finds_display_controllers_and_names_them() {
         let gpus = probe(&HostRoot::new(FIXTURE)).unwrap();
-        let got: Vec<(&str, &str, Option<&str>, Option<&str>, Option<&str>)> = gpus
+        type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let got: Vec<Row> = gpus
             .iter()
             .map(|g| {
                 (

@@ -38,6 +38,9 @@ use fathom_shared::wire::{Inventory, ProbeError};
 /// packages is about 10 MiB.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// The first read's size for files that do not say how long they are.
+const PROC_READ: usize = 16 * 1024;
+
 /// A directory standing in for `/`.
 #[derive(Debug, Clone)]
 pub struct HostRoot(PathBuf);
@@ -95,7 +98,10 @@ impl HostRoot {
         if len > MAX_FILE_BYTES {
             return Err(ReadError::TooLarge { path, len });
         }
-        let mut bytes = Vec::with_capacity(len as usize);
+        // Files in /proc report a length of 0; read them in pieces of a
+        // useful size rather than growing from nothing (each read() of a
+        // /proc/net table restarts the kernel's walk of its hash).
+        let mut bytes = Vec::with_capacity(if len == 0 { PROC_READ } else { len as usize });
         // `take` also guards files that grow (or, in /proc, report length 0).
         file.take(MAX_FILE_BYTES + 1)
             .read_to_end(&mut bytes)

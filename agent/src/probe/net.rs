@@ -1,6 +1,14 @@
-//! Listening sockets from `/proc/net/{tcp,tcp6,udp,udp6}`, with the owning
-//! process where `/proc/<pid>/fd` says (as root; otherwise only the
-//! agent's own processes are visible, and the rest have no process).
+//! Listening sockets, with the owning process where `/proc/<pid>/fd` says
+//! (as root; otherwise only the agent's own processes are visible, and the
+//! rest have no process).
+//!
+//! On the real root the kernel is asked over netlink (`sock_diag`, as `ss`
+//! does), for listening TCP and unconnected UDP sockets only: reading
+//! `/proc/net/tcp` makes the kernel walk its whole established-connection
+//! hash, which costs milliseconds even on an idle host. Under another host
+//! root (fixtures, or where netlink is refused) the tables in
+//! `/proc/net/{tcp,tcp6,udp,udp6}` are read instead; both give the same
+//! list.
 //!
 //! TCP sockets count in state `LISTEN` (0A). UDP has no listen state: an
 //! unconnected socket (07) bound to a port outside the kernel's ephemeral
@@ -29,6 +37,28 @@ pub enum NetError {
 /// not an error; a missing IPv4 table is.
 pub fn probe(root: &HostRoot) -> Result<Vec<Listener>, NetError> {
     let ephemeral = ephemeral_range(root);
+    let mut out = match root.is_real_root().then(|| diag::listeners(ephemeral)) {
+        Some(Ok(listeners)) => listeners,
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "sock_diag refused; reading /proc/net instead");
+            proc_tables(root, ephemeral)?
+        }
+        None => proc_tables(root, ephemeral)?,
+    };
+    let owners = socket_owners(root);
+    for l in &mut out {
+        if let Some((pid, name)) = l.inode.and_then(|i| owners.get(&i)) {
+            l.pid = Some(*pid);
+            l.process = Some(name.clone());
+        }
+    }
+    out.sort_by(|a, b| (&a.protocol, a.port, &a.address).cmp(&(&b.protocol, b.port, &b.address)));
+    out.dedup_by(|a, b| a.protocol == b.protocol && a.port == b.port && a.address == b.address);
+    Ok(out)
+}
+
+/// The listening sockets in the `/proc/net` tables under `root`.
+fn proc_tables(root: &HostRoot, ephemeral: (u16, u16)) -> Result<Vec<Listener>, NetError> {
     let mut out = Vec::new();
     for (file, protocol, v6) in [
         ("/proc/net/tcp", "tcp", false),
@@ -46,16 +76,124 @@ pub fn probe(root: &HostRoot) -> Result<Vec<Listener>, NetError> {
             parse_table(&text, protocol, v6, ephemeral).map_err(Malformed::at(root, file))?;
         out.extend(parsed);
     }
-    let owners = socket_owners(root);
-    for l in &mut out {
-        if let Some((pid, name)) = l.inode.and_then(|i| owners.get(&i)) {
-            l.pid = Some(*pid);
-            l.process = Some(name.clone());
+    Ok(out)
+}
+
+/// The same list from the kernel's `sock_diag` netlink interface.
+mod diag {
+    use std::net::IpAddr;
+
+    use fathom_shared::wire::Listener;
+    use netlink_packet_core::{
+        NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    };
+    use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
+    use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+    use netlink_packet_sock_diag::SockDiagMessage;
+    use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum DiagError {
+        #[error("sock_diag netlink socket")]
+        Io(#[from] std::io::Error),
+        #[error("undecodable sock_diag answer: {0}")]
+        Decode(String),
+        #[error("the kernel answered the sock_diag request with error {0}")]
+        Kernel(i32),
+    }
+
+    pub fn listeners(ephemeral: (u16, u16)) -> Result<Vec<Listener>, DiagError> {
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        let mut out = Vec::new();
+        for (protocol, ip_protocol, states) in [
+            // Unconnected UDP sockets are in state CLOSE.
+            ("tcp", IPPROTO_TCP, StateFlags::LISTEN),
+            ("udp", IPPROTO_UDP, StateFlags::CLOSE),
+        ] {
+            for (family, socket_id) in [
+                (AF_INET, SocketId::new_v4()),
+                (AF_INET6, SocketId::new_v6()),
+            ] {
+                for header in dump(&mut socket, family, ip_protocol, states.clone(), socket_id)? {
+                    let port = header.socket_id.source_port;
+                    if protocol == "udp" && (ephemeral.0..=ephemeral.1).contains(&port) {
+                        continue;
+                    }
+                    let address = match header.socket_id.source_address {
+                        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+                            Some(v4) => format!("::ffff:{v4}"),
+                            None => ip.to_string(),
+                        },
+                        IpAddr::V4(ip) => ip.to_string(),
+                    };
+                    out.push(Listener {
+                        protocol: protocol.to_owned(),
+                        address,
+                        port,
+                        uid: header.uid,
+                        inode: (header.inode != 0).then_some(u64::from(header.inode)),
+                        pid: None,
+                        process: None,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One dump request and every answer to it.
+    fn dump(
+        socket: &mut Socket,
+        family: u8,
+        protocol: u8,
+        states: StateFlags,
+        socket_id: SocketId,
+    ) -> Result<Vec<netlink_packet_sock_diag::inet::InetResponseHeader>, DiagError> {
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        let mut request = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family,
+                protocol,
+                extensions: ExtensionFlags::empty(),
+                states,
+                socket_id,
+            })
+            .into(),
+        );
+        request.finalize();
+        let mut bytes = vec![0; request.buffer_len()];
+        request.serialize(&mut bytes);
+        socket.send(&bytes, 0)?;
+        let mut out = Vec::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let size = socket.recv(&mut &mut buffer[..], 0)?;
+            let mut offset = 0;
+            while offset < size {
+                let message = NetlinkMessage::<SockDiagMessage>::deserialize(&buffer[offset..size])
+                    .map_err(|e| DiagError::Decode(e.to_string()))?;
+                match message.payload {
+                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                        out.push(r.header)
+                    }
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => {
+                        return Err(DiagError::Kernel(e.code.map_or(0, |c| c.get())))
+                    }
+                    _ => {}
+                }
+                let length = message.header.length as usize;
+                if length == 0 {
+                    break;
+                }
+                offset += length;
+            }
         }
     }
-    out.sort_by(|a, b| (&a.protocol, a.port, &a.address).cmp(&(&b.protocol, b.port, &b.address)));
-    out.dedup_by(|a, b| a.protocol == b.protocol && a.port == b.port && a.address == b.address);
-    Ok(out)
 }
 
 fn ephemeral_range(root: &HostRoot) -> (u16, u16) {
@@ -184,6 +322,56 @@ fn socket_owners(root: &HostRoot) -> BTreeMap<u64, (u32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On this machine, the kernel's two interfaces must agree, including
+    /// about sockets this test opens (TCP on IPv4 and IPv6, UDP on a port
+    /// below the ephemeral range).
+    #[test]
+    fn sock_diag_and_proc_net_agree_on_this_machine() {
+        let _tcp4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _tcp6 = std::net::TcpListener::bind("[::1]:0");
+        let root = HostRoot::new("/");
+        let ephemeral = ephemeral_range(&root);
+        let _udp = (20_000..20_200)
+            .find_map(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).ok())
+            .unwrap();
+        let key = |l: &Listener| {
+            (
+                l.protocol.clone(),
+                l.address.clone(),
+                l.port,
+                l.uid,
+                l.inode,
+            )
+        };
+        // Other processes may open or close sockets between the two reads.
+        let mut last = None;
+        for _ in 0..5 {
+            let mut netlink: Vec<_> = diag::listeners(ephemeral)
+                .unwrap()
+                .iter()
+                .map(key)
+                .collect();
+            let mut proc: Vec<_> = proc_tables(&root, ephemeral)
+                .unwrap()
+                .iter()
+                .map(key)
+                .collect();
+            netlink.sort();
+            proc.sort();
+            if netlink == proc {
+                let port = _tcp4.local_addr().unwrap().port();
+                assert!(netlink
+                    .iter()
+                    .any(|l| l.0 == "tcp" && l.1 == "127.0.0.1" && l.2 == port));
+                let udp = _udp.local_addr().unwrap().port();
+                assert!(netlink.iter().any(|l| l.0 == "udp" && l.2 == udp));
+                return;
+            }
+            last = Some((netlink, proc));
+        }
+        panic!("sock_diag and /proc/net disagree: {last:?}");
+    }
 
     fn fixture(name: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,7 +10,8 @@
 //! 1. one full inventory (`fathom-agent inventory --json`): wall time, CPU,
 //!    peak RSS, payload size; and the same for the peer tools that are
 //!    installed (FusionInventory, OCS, facter, dpkg-query), in the same run;
-//! 2. the agent daemon's resident memory while it reports;
+//! 2. the agent daemon's resident memory while it reports, and its CPU use
+//!    at steady state with metrics every 60 s (`--steady-secs`, default 180);
 //! 3. collector ingest: signed metrics and inventory reports per second,
 //!    each acknowledged only after a durable flush, from concurrent agents
 //!    over HTTPS on loopback (the load generator shares the machine).
@@ -32,15 +33,20 @@ const RUNS: usize = 5;
 
 fn main() {
     let reports: usize = arg("--reports").unwrap_or(20_000);
+    let steady_secs: u64 = arg("--steady-secs").unwrap_or(180);
     let concurrency: usize = arg("--concurrency").unwrap_or(64);
     assert!(
         bin("fathom-agent").to_string_lossy().contains("release"),
         "run with --release: debug binaries measure nothing useful"
     );
-    println!("## Run of {}\n", fathom_tests::now_ms());
+    println!(
+        "## Run of {}\n",
+        fathom_tests::rfc3339(fathom_tests::now_ms())
+    );
     machine();
     inventory_section();
     daemon_rss_section();
+    steady_state_section(steady_secs);
     ingest_section(reports, concurrency);
 }
 
@@ -124,7 +130,7 @@ fn inventory_section() {
     println!("### Full inventory, one run, this host\n");
     println!("Median of {RUNS} runs after a warm-up; wall includes process start and GNU time's own fork (about 1 ms). Peak RSS is the largest of the runs.\n");
     println!(
-        "| tool | command | wall median (ms) | CPU median (ms) | peak RSS (MiB) | output bytes |"
+        "| tool | command | wall median (ms) | CPU median (ms) | peak RSS (MiB) | report bytes (raw / gzip -6) |"
     );
     println!("|---|---|---:|---:|---:|---:|");
     let agent = bin("fathom-agent");
@@ -147,7 +153,7 @@ fn inventory_section() {
     let mut fathom_wall = None;
     for (name, cmd) in &peers {
         match measure(cmd) {
-            Some((wall, cpu, rss, bytes)) => {
+            Some((wall, cpu, rss, _)) => {
                 if fathom_wall.is_none() {
                     fathom_wall = Some(wall);
                 }
@@ -166,11 +172,22 @@ fn inventory_section() {
                 } else {
                     format!("{:.0}", cpu * 1000.0)
                 };
-                let bytes = if name.starts_with("OCS") {
-                    "(writes a file)".to_owned()
+                let report = if name.starts_with("OCS") {
+                    // The document it wrote into the directory.
+                    std::fs::read_dir(&ocs_dir)
+                        .ok()
+                        .and_then(|d| d.filter_map(Result::ok).next())
+                        .and_then(|e| std::fs::read(e.path()).ok())
+                        .unwrap_or_default()
                 } else {
-                    bytes.to_string()
+                    Command::new(cmd[0])
+                        .args(&cmd[1..])
+                        .stderr(Stdio::null())
+                        .output()
+                        .map(|o| o.stdout)
+                        .unwrap_or_default()
                 };
+                let bytes = format!("{} / {}", report.len(), gzipped(&report));
                 println!(
                     "| {name} | `{shown}` | {:.1} ({ratio:.0}×) | {cpu} | {:.1} | {bytes} |",
                     wall * 1000.0,
@@ -188,12 +205,43 @@ fn inventory_section() {
         .stdout;
     let inventory: Inventory = serde_json::from_slice(&json).unwrap();
     let wire = codec::encode(&inventory).unwrap();
+    // What a change push costs: one package upgraded, as a delta.
+    let mut tracker = fathom_agent::delta::Tracker::default();
+    tracker.spooled_full(1, &inventory);
+    let mut upgraded = inventory.clone();
+    if let Some(p) = upgraded.packages.as_mut().and_then(|p| p.first_mut()) {
+        p.version.push_str("+1");
+    }
+    let delta = match tracker.next(upgraded) {
+        (fathom_agent::delta::Next::Delta(d), _) => codec::encode(&d).unwrap().len(),
+        _ => 0,
+    };
     println!(
-        "\nfathom-agent's report for this host ({} packages) is {} bytes as JSON and {} bytes on the wire (msgpack, before TLS).\n",
+        "\nfathom-agent's report for this host ({} packages) is {} bytes as JSON and {} bytes on the wire (msgpack, before TLS; {} gzipped). \
+         A change push after one package upgrade is a delta of the packages section: {} bytes on the wire.\n",
         inventory.packages.as_ref().map_or(0, Vec::len),
         json.len(),
-        wire.len()
+        wire.len(),
+        gzipped(&wire),
+        delta
     );
+}
+
+/// Size of `bytes` after `gzip -6`.
+fn gzipped(bytes: &[u8]) -> usize {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .arg("-6")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out.stdout.len()
 }
 
 fn daemon_rss_section() {
@@ -214,32 +262,82 @@ fn daemon_rss_section() {
         .unwrap();
     let pid = child.id();
     std::thread::sleep(Duration::from_secs(12));
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let rss = status_kib(pid, "VmRSS:");
+    let hwm = status_kib(pid, "VmHWM:");
+    let used_ms = cpu_ns(pid) / 1_000_000;
     let _ = child.kill();
     let _ = child.wait();
     let received = collector.agents()[0]["reports_received"].as_u64().unwrap();
     println!(
         "`fathom-agent run` against a local collector for 12 s, taking metrics every second and a full inventory every 5 s ({received} reports delivered): \
          resident {:.1} MiB (VmRSS), peak {:.1} MiB (VmHWM), {} ms of CPU in all.\n",
-        field("VmRSS:") as f64 / 1024.0,
-        field("VmHWM:") as f64 / 1024.0,
-        ticks * 10
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        used_ms
+    );
+}
+
+fn status_kib(pid: u32, name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time a process has spent on a CPU, in nanoseconds (the scheduler's
+/// own count: finer than the 10 ms ticks of `/proc/<pid>/stat`).
+fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The daemon as deployed: metrics every 60 s, the hourly inventory, change
+/// push on. CPU is counted from after its start-up inventory.
+fn steady_state_section(secs: u64) {
+    println!("### Agent daemon at steady state\n");
+    let collector = Collector::start_logging("", "warn");
+    let agent = Agent::new(
+        &collector,
+        std::path::Path::new("/"),
+        "metrics_interval_secs = 60\n",
+    );
+    let token = collector.create_token("1h", 1);
+    let mut child = agent
+        .command(&["run"])
+        .env("FATHOM_ENROLLMENT_TOKEN", &token)
+        .env("FATHOM_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_secs(5));
+    let start_ns = cpu_ns(pid);
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let used_ns = cpu_ns(pid) - start_ns;
+    let elapsed = start.elapsed().as_secs_f64();
+    let rss = status_kib(pid, "VmRSS:");
+    let hwm = status_kib(pid, "VmHWM:");
+    let _ = child.kill();
+    let _ = child.wait();
+    let received = collector.agents()[0]["reports_received"].as_u64().unwrap();
+    let cpu_s = used_ns as f64 / 1e9;
+    println!(
+        "`fathom-agent run` with `metrics_interval_secs = 60` (default inventory schedule, change push on), \
+         observed for {elapsed:.0} s after its start-up inventory ({received} reports delivered in all): \
+         {:.1} ms of CPU, **{:.4}% of one core**; resident {:.1} MiB (VmRSS), peak {:.1} MiB (VmHWM).\n",
+        cpu_s * 1000.0,
+        cpu_s / elapsed * 100.0,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
     );
 }
 
