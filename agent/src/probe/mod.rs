@@ -248,3 +248,41 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A damaged package database costs the packages section only: the
+    /// error names the file and the rest of the inventory is there.
+    #[test]
+    fn a_damaged_database_costs_only_its_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for (path, text) in [
+            ("etc/hostname", "db-1\n"),
+            ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"),
+            ("etc/group", "root:x:0:\n"),
+            ("lib/apk/db/installed", "P:musl\nV:1.2.4-r2\n\nP:busybox\n"),
+        ] {
+            std::fs::create_dir_all(p.join(path).parent().unwrap()).unwrap();
+            std::fs::write(p.join(path), text).unwrap();
+        }
+        let inventory = collect_inventory(&HostRoot::new(p));
+        assert_eq!(inventory.packages, None);
+        let error = inventory
+            .probe_errors
+            .iter()
+            .find(|e| e.probe == "packages")
+            .unwrap();
+        assert!(
+            error.message.contains("lib/apk/db/installed, line 4")
+                && error.message.contains("busybox has no V:"),
+            "{error:?}"
+        );
+        assert_eq!(inventory.host.hostname, "db-1");
+        assert_eq!(inventory.users.as_ref().map(Vec::len), Some(1));
+        assert_eq!(inventory.groups.as_ref().map(Vec::len), Some(1));
+        assert!(inventory.hardware.is_some());
+    }
+}
