@@ -42,7 +42,13 @@ pub fn parse_status(bytes: &[u8]) -> Result<Vec<Package>, (usize, String)> {
     }
     let mut packages = Vec::new();
     let mut stanza = Stanza::default();
-    for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+    // memchr finds line ends many bytes at a time: most of the database is
+    // long description text the parser only skips.
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]);
+    for (index, end) in ends.enumerate() {
+        let raw = &bytes[start..end];
+        start = end + 1;
         let line_no = index + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(|b| b.is_ascii_whitespace()) {

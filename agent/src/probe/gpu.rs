@@ -112,7 +112,13 @@ mod tests {
     #[test]
     fn finds_display_controllers_and_names_them() {
         let gpus = probe(&HostRoot::new(FIXTURE)).unwrap();
-        type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
         let got: Vec<Row> = gpus
             .iter()
             .map(|g| {

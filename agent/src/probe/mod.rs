@@ -157,24 +157,57 @@ pub fn collect_inventory(root: &HostRoot) -> Inventory {
 /// a report. Never fails: what could not be read is listed in
 /// `probe_errors`.
 pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventory {
-    let mut errors = Vec::new();
-    let mut record = |probe: &str, error: &dyn std::error::Error| {
+    let errors = std::sync::Mutex::new(Vec::new());
+    let record = |probe: &str, error: &dyn std::error::Error| {
         let message = error_chain(error);
         tracing::debug!(probe, error = %message, "Probe could not read its source");
-        errors.push(ProbeError {
+        errors.lock().unwrap().push(ProbeError {
             probe: probe.to_owned(),
             message,
         });
     };
 
+    // The two probes that wait longest on the kernel (the package
+    // databases; the socket owners' file descriptors) run beside the rest.
+    let (packages, listeners, inventory) = std::thread::scope(|scope| {
+        let packages = scope.spawn(|| {
+            packages::probe(root)
+                .map_err(|e| record("packages", &e))
+                .ok()
+        });
+        let listeners = scope.spawn(|| net::probe(root).map_err(|e| record("listeners", &e)).ok());
+        let inventory = collect_the_rest(root, watch, &record);
+        (joined(packages), joined(listeners), inventory)
+    });
+    let mut errors = errors.into_inner().unwrap();
+    // The same failures in the same order, whichever thread finished first.
+    errors.sort_by(|a, b| a.probe.cmp(&b.probe));
+    Inventory {
+        packages,
+        listeners,
+        probe_errors: errors,
+        ..inventory
+    }
+}
+
+/// A probe thread's result; its panic, if it panicked.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Every section but packages and listeners.
+fn collect_the_rest(
+    root: &HostRoot,
+    watch: &[String],
+    record: &(dyn Fn(&str, &dyn std::error::Error) + Sync),
+) -> Inventory {
     let (host, os_error) = os::probe(root);
     if let Some(e) = os_error {
         record("os", &e);
     }
     let dmi = dmi::probe(root).map_err(|e| record("dmi", &e)).ok();
-    let packages = packages::probe(root)
-        .map_err(|e| record("packages", &e))
-        .ok();
     let files = (!watch.is_empty()).then(|| {
         let (files, errors) = files::probe(root, watch);
         for e in &errors {
@@ -186,7 +219,6 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         .map_err(|e| record("block_devices", &e))
         .ok();
     let units = units::probe(root).map_err(|e| record("units", &e)).ok();
-    let listeners = net::probe(root).map_err(|e| record("listeners", &e)).ok();
     let (users, groups) = match accounts::probe(root) {
         Ok((u, g)) => (Some(u), Some(g)),
         Err(e) => {
@@ -221,19 +253,19 @@ pub fn collect_inventory_watching(root: &HostRoot, watch: &[String]) -> Inventor
         dmi,
         filesystems: Some(system.filesystems),
         interfaces: Some(system.interfaces),
-        packages,
+        packages: None,
         files,
         virtualization: Some(virtualization),
         block_devices,
         units,
-        listeners,
+        listeners: None,
         users,
         groups,
         kernel_modules,
         memory_modules,
         gpus,
         containers,
-        probe_errors: errors,
+        probe_errors: Vec::new(),
     }
 }
 
