@@ -458,6 +458,13 @@ pub struct Dmi {
     pub bios_vendor: Option<String>,
     pub bios_version: Option<String>,
     pub bios_date: Option<String>,
+    /// The SMBIOS chassis type, named as dmidecode names it (`Rack Mount
+    /// Chassis`, `Notebook`…).
+    #[serde(default)]
+    pub chassis_type: Option<String>,
+    /// Readable by root only.
+    #[serde(default)]
+    pub board_serial: Option<String>,
 }
 
 /// A mounted filesystem. How full it is belongs to metrics

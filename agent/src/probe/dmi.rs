@@ -29,7 +29,56 @@ pub fn probe(root: &HostRoot) -> Result<Dmi, ReadError> {
         bios_vendor: field("bios_vendor"),
         bios_version: field("bios_version"),
         bios_date: field("bios_date"),
+        chassis_type: field("chassis_type")
+            .and_then(|t| t.parse().ok())
+            .and_then(chassis_type)
+            .map(str::to_owned),
+        board_serial: field("board_serial"),
     })
+}
+
+/// SMBIOS 3.7, 7.4.1 (System Enclosure or Chassis Types), with dmidecode's
+/// names. The kernel gives the number with the lock bit cleared.
+fn chassis_type(code: u8) -> Option<&'static str> {
+    const NAMES: [&str; 36] = [
+        "Other",
+        "Unknown",
+        "Desktop",
+        "Low Profile Desktop",
+        "Pizza Box",
+        "Mini Tower",
+        "Tower",
+        "Portable",
+        "Laptop",
+        "Notebook",
+        "Hand Held",
+        "Docking Station",
+        "All In One",
+        "Sub Notebook",
+        "Space-saving",
+        "Lunch Box",
+        "Main Server Chassis",
+        "Expansion Chassis",
+        "Sub Chassis",
+        "Bus Expansion Chassis",
+        "Peripheral Chassis",
+        "RAID Chassis",
+        "Rack Mount Chassis",
+        "Sealed-case PC",
+        "Multi-system",
+        "CompactPCI",
+        "AdvancedTCA",
+        "Blade",
+        "Blade Enclosing",
+        "Tablet",
+        "Convertible",
+        "Detachable",
+        "IoT Gateway",
+        "Embedded PC",
+        "Mini PC",
+        "Stick PC",
+    ];
+    NAMES.get(usize::from(code).checked_sub(1)?).copied()
 }
 
 #[cfg(test)]
@@ -42,6 +91,7 @@ mod tests {
         let id = dir.path().join("sys/class/dmi/id");
         std::fs::create_dir_all(&id).unwrap();
         std::fs::write(id.join("sys_vendor"), "Dell Inc.\n").unwrap();
+        std::fs::write(id.join("chassis_type"), "23\n").unwrap();
         std::fs::write(
             id.join("product_uuid"),
             "4C4C4544-0042-3510-8051-B4C04F4E4B32\n",
@@ -54,6 +104,11 @@ mod tests {
             Some("4c4c4544-0042-3510-8051-b4c04f4e4b32")
         );
         assert_eq!(dmi.product_serial, None);
+        assert_eq!(dmi.chassis_type.as_deref(), Some("Rack Mount Chassis"));
+        assert_eq!(chassis_type(1), Some("Other"));
+        assert_eq!(chassis_type(36), Some("Stick PC"));
+        assert_eq!(chassis_type(0), None);
+        assert_eq!(chassis_type(37), None);
     }
 
     #[test]

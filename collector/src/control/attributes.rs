@@ -97,9 +97,16 @@ pub fn flatten(inv: &Inventory) -> Discovered {
             scope(s);
         }
     }
-    if inv.dmi.is_some() {
+    if let Some(dmi) = &inv.dmi {
         for s in ["hardware.system.", "hardware.board.", "hardware.bios."] {
             scope(s);
+        }
+        // Added after the first agents shipped (see above).
+        if dmi.chassis_type.is_some() {
+            scope("hardware.system.chassis");
+        }
+        if dmi.board_serial.is_some() {
+            scope("hardware.board.serial");
         }
     }
     if inv.filesystems.is_some() {
@@ -205,6 +212,8 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         set("hardware.system.uuid".into(), dmi.product_uuid.clone());
         set("hardware.board.vendor".into(), dmi.board_vendor.clone());
         set("hardware.board.name".into(), dmi.board_name.clone());
+        set("hardware.board.serial".into(), dmi.board_serial.clone());
+        set("hardware.system.chassis".into(), dmi.chassis_type.clone());
         set("hardware.bios.vendor".into(), dmi.bios_vendor.clone());
         set("hardware.bios.version".into(), dmi.bios_version.clone());
         set("hardware.bios.date".into(), dmi.bios_date.clone());
