@@ -61,7 +61,10 @@ pub fn parse_installed(text: &str) -> Result<Vec<Package>, (usize, String)> {
         let Some((key, value)) = line.split_once(':').filter(|(k, _)| k.len() == 1) else {
             return Err((
                 line_no,
-                format!("expected `X:value`, got {:?}", &line[..line.len().min(60)]),
+                format!(
+                    "expected `X:value`, got {:?}",
+                    line.chars().take(60).collect::<String>()
+                ),
             ));
         };
         let (_, package) = current.get_or_insert_with(|| {

@@ -24,6 +24,8 @@ pub mod os;
 pub mod packages;
 pub mod pacman;
 pub mod platform;
+#[cfg(test)]
+mod robustness;
 pub mod rpm;
 pub mod smbios;
 pub mod snap;
