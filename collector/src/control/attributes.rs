@@ -335,25 +335,38 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         set(format!("{p}.state"), Some(c.state.clone()));
     }
     if let Some(packages) = &inv.packages {
+        // Snaps and flatpaks sit beside the distribution's packages and may
+        // share their names (a `firefox` deb and a `firefox` snap): they get
+        // `snap:name` and `flatpak:id//branch`.
+        let (bundles, system): (Vec<_>, Vec<_>) = packages
+            .iter()
+            .partition(|p| matches!(p.manager.as_str(), "snap" | "flatpak"));
+        for p in bundles {
+            set(
+                format!("packages.{}:{}", p.manager, p.name),
+                Some(p.version.clone()),
+            );
+        }
         // The architecture most packages have is the host's own; a package
         // installed for another one as well gets `name:arch`, so adding an
         // i386 libc6 adds one attribute and renames nothing.
+        let any_arch = |a: &str| matches!(a, "all" | "noarch" | "any");
         let mut by_arch: BTreeMap<&str, usize> = BTreeMap::new();
-        for p in packages {
-            if let Some(arch) = p.arch.as_deref().filter(|a| *a != "all") {
+        for p in &system {
+            if let Some(arch) = p.arch.as_deref().filter(|a| !any_arch(a)) {
                 *by_arch.entry(arch).or_default() += 1;
             }
         }
         let native = by_arch.iter().max_by_key(|(_, n)| **n).map(|(a, _)| *a);
         let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-        for p in packages {
+        for p in &system {
             *names.entry(p.name.as_str()).or_default() += 1;
         }
-        for p in packages {
+        for p in system {
             let foreign = names[p.name.as_str()] > 1
                 && p.arch
                     .as_deref()
-                    .is_some_and(|a| Some(a) != native && a != "all");
+                    .is_some_and(|a| Some(a) != native && !any_arch(a));
             let key = match (&p.arch, foreign) {
                 (Some(arch), true) => format!("packages.{}:{arch}", p.name),
                 _ => format!("packages.{}", p.name),
@@ -485,6 +498,40 @@ mod tests {
         assert!(!d.observes("network.eth0.mac"));
         assert_eq!(section_of("packages.libc6:i386"), "packages");
         assert_eq!(section_of("status"), "ci");
+    }
+
+    #[test]
+    fn snaps_and_flatpaks_never_collide_with_distribution_packages() {
+        let bundle = |manager: &str, name: &str, version: &str| Package {
+            name: name.into(),
+            version: version.into(),
+            manager: manager.into(),
+            ..Package::default()
+        };
+        let inv = Inventory {
+            packages: Some(vec![
+                package("firefox-esr", "115.9", "amd64"),
+                package("firefox", "1:128.0", "amd64"),
+                bundle("snap", "firefox", "128.0.3-1"),
+                bundle("flatpak", "org.mozilla.firefox//stable", "128.0.3"),
+            ]),
+            ..Inventory::default()
+        };
+        let a = flatten(&inv).attributes;
+        assert_eq!(
+            a.get("packages.firefox").map(String::as_str),
+            Some("1:128.0")
+        );
+        assert_eq!(
+            a.get("packages.snap:firefox").map(String::as_str),
+            Some("128.0.3-1")
+        );
+        assert_eq!(
+            a.get("packages.flatpak:org.mozilla.firefox//stable")
+                .map(String::as_str),
+            Some("128.0.3")
+        );
+        assert_eq!(a.keys().filter(|k| k.starts_with("packages.")).count(), 4);
     }
 
     #[test]
