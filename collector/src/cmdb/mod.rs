@@ -234,6 +234,11 @@ pub struct ReportRecord {
     pub received_at_ms: i64,
     #[serde(default)]
     pub ci_id: Option<CiId>,
+    /// A delta recorded but not applied: its resend is answered the same
+    /// way, so an agent that missed the answer still sends its full
+    /// inventory.
+    #[serde(default)]
+    pub needs_full: bool,
 }
 
 /// The latest inventory of a CI from one agent.
@@ -590,12 +595,7 @@ impl<S: Store> Cmdb<S> {
             Report::Inventory(_) | Report::InventoryDelta(_) => {
                 let mut agent_rec = match admit(tx, agent, seq, digest)? {
                     Admission::New(a) => a,
-                    Admission::Duplicate(ci_id) => {
-                        return Ok(Applied {
-                            outcome: AckOutcome::Duplicate,
-                            ci_id,
-                        })
-                    }
+                    Admission::Duplicate(previous) => return Ok(previous.answer_again()),
                 };
                 let kind = match report {
                     Report::InventoryDelta(_) => BodyKind::InventoryDelta,
@@ -610,7 +610,16 @@ impl<S: Store> Cmdb<S> {
                 };
                 let Some(inventory) = inventory.filter(|_| based_on_stored) else {
                     let ci = agent_rec.ci_id;
-                    record_report(tx, &mut agent_rec, seq, kind, digest, ci, now_ms)?;
+                    let report = ReportRecord::new(kind, digest, ci, now_ms);
+                    record_report(
+                        tx,
+                        &mut agent_rec,
+                        seq,
+                        ReportRecord {
+                            needs_full: true,
+                            ..report
+                        },
+                    )?;
                     return Ok(Applied {
                         outcome: AckOutcome::NeedsFull,
                         ci_id: ci,
@@ -631,7 +640,8 @@ impl<S: Store> Cmdb<S> {
                 let prepared = prepared.as_ref().expect("prepared for inventories");
                 let ci =
                     reconcile::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
-                record_report(tx, &mut agent_rec, seq, kind, digest, Some(ci), now_ms)?;
+                let report = ReportRecord::new(kind, digest, Some(ci), now_ms);
+                record_report(tx, &mut agent_rec, seq, report)?;
                 Ok(Applied {
                     outcome: AckOutcome::Stored,
                     ci_id: Some(ci),
@@ -640,27 +650,15 @@ impl<S: Store> Cmdb<S> {
             Report::Metrics(metrics) => {
                 let mut agent_rec = match admit(tx, agent, seq, digest)? {
                     Admission::New(a) => a,
-                    Admission::Duplicate(ci_id) => {
-                        return Ok(Applied {
-                            outcome: AckOutcome::Duplicate,
-                            ci_id,
-                        })
-                    }
+                    Admission::Duplicate(previous) => return Ok(previous.answer_again()),
                 };
                 let mut key = agent.as_bytes().to_vec();
                 key.extend_from_slice(&metrics.observed_at_ms.to_be_bytes());
                 key.extend_from_slice(&seq.to_be_bytes());
                 tx.insert(Table::Metrics, &key, &encode(metrics))?;
                 let ci = agent_rec.ci_id;
-                record_report(
-                    tx,
-                    &mut agent_rec,
-                    seq,
-                    BodyKind::Metrics,
-                    digest,
-                    ci,
-                    now_ms,
-                )?;
+                let report = ReportRecord::new(BodyKind::Metrics, digest, ci, now_ms);
+                record_report(tx, &mut agent_rec, seq, report)?;
                 Ok(Applied {
                     outcome: AckOutcome::Stored,
                     ci_id: ci,
@@ -713,7 +711,7 @@ fn stored_seq(tx: &dyn Tx, ci: CiId, agent: AgentId) -> Result<Option<u64>, TxAb
 /// The result of admitting a report: new, or an exact duplicate.
 enum Admission {
     New(AgentRecord),
-    Duplicate(Option<CiId>),
+    Duplicate(ReportRecord),
 }
 
 /// Checks the agent may send this report now: enrolled, not revoked, and
@@ -735,7 +733,7 @@ fn admit(
         // report again: acknowledge it without storing it twice. Anything
         // else reusing a sequence number is a replay.
         return match tx_get::<ReportRecord, _>(tx, Table::Reports, &report_key(agent, seq))? {
-            Some(previous) if previous.digest == digest => Ok(Admission::Duplicate(previous.ci_id)),
+            Some(previous) if previous.digest == digest => Ok(Admission::Duplicate(previous)),
             _ => Err(TxAbort::Abort(Refusal::Replay {
                 seq,
                 last: record.last_seq,
@@ -745,21 +743,37 @@ fn admit(
     Ok(Admission::New(record))
 }
 
+impl ReportRecord {
+    fn new(kind: BodyKind, digest: &str, ci_id: Option<CiId>, now_ms: i64) -> ReportRecord {
+        ReportRecord {
+            kind,
+            digest: digest.to_owned(),
+            received_at_ms: now_ms,
+            ci_id,
+            needs_full: false,
+        }
+    }
+
+    /// The answer to an exact resend of this report.
+    fn answer_again(&self) -> Applied {
+        Applied {
+            outcome: if self.needs_full {
+                AckOutcome::NeedsFull
+            } else {
+                AckOutcome::Duplicate
+            },
+            ci_id: self.ci_id,
+        }
+    }
+}
+
 fn record_report(
     tx: &dyn Tx,
     agent: &mut AgentRecord,
     seq: u64,
-    kind: BodyKind,
-    digest: &str,
-    ci_id: Option<CiId>,
-    now_ms: i64,
+    record: ReportRecord,
 ) -> Result<(), TxAbort<Refusal>> {
-    let record = ReportRecord {
-        kind,
-        digest: digest.to_owned(),
-        received_at_ms: now_ms,
-        ci_id,
-    };
+    let now_ms = record.received_at_ms;
     tx.insert(
         Table::Reports,
         &report_key(agent.agent_id, seq),
@@ -977,6 +991,13 @@ mod tests {
         assert_eq!(stored.seq, 2);
         assert_eq!(stored.inventory.kernel_modules, Some(vec!["ext4".into()]));
         assert_eq!(cmdb.agent(agent).unwrap().unwrap().last_seq, 4);
+        // The agent missed that answer and sends the delta again: the same
+        // answer, so it still sends its full inventory.
+        let again = cmdb
+            .apply(agent, 4, "c", &delta(3, &["xfs"]), 4500)
+            .unwrap();
+        assert_eq!(again.outcome, AckOutcome::NeedsFull);
+        assert_eq!(cmdb.report_count(agent).unwrap(), 3);
         // A delta from an agent with no stored inventory at all, likewise.
         let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
         enroll(&cmdb, 2, &token).unwrap();
