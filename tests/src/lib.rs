@@ -482,6 +482,41 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// Whether `rpm` and `rpmbuild` are here (CI installs them).
+pub fn have_rpm() -> bool {
+    ["rpm", "rpmbuild"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Builds a small noarch package with `rpmbuild` and records it in the
+/// fixture root's rpm database with the real `rpm -i --justdb`.
+pub fn rpm_install(root: &Path, package: &str, version: &str) {
+    let build = tempfile::tempdir().unwrap();
+    let spec = build.path().join(format!("{package}.spec"));
+    std::fs::write(
+        &spec,
+        format!("Name: {package}\nVersion: {version}\nRelease: 1\nSummary: a package for Fathom's tests\nLicense: MIT\nBuildArch: noarch\n%description\ntest\n%files\n"),
+    )
+    .unwrap();
+    run(Command::new("rpmbuild")
+        .args(["-bb", "--quiet", "--define"])
+        .arg(format!("_topdir {}", build.path().join("top").display()))
+        .args(["--define", "_build_id_links none"])
+        .arg(&spec));
+    let rpm = build
+        .path()
+        .join(format!("top/RPMS/noarch/{package}-{version}-1.noarch.rpm"));
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(root)
+        .args(["--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--justdb"])
+        .arg(&rpm));
+}
+
 /// Writes SMBIOS identity files under the fixture root's
 /// `/sys/class/dmi/id`.
 pub fn set_dmi(root: &Path, fields: &[(&str, &str)]) {

@@ -1291,3 +1291,64 @@ fn a_user_added_to_sudo_is_unauthorized_drift() {
     let shown = c.cli_json(&["ci", "show", &host.ci]);
     assert!(!shown.to_string().contains("secret-hash"));
 }
+
+#[test]
+fn a_package_installed_with_rpm_is_pushed_within_seconds() {
+    if !fathom_tests::have_rpm() {
+        eprintln!("rpm and rpmbuild are not installed; nothing to install with");
+        return;
+    }
+    let c = Collector::start();
+    // An RPM host: the fixture's rpm database (made by rpm itself), no dpkg.
+    let host = Host::configured(
+        &c,
+        "rhel-1",
+        "10000000000000000000000000000019",
+        "inventory_interval_secs = 3600\nmetrics_interval_secs = 3600\nchange_debounce_ms = 300\n",
+        |root| {
+            std::fs::remove_file(root.join("var/lib/dpkg/status")).unwrap();
+            std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+            let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../agent/tests/fixtures/rpm/var/lib/rpm/rpmdb.sqlite");
+            std::fs::copy(fixture, root.join("var/lib/rpm/rpmdb.sqlite")).unwrap();
+        },
+    );
+    assert_eq!(
+        authorized(&c, &host.ci, "packages.fathom-hello"),
+        "2:1.2.3-4.fc39"
+    );
+    let log_path = host.agent.dir.path().join("agent.log");
+    let _daemon = Daemon(
+        host.agent
+            .command(&["run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let reports = || c.agents()[0]["reports_received"].as_u64().unwrap();
+    fathom_tests::wait_for(
+        "the daemon's first reports",
+        std::time::Duration::from_secs(20),
+        || (reports() >= 4).then_some(()),
+    );
+    fathom_tests::rpm_install(host.path(), "fathom-probe", "2.0");
+    let incident = fathom_tests::wait_for(
+        "the pushed rpm change",
+        std::time::Duration::from_secs(20),
+        || incidents(&c).into_iter().next(),
+    );
+    assert!(
+        incident["title"]
+            .as_str()
+            .unwrap()
+            .contains("packages.fathom-probe"),
+        "{incident}"
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("delta pushed") && l.contains(r#"sections=["packages"]"#)),
+        "{log}"
+    );
+}
