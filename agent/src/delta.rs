@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use fathom_shared::wire::{Inventory, InventoryDelta};
+use fathom_shared::wire::{Inventory, InventoryDelta, Package, PackageChanges};
 use sha2::{Digest, Sha256};
 
 type Digests = BTreeMap<&'static str, [u8; 32]>;
@@ -27,24 +27,47 @@ pub enum Next {
 
 #[derive(Debug, Default)]
 pub struct Tracker {
-    last: Option<(u64, Digests)>,
+    last: Option<Sent>,
+}
+
+/// The last spooled report: its number, its section digests, and its
+/// package list (to send package changes one by one).
+#[derive(Debug)]
+struct Sent {
+    seq: u64,
+    digests: Digests,
+    packages: Option<Vec<Package>>,
 }
 
 impl Tracker {
     /// Splits `inventory` into what changed since the last spooled report.
     /// Call [`Tracker::spooled`] once the result is in the spool.
     pub fn next(&self, mut inventory: Inventory) -> (Next, Pending) {
-        let digests = digests(&inventory);
-        let Some((base_seq, last)) = &self.last else {
-            return (Next::Full(Box::new(inventory)), Pending(digests));
+        let pending = Pending {
+            digests: digests(&inventory),
+            packages: inventory.packages.clone(),
         };
-        let sections: Vec<&'static str> = Inventory::SECTIONS
+        let Some(last) = &self.last else {
+            return (Next::Full(Box::new(inventory)), pending);
+        };
+        let mut sections: Vec<&'static str> = Inventory::SECTIONS
             .iter()
             .copied()
-            .filter(|s| last.get(s) != digests.get(s))
+            .filter(|s| last.digests.get(s) != pending.digests.get(s))
             .collect();
         if sections.is_empty() {
-            return (Next::Unchanged, Pending(digests));
+            return (Next::Unchanged, pending);
+        }
+        // Packages that were and still are readable go one by one.
+        let packages_changed = match (&last.packages, &inventory.packages) {
+            (Some(old), Some(new)) if sections.contains(&"packages") => {
+                sections.retain(|s| *s != "packages");
+                Some(PackageChanges::between(old, new))
+            }
+            _ => None,
+        };
+        if packages_changed.is_some() {
+            inventory.packages = None;
         }
         let mut delta = Inventory {
             observed_at_ms: inventory.observed_at_ms,
@@ -60,28 +83,40 @@ impl Tracker {
             .filter(|e| sections.contains(&e.probe.as_str()))
             .collect();
         let delta = InventoryDelta {
-            base_seq: *base_seq,
+            base_seq: last.seq,
             sections: sections.iter().map(|s| (*s).to_owned()).collect(),
             inventory: delta,
+            packages_changed,
         };
-        (Next::Delta(Box::new(delta)), Pending(digests))
+        (Next::Delta(Box::new(delta)), pending)
     }
 
     /// Records that the report numbered `seq` (full or delta) carrying
     /// `pending`'s state is in the spool.
     pub fn spooled(&mut self, seq: u64, pending: Pending) {
-        self.last = Some((seq, pending.0));
+        self.last = Some(Sent {
+            seq,
+            digests: pending.digests,
+            packages: pending.packages,
+        });
     }
 
-    /// The digests of a full inventory that was spooled as `seq`.
+    /// Records a full inventory spooled as `seq`.
     pub fn spooled_full(&mut self, seq: u64, inventory: &Inventory) {
-        self.last = Some((seq, digests(inventory)));
+        self.last = Some(Sent {
+            seq,
+            digests: digests(inventory),
+            packages: inventory.packages.clone(),
+        });
     }
 }
 
-/// The section digests of an inventory about to be spooled.
+/// The state of an inventory about to be spooled.
 #[derive(Debug)]
-pub struct Pending(Digests);
+pub struct Pending {
+    digests: Digests,
+    packages: Option<Vec<Package>>,
+}
 
 fn digests(inventory: &Inventory) -> Digests {
     Inventory::SECTIONS
@@ -137,8 +172,14 @@ mod tests {
             panic!("expected a delta, got {next:?}")
         };
         assert_eq!(delta.base_seq, 7);
-        assert_eq!(delta.sections, ["packages"]);
+        // The upgrade, one package, not the whole list.
+        assert!(delta.sections.is_empty());
+        let changes = delta.packages_changed.as_ref().unwrap();
+        assert_eq!(changes.upsert.len(), 1);
+        assert_eq!(changes.upsert[0].version, "1.24");
+        assert!(changes.remove.is_empty());
         delta.validate().unwrap();
+        assert_eq!(delta.inventory.packages, None);
         assert_eq!(delta.inventory.units, None);
         // The unchanged section's probe error stays behind too.
         assert!(delta.inventory.probe_errors.is_empty());

@@ -169,7 +169,8 @@ pub async fn run(
                         tracker.spooled_full(seq, &inventory);
                     }
                     (Next::Delta(delta), pending) => {
-                        tracing::info!(changed = ?changed, sections = ?delta.sections, base_seq = delta.base_seq, "Change on the host; delta pushed");
+                        let (upserted, removed) = delta.packages_changed.as_ref().map_or((0, 0), |c| (c.upsert.len(), c.remove.len()));
+                        tracing::info!(changed = ?changed, sections = ?delta.sections, packages_upserted = upserted, packages_removed = removed, base_seq = delta.base_seq, "Change on the host; delta pushed");
                         let seq = enqueue(&mut identity, &spool, BodyKind::InventoryDelta, &codec::encode(&delta)?)?;
                         tracker.spooled(seq, pending);
                     }

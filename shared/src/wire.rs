@@ -154,6 +154,75 @@ pub struct InventoryDelta {
     /// The host, the listed sections, and the probe errors of the listed
     /// sections; every other section is `None`.
     pub inventory: Inventory,
+    /// Packages changed one by one, instead of the whole section: a package
+    /// upgrade is then a few hundred bytes, not the host's whole list. Only
+    /// when the base had a package list and this one has too; `packages` is
+    /// then not in `sections`.
+    #[serde(default)]
+    pub packages_changed: Option<PackageChanges>,
+}
+
+/// Packages added, upgraded or removed since the base.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PackageChanges {
+    /// New packages, and new versions of existing ones (matched by manager,
+    /// name and architecture).
+    pub upsert: Vec<Package>,
+    pub remove: Vec<PackageKey>,
+}
+
+/// What tells two installed packages apart on one host.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct PackageKey {
+    pub manager: String,
+    pub name: String,
+    #[serde(default)]
+    pub arch: Option<String>,
+}
+
+impl Package {
+    pub fn key(&self) -> PackageKey {
+        PackageKey {
+            manager: self.manager.clone(),
+            name: self.name.clone(),
+            arch: self.arch.clone(),
+        }
+    }
+}
+
+impl PackageChanges {
+    /// The changes that turn `old` into `new`.
+    pub fn between(old: &[Package], new: &[Package]) -> PackageChanges {
+        use std::collections::BTreeMap;
+        let old: BTreeMap<PackageKey, &Package> = old.iter().map(|p| (p.key(), p)).collect();
+        let new_keys: std::collections::BTreeSet<PackageKey> =
+            new.iter().map(Package::key).collect();
+        PackageChanges {
+            upsert: new
+                .iter()
+                .filter(|p| old.get(&p.key()).copied() != Some(*p))
+                .cloned()
+                .collect(),
+            remove: old
+                .keys()
+                .filter(|k| !new_keys.contains(*k))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Applies the changes to a package list, keeping it sorted.
+    pub fn apply(&self, packages: &mut Vec<Package>) {
+        let remove: std::collections::BTreeSet<&PackageKey> = self.remove.iter().collect();
+        let upserted: std::collections::BTreeSet<PackageKey> =
+            self.upsert.iter().map(Package::key).collect();
+        packages.retain(|p| {
+            let key = p.key();
+            !remove.contains(&key) && !upserted.contains(&key)
+        });
+        packages.extend(self.upsert.iter().cloned());
+        packages.sort();
+    }
 }
 
 /// A delta that does not say clearly what it replaces.
@@ -167,6 +236,8 @@ pub enum DeltaError {
     Unlisted(&'static str),
     #[error("a delta needs a base report (base_seq 0 is the enrollment)")]
     NoBase,
+    #[error("packages_changed and a packages section cannot both be sent")]
+    PackagesTwice,
 }
 
 impl InventoryDelta {
@@ -185,6 +256,11 @@ impl InventoryDelta {
                 return Err(DeltaError::Duplicate(name.clone()));
             }
         }
+        if self.packages_changed.is_some()
+            && (seen.contains("packages") || self.inventory.packages.is_some())
+        {
+            return Err(DeltaError::PackagesTwice);
+        }
         match Inventory::SECTIONS
             .iter()
             .find(|s| self.inventory.has_section(s) && !seen.contains(*s))
@@ -194,12 +270,21 @@ impl InventoryDelta {
         }
     }
 
+    /// Whether this delta can be applied to `base`: item-level package
+    /// changes need a package list to change.
+    pub fn fits(&self, base: &Inventory) -> bool {
+        self.packages_changed.is_none() || base.packages.is_some()
+    }
+
     /// Applies the delta to the full inventory it was based on, giving the
     /// host's current full inventory. Call [`InventoryDelta::validate`]
     /// first: unknown names are skipped here.
     pub fn apply_to(mut self, mut base: Inventory) -> Inventory {
         for name in &self.sections {
             base.take_section(&mut self.inventory, name);
+        }
+        if let (Some(changes), Some(packages)) = (&self.packages_changed, &mut base.packages) {
+            changes.apply(packages);
         }
         let changed = |probe: &str| self.sections.iter().any(|s| s == probe);
         base.probe_errors.retain(|e| !changed(&e.probe));
@@ -671,6 +756,7 @@ mod tests {
     #[test]
     fn a_delta_replaces_only_its_sections_and_their_errors() {
         let delta = InventoryDelta {
+            packages_changed: None,
             base_seq: 3,
             sections: vec!["units".into(), "kernel_modules".into()],
             inventory: Inventory {
@@ -707,6 +793,7 @@ mod tests {
     #[test]
     fn a_delta_must_say_exactly_what_it_replaces() {
         let mut delta = InventoryDelta {
+            packages_changed: None,
             base_seq: 1,
             sections: vec!["packages".into()],
             inventory: Inventory::default(),
@@ -741,5 +828,59 @@ mod tests {
         assert!(empty.take_section(&mut full, "gpus"));
         assert_eq!(empty.gpus, Some(vec![]));
         assert!(!empty.take_section(&mut full, "host"));
+    }
+
+    #[test]
+    fn package_changes_rebuild_the_new_list_exactly() {
+        let p = |name: &str, version: &str, arch: &str| Package {
+            name: name.into(),
+            version: version.into(),
+            arch: Some(arch.into()),
+            manager: "dpkg".into(),
+            ..Package::default()
+        };
+        let old = vec![
+            p("adduser", "3.134", "all"),
+            p("libc6", "2.36-9", "amd64"),
+            p("libc6", "2.36-9", "i386"),
+            p("nginx", "1.22.1-9", "amd64"),
+        ];
+        let mut new = vec![
+            p("adduser", "3.137", "all"),
+            p("curl", "7.88.1-10", "amd64"),
+            p("libc6", "2.36-9", "amd64"),
+            p("nginx", "1.22.1-9", "amd64"),
+        ];
+        new.sort();
+        let changes = PackageChanges::between(&old, &new);
+        assert_eq!(changes.upsert.len(), 2);
+        assert_eq!(changes.remove.len(), 1);
+        assert_eq!(changes.remove[0].arch.as_deref(), Some("i386"));
+        let mut rebuilt = old.clone();
+        changes.apply(&mut rebuilt);
+        assert_eq!(rebuilt, new);
+        assert_eq!(
+            PackageChanges::between(&new, &new),
+            PackageChanges::default()
+        );
+
+        let delta = InventoryDelta {
+            base_seq: 1,
+            sections: vec![],
+            inventory: Inventory::default(),
+            packages_changed: Some(changes),
+        };
+        delta.validate().unwrap();
+        // Only on a base that has a package list.
+        assert!(!delta.fits(&Inventory::default()));
+        let base = Inventory {
+            packages: Some(old),
+            ..Inventory::default()
+        };
+        assert!(delta.fits(&base));
+        assert_eq!(delta.clone().apply_to(base).packages, Some(new));
+        let mut twice = delta;
+        twice.sections.push("packages".into());
+        assert_eq!(twice.validate(), Err(DeltaError::PackagesTwice));
     }
 }

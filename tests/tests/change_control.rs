@@ -1142,10 +1142,20 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
         .lines()
         .filter(|l| l.contains("Change on the host; delta pushed"))
         .collect();
+    // Packages go one by one: the install and the removal of one package.
     assert_eq!(deltas.len(), 3, "{log}");
-    assert!(deltas[0].contains(r#"sections=["packages"]"#), "{log}");
-    assert!(deltas[1].contains(r#"sections=["files"]"#), "{log}");
-    assert!(deltas[2].contains(r#"sections=["packages"]"#), "{log}");
+    assert!(
+        deltas[0].contains("sections=[] packages_upserted=1 packages_removed=0"),
+        "{log}"
+    );
+    assert!(
+        deltas[1].contains(r#"sections=["files"] packages_upserted=0"#),
+        "{log}"
+    );
+    assert!(
+        deltas[2].contains("sections=[] packages_upserted=0 packages_removed=1"),
+        "{log}"
+    );
 }
 
 /// Copies a stopped collector's data directory.
@@ -1348,7 +1358,7 @@ fn a_package_installed_with_rpm_is_pushed_within_seconds() {
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         log.lines()
-            .any(|l| l.contains("delta pushed") && l.contains(r#"sections=["packages"]"#)),
+            .any(|l| l.contains("delta pushed") && l.contains("packages_upserted=1")),
         "{log}"
     );
 }

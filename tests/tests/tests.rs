@@ -289,6 +289,7 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
         next + 1,
         now_ms(),
         &codec::encode(&InventoryDelta {
+            packages_changed: None,
             base_seq: 1,
             sections: vec!["secrets".into()],
             inventory: Inventory::default(),

@@ -682,7 +682,7 @@ impl<S: Store> Cmdb<S> {
         let Some(stored) = self.get::<StoredInventory>(Table::Inventories, &key)? else {
             return Ok(None);
         };
-        if stored.seq != delta.base_seq {
+        if stored.seq != delta.base_seq || !delta.fits(&stored.inventory) {
             return Ok(None);
         }
         Ok(Some(delta.clone().apply_to(stored.inventory)))
@@ -961,6 +961,7 @@ mod tests {
             .unwrap();
         let delta = |base_seq: u64, modules: &[&str]| {
             Report::InventoryDelta(Box::new(InventoryDelta {
+                packages_changed: None,
                 base_seq,
                 sections: vec!["kernel_modules".into()],
                 inventory: Inventory {
