@@ -221,7 +221,7 @@ fn inventory_section() {
     println!(
         "\nfathom-agent's report for this host ({} packages) is {} bytes as JSON, {} bytes as msgpack ({} gzipped), \
          and **{} bytes on the wire**: the signed envelope, deflated, before TLS. \
-         A change push after one package upgrade is a delta of the packages section: {} bytes as msgpack, {} on the wire.\n",
+         A change push after one package upgrade is a delta carrying that one package: {} bytes as msgpack, {} on the wire.\n",
         inventory.packages.as_ref().map_or(0, Vec::len),
         json.len(),
         wire.len(),
