@@ -374,6 +374,12 @@ impl Agent {
         SigningKey::from_bytes(&bytes)
     }
 
+    /// The agent's id, as the collector lists it.
+    pub fn agent_id(&self) -> String {
+        fathom_shared::ids::AgentId::from_public_key(&self.key().verifying_key().to_bytes())
+            .to_string()
+    }
+
     pub fn last_seq(&self) -> u64 {
         std::fs::read_to_string(self.state_dir().join("seq"))
             .map(|s| s.trim().parse().unwrap())

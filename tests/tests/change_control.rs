@@ -1052,6 +1052,35 @@ fn manual_cis_and_relationships_import_export_and_feed_rfc_assessment() {
 /// A running agent daemon, killed when dropped.
 struct Daemon(std::process::Child);
 
+impl Daemon {
+    /// Starts `fathom-agent run` for `host`, logging to `agent.log` in its
+    /// directory, and waits for its first reports (the start-up inventory
+    /// and metrics, on top of the `run --once` that enrolled it).
+    fn start(c: &Collector, host: &Host) -> (Daemon, std::path::PathBuf) {
+        let log_path = host.agent.dir.path().join("agent.log");
+        let daemon = Daemon(
+            host.agent
+                .command(&["run"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&log_path).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let agent_id = host.agent.agent_id();
+        fathom_tests::wait_for(
+            "the daemon's first reports",
+            std::time::Duration::from_secs(20),
+            || {
+                let received = c.agents().into_iter().find(|a| a["agent_id"] == agent_id)?
+                    ["reports_received"]
+                    .as_u64()?;
+                (received >= 4).then_some(())
+            },
+        );
+        (daemon, log_path)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -1074,37 +1103,13 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
             std::fs::write(root.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
         },
     );
-    let _daemon = Daemon(
-        host.agent
-            .command(&["run"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(host.agent.dir.path().join("agent.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (_daemon, log_path) = Daemon::start(&c, &host);
     // The daemon's first inventory (at start) is the same host: no incident.
-    let reports = || c.agents()[0]["reports_received"].as_u64().unwrap();
-    fathom_tests::wait_for(
-        "the daemon's first reports",
-        std::time::Duration::from_secs(20),
-        || (reports() >= 4).then_some(()),
-    );
     assert!(incidents(&c).is_empty());
 
     // Someone installs a package with dpkg.
     fathom_tests::dpkg_install(host.path(), "fathom-probe", "1.0-1");
-    let incident = fathom_tests::wait_for(
-        "the pushed change",
-        std::time::Duration::from_secs(20),
-        || incidents(&c).into_iter().next(),
-    );
-    assert!(
-        incident["title"]
-            .as_str()
-            .unwrap()
-            .contains("packages.fathom-probe"),
-        "{incident}"
-    );
+    pushed_incident(&c, "the pushed change", "packages.fathom-probe");
     // And edits a watched file.
     std::fs::write(
         host.path().join("etc/ssh/sshd_config"),
@@ -1137,7 +1142,7 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
         },
     );
     // Both went out as deltas of the one section each changed.
-    let log = std::fs::read_to_string(host.agent.dir.path().join("agent.log")).unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
     let deltas: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("Change on the host; delta pushed"))
@@ -1155,6 +1160,18 @@ fn a_change_on_the_host_reaches_the_collector_within_seconds_without_waiting_for
     assert!(
         deltas[2].contains("sections=[] packages_upserted=0 packages_removed=1"),
         "{log}"
+    );
+}
+
+/// Waits for the first incident a pushed change raises, and checks it is
+/// about `attribute`.
+fn pushed_incident(c: &Collector, what: &str, attribute: &str) {
+    let incident = fathom_tests::wait_for(what, std::time::Duration::from_secs(20), || {
+        incidents(c).into_iter().next()
+    });
+    assert!(
+        incident["title"].as_str().unwrap().contains(attribute),
+        "{incident}"
     );
 }
 
@@ -1185,21 +1202,7 @@ fn a_missed_delta_makes_the_collector_ask_for_a_full_inventory() {
             std::fs::write(root.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
         },
     );
-    let log_path = host.agent.dir.path().join("agent.log");
-    let _daemon = Daemon(
-        host.agent
-            .command(&["run"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let reports = |c: &Collector| c.agents()[0]["reports_received"].as_u64().unwrap();
-    fathom_tests::wait_for(
-        "the daemon's first reports",
-        std::time::Duration::from_secs(20),
-        || (reports(&c) >= 4).then_some(()),
-    );
+    let (_daemon, log_path) = Daemon::start(&c, &host);
     // Last night's backup: the CMDB as of the daemon's first inventory.
     let backup = tempfile::tempdir().unwrap();
     c.kill();
@@ -1327,34 +1330,9 @@ fn a_package_installed_with_rpm_is_pushed_within_seconds() {
         authorized(&c, &host.ci, "packages.fathom-hello"),
         "2:1.2.3-4.fc39"
     );
-    let log_path = host.agent.dir.path().join("agent.log");
-    let _daemon = Daemon(
-        host.agent
-            .command(&["run"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let reports = || c.agents()[0]["reports_received"].as_u64().unwrap();
-    fathom_tests::wait_for(
-        "the daemon's first reports",
-        std::time::Duration::from_secs(20),
-        || (reports() >= 4).then_some(()),
-    );
+    let (_daemon, log_path) = Daemon::start(&c, &host);
     fathom_tests::rpm_install(host.path(), "fathom-probe", "2.0");
-    let incident = fathom_tests::wait_for(
-        "the pushed rpm change",
-        std::time::Duration::from_secs(20),
-        || incidents(&c).into_iter().next(),
-    );
-    assert!(
-        incident["title"]
-            .as_str()
-            .unwrap()
-            .contains("packages.fathom-probe"),
-        "{incident}"
-    );
+    pushed_incident(&c, "the pushed rpm change", "packages.fathom-probe");
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         log.lines()

@@ -13,7 +13,7 @@
 use fathom_shared::wire::Container;
 use serde::Deserialize;
 
-use super::{HostRoot, ReadError};
+use super::{list_dir, HostRoot, ListError, ReadError};
 
 pub const DOCKER: &str = "/var/lib/docker/containers";
 pub const PODMAN: &str = "/var/lib/containers/storage/overlay-containers/containers.json";
@@ -22,12 +22,8 @@ pub const PODMAN: &str = "/var/lib/containers/storage/overlay-containers/contain
 pub enum ContainersError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("cannot list {path}")]
-    List {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    List(#[from] ListError),
     #[error("{path} is not a container record the agent understands")]
     Json {
         path: String,
@@ -83,19 +79,11 @@ struct DockerState {
 }
 
 fn docker(root: &HostRoot) -> Result<Option<Vec<Container>>, ContainersError> {
-    let dir = root.path(DOCKER);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ContainersError::List {
-                path: dir.display().to_string(),
-                source,
-            })
-        }
+    let Some(entries) = list_dir(&root.path(DOCKER))? else {
+        return Ok(None);
     };
     let mut out = Vec::new();
-    for entry in entries.filter_map(Result::ok) {
+    for entry in entries {
         let file = format!(
             "{DOCKER}/{}/config.v2.json",
             entry.file_name().to_string_lossy()

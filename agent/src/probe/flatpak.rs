@@ -10,18 +10,14 @@
 
 use fathom_shared::wire::Package;
 
-use super::HostRoot;
+use super::{list_dir, HostRoot, ListError};
 
 pub const INSTALLATION: &str = "/var/lib/flatpak";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlatpakError {
-    #[error("cannot list {path}")]
-    List {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    List(#[from] ListError),
 }
 
 /// The installed refs, or `None` when the host has no system installation.
@@ -60,18 +56,9 @@ pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, FlatpakError> {
 
 /// The names in a directory; none when it does not exist.
 fn list(dir: &std::path::Path) -> Result<Vec<String>, FlatpakError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(FlatpakError::List {
-                path: dir.display().to_string(),
-                source,
-            })
-        }
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
+    let mut names: Vec<String> = list_dir(dir)?
+        .unwrap_or_default()
+        .into_iter()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();

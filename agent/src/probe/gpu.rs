@@ -4,7 +4,7 @@
 
 use fathom_shared::wire::Gpu;
 
-use super::HostRoot;
+use super::{list_dir, HostRoot, ListError};
 
 pub const PCI_DEVICES: &str = "/sys/bus/pci/devices";
 /// Where distributions keep the PCI id database (Debian's pci.ids package,
@@ -17,26 +17,19 @@ const PCI_IDS: [&str; 3] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
-    #[error("cannot list {path}")]
-    List {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    List(#[from] ListError),
 }
 
 pub fn probe(root: &HostRoot) -> Result<Vec<Gpu>, GpuError> {
     let dir = root.path(PCI_DEVICES);
-    let entries = std::fs::read_dir(&dir).map_err(|source| GpuError::List {
-        path: dir.display().to_string(),
-        source,
-    })?;
+    let entries = list_dir(&dir)?.ok_or_else(|| ListError::missing(&dir))?;
     let hex = |path: &std::path::Path| {
         let text = std::fs::read_to_string(path).ok()?;
         Some(text.trim().trim_start_matches("0x").to_ascii_lowercase())
     };
     let mut gpus = Vec::new();
-    for entry in entries.filter_map(Result::ok) {
+    for entry in entries {
         let device = entry.path();
         if !hex(&device.join("class")).is_some_and(|c| c.starts_with("03")) {
             continue;

@@ -128,6 +128,41 @@ impl HostRoot {
     }
 }
 
+/// A directory that could not be listed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot list {path}")]
+pub struct ListError {
+    pub path: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl ListError {
+    fn new(dir: &Path, source: std::io::Error) -> ListError {
+        ListError {
+            path: dir.display().to_string(),
+            source,
+        }
+    }
+
+    /// For a directory that must exist.
+    pub fn missing(dir: &Path) -> ListError {
+        ListError::new(dir, std::io::ErrorKind::NotFound.into())
+    }
+}
+
+/// The entries of a directory; `None` when it does not exist.
+pub fn list_dir(dir: &Path) -> Result<Option<Vec<std::fs::DirEntry>>, ListError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+            .map_err(|e| ListError::new(dir, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ListError::new(dir, e)),
+    }
+}
+
 /// A database or table file that does not parse, with the line that
 /// does not.
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +316,24 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// One line per package, `name version arch source` (`-` for none), for
+/// tests to compare against what the fixtures hold.
+#[cfg(test)]
+pub(crate) fn package_lines(packages: &[fathom_shared::wire::Package]) -> Vec<String> {
+    packages
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {} {}",
+                p.name,
+                p.version,
+                p.arch.as_deref().unwrap_or("-"),
+                p.source.as_deref().unwrap_or("-")
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

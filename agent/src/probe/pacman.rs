@@ -7,7 +7,7 @@
 
 use fathom_shared::wire::Package;
 
-use super::{HostRoot, Malformed, ReadError};
+use super::{list_dir, HostRoot, ListError, Malformed, ReadError};
 
 pub const LOCAL_DB: &str = "/var/lib/pacman/local";
 
@@ -15,35 +15,19 @@ pub const LOCAL_DB: &str = "/var/lib/pacman/local";
 pub enum PacmanError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("cannot list {path}")]
-    List {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    List(#[from] ListError),
     #[error(transparent)]
     Malformed(#[from] Malformed),
 }
 
 /// The installed packages, or `None` when the host has no pacman database.
 pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, PacmanError> {
-    let dir = root.path(LOCAL_DB);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(PacmanError::List {
-                path: dir.display().to_string(),
-                source,
-            })
-        }
+    let Some(entries) = list_dir(&root.path(LOCAL_DB))? else {
+        return Ok(None);
     };
     let mut packages = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| PacmanError::List {
-            path: dir.display().to_string(),
-            source,
-        })?;
         // ALPM_DB_VERSION and stray files sit beside the package directories.
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
@@ -115,23 +99,12 @@ mod tests {
     #[test]
     fn reads_a_database_pacman_wrote() {
         let packages = probe(&HostRoot::new(FIXTURE)).unwrap().unwrap();
-        let summary: Vec<(&str, &str, Option<&str>, Option<&str>)> = packages
-            .iter()
-            .map(|p| {
-                (
-                    p.name.as_str(),
-                    p.version.as_str(),
-                    p.arch.as_deref(),
-                    p.source.as_deref(),
-                )
-            })
-            .collect();
         assert_eq!(
-            summary,
+            super::super::package_lines(&packages),
             [
-                ("fathom-hello", "1:1.2.3-4", Some("x86_64"), None),
-                ("fathom-libs", "0.9-1", Some("any"), Some("fathom-tools")),
-                ("fathom-tools", "0.9-1", Some("x86_64"), None),
+                "fathom-hello 1:1.2.3-4 x86_64 -",
+                "fathom-libs 0.9-1 any fathom-tools",
+                "fathom-tools 0.9-1 x86_64 -",
             ]
         );
         assert!(packages.iter().all(|p| p.installed_at_ms.is_some()));

@@ -298,28 +298,12 @@ mod tests {
     fn reads_a_database_rpm_wrote() {
         let (_dir, root) = fixture_root();
         let packages = probe(&root).unwrap().unwrap();
-        let summary: Vec<(&str, &str, Option<&str>, Option<&str>)> = packages
-            .iter()
-            .map(|p| {
-                (
-                    p.name.as_str(),
-                    p.version.as_str(),
-                    p.arch.as_deref(),
-                    p.source.as_deref(),
-                )
-            })
-            .collect();
         assert_eq!(
-            summary,
+            super::super::package_lines(&packages),
             [
-                ("fathom-hello", "2:1.2.3-4.fc39", Some("noarch"), None),
-                (
-                    "fathom-libs",
-                    "0.9-1.el9",
-                    Some("x86_64"),
-                    Some("fathom-tools")
-                ),
-                ("fathom-tools", "0.9-1.el9", Some("x86_64"), None),
+                "fathom-hello 2:1.2.3-4.fc39 noarch -",
+                "fathom-libs 0.9-1.el9 x86_64 fathom-tools",
+                "fathom-tools 0.9-1.el9 x86_64 -",
             ]
         );
         assert!(packages.iter().all(|p| p.manager == "rpm"));

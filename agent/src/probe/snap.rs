@@ -5,7 +5,7 @@
 
 use fathom_shared::wire::Package;
 
-use super::{HostRoot, Malformed, ReadError};
+use super::{list_dir, HostRoot, ListError, Malformed, ReadError};
 
 pub const SNAP_DIR: &str = "/snap";
 
@@ -13,35 +13,20 @@ pub const SNAP_DIR: &str = "/snap";
 pub enum SnapError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("cannot list {path}")]
-    List {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    List(#[from] ListError),
     #[error(transparent)]
     Malformed(#[from] Malformed),
 }
 
 /// The installed snaps, or `None` when the host has no `/snap`.
 pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, SnapError> {
-    let dir = root.path(SNAP_DIR);
-    let list_error = |source| SnapError::List {
-        path: dir.display().to_string(),
-        source,
-    };
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(list_error(e)),
+    let Some(entries) = list_dir(&root.path(SNAP_DIR))? else {
+        return Ok(None);
     };
     let mut packages = Vec::new();
     for entry in entries {
-        let name = entry
-            .map_err(list_error)?
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
+        let name = entry.file_name().to_string_lossy().into_owned();
         // `/snap/bin` holds the command wrappers; a snap without `current`
         // is being removed.
         let current = format!("{SNAP_DIR}/{name}/current");

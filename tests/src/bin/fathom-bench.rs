@@ -252,19 +252,10 @@ fn gzipped(bytes: &[u8]) -> usize {
 fn daemon_rss_section() {
     println!("### Agent daemon memory\n");
     let collector = Collector::start_logging("", "warn");
-    let agent = Agent::new(
+    let (_agent, mut child) = spawn_daemon(
         &collector,
-        std::path::Path::new("/"),
         "metrics_interval_secs = 1\ninventory_interval_secs = 5\n",
     );
-    let token = collector.create_token("1h", 1);
-    let mut child = agent
-        .command(&["run"])
-        .env("FATHOM_ENROLLMENT_TOKEN", &token)
-        .env("FATHOM_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let pid = child.id();
     std::thread::sleep(Duration::from_secs(12));
     let rss = status_kib(pid, "VmRSS:");
@@ -292,6 +283,21 @@ fn status_kib(pid: u32, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `fathom-agent run` on this host against `collector`, enrolling on its
+/// first start. The agent's directory lives as long as the returned `Agent`.
+fn spawn_daemon(collector: &Collector, config: &str) -> (Agent, std::process::Child) {
+    let agent = Agent::new(collector, std::path::Path::new("/"), config);
+    let token = collector.create_token("1h", 1);
+    let child = agent
+        .command(&["run"])
+        .env("FATHOM_ENROLLMENT_TOKEN", &token)
+        .env("FATHOM_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (agent, child)
+}
+
 /// CPU time a process has spent on a CPU, in nanoseconds (the scheduler's
 /// own count: finer than the 10 ms ticks of `/proc/<pid>/stat`).
 fn cpu_ns(pid: u32) -> u64 {
@@ -309,19 +315,7 @@ fn cpu_ns(pid: u32) -> u64 {
 fn steady_state_section(secs: u64) {
     println!("### Agent daemon at steady state\n");
     let collector = Collector::start_logging("", "warn");
-    let agent = Agent::new(
-        &collector,
-        std::path::Path::new("/"),
-        "metrics_interval_secs = 60\n",
-    );
-    let token = collector.create_token("1h", 1);
-    let mut child = agent
-        .command(&["run"])
-        .env("FATHOM_ENROLLMENT_TOKEN", &token)
-        .env("FATHOM_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (_agent, mut child) = spawn_daemon(&collector, "metrics_interval_secs = 60\n");
     let pid = child.id();
     std::thread::sleep(Duration::from_secs(5));
     let start_ns = cpu_ns(pid);
