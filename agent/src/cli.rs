@@ -68,6 +68,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Query a device directly and print what it says, without reporting it.
+    Probe {
+        #[command(subcommand)]
+        what: ProbeCommand,
+    },
     /// Check a config file and exit non-zero, naming the file and key, if it is wrong.
     ValidateConfig {
         #[arg(long, short, env = "FATHOM_AGENT_CONFIG", default_value = DEFAULT_CONFIG)]
@@ -109,8 +114,114 @@ pub fn exit_code(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
+#[derive(Debug, Subcommand)]
+enum ProbeCommand {
+    /// Poll one device over SNMPv2c: its system group and interfaces.
+    Snmp {
+        /// The device, as HOST:PORT (port 161 if omitted).
+        #[arg(long)]
+        target: String,
+        /// The SNMPv2c community.
+        #[arg(long, default_value = "public")]
+        community: String,
+        /// How long to wait for each answer, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+        /// Attempts after the first, per request.
+        #[arg(long, default_value_t = 2)]
+        retries: u32,
+        /// Print JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `HOST:PORT`, `HOST`, `IP`, `[IPv6]:PORT`; port 161 when none is given.
+fn resolve_target(target: &str) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+    if let Ok(address) = target.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    if let Ok(ip) = target.parse::<IpAddr>() {
+        return Ok((ip, 161).into());
+    }
+    let with_port = match target.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() => target.to_owned(),
+        _ => format!("{target}:161"),
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| anyhow::anyhow!("--target {target:?}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("--target {target:?} resolves to no address"))
+}
+
+fn probe_snmp(
+    target: &str,
+    community: String,
+    timeout_ms: u64,
+    retries: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let address = resolve_target(target)?;
+    let settings = crate::snmp::client::Settings {
+        community,
+        timeout: std::time::Duration::from_millis(timeout_ms),
+        retries,
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let found = runtime.block_on(async {
+        let mut session = crate::snmp::client::Session::open(address, settings).await?;
+        crate::snmp::system::probe(&mut session).await
+    })?;
+    if json {
+        print_out(&serde_json::to_string_pretty(&found)?)?;
+    } else {
+        let s = &found.system;
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        println!("name          {}", show(&s.sys_name));
+        println!("description   {}", show(&s.sys_descr));
+        println!("object id     {}", show(&s.sys_object_id));
+        println!("vendor        {}", show(&s.vendor));
+        println!("location      {}", show(&s.sys_location));
+        println!("contact       {}", show(&s.sys_contact));
+        println!(
+            "uptime        {} s",
+            s.sys_uptime_s.map_or("-".into(), |u| u.to_string())
+        );
+        println!("interfaces    {}", found.interfaces.len());
+        for i in &found.interfaces {
+            println!(
+                "  {:>4} {:<16} {:<17} {}",
+                i.index,
+                show(&i.name.clone().or(i.descr.clone())),
+                show(&i.mac),
+                match i.oper_up {
+                    Some(true) => "up",
+                    Some(false) => "down",
+                    None => "-",
+                }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Probe {
+            what:
+                ProbeCommand::Snmp {
+                    target,
+                    community,
+                    timeout_ms,
+                    retries,
+                    json,
+                },
+        } => probe_snmp(&target, community, timeout_ms, retries, json),
         Command::Run {
             config,
             token,

@@ -25,6 +25,7 @@ pub mod fsio;
 pub mod identity;
 pub mod probe;
 pub mod runner;
+pub mod snmp;
 pub mod spool;
 pub mod transport;
 pub mod watch;

@@ -13,6 +13,7 @@ use fathom_tests::{fixture_root, now_ms, wait_for, Agent, Collector};
 use serde_json::Value;
 
 mod change_control;
+mod snmp;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
