@@ -175,7 +175,7 @@ fn probe_snmp(
         .build()?;
     let found = runtime.block_on(async {
         let mut session = crate::snmp::client::Session::open(address, settings).await?;
-        crate::snmp::system::probe(&mut session).await
+        crate::snmp::device::probe(&mut session).await
     })?;
     if json {
         print_out(&serde_json::to_string_pretty(&found)?)?;

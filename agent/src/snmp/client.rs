@@ -271,3 +271,190 @@ fn rand_id() -> i32 {
     getrandom::fill(&mut bytes).expect("the OS has randomness");
     (u32::from_le_bytes(bytes) & 0x7fff_ffff) as i32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rasn_snmp::v2::Response;
+
+    /// How the fake device misbehaves.
+    #[derive(Clone, Copy)]
+    enum Behaviour {
+        /// Each answer names an OID before the one asked for.
+        Backwards,
+        /// An endless table: always the next index.
+        Endless,
+        /// Bytes that are not SNMP.
+        Garbage,
+        /// Answers, but to another request id.
+        WrongId,
+        /// Never answers.
+        Silent,
+    }
+
+    /// A device on a loopback UDP port that misbehaves as told.
+    async fn hostile(behaviour: Behaviour) -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let address = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 65_536];
+            loop {
+                let Ok((len, from)) = socket.recv_from(&mut buffer).await else {
+                    return;
+                };
+                let request: Message<Pdus> = rasn::ber::decode(&buffer[..len]).unwrap();
+                let (id, asked) = match &request.data {
+                    Pdus::GetBulkRequest(b) => {
+                        (b.0.request_id, b.0.variable_bindings[0].name.to_vec())
+                    }
+                    Pdus::GetRequest(g) => (g.0.request_id, g.0.variable_bindings[0].name.to_vec()),
+                    _ => continue,
+                };
+                // Rows sit 11 arcs deep (a column under ifEntry, then the
+                // index): asked for anything shallower, the first row is
+                // `…5`; then each answer steps from the OID asked for.
+                let mut answer_oid = asked.clone();
+                if answer_oid.len() < 11 {
+                    answer_oid.resize(11, 5);
+                } else {
+                    let last = answer_oid.last_mut().unwrap();
+                    *last = match behaviour {
+                        Behaviour::Backwards => last.saturating_sub(1),
+                        _ => *last + 1,
+                    };
+                }
+                let id = match behaviour {
+                    Behaviour::WrongId => id.wrapping_add(7),
+                    _ => id,
+                };
+                let bytes = match behaviour {
+                    Behaviour::Silent => continue,
+                    Behaviour::Garbage => vec![0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x02],
+                    _ => rasn::ber::encode(&Message {
+                        version: 1.into(),
+                        community: request.community.clone(),
+                        data: Pdus::Response(Response(Pdu {
+                            request_id: id,
+                            error_status: 0,
+                            error_index: 0,
+                            variable_bindings: vec![VarBind {
+                                name: ObjectIdentifier::new(answer_oid).unwrap(),
+                                value: VarBindValue::Value(rasn_snmp::v2::ObjectSyntax::Simple(
+                                    rasn_smi::v2::SimpleSyntax::Integer(1.into()),
+                                )),
+                            }],
+                        })),
+                    })
+                    .unwrap(),
+                };
+                let _ = socket.send_to(&bytes, from).await;
+            }
+        });
+        address
+    }
+
+    fn quick() -> Settings {
+        Settings {
+            community: "c".into(),
+            timeout: Duration::from_millis(150),
+            retries: 1,
+            budget: Duration::from_secs(5),
+            max_rows: 500,
+            max_repetitions: 10,
+        }
+    }
+
+    fn root() -> Oid {
+        Oid::parse("1.3.6.1.2.1.2.2.1.2.10").unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn oids_going_backwards_end_the_walk_with_an_error() {
+        let target = hostile(Behaviour::Backwards).await;
+        let mut session = Session::open(target, quick()).await.unwrap();
+        let err = session
+            .walk(&Oid::parse("1.3.6.1.2.1.2.2.1").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SnmpError::NotIncreasing { .. }), "{err}");
+        assert!(err.to_string().contains("OIDs must increase"), "{err}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_endless_table_is_cut_off() {
+        let target = hostile(Behaviour::Endless).await;
+        let mut session = Session::open(target, quick()).await.unwrap();
+        let err = session
+            .walk(&Oid::parse("1.3.6.1.2.1.2.2.1").unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SnmpError::TooManyRows { max: 500, .. }),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn garbage_is_malformed_and_silence_times_out() {
+        let target = hostile(Behaviour::Garbage).await;
+        let mut session = Session::open(target, quick()).await.unwrap();
+        let err = session.get(&[root()]).await.unwrap_err();
+        assert!(matches!(err, SnmpError::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains(&target.to_string()), "{err}");
+
+        for behaviour in [Behaviour::WrongId, Behaviour::Silent] {
+            let target = hostile(behaviour).await;
+            let mut session = Session::open(target, quick()).await.unwrap();
+            let err = session.get(&[root()]).await.unwrap_err();
+            assert!(
+                matches!(err, SnmpError::Timeout { attempts: 2, .. }),
+                "{err}"
+            );
+            assert_eq!(session.requests_sent, 2);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_device_cannot_take_more_than_its_budget() {
+        let target = hostile(Behaviour::Silent).await;
+        let settings = Settings {
+            retries: 100,
+            budget: Duration::from_millis(400),
+            ..quick()
+        };
+        let mut session = Session::open(target, settings).await.unwrap();
+        let started = Instant::now();
+        let err = session.get(&[root()]).await.unwrap_err();
+        assert!(matches!(err, SnmpError::Budget { .. }), "{err}");
+        // Ended by the budget, not by 101 timeouts of 150 ms.
+        assert!(session.requests_sent < 10, "{}", session.requests_sent);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    proptest::proptest! {
+        /// The BER decoder on what a device may send: arbitrary bytes, and a
+        /// real answer with bytes overwritten or cut short. An error or a
+        /// message, never a panic.
+        #[test]
+        fn hostile_answers_never_panic_the_decoder(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            edits in proptest::collection::vec((0usize..64, proptest::prelude::any::<u8>()), 0..8),
+            cut in 0usize..64,
+        ) {
+            let _ = rasn::ber::decode::<Message<Pdus>>(&noise);
+            let mut real = rasn::ber::encode(&Message {
+                version: 1.into(),
+                community: OctetString::from(b"public".to_vec()),
+                data: Pdus::Response(rasn_snmp::v2::Response(plain_pdu(7, &[root()]))),
+            })
+            .unwrap();
+            for (at, b) in edits {
+                if let Some(byte) = real.get_mut(at) {
+                    *byte = b;
+                }
+            }
+            real.truncate(cut.max(1));
+            let _ = rasn::ber::decode::<Message<Pdus>>(&real);
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! SNMPv2c only so far.
 
 pub mod client;
-pub mod system;
+pub mod device;
 
 use std::fmt;
 
