@@ -1,5 +1,7 @@
-//! What `fathom-agent probe snmp` reads so far: the SNMPv2-MIB system
-//! group and the IF-MIB interface tables.
+//! What `fathom-agent probe snmp` reads of a device: the SNMPv2-MIB system
+//! group, ENTITY-MIB (chassis and components), IF-MIB interfaces and
+//! LLDP-MIB neighbours. A MIB the device does not implement gives empty
+//! lists, not an error.
 
 use std::collections::BTreeMap;
 
@@ -38,22 +40,73 @@ pub struct Interface {
     pub oper_up: Option<bool>,
 }
 
+/// A chassis (ENTITY-MIB class 3); a stack has several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Chassis {
+    pub index: u32,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub hardware_rev: Option<String>,
+    pub firmware_rev: Option<String>,
+    pub software_rev: Option<String>,
+    pub manufacturer: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Any other physical entity: module, power supply, fan, port, transceiver…
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Component {
+    pub index: u32,
+    /// ENTITY-MIB PhysicalClass, by name (`module`, `powerSupply`, `fan`…).
+    pub class: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    /// The entity that contains this one (entPhysicalContainedIn); `None`
+    /// at the top.
+    pub parent_index: Option<u32>,
+}
+
+/// A neighbour an LLDP-MIB remote table entry describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LldpNeighbor {
+    pub local_port_num: u32,
+    /// The local port's id (lldpLocPortId), as text.
+    pub local_port: Option<String>,
+    pub remote_chassis_id: Option<String>,
+    pub remote_port_id: Option<String>,
+    pub remote_port_descr: Option<String>,
+    pub remote_sys_name: Option<String>,
+}
+
 /// What one probe of a device found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Probe {
     pub system: System,
+    pub chassis: Vec<Chassis>,
+    pub components: Vec<Component>,
     pub interfaces: Vec<Interface>,
+    pub lldp_neighbors: Vec<LldpNeighbor>,
 }
 
 const SYSTEM: [u32; 7] = [1, 3, 6, 1, 2, 1, 1];
 const IF_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 2, 2, 1];
 const IF_X_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 31, 1, 1, 1];
 const ENTERPRISES: [u32; 6] = [1, 3, 6, 1, 4, 1];
+const ENT_PHYSICAL_ENTRY: [u32; 11] = [1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1];
+const LLDP_LOC_PORT_ENTRY: [u32; 10] = [1, 0, 8802, 1, 1, 2, 1, 3, 7, 1];
+const LLDP_REM_ENTRY: [u32; 10] = [1, 0, 8802, 1, 1, 2, 1, 4, 1, 1];
 
 pub async fn probe(session: &mut Session) -> Result<Probe, SnmpError> {
+    let system = system(session).await?;
+    let (chassis, components) = entities(session).await?;
     Ok(Probe {
-        system: system(session).await?,
+        system,
+        chassis,
+        components,
         interfaces: interfaces(session).await?,
+        lldp_neighbors: lldp_neighbors(session).await?,
     })
 }
 
@@ -85,58 +138,162 @@ pub async fn system(session: &mut Session) -> Result<System, SnmpError> {
     })
 }
 
-/// A table walked into rows by index: column → index → value.
-async fn table(
-    session: &mut Session,
-    entry: &Oid,
-) -> Result<BTreeMap<u32, BTreeMap<u32, Value>>, SnmpError> {
-    let mut columns: BTreeMap<u32, BTreeMap<u32, Value>> = BTreeMap::new();
+/// A table, walked into rows: index (the arcs after the column) → column →
+/// value.
+type Rows = BTreeMap<Vec<u32>, BTreeMap<u32, Value>>;
+
+async fn table(session: &mut Session, entry: &Oid) -> Result<Rows, SnmpError> {
+    let mut rows = Rows::new();
     for (oid, value) in session.walk(entry).await? {
-        if let Some([column, index]) = oid.suffix(entry) {
-            columns.entry(*column).or_default().insert(*index, value);
+        if let Some([column, index @ ..]) = oid.suffix(entry) {
+            if !index.is_empty() {
+                rows.entry(index.to_vec())
+                    .or_default()
+                    .insert(*column, value);
+            }
         }
     }
-    Ok(columns)
+    Ok(rows)
+}
+
+/// A column's text, where the device has a non-empty value.
+fn text(row: &BTreeMap<u32, Value>, column: u32) -> Option<String> {
+    row.get(&column)
+        .filter(|v| v.exists())
+        .and_then(Value::text)
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+fn number(row: &BTreeMap<u32, Value>, column: u32) -> Option<u64> {
+    row.get(&column).and_then(Value::unsigned)
+}
+
+/// ENTITY-MIB entPhysicalTable: chassis, and every other entity as a
+/// component with its place in the containment tree.
+pub async fn entities(session: &mut Session) -> Result<(Vec<Chassis>, Vec<Component>), SnmpError> {
+    let rows = table(session, &Oid(ENT_PHYSICAL_ENTRY.to_vec())).await?;
+    let mut chassis = Vec::new();
+    let mut components = Vec::new();
+    for (index, row) in &rows {
+        let [index] = index.as_slice() else { continue };
+        let class = number(row, 5);
+        if class == Some(3) {
+            chassis.push(Chassis {
+                index: *index,
+                model: text(row, 13),
+                serial: text(row, 11),
+                hardware_rev: text(row, 8),
+                firmware_rev: text(row, 9),
+                software_rev: text(row, 10),
+                manufacturer: text(row, 12),
+                description: text(row, 2),
+            });
+        } else {
+            components.push(Component {
+                index: *index,
+                class: class.and_then(physical_class).map(str::to_owned),
+                name: text(row, 7),
+                description: text(row, 2),
+                model: text(row, 13),
+                serial: text(row, 11),
+                parent_index: number(row, 4)
+                    .filter(|p| *p != 0)
+                    .and_then(|p| u32::try_from(p).ok()),
+            });
+        }
+    }
+    Ok((chassis, components))
+}
+
+/// ENTITY-MIB PhysicalClass.
+fn physical_class(code: u64) -> Option<&'static str> {
+    Some(match code {
+        1 => "other",
+        2 => "unknown",
+        3 => "chassis",
+        4 => "backplane",
+        5 => "container",
+        6 => "powerSupply",
+        7 => "fan",
+        8 => "sensor",
+        9 => "module",
+        10 => "port",
+        11 => "stack",
+        12 => "cpu",
+        13 => "energyObject",
+        14 => "battery",
+        15 => "storageDrive",
+        _ => return None,
+    })
+}
+
+/// LLDP-MIB: the local ports and what each hears from its neighbours.
+pub async fn lldp_neighbors(session: &mut Session) -> Result<Vec<LldpNeighbor>, SnmpError> {
+    let local = table(session, &Oid(LLDP_LOC_PORT_ENTRY.to_vec())).await?;
+    let remote = table(session, &Oid(LLDP_REM_ENTRY.to_vec())).await?;
+    Ok(remote
+        .iter()
+        // Indexed by time mark, local port number, remote index.
+        .filter_map(|(index, row)| {
+            let [_time_mark, port, _remote] = index.as_slice() else {
+                return None;
+            };
+            let local_row = local.get(&vec![*port]);
+            Some(LldpNeighbor {
+                local_port_num: *port,
+                local_port: local_row.and_then(|r| id_text(r, 2, 3, 3)),
+                remote_chassis_id: id_text(row, 4, 5, 4),
+                remote_port_id: id_text(row, 6, 7, 3),
+                remote_port_descr: text(row, 8),
+                remote_sys_name: text(row, 9),
+            })
+        })
+        .collect())
+}
+
+/// An LLDP id whose subtype column says how to read it: a MAC address
+/// (chassis subtype 4, port subtype 3) as `aa:bb:…`, anything else as text.
+fn id_text(row: &BTreeMap<u32, Value>, subtype: u32, id: u32, mac_subtype: u64) -> Option<String> {
+    match row.get(&id)? {
+        Value::OctetString(bytes)
+            if number(row, subtype) == Some(mac_subtype) && bytes.len() == 6 =>
+        {
+            Some(hex_colons(bytes))
+        }
+        value => value.text(),
+    }
 }
 
 pub async fn interfaces(session: &mut Session) -> Result<Vec<Interface>, SnmpError> {
     let if_table = table(session, &Oid(IF_ENTRY.to_vec())).await?;
     let if_x_table = table(session, &Oid(IF_X_ENTRY.to_vec())).await?;
-    let get = |t: &BTreeMap<u32, BTreeMap<u32, Value>>, column: u32, index: u32| {
-        t.get(&column).and_then(|c| c.get(&index)).cloned()
-    };
-    let status = |v: Option<Value>| v.and_then(|v| v.unsigned()).map(|s| s == 1);
-    let indexes = if_table
-        .get(&1)
-        .map(|c| c.keys().copied().collect::<Vec<_>>())
-        .unwrap_or_default();
-    Ok(indexes
-        .into_iter()
-        .map(|index| {
-            let text = |t, column| {
-                get(t, column, index)
-                    .and_then(|v| v.text())
-                    .filter(|s| !s.is_empty())
+    let empty = BTreeMap::new();
+    Ok(if_table
+        .iter()
+        .filter_map(|(index, row)| {
+            let [index] = index.as_slice() else {
+                return None;
             };
-            let high_speed = get(&if_x_table, 15, index).and_then(|v| v.unsigned());
-            let speed = get(&if_table, 5, index).and_then(|v| v.unsigned());
-            Interface {
-                index,
-                name: text(&if_x_table, 1),
-                descr: text(&if_table, 2),
-                alias: text(&if_x_table, 18),
-                kind: get(&if_table, 3, index).and_then(|v| v.unsigned()),
-                mac: match get(&if_table, 6, index) {
-                    Some(Value::OctetString(b)) if b.len() == 6 => Some(hex_colons(&b)),
+            let x = if_x_table.get(&vec![*index]).unwrap_or(&empty);
+            let status = |column| number(row, column).map(|s| s == 1);
+            Some(Interface {
+                index: *index,
+                name: text(x, 1),
+                descr: text(row, 2),
+                alias: text(x, 18),
+                kind: number(row, 3),
+                mac: match row.get(&6) {
+                    Some(Value::OctetString(b)) if b.len() == 6 => Some(hex_colons(b)),
                     _ => None,
                 },
-                speed_bps: match (high_speed, speed) {
-                    (Some(h), _) if h > 0 => Some(h * 1_000_000),
-                    (_, s) => s,
+                speed_bps: match (number(x, 15), number(row, 5)) {
+                    (Some(high), _) if high > 0 => Some(high * 1_000_000),
+                    (_, speed) => speed,
                 },
-                admin_up: status(get(&if_table, 7, index)),
-                oper_up: status(get(&if_table, 8, index)),
-            }
+                admin_up: status(7),
+                oper_up: status(8),
+            })
         })
         .collect())
 }
@@ -187,5 +344,137 @@ mod tests {
         assert_eq!(v("1.3.6.1.4.1.8072.3.2.10").as_deref(), Some("Net-SNMP"));
         assert_eq!(v("1.3.6.1.4.1.99999.1"), None);
         assert_eq!(v("1.3.6.1.2.1.1"), None);
+    }
+
+    fn o(text: &str) -> Oid {
+        Oid::parse(text).unwrap()
+    }
+
+    fn s(text: &str) -> Value {
+        Value::OctetString(text.as_bytes().to_vec())
+    }
+
+    /// A two-switch stack with a module, a power supply and a fan, one
+    /// interface and one LLDP neighbour: what a stacked access switch
+    /// exposes (ENTITY-MIB rows by column.index).
+    fn stack() -> BTreeMap<Oid, Value> {
+        let ent = |column: u32, index: u32, value: Value| {
+            (
+                o(&format!("1.3.6.1.2.1.47.1.1.1.1.{column}.{index}")),
+                value,
+            )
+        };
+        let mut objects: BTreeMap<Oid, Value> = [
+            (o("1.3.6.1.2.1.1.1.0"), s("Cisco IOS Software, C2960X")),
+            (
+                o("1.3.6.1.2.1.1.2.0"),
+                Value::Oid(o("1.3.6.1.4.1.9.1.1208")),
+            ),
+            (o("1.3.6.1.2.1.1.3.0"), Value::TimeTicks(123_456)),
+            (o("1.3.6.1.2.1.1.5.0"), s("access-3")),
+            // The stack, two chassis in it, and their parts.
+            ent(5, 1, Value::Integer(11)),
+            ent(7, 1, s("Stack")),
+            ent(2, 1001, s("WS-C2960X-48FPD-L")),
+            ent(4, 1001, Value::Integer(1)),
+            ent(5, 1001, Value::Integer(3)),
+            ent(11, 1001, s("FOC1234X0AB")),
+            ent(13, 1001, s("WS-C2960X-48FPD-L")),
+            ent(10, 1001, s("15.2(7)E4")),
+            ent(12, 1001, s("Cisco")),
+            ent(5, 2001, Value::Integer(3)),
+            ent(4, 2001, Value::Integer(1)),
+            ent(11, 2001, s("FOC5678X0CD")),
+            ent(13, 2001, s("WS-C2960X-48FPD-L")),
+            ent(5, 1002, Value::Integer(9)),
+            ent(4, 1002, Value::Integer(1001)),
+            ent(7, 1002, s("Switch 1 - FlexStackPlus Module")),
+            ent(11, 1002, s("FOC1111")),
+            ent(5, 1003, Value::Integer(6)),
+            ent(4, 1003, Value::Integer(1001)),
+            ent(5, 2004, Value::Integer(7)),
+            ent(4, 2004, Value::Integer(2001)),
+            // ifTable row 10101.
+            (o("1.3.6.1.2.1.2.2.1.1.10101"), Value::Integer(10101)),
+            (o("1.3.6.1.2.1.2.2.1.2.10101"), s("GigabitEthernet1/0/1")),
+            (o("1.3.6.1.2.1.2.2.1.3.10101"), Value::Integer(6)),
+            (
+                o("1.3.6.1.2.1.2.2.1.5.10101"),
+                Value::Gauge32(1_000_000_000),
+            ),
+            (
+                o("1.3.6.1.2.1.2.2.1.6.10101"),
+                Value::OctetString(vec![0x00, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f]),
+            ),
+            (o("1.3.6.1.2.1.2.2.1.7.10101"), Value::Integer(1)),
+            (o("1.3.6.1.2.1.2.2.1.8.10101"), Value::Integer(2)),
+            (o("1.3.6.1.2.1.31.1.1.1.1.10101"), s("Gi1/0/1")),
+            (o("1.3.6.1.2.1.31.1.1.1.15.10101"), Value::Gauge32(1000)),
+            (o("1.3.6.1.2.1.31.1.1.1.18.10101"), s("uplink to core")),
+            // LLDP: local port 1 (by name), one neighbour on it with a MAC
+            // chassis id (subtype 4) and an interface-name port id (5).
+            (o("1.0.8802.1.1.2.1.3.7.1.2.1"), Value::Integer(5)),
+            (o("1.0.8802.1.1.2.1.3.7.1.3.1"), s("Gi1/0/1")),
+            (o("1.0.8802.1.1.2.1.4.1.1.4.0.1.3"), Value::Integer(4)),
+            (
+                o("1.0.8802.1.1.2.1.4.1.1.5.0.1.3"),
+                Value::OctetString(vec![0x52, 0x54, 0x00, 0x12, 0x34, 0x56]),
+            ),
+            (o("1.0.8802.1.1.2.1.4.1.1.6.0.1.3"), Value::Integer(5)),
+            (o("1.0.8802.1.1.2.1.4.1.1.7.0.1.3"), s("eth0")),
+            (o("1.0.8802.1.1.2.1.4.1.1.8.0.1.3"), s("uplink")),
+            (o("1.0.8802.1.1.2.1.4.1.1.9.0.1.3"), s("web-14.example.org")),
+        ]
+        .into_iter()
+        .collect();
+        objects.insert(o("1.3.6.1.2.1.1.6.0"), Value::OctetString(vec![0xff, 0xfe]));
+        objects
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stack_its_parts_its_ports_and_its_neighbours() {
+        let target = crate::snmp::fake::serve(stack()).await;
+        let mut session = Session::open(target, crate::snmp::client::Settings::default())
+            .await
+            .unwrap();
+        let found = probe(&mut session).await.unwrap();
+        assert_eq!(found.system.sys_name.as_deref(), Some("access-3"));
+        assert_eq!(found.system.vendor.as_deref(), Some("Cisco"));
+        assert_eq!(found.system.sys_uptime_s, Some(1234));
+        // Not UTF-8: shown as hex.
+        assert_eq!(found.system.sys_location.as_deref(), Some("ff:fe"));
+        // Two chassis in the stack, each with its own serial.
+        let serials: Vec<_> = found.chassis.iter().map(|c| c.serial.as_deref()).collect();
+        assert_eq!(serials, [Some("FOC1234X0AB"), Some("FOC5678X0CD")]);
+        assert_eq!(found.chassis[0].software_rev.as_deref(), Some("15.2(7)E4"));
+        assert_eq!(found.chassis[0].manufacturer.as_deref(), Some("Cisco"));
+        let component = |index| found.components.iter().find(|c| c.index == index).unwrap();
+        assert_eq!(component(1).class.as_deref(), Some("stack"));
+        assert_eq!(component(1).parent_index, None);
+        assert_eq!(component(1002).class.as_deref(), Some("module"));
+        assert_eq!(component(1002).parent_index, Some(1001));
+        assert_eq!(component(1003).class.as_deref(), Some("powerSupply"));
+        assert_eq!(component(2004).class.as_deref(), Some("fan"));
+        assert_eq!(component(2004).parent_index, Some(2001));
+
+        let port = &found.interfaces[0];
+        assert_eq!(port.index, 10101);
+        assert_eq!(port.name.as_deref(), Some("Gi1/0/1"));
+        assert_eq!(port.alias.as_deref(), Some("uplink to core"));
+        assert_eq!(port.mac.as_deref(), Some("00:1b:2c:3d:4e:5f"));
+        assert_eq!(port.speed_bps, Some(1_000_000_000));
+        assert_eq!((port.admin_up, port.oper_up), (Some(true), Some(false)));
+
+        assert_eq!(
+            found.lldp_neighbors,
+            [LldpNeighbor {
+                local_port_num: 1,
+                local_port: Some("Gi1/0/1".into()),
+                remote_chassis_id: Some("52:54:00:12:34:56".into()),
+                remote_port_id: Some("eth0".into()),
+                remote_port_descr: Some("uplink".into()),
+                remote_sys_name: Some("web-14.example.org".into()),
+            }]
+        );
     }
 }

@@ -8,6 +8,8 @@
 
 pub mod client;
 pub mod device;
+#[cfg(test)]
+mod fake;
 
 use std::fmt;
 

@@ -1,0 +1,95 @@
+//! A well-behaved device for tests: answers GET and GETBULK from a map of
+//! objects over a loopback UDP port, as an agent implementing those MIBs
+//! would (the SNMP recordings of real devices are issue 5's next step).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use rasn::types::{ObjectIdentifier, OctetString};
+use rasn_smi::v2::{ApplicationSyntax, SimpleSyntax};
+use rasn_snmp::v2::{ObjectSyntax, Pdu, Pdus, Response, VarBind, VarBindValue};
+use rasn_snmp::v2c::Message;
+use tokio::net::UdpSocket;
+
+use super::{Oid, Value};
+
+fn wire(value: &Value) -> VarBindValue {
+    let simple = |s| VarBindValue::Value(ObjectSyntax::Simple(s));
+    match value {
+        Value::Integer(i) => simple(SimpleSyntax::Integer((*i).into())),
+        Value::OctetString(b) => simple(SimpleSyntax::String(OctetString::from(b.clone()))),
+        Value::Oid(o) => simple(SimpleSyntax::ObjectId(
+            ObjectIdentifier::new(o.0.clone()).unwrap(),
+        )),
+        Value::Gauge32(g) => VarBindValue::Value(ObjectSyntax::ApplicationWide(
+            ApplicationSyntax::Unsigned(rasn_smi::v1::Gauge(*g)),
+        )),
+        Value::TimeTicks(t) => VarBindValue::Value(ObjectSyntax::ApplicationWide(
+            ApplicationSyntax::Ticks(rasn_smi::v1::TimeTicks(*t)),
+        )),
+        Value::NoSuchObject => VarBindValue::NoSuchObject,
+        Value::EndOfMibView => VarBindValue::EndOfMibView,
+        other => unimplemented!("the fake does not serve {other:?}"),
+    }
+}
+
+/// Serves `objects` until the test's runtime ends.
+pub async fn serve(objects: BTreeMap<Oid, Value>) -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buffer = vec![0u8; 65_536];
+        while let Ok((len, from)) = socket.recv_from(&mut buffer).await {
+            let request: Message<Pdus> = rasn::ber::decode(&buffer[..len]).unwrap();
+            let (id, answers): (i32, Vec<(Oid, Value)>) = match &request.data {
+                Pdus::GetRequest(g) => (
+                    g.0.request_id,
+                    g.0.variable_bindings
+                        .iter()
+                        .map(|vb| {
+                            let oid = Oid(vb.name.to_vec());
+                            let value = objects.get(&oid).cloned().unwrap_or(Value::NoSuchObject);
+                            (oid, value)
+                        })
+                        .collect(),
+                ),
+                Pdus::GetBulkRequest(b) => {
+                    let from_oid = Oid(b.0.variable_bindings[0].name.to_vec());
+                    let mut next: Vec<(Oid, Value)> = objects
+                        .range((
+                            std::ops::Bound::Excluded(from_oid.clone()),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .take(b.0.max_repetitions as usize)
+                        .map(|(o, v)| (o.clone(), v.clone()))
+                        .collect();
+                    if next.is_empty() {
+                        next.push((from_oid, Value::EndOfMibView));
+                    }
+                    (b.0.request_id, next)
+                }
+                _ => continue,
+            };
+            let response = Message {
+                version: 1.into(),
+                community: request.community.clone(),
+                data: Pdus::Response(Response(Pdu {
+                    request_id: id,
+                    error_status: 0,
+                    error_index: 0,
+                    variable_bindings: answers
+                        .iter()
+                        .map(|(oid, value)| VarBind {
+                            name: ObjectIdentifier::new(oid.0.clone()).unwrap(),
+                            value: wire(value),
+                        })
+                        .collect(),
+                })),
+            };
+            let _ = socket
+                .send_to(&rasn::ber::encode(&response).unwrap(), from)
+                .await;
+        }
+    });
+    address
+}
