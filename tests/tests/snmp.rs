@@ -183,3 +183,162 @@ fn a_wrong_community_or_a_silent_target_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("127.0.0.1:"), "{err}");
 }
+
+/// snmpsim, serving recordings of real devices from the snmpsim-data
+/// package; each recording is a community (`network/switch/cisco-c3750`).
+struct Snmpsim {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Snmpsim {
+    /// `None` unless `FATHOM_SNMPSIM` names a virtualenv with snmpsim and
+    /// snmpsim-data (`.ci/run` makes one).
+    fn start(recordings: &[&str]) -> Option<Snmpsim> {
+        let Some(venv) = std::env::var_os("FATHOM_SNMPSIM").map(std::path::PathBuf::from) else {
+            eprintln!("FATHOM_SNMPSIM is not set; no snmpsim to poll");
+            return None;
+        };
+        let data_root = Command::new(venv.join("bin/python"))
+            .args([
+                "-c",
+                "import snmpsim_data, os; print(os.path.join(os.path.dirname(snmpsim_data.__file__), 'data'))",
+            ])
+            .output()
+            .unwrap();
+        assert!(data_root.status.success(), "{data_root:?}");
+        let data_root =
+            std::path::PathBuf::from(String::from_utf8(data_root.stdout).unwrap().trim());
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let cache = dir.path().join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        for recording in recordings {
+            let from = data_root.join(format!("{recording}.snmprec.bz2"));
+            let to = data.join(format!("{recording}.snmprec.bz2"));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        }
+        let port = free_udp_port();
+        let mut cmd = Command::new(venv.join("bin/snmpsim-command-responder"));
+        cmd.arg(format!("--data-dir={}", data.display()))
+            .arg(format!("--cache-dir={}", cache.display()))
+            .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{port}"));
+        // snmpsim will not run as root; it drops to nobody, who must be able
+        // to write its index cache.
+        if Command::new("id").arg("-u").output().unwrap().stdout == b"0\n" {
+            cmd.args(["--process-user=nobody", "--process-group=nogroup"]);
+            let status = Command::new("chown")
+                .args(["-R", "nobody:nogroup"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let status = Command::new("chmod")
+                .args(["a+rx"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(std::env::temp_dir().join(format!("snmpsim-{port}.log")))
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap();
+        let sim = Snmpsim {
+            child,
+            port,
+            _dir: dir,
+        };
+        wait_for(
+            "snmpsim to index its recordings",
+            Duration::from_secs(120),
+            || {
+                probe(&sim.target(), recordings[0])
+                    .status
+                    .success()
+                    .then_some(())
+            },
+        );
+        Some(sim)
+    }
+
+    fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn probe(&self, recording: &str) -> Value {
+        let out = probe(&self.target(), recording);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Snmpsim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn recordings_of_real_switches_read_exactly() {
+    let cisco = "network/switch/cisco-c3750";
+    let hpe = "network/switch/hpe-procurve-516733-b21";
+    let Some(sim) = Snmpsim::start(&[cisco, hpe]) else {
+        return;
+    };
+
+    // A Catalyst 3750: one chassis in a stack, with its module, power
+    // supply and fan inside it.
+    let found = sim.probe(cisco);
+    assert_eq!(found["system"]["vendor"], "Cisco");
+    assert_eq!(found["system"]["sys_object_id"], "1.3.6.1.4.1.9.1.516");
+    assert_eq!(found["system"]["sys_location"], Value::Null);
+    let chassis = found["chassis"].as_array().unwrap();
+    assert_eq!(chassis.len(), 1);
+    assert_eq!(chassis[0]["index"], 1001);
+    assert_eq!(chassis[0]["model"], "WS-C3750G-12S-S");
+    assert_eq!(chassis[0]["serial"], "FDO1622Y10H");
+    assert_eq!(chassis[0]["hardware_rev"], "V14");
+    assert_eq!(chassis[0]["software_rev"], "12.2(50)SE5");
+    let components = found["components"].as_array().unwrap();
+    assert_eq!(components.len(), 34);
+    let component = |index: u64| components.iter().find(|c| c["index"] == index).unwrap();
+    assert_eq!(component(1)["class"], "stack");
+    assert_eq!(component(1003)["class"], "powerSupply");
+    assert_eq!(component(1003)["parent_index"], 1001);
+    assert_eq!(component(1004)["class"], "fan");
+    let interfaces = found["interfaces"].as_array().unwrap();
+    assert_eq!(interfaces.len(), 19);
+    assert_eq!(interfaces[0]["name"], "Vl1");
+    assert_eq!(interfaces[0]["mac"], "f4:7f:35:93:af:c0");
+
+    // A ProCurve blade switch: HP by its enterprise number, and five LLDP
+    // neighbours, four known by MAC and one by name.
+    let found = sim.probe(hpe);
+    assert_eq!(found["system"]["vendor"], "HP");
+    assert_eq!(found["chassis"][0]["serial"], "3C421900TX");
+    assert_eq!(found["chassis"][0]["model"], "516733-B21");
+    assert_eq!(found["chassis"][0]["manufacturer"], "Hewlett-Packard");
+    assert_eq!(found["interfaces"].as_array().unwrap().len(), 42);
+    let neighbors = found["lldp_neighbors"].as_array().unwrap();
+    assert_eq!(neighbors.len(), 5);
+    assert_eq!(neighbors[0]["local_port_num"], 8);
+    assert_eq!(neighbors[0]["remote_chassis_id"], "e8:39:35:1a:ca:99");
+    let nexus = &neighbors[3];
+    assert_eq!(nexus["local_port_num"], 17);
+    assert_eq!(nexus["remote_chassis_id"], "8c:60:4f:19:16:3a");
+    assert_eq!(nexus["remote_port_id"], "Eth1/19");
+    assert_eq!(nexus["remote_port_descr"], "Ethernet1/19");
+    assert_eq!(nexus["remote_sys_name"], "NWPU-CA-5548-01");
+}

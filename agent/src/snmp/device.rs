@@ -114,12 +114,7 @@ pub async fn system(session: &mut Session) -> Result<System, SnmpError> {
     let scalar = |n: u32| Oid(SYSTEM.to_vec()).child(n).child(0);
     let oids: Vec<Oid> = [1, 2, 3, 4, 5, 6].into_iter().map(scalar).collect();
     let answer: BTreeMap<Oid, Value> = session.get(&oids).await?.into_iter().collect();
-    let text = |n: u32| {
-        answer
-            .get(&scalar(n))
-            .filter(|v| v.exists())
-            .and_then(Value::text)
-    };
+    let text = |n: u32| answer.get(&scalar(n)).and_then(text_value);
     let object_id = answer.get(&scalar(2)).and_then(|v| match v {
         Value::Oid(o) => Some(o.clone()),
         _ => None,
@@ -158,7 +153,13 @@ async fn table(session: &mut Session, entry: &Oid) -> Result<Rows, SnmpError> {
 
 /// A column's text, where the device has a non-empty value.
 fn text(row: &BTreeMap<u32, Value>, column: u32) -> Option<String> {
-    row.get(&column)
+    row.get(&column).and_then(text_value)
+}
+
+/// A value as text; `None` for a missing object or an empty string (the
+/// device exposes nothing there).
+fn text_value(value: &Value) -> Option<String> {
+    Some(value)
         .filter(|v| v.exists())
         .and_then(Value::text)
         .map(|t| t.trim().to_owned())
