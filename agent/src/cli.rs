@@ -121,9 +121,26 @@ enum ProbeCommand {
         /// The device, as HOST:PORT (port 161 if omitted).
         #[arg(long)]
         target: String,
-        /// The SNMPv2c community.
+        /// The SNMPv2c community (ignored with --v3-user).
         #[arg(long, default_value = "public")]
         community: String,
+        /// Use SNMPv3 as this user (USM).
+        #[arg(long)]
+        v3_user: Option<String>,
+        /// SNMPv3 authentication protocol: sha, sha224, sha256, sha384, sha512.
+        #[arg(long, default_value = "sha256")]
+        auth: String,
+        /// File holding the SNMPv3 authentication passphrase (or set
+        /// FATHOM_SNMP_AUTH_PASSWORD); never on the command line.
+        #[arg(long)]
+        auth_password_file: Option<PathBuf>,
+        /// SNMPv3 privacy: `aes` (AES-128) for authPriv; omit for authNoPriv.
+        #[arg(long)]
+        privacy: Option<String>,
+        /// File holding the SNMPv3 privacy passphrase (or set
+        /// FATHOM_SNMP_PRIV_PASSWORD).
+        #[arg(long)]
+        priv_password_file: Option<PathBuf>,
         /// How long to wait for each answer, in milliseconds.
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
@@ -156,16 +173,82 @@ fn resolve_target(target: &str) -> anyhow::Result<std::net::SocketAddr> {
         .ok_or_else(|| anyhow::anyhow!("--target {target:?} resolves to no address"))
 }
 
-fn probe_snmp(
-    target: &str,
+/// The passphrase in `file`, else in the environment variable `env`.
+fn secret(file: Option<&std::path::Path>, env: &str, what: &str) -> anyhow::Result<String> {
+    let value = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {what} file {}: {e}", path.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_owned(),
+        None => std::env::var(env)
+            .map_err(|_| anyhow::anyhow!("{what}: give a file with --{what}-file or set {env}"))?,
+    };
+    // RFC 3414: passphrases of fewer than 8 characters are refused.
+    if value.chars().count() < 8 {
+        anyhow::bail!("{what} must be at least 8 characters (RFC 3414)");
+    }
+    Ok(value)
+}
+
+#[derive(Debug)]
+struct SnmpArgs {
+    target: String,
     community: String,
+    v3_user: Option<String>,
+    auth: String,
+    auth_password_file: Option<PathBuf>,
+    privacy: Option<String>,
+    priv_password_file: Option<PathBuf>,
     timeout_ms: u64,
     retries: u32,
     json: bool,
-) -> anyhow::Result<ExitCode> {
+}
+
+fn probe_snmp(args: SnmpArgs) -> anyhow::Result<ExitCode> {
+    use crate::snmp::client::{Security, User};
+    let SnmpArgs {
+        target,
+        community,
+        timeout_ms,
+        retries,
+        json,
+        ..
+    } = &args;
+    let security = match &args.v3_user {
+        None => Security::Community(community.clone()),
+        Some(name) => {
+            let auth = crate::snmp::usm::Auth::parse(&args.auth)
+                .map_err(|e| anyhow::anyhow!("--auth {e}"))?;
+            let auth_password = secret(
+                args.auth_password_file.as_deref(),
+                "FATHOM_SNMP_AUTH_PASSWORD",
+                "auth-password",
+            )?;
+            let priv_password = match args.privacy.as_deref() {
+                None => None,
+                Some(p) if p.eq_ignore_ascii_case("aes") || p.eq_ignore_ascii_case("aes128") => {
+                    Some(secret(
+                        args.priv_password_file.as_deref(),
+                        "FATHOM_SNMP_PRIV_PASSWORD",
+                        "priv-password",
+                    )?)
+                }
+                Some(other) => {
+                    anyhow::bail!("--privacy {other:?}: only aes (AES-128) is supported")
+                }
+            };
+            Security::User(User {
+                name: name.clone(),
+                auth,
+                auth_password,
+                priv_password,
+            })
+        }
+    };
+    let (timeout_ms, retries, json) = (*timeout_ms, *retries, *json);
     let address = resolve_target(target)?;
     let settings = crate::snmp::client::Settings {
-        community,
+        security,
         timeout: std::time::Duration::from_millis(timeout_ms),
         retries,
         ..Default::default()
@@ -217,11 +300,27 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 ProbeCommand::Snmp {
                     target,
                     community,
+                    v3_user,
+                    auth,
+                    auth_password_file,
+                    privacy,
+                    priv_password_file,
                     timeout_ms,
                     retries,
                     json,
                 },
-        } => probe_snmp(&target, community, timeout_ms, retries, json),
+        } => probe_snmp(SnmpArgs {
+            target,
+            community,
+            v3_user,
+            auth,
+            auth_password_file,
+            privacy,
+            priv_password_file,
+            timeout_ms,
+            retries,
+            json,
+        }),
         Command::Run {
             config,
             token,

@@ -31,7 +31,10 @@ impl Snmpd {
         let conf = dir.path().join("snmpd.conf");
         std::fs::write(
             &conf,
-            "rocommunity fathom-ro 127.0.0.1\nsysLocation Rack 12, Paris\nsysContact noc@example.org\nsysName edge-sw-1\n",
+            "rocommunity fathom-ro 127.0.0.1\nsysLocation Rack 12, Paris\nsysContact noc@example.org\nsysName edge-sw-1\n\
+             createUser fathom-priv SHA-256 \"auth-passphrase\" AES \"priv-passphrase\"\n\
+             createUser fathom-auth SHA \"auth-passphrase\"\n\
+             rouser fathom-priv priv\nrouser fathom-auth auth\n",
         )
         .unwrap();
         let port = free_udp_port();
@@ -164,6 +167,53 @@ fn the_system_group_and_interfaces_of_a_real_snmpd() {
         .unwrap();
     assert_eq!(lo["type"], 24, "softwareLoopback");
     assert_eq!(lo["oper_up"], true);
+}
+
+/// `probe snmp` as an SNMPv3 user; passphrases come from the environment.
+fn probe_v3(target: &str, user: &str, args: &[&str], auth: &str) -> std::process::Output {
+    Command::new(bin("fathom-agent"))
+        .args(["probe", "snmp", "--target", target, "--v3-user", user])
+        .args(args)
+        .args(["--timeout-ms", "500", "--retries", "1", "--json"])
+        .env("FATHOM_SNMP_AUTH_PASSWORD", auth)
+        .env("FATHOM_SNMP_PRIV_PASSWORD", "priv-passphrase")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn snmpv3_users_with_and_without_privacy_see_what_v2c_sees() {
+    let Some(snmpd) = Snmpd::start() else { return };
+    let v2c: Value = serde_json::from_slice(&probe(&snmpd.target(), "fathom-ro").stdout).unwrap();
+    for (user, args) in [
+        ("fathom-priv", &["--auth", "sha256", "--privacy", "aes"][..]),
+        ("fathom-auth", &["--auth", "sha"][..]),
+    ] {
+        let out = probe_v3(&snmpd.target(), user, args, "auth-passphrase");
+        assert!(
+            out.status.success(),
+            "{user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v3: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v3["system"]["sys_name"], "edge-sw-1", "{user}");
+        assert_eq!(v3["interfaces"], v2c["interfaces"], "{user}");
+    }
+    // A wrong passphrase, an unknown user, too weak a passphrase: each a
+    // clear refusal naming what was wrong.
+    let refused = |user: &str, args: &[&str], auth: &str| {
+        let out = probe_v3(&snmpd.target(), user, args, auth);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused("fathom-auth", &["--auth", "sha"], "wrong-passphrase");
+    assert!(err.contains("wrong digest"), "{err}");
+    let err = refused("intruder", &["--auth", "sha"], "auth-passphrase");
+    assert!(err.contains("unknown user name"), "{err}");
+    let err = refused("fathom-auth", &["--auth", "sha"], "short");
+    assert!(err.contains("at least 8 characters"), "{err}");
+    let err = refused("fathom-auth", &["--auth", "md5"], "auth-passphrase");
+    assert!(err.contains("not an authentication protocol"), "{err}");
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! One device, over UDP: requests matched to answers by request id, with a
 //! timeout per attempt, retries, and a time budget for the whole device.
+//! SNMPv2c with a community, or SNMPv3 with a user (authNoPriv or authPriv:
+//! see [`super::usm`]); v3 discovers the device's engine on first use.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,14 +13,35 @@ use rasn_snmp::v2::{
 use rasn_snmp::v2c::Message;
 use tokio::net::UdpSocket;
 
+use super::usm::{self, Auth};
 use super::{Oid, Value};
 
 type Pdus = rasn_snmp::v2::Pdus;
 
+/// Who the poller is to the device.
+#[derive(Debug, Clone)]
+pub enum Security {
+    /// SNMPv2c.
+    Community(String),
+    /// SNMPv3 USM.
+    User(User),
+}
+
+/// An SNMPv3 user. Authentication is required (noAuthNoPriv offers nothing
+/// v2c does not); privacy is AES-128.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub auth: Auth,
+    pub auth_password: String,
+    /// `None`: authNoPriv.
+    pub priv_password: Option<String>,
+}
+
 /// How to talk to one device.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub community: String,
+    pub security: Security,
     /// How long to wait for each answer.
     pub timeout: Duration,
     /// Attempts after the first.
@@ -33,7 +56,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            community: "public".into(),
+            security: Security::Community("public".into()),
             timeout: Duration::from_secs(2),
             retries: 2,
             budget: Duration::from_secs(60),
@@ -76,6 +99,8 @@ pub enum SnmpError {
         previous: Oid,
         next: Oid,
     },
+    #[error("{target} refused the SNMPv3 request: {reason}")]
+    Refused { target: SocketAddr, reason: String },
     #[error("{target} returned more than {max} rows under {root}")]
     TooManyRows {
         target: SocketAddr,
@@ -92,8 +117,29 @@ pub struct Session {
     settings: Settings,
     next_id: i32,
     deadline: Instant,
+    /// The device's SNMPv3 engine, once discovered.
+    engine: Option<Engine>,
     /// Requests sent, retries included (for the benchmark's packet counts).
     pub requests_sent: u64,
+}
+
+/// What SNMPv3 needs to know of the device's engine.
+#[derive(Debug)]
+struct Engine {
+    id: Vec<u8>,
+    boots: u32,
+    /// Its clock, as of `seen`.
+    time: u32,
+    seen: Instant,
+    auth_key: Vec<u8>,
+    priv_key: Option<Vec<u8>>,
+}
+
+impl Engine {
+    fn time_now(&self) -> u32 {
+        let elapsed = self.seen.elapsed().as_secs().min(u64::from(u32::MAX)) as u32;
+        self.time.saturating_add(elapsed)
+    }
 }
 
 impl Session {
@@ -113,6 +159,7 @@ impl Session {
             next_id: rand_id(),
             deadline,
             settings,
+            engine: None,
             requests_sent: 0,
         })
     }
@@ -179,21 +226,41 @@ impl Session {
     }
 
     async fn request(&mut self, pdu: impl Fn(i32) -> Pdus) -> Result<Vec<(Oid, Value)>, SnmpError> {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1) & 0x7fff_ffff;
-        let message = Message {
-            version: Message::<Pdus>::VERSION.into(),
-            community: OctetString::from(self.settings.community.clone().into_bytes()),
-            data: pdu(id),
-        };
-        let bytes = rasn::ber::encode(&message).map_err(|e| SnmpError::Malformed {
+        if matches!(self.settings.security, Security::User(_)) && self.engine.is_none() {
+            self.discover().await?;
+        }
+        // One resend after the device corrects our idea of its clock.
+        for _ in 0..2 {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1) & 0x7fff_ffff;
+            let bytes = self.encode(pdu(id), id)?;
+            match self.exchange(&bytes, id).await? {
+                Answer::Response(response) => {
+                    if response.error_status != Pdu::ERROR_STATUS_NO_ERROR {
+                        return Err(SnmpError::ErrorStatus {
+                            target: self.target,
+                            status: response.error_status,
+                            index: response.error_index,
+                        });
+                    }
+                    return Ok(response
+                        .variable_bindings
+                        .into_iter()
+                        .map(|vb| (Oid(vb.name.to_vec()), Value::from_wire(vb.value)))
+                        .collect());
+                }
+                Answer::NotInTimeWindow => continue,
+            }
+        }
+        Err(SnmpError::Refused {
             target: self.target,
-            message: format!("cannot encode the request: {e}"),
-        })?;
-        let io = |source| SnmpError::Io {
-            target: self.target,
-            source,
-        };
+            reason: "the device's clock would not settle (notInTimeWindow twice)".into(),
+        })
+    }
+
+    /// Sends `bytes` until an answer to request `id` arrives, within the
+    /// timeout, retries and budget.
+    async fn exchange(&mut self, bytes: &[u8], id: i32) -> Result<Answer, SnmpError> {
         let mut buffer = vec![0u8; 65_536];
         for _attempt in 0..=self.settings.retries {
             let now = Instant::now();
@@ -203,7 +270,7 @@ impl Session {
                     budget: self.settings.budget,
                 });
             }
-            self.socket.send(&bytes).await.map_err(io)?;
+            self.socket.send(bytes).await.map_err(|e| self.io(e))?;
             self.requests_sent += 1;
             let wait_until = (now + self.settings.timeout).min(self.deadline);
             // Answers to earlier, timed-out attempts may still arrive: skip
@@ -211,32 +278,10 @@ impl Session {
             while let Ok(received) =
                 tokio::time::timeout_at(wait_until.into(), self.socket.recv(&mut buffer)).await
             {
-                let len = received.map_err(io)?;
-                let Ok(answer) = rasn::ber::decode::<Message<Pdus>>(&buffer[..len]) else {
-                    return Err(SnmpError::Malformed {
-                        target: self.target,
-                        message: format!("{len} bytes that are not an SNMPv2c message"),
-                    });
-                };
-                let Pdus::Response(response) = answer.data else {
-                    continue;
-                };
-                let response = response.0;
-                if response.request_id != id {
-                    continue;
+                let len = received.map_err(|e| self.io(e))?;
+                if let Some(answer) = self.decode(&buffer[..len], id)? {
+                    return Ok(answer);
                 }
-                if response.error_status != Pdu::ERROR_STATUS_NO_ERROR {
-                    return Err(SnmpError::ErrorStatus {
-                        target: self.target,
-                        status: response.error_status,
-                        index: response.error_index,
-                    });
-                }
-                return Ok(response
-                    .variable_bindings
-                    .into_iter()
-                    .map(|vb| (Oid(vb.name.to_vec()), Value::from_wire(vb.value)))
-                    .collect());
             }
         }
         Err(SnmpError::Timeout {
@@ -244,6 +289,368 @@ impl Session {
             timeout: self.settings.timeout,
             attempts: self.settings.retries + 1,
         })
+    }
+
+    fn io(&self, source: std::io::Error) -> SnmpError {
+        SnmpError::Io {
+            target: self.target,
+            source,
+        }
+    }
+
+    fn malformed(&self, message: impl Into<String>) -> SnmpError {
+        SnmpError::Malformed {
+            target: self.target,
+            message: message.into(),
+        }
+    }
+
+    fn encode(&self, pdus: Pdus, id: i32) -> Result<Vec<u8>, SnmpError> {
+        let encode_error =
+            |e: rasn::error::EncodeError| self.malformed(format!("cannot encode the request: {e}"));
+        match &self.settings.security {
+            Security::Community(community) => rasn::ber::encode(&Message {
+                version: Message::<Pdus>::VERSION.into(),
+                community: OctetString::from(community.clone().into_bytes()),
+                data: pdus,
+            })
+            .map_err(encode_error),
+            Security::User(user) => {
+                let engine = self.engine.as_ref().expect("discovered before any request");
+                v3::encode(user, engine, pdus, id).map_err(encode_error)
+            }
+        }
+    }
+
+    /// The answer to request `id`, or `None` for a stray datagram.
+    fn decode(&mut self, bytes: &[u8], id: i32) -> Result<Option<Answer>, SnmpError> {
+        let target = self.target;
+        match &self.settings.security {
+            Security::Community(_) => {
+                let Ok(answer) = rasn::ber::decode::<Message<Pdus>>(bytes) else {
+                    return Err(self.malformed(format!(
+                        "{} bytes that are not an SNMPv2c message",
+                        bytes.len()
+                    )));
+                };
+                Ok(match answer.data {
+                    Pdus::Response(r) if r.0.request_id == id => Some(Answer::Response(r.0)),
+                    _ => None,
+                })
+            }
+            Security::User(user) => {
+                let engine = self.engine.as_mut().expect("discovered before any request");
+                v3::decode(user, engine, bytes, id).map_err(|e| match e {
+                    v3::Error::Malformed(message) => SnmpError::Malformed { target, message },
+                    v3::Error::Refused(reason) => SnmpError::Refused { target, reason },
+                })
+            }
+        }
+    }
+
+    /// RFC 3414 discovery: an unauthenticated, empty request; the device
+    /// reports its engine id, boots and time.
+    async fn discover(&mut self) -> Result<(), SnmpError> {
+        let Security::User(user) = self.settings.security.clone() else {
+            return Ok(());
+        };
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1) & 0x7fff_ffff;
+        let request = v3::discovery(id).map_err(|e| self.malformed(e.to_string()))?;
+        let mut buffer = vec![0u8; 65_536];
+        for _attempt in 0..=self.settings.retries {
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(SnmpError::Budget {
+                    target: self.target,
+                    budget: self.settings.budget,
+                });
+            }
+            self.socket.send(&request).await.map_err(|e| self.io(e))?;
+            self.requests_sent += 1;
+            let wait_until = (now + self.settings.timeout).min(self.deadline);
+            while let Ok(received) =
+                tokio::time::timeout_at(wait_until.into(), self.socket.recv(&mut buffer)).await
+            {
+                let len = received.map_err(|e| self.io(e))?;
+                let Some((engine_id, boots, time)) =
+                    v3::discovered(&buffer[..len], id).map_err(|e| self.malformed(e))?
+                else {
+                    continue;
+                };
+                if engine_id.is_empty() {
+                    return Err(self.malformed("the discovery answer names no engine"));
+                }
+                let auth_key = user
+                    .auth
+                    .localized_key(user.auth_password.as_bytes(), &engine_id);
+                let priv_key = user
+                    .priv_password
+                    .as_ref()
+                    .map(|p| user.auth.localized_key(p.as_bytes(), &engine_id));
+                self.engine = Some(Engine {
+                    id: engine_id,
+                    boots,
+                    time,
+                    seen: Instant::now(),
+                    auth_key,
+                    priv_key,
+                });
+                return Ok(());
+            }
+        }
+        Err(SnmpError::Timeout {
+            target: self.target,
+            timeout: self.settings.timeout,
+            attempts: self.settings.retries + 1,
+        })
+    }
+}
+
+/// What a device answered to a request.
+enum Answer {
+    Response(Pdu),
+    /// Our idea of its clock was off; it has been corrected.
+    NotInTimeWindow,
+}
+
+/// SNMPv3 messages with USM.
+mod v3 {
+    use rasn::types::OctetString;
+    use rasn_snmp::v3::{
+        HeaderData, Message, Pdus, ScopedPdu, ScopedPduData, USMSecurityParameters,
+    };
+
+    use super::{usm, Answer, Engine, User};
+
+    const FLAG_AUTH: u8 = 0x01;
+    const FLAG_PRIV: u8 = 0x02;
+    const FLAG_REPORTABLE: u8 = 0x04;
+    const USM: u32 = 3;
+    const MAX_SIZE: u32 = 65_507;
+    const NOT_IN_TIME_WINDOW: &[u32] = &[1, 3, 6, 1, 6, 3, 15, 1, 1, 2, 0];
+    /// usmStats…: why a device refused a request.
+    const REPORTS: [(&[u32], &str); 6] = [
+        (
+            &[1, 3, 6, 1, 6, 3, 15, 1, 1, 1, 0],
+            "unsupported security level",
+        ),
+        (NOT_IN_TIME_WINDOW, "not in time window"),
+        (&[1, 3, 6, 1, 6, 3, 15, 1, 1, 3, 0], "unknown user name"),
+        (&[1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0], "unknown engine id"),
+        (
+            &[1, 3, 6, 1, 6, 3, 15, 1, 1, 5, 0],
+            "wrong digest (authentication password or protocol)",
+        ),
+        (
+            &[1, 3, 6, 1, 6, 3, 15, 1, 1, 6, 0],
+            "decryption error (privacy password)",
+        ),
+    ];
+
+    pub enum Error {
+        Malformed(String),
+        Refused(String),
+    }
+
+    fn usm_params(
+        engine: &[u8],
+        boots: u32,
+        time: u32,
+        user: &str,
+        auth: Vec<u8>,
+        privacy: Vec<u8>,
+    ) -> USMSecurityParameters {
+        USMSecurityParameters {
+            authoritative_engine_id: OctetString::from(engine.to_vec()),
+            authoritative_engine_boots: boots.into(),
+            authoritative_engine_time: time.into(),
+            user_name: OctetString::from(user.as_bytes().to_vec()),
+            authentication_parameters: OctetString::from(auth),
+            privacy_parameters: OctetString::from(privacy),
+        }
+    }
+
+    fn message(
+        id: i32,
+        flags: u8,
+        params: &USMSecurityParameters,
+        scoped: ScopedPduData,
+    ) -> Result<Vec<u8>, rasn::error::EncodeError> {
+        rasn::ber::encode(&Message {
+            version: 3.into(),
+            global_data: HeaderData {
+                message_id: id.into(),
+                max_size: MAX_SIZE.into(),
+                flags: OctetString::from(vec![flags]),
+                security_model: USM.into(),
+            },
+            security_parameters: OctetString::from(rasn::ber::encode(params)?),
+            scoped_data: scoped,
+        })
+    }
+
+    pub fn discovery(id: i32) -> Result<Vec<u8>, rasn::error::EncodeError> {
+        let params = usm_params(&[], 0, 0, "", vec![], vec![]);
+        let scoped = ScopedPduData::CleartextPdu(ScopedPdu {
+            engine_id: OctetString::from(vec![]),
+            name: OctetString::from(vec![]),
+            data: Pdus::GetRequest(rasn_snmp::v2::GetRequest(super::plain_pdu(id, &[]))),
+        });
+        message(id, FLAG_REPORTABLE, &params, scoped)
+    }
+
+    /// The engine a discovery answer names: id, boots, time.
+    pub fn discovered(bytes: &[u8], id: i32) -> Result<Option<(Vec<u8>, u32, u32)>, String> {
+        let message: Message = rasn::ber::decode(bytes)
+            .map_err(|_| format!("{} bytes that are not an SNMPv3 message", bytes.len()))?;
+        if i64::try_from(&message.global_data.message_id).ok() != Some(i64::from(id)) {
+            return Ok(None);
+        }
+        let params: USMSecurityParameters = rasn::ber::decode(&message.security_parameters)
+            .map_err(|_| "undecodable USM security parameters".to_owned())?;
+        Ok(Some((
+            params.authoritative_engine_id.to_vec(),
+            small(&params.authoritative_engine_boots),
+            small(&params.authoritative_engine_time),
+        )))
+    }
+
+    fn small(i: &rasn::types::Integer) -> u32 {
+        u32::try_from(i).unwrap_or(0)
+    }
+
+    pub fn encode(
+        user: &User,
+        engine: &Engine,
+        pdus: Pdus,
+        id: i32,
+    ) -> Result<Vec<u8>, rasn::error::EncodeError> {
+        let mac_len = user.auth.mac_len();
+        let time = engine.time_now();
+        let scoped = ScopedPdu {
+            engine_id: OctetString::from(engine.id.clone()),
+            name: OctetString::from(vec![]),
+            data: pdus,
+        };
+        let (flags, privacy, scoped) = match &engine.priv_key {
+            Some(key) => {
+                let mut salt = [0u8; 8];
+                getrandom::fill(&mut salt).expect("the OS has randomness");
+                let mut plain = rasn::ber::encode(&scoped)?;
+                usm::aes_encrypt(key, &usm::aes_iv(engine.boots, time, &salt), &mut plain);
+                (
+                    FLAG_REPORTABLE | FLAG_AUTH | FLAG_PRIV,
+                    salt.to_vec(),
+                    ScopedPduData::EncryptedPdu(OctetString::from(plain)),
+                )
+            }
+            None => (
+                FLAG_REPORTABLE | FLAG_AUTH,
+                vec![],
+                ScopedPduData::CleartextPdu(scoped),
+            ),
+        };
+        // A random placeholder marks where the MAC goes; the MAC is computed
+        // with zeros there (RFC 3414, 6.3.1).
+        let mut marker = vec![0u8; mac_len];
+        getrandom::fill(&mut marker).expect("the OS has randomness");
+        let params = usm_params(
+            &engine.id,
+            engine.boots,
+            time,
+            &user.name,
+            marker.clone(),
+            privacy,
+        );
+        let mut bytes = message(id, flags, &params, scoped)?;
+        let at = find(&bytes, &marker).expect("the placeholder is in the message");
+        bytes[at..at + mac_len].fill(0);
+        let mac = user.auth.mac(&engine.auth_key, &bytes);
+        bytes[at..at + mac_len].copy_from_slice(&mac);
+        Ok(bytes)
+    }
+
+    pub fn decode(
+        user: &User,
+        engine: &mut Engine,
+        bytes: &[u8],
+        id: i32,
+    ) -> Result<Option<Answer>, Error> {
+        let malformed = |m: &str| Error::Malformed(format!("{m} ({} bytes)", bytes.len()));
+        let message: Message =
+            rasn::ber::decode(bytes).map_err(|_| malformed("not an SNMPv3 message"))?;
+        if i64::try_from(&message.global_data.message_id).ok() != Some(i64::from(id)) {
+            return Ok(None);
+        }
+        let params: USMSecurityParameters = rasn::ber::decode(&message.security_parameters)
+            .map_err(|_| malformed("undecodable USM security parameters"))?;
+        let flags = message.global_data.flags.first().copied().unwrap_or(0);
+        if flags & FLAG_AUTH != 0 {
+            let received = params.authentication_parameters.to_vec();
+            if received.len() != user.auth.mac_len() {
+                return Err(malformed("an authentication code of the wrong length"));
+            }
+            let at = find(bytes, &received)
+                .ok_or_else(|| malformed("a misplaced authentication code"))?;
+            let mut zeroed = bytes.to_vec();
+            zeroed[at..at + received.len()].fill(0);
+            if !usm::same_mac(&user.auth.mac(&engine.auth_key, &zeroed), &received) {
+                return Err(Error::Refused(
+                    "the answer's authentication code is wrong (authentication password?)".into(),
+                ));
+            }
+        }
+        let scoped =
+            match message.scoped_data {
+                ScopedPduData::CleartextPdu(s) => s,
+                ScopedPduData::EncryptedPdu(encrypted) => {
+                    let key = engine.priv_key.as_ref().ok_or_else(|| {
+                        malformed("an encrypted answer to a request without privacy")
+                    })?;
+                    let salt: [u8; 8] =
+                        params.privacy_parameters.to_vec().try_into().map_err(|_| {
+                            malformed("privacy parameters that are not an 8-byte salt")
+                        })?;
+                    let iv = usm::aes_iv(
+                        small(&params.authoritative_engine_boots),
+                        small(&params.authoritative_engine_time),
+                        &salt,
+                    );
+                    let mut plain = encrypted.to_vec();
+                    usm::aes_decrypt(key, &iv, &mut plain);
+                    rasn::ber::decode::<ScopedPdu>(&plain).map_err(|_| {
+                        Error::Refused("the answer does not decrypt (privacy password?)".into())
+                    })?
+                }
+            };
+        match scoped.data {
+            Pdus::Response(r) => Ok(Some(Answer::Response(r.0))),
+            Pdus::Report(report) => {
+                let oid = report
+                    .0
+                    .variable_bindings
+                    .first()
+                    .map(|vb| vb.name.to_vec())
+                    .unwrap_or_default();
+                if oid == NOT_IN_TIME_WINDOW && flags & FLAG_AUTH != 0 {
+                    engine.boots = small(&params.authoritative_engine_boots);
+                    engine.time = small(&params.authoritative_engine_time);
+                    engine.seen = std::time::Instant::now();
+                    return Ok(Some(Answer::NotInTimeWindow));
+                }
+                let reason = REPORTS
+                    .iter()
+                    .find(|(o, _)| *o == oid.as_slice())
+                    .map_or_else(|| format!("report {oid:?}"), |(_, r)| (*r).to_owned());
+                Err(Error::Refused(format!("{reason} (user {:?})", user.name)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
     }
 }
 
@@ -355,7 +762,7 @@ mod tests {
 
     fn quick() -> Settings {
         Settings {
-            community: "c".into(),
+            security: Security::Community("c".into()),
             timeout: Duration::from_millis(150),
             retries: 1,
             budget: Duration::from_secs(5),

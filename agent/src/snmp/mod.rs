@@ -10,6 +10,7 @@ pub mod client;
 pub mod device;
 #[cfg(test)]
 mod fake;
+pub mod usm;
 
 use std::fmt;
 
