@@ -23,9 +23,11 @@ impl Auth {
             "sha256" => Auth::Sha256,
             "sha384" => Auth::Sha384,
             "sha512" => Auth::Sha512,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "{text:?} is not an authentication protocol (sha, sha224, sha256, sha384, sha512)"
-            )),
+            ))
+            }
         })
     }
 
