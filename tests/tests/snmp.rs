@@ -167,6 +167,19 @@ fn the_system_group_and_interfaces_of_a_real_snmpd() {
         .unwrap();
     assert_eq!(lo["type"], 24, "softwareLoopback");
     assert_eq!(lo["oper_up"], true);
+    // IP-MIB: the loopback's addresses, with their prefixes, on its index.
+    let addresses = found["ip_addresses"].as_array().unwrap();
+    for (address, prefix) in [("127.0.0.1", 8), ("::1", 128)] {
+        assert!(
+            addresses.iter().any(|a| a["address"] == address
+                && a["prefix_len"] == prefix
+                && a["if_index"] == lo["index"]),
+            "{address}: {addresses:?}"
+        );
+    }
+    assert!(!addresses
+        .iter()
+        .any(|a| a["address"].as_str().unwrap().ends_with(".255")));
 }
 
 /// `probe snmp` as an SNMPv3 user; passphrases come from the environment.
@@ -372,6 +385,19 @@ fn recordings_of_real_switches_read_exactly() {
     assert_eq!(interfaces.len(), 19);
     assert_eq!(interfaces[0]["name"], "Vl1");
     assert_eq!(interfaces[0]["mac"], "f4:7f:35:93:af:c0");
+    // Its addresses from the older ipAddrTable, and 125 CDP neighbours
+    // (access points, mostly).
+    let addresses = found["ip_addresses"].as_array().unwrap();
+    assert!(addresses
+        .iter()
+        .any(|a| a["address"] == "172.25.2.1" && a["prefix_len"] == 16 && a["if_index"] == 100));
+    let cdp = found["cdp_neighbors"].as_array().unwrap();
+    assert_eq!(cdp.len(), 125);
+    assert_eq!(cdp[0]["local_if_index"], 10101);
+    assert_eq!(cdp[0]["remote_device_id"], "E-DJ-1F-101indoor");
+    assert_eq!(cdp[0]["remote_port"], "GigabitEthernet0");
+    assert_eq!(cdp[0]["remote_platform"], "cisco AIR-CAP1602I-C-K9");
+    assert_eq!(cdp[0]["remote_address"], "172.28.2.68");
 
     // A ProCurve blade switch: HP by its enterprise number, and five LLDP
     // neighbours, four known by MAC and one by name.

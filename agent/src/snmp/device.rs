@@ -80,6 +80,25 @@ pub struct LldpNeighbor {
     pub remote_sys_name: Option<String>,
 }
 
+/// An address the device holds (IP-MIB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IpAddress {
+    pub address: String,
+    pub if_index: Option<u32>,
+    pub prefix_len: Option<u8>,
+}
+
+/// A neighbour in CISCO-CDP-MIB's cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CdpNeighbor {
+    pub local_if_index: u32,
+    pub remote_device_id: Option<String>,
+    pub remote_port: Option<String>,
+    pub remote_platform: Option<String>,
+    /// The neighbour's address, where it is IPv4.
+    pub remote_address: Option<String>,
+}
+
 /// What one probe of a device found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Probe {
@@ -87,7 +106,9 @@ pub struct Probe {
     pub chassis: Vec<Chassis>,
     pub components: Vec<Component>,
     pub interfaces: Vec<Interface>,
+    pub ip_addresses: Vec<IpAddress>,
     pub lldp_neighbors: Vec<LldpNeighbor>,
+    pub cdp_neighbors: Vec<CdpNeighbor>,
 }
 
 const SYSTEM: [u32; 7] = [1, 3, 6, 1, 2, 1, 1];
@@ -97,6 +118,9 @@ const ENTERPRISES: [u32; 6] = [1, 3, 6, 1, 4, 1];
 const ENT_PHYSICAL_ENTRY: [u32; 11] = [1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1];
 const LLDP_LOC_PORT_ENTRY: [u32; 10] = [1, 0, 8802, 1, 1, 2, 1, 3, 7, 1];
 const LLDP_REM_ENTRY: [u32; 10] = [1, 0, 8802, 1, 1, 2, 1, 4, 1, 1];
+const IP_ADDRESS_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 4, 34, 1];
+const IP_ADDR_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 4, 20, 1];
+const CDP_CACHE_ENTRY: [u32; 13] = [1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1];
 
 pub async fn probe(session: &mut Session) -> Result<Probe, SnmpError> {
     let system = system(session).await?;
@@ -106,8 +130,97 @@ pub async fn probe(session: &mut Session) -> Result<Probe, SnmpError> {
         chassis,
         components,
         interfaces: interfaces(session).await?,
+        ip_addresses: ip_addresses(session).await?,
         lldp_neighbors: lldp_neighbors(session).await?,
+        cdp_neighbors: cdp_neighbors(session).await?,
     })
+}
+
+/// IP-MIB addresses: ipAddressTable (IPv4 and IPv6) where the device has
+/// it, else the older ipAddrTable.
+pub async fn ip_addresses(session: &mut Session) -> Result<Vec<IpAddress>, SnmpError> {
+    let rows = table(session, &Oid(IP_ADDRESS_ENTRY.to_vec())).await?;
+    let mut out: Vec<IpAddress> = rows
+        .iter()
+        .filter_map(|(index, row)| {
+            // Indexed by address type, length, then the address's bytes.
+            let [kind, len, bytes @ ..] = index.as_slice() else {
+                return None;
+            };
+            // ipAddressType 3: a broadcast address, not one the device holds.
+            if number(row, 4) == Some(3) {
+                return None;
+            }
+            let bytes: Vec<u8> = bytes
+                .iter()
+                .map(|b| u8::try_from(*b).ok())
+                .collect::<Option<_>>()?;
+            let address = match (kind, len, bytes.len()) {
+                (1, 4, 4) => {
+                    std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()
+                }
+                (2, 16, 16) => {
+                    std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).to_string()
+                }
+                _ => return None,
+            };
+            Some(IpAddress {
+                address,
+                if_index: number(row, 3).and_then(|i| u32::try_from(i).ok()),
+                // ipAddressPrefix points into ipAddressPrefixTable, whose
+                // index ends with the prefix length.
+                prefix_len: match row.get(&5) {
+                    Some(Value::Oid(o)) => o.0.last().and_then(|l| u8::try_from(*l).ok()),
+                    _ => None,
+                },
+            })
+        })
+        .collect();
+    if out.is_empty() {
+        for (index, row) in table(session, &Oid(IP_ADDR_ENTRY.to_vec())).await? {
+            let [a, b, c, d] = index.as_slice() else {
+                continue;
+            };
+            let octets = [*a, *b, *c, *d].map(|x| u8::try_from(x).unwrap_or(0));
+            out.push(IpAddress {
+                address: std::net::Ipv4Addr::from(octets).to_string(),
+                if_index: number(&row, 2).and_then(|i| u32::try_from(i).ok()),
+                prefix_len: match row.get(&3) {
+                    Some(Value::IpAddress(mask)) => {
+                        Some(u32::from_be_bytes(*mask).count_ones() as u8)
+                    }
+                    _ => None,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// CISCO-CDP-MIB cdpCacheTable, on Cisco and the devices that speak CDP.
+pub async fn cdp_neighbors(session: &mut Session) -> Result<Vec<CdpNeighbor>, SnmpError> {
+    let rows = table(session, &Oid(CDP_CACHE_ENTRY.to_vec())).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|(index, row)| {
+            let [if_index, _device] = index.as_slice() else {
+                return None;
+            };
+            Some(CdpNeighbor {
+                local_if_index: *if_index,
+                remote_device_id: text(row, 6),
+                remote_port: text(row, 7),
+                remote_platform: text(row, 8),
+                // cdpCacheAddressType 1 is ip.
+                remote_address: match (number(row, 3), row.get(&4)) {
+                    (Some(1), Some(Value::OctetString(b))) if b.len() == 4 => {
+                        Some(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string())
+                    }
+                    _ => None,
+                },
+            })
+        })
+        .collect())
 }
 
 pub async fn system(session: &mut Session) -> Result<System, SnmpError> {
