@@ -6,6 +6,8 @@
 //! into, after one `cargo build` of them per test run: `cargo test` does not
 //! rebuild another package's binaries by itself.
 
+pub mod snmpsim;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
