@@ -625,6 +625,11 @@ mod v3 {
                 }
             };
         match scoped.data {
+            // Only an authenticated answer is data; an unauthenticated one
+            // could come from anyone on the path.
+            Pdus::Response(_) if flags & FLAG_AUTH == 0 => Err(Error::Refused(
+                "the answer is not authenticated although the request was".into(),
+            )),
             Pdus::Response(r) => Ok(Some(Answer::Response(r.0))),
             Pdus::Report(report) => {
                 let oid = report
@@ -836,6 +841,89 @@ mod tests {
         // Ended by the budget, not by 101 timeouts of 150 ms.
         assert!(session.requests_sent < 10, "{}", session.requests_sent);
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// An SNMPv3 device that answers discovery properly and then answers
+    /// requests without authenticating its answers, as a spoofer would.
+    async fn unauthenticated_v3() -> SocketAddr {
+        use rasn_snmp::v3::{
+            HeaderData, Message as V3, ScopedPdu, ScopedPduData, USMSecurityParameters,
+        };
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let address = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 65_536];
+            while let Ok((len, from)) = socket.recv_from(&mut buffer).await {
+                let request: V3 = rasn::ber::decode(&buffer[..len]).unwrap();
+                let ScopedPduData::CleartextPdu(scoped) = &request.scoped_data else {
+                    continue;
+                };
+                let request_id = match &scoped.data {
+                    Pdus::GetRequest(g) => g.0.request_id,
+                    Pdus::GetBulkRequest(b) => b.0.request_id,
+                    _ => continue,
+                };
+                let discovery = scoped.engine_id.is_empty();
+                let params = USMSecurityParameters {
+                    authoritative_engine_id: OctetString::from(
+                        b"\x80\x00\x1f\x88\x04fathom".to_vec(),
+                    ),
+                    authoritative_engine_boots: 1.into(),
+                    authoritative_engine_time: 100.into(),
+                    user_name: OctetString::from(vec![]),
+                    authentication_parameters: OctetString::from(vec![]),
+                    privacy_parameters: OctetString::from(vec![]),
+                };
+                let pdu = Pdu {
+                    request_id,
+                    error_status: 0,
+                    error_index: 0,
+                    variable_bindings: vec![],
+                };
+                let data = if discovery {
+                    Pdus::Report(rasn_snmp::v2::Report(pdu))
+                } else {
+                    Pdus::Response(Response(pdu))
+                };
+                let answer = V3 {
+                    version: 3.into(),
+                    global_data: HeaderData {
+                        message_id: request.global_data.message_id.clone(),
+                        max_size: 65_507.into(),
+                        flags: OctetString::from(vec![0u8]),
+                        security_model: 3.into(),
+                    },
+                    security_parameters: OctetString::from(rasn::ber::encode(&params).unwrap()),
+                    scoped_data: ScopedPduData::CleartextPdu(ScopedPdu {
+                        engine_id: OctetString::from(vec![]),
+                        name: OctetString::from(vec![]),
+                        data,
+                    }),
+                };
+                let _ = socket
+                    .send_to(&rasn::ber::encode(&answer).unwrap(), from)
+                    .await;
+            }
+        });
+        address
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unauthenticated_v3_answer_is_refused() {
+        let target = unauthenticated_v3().await;
+        let settings = Settings {
+            security: Security::User(User {
+                name: "fathom".into(),
+                auth: Auth::Sha256,
+                auth_password: "auth-passphrase".into(),
+                priv_password: None,
+            }),
+            ..quick()
+        };
+        let mut session = Session::open(target, settings).await.unwrap();
+        let err = session.get(&[root()]).await.unwrap_err();
+        assert!(matches!(err, SnmpError::Refused { .. }), "{err}");
+        assert!(err.to_string().contains("not authenticated"), "{err}");
     }
 
     proptest::proptest! {
