@@ -116,41 +116,9 @@ pub fn exit_code(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
 
 #[derive(Debug, Subcommand)]
 enum ProbeCommand {
-    /// Poll one device over SNMPv2c: its system group and interfaces.
-    Snmp {
-        /// The device, as HOST:PORT (port 161 if omitted).
-        #[arg(long)]
-        target: String,
-        /// The SNMPv2c community (ignored with --v3-user).
-        #[arg(long, default_value = "public")]
-        community: String,
-        /// Use SNMPv3 as this user (USM).
-        #[arg(long)]
-        v3_user: Option<String>,
-        /// SNMPv3 authentication protocol: sha, sha224, sha256, sha384, sha512.
-        #[arg(long, default_value = "sha256")]
-        auth: String,
-        /// File holding the SNMPv3 authentication passphrase (or set
-        /// FATHOM_SNMP_AUTH_PASSWORD); never on the command line.
-        #[arg(long)]
-        auth_password_file: Option<PathBuf>,
-        /// SNMPv3 privacy: `aes` (AES-128) for authPriv; omit for authNoPriv.
-        #[arg(long)]
-        privacy: Option<String>,
-        /// File holding the SNMPv3 privacy passphrase (or set
-        /// FATHOM_SNMP_PRIV_PASSWORD).
-        #[arg(long)]
-        priv_password_file: Option<PathBuf>,
-        /// How long to wait for each answer, in milliseconds.
-        #[arg(long, default_value_t = 2000)]
-        timeout_ms: u64,
-        /// Attempts after the first, per request.
-        #[arg(long, default_value_t = 2)]
-        retries: u32,
-        /// Print JSON instead of a summary.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Poll one device over SNMP (v2c, or v3 with --v3-user) and print what it
+    /// says: system group, chassis, components, interfaces, addresses, neighbours.
+    Snmp(SnmpArgs),
 }
 
 /// `HOST:PORT`, `HOST`, `IP`, `[IPv6]:PORT`; port 161 when none is given.
@@ -190,17 +158,39 @@ fn secret(file: Option<&std::path::Path>, env: &str, what: &str) -> anyhow::Resu
     Ok(value)
 }
 
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 struct SnmpArgs {
+    /// The device, as HOST:PORT (port 161 if omitted).
+    #[arg(long)]
     target: String,
+    /// The SNMPv2c community (ignored with --v3-user).
+    #[arg(long, default_value = "public")]
     community: String,
+    /// Use SNMPv3 as this user (USM).
+    #[arg(long)]
     v3_user: Option<String>,
+    /// SNMPv3 authentication protocol: sha, sha224, sha256, sha384, sha512.
+    #[arg(long, default_value = "sha256")]
     auth: String,
+    /// File holding the SNMPv3 authentication passphrase (or set
+    /// FATHOM_SNMP_AUTH_PASSWORD); never on the command line.
+    #[arg(long)]
     auth_password_file: Option<PathBuf>,
+    /// SNMPv3 privacy: `aes` (AES-128) for authPriv; omit for authNoPriv.
+    #[arg(long)]
     privacy: Option<String>,
+    /// File holding the SNMPv3 privacy passphrase (or set
+    /// FATHOM_SNMP_PRIV_PASSWORD).
+    #[arg(long)]
     priv_password_file: Option<PathBuf>,
+    /// How long to wait for each answer, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
+    /// Attempts after the first, per request.
+    #[arg(long, default_value_t = 2)]
     retries: u32,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
     json: bool,
 }
 
@@ -296,31 +286,8 @@ fn probe_snmp(args: SnmpArgs) -> anyhow::Result<ExitCode> {
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Probe {
-            what:
-                ProbeCommand::Snmp {
-                    target,
-                    community,
-                    v3_user,
-                    auth,
-                    auth_password_file,
-                    privacy,
-                    priv_password_file,
-                    timeout_ms,
-                    retries,
-                    json,
-                },
-        } => probe_snmp(SnmpArgs {
-            target,
-            community,
-            v3_user,
-            auth,
-            auth_password_file,
-            privacy,
-            priv_password_file,
-            timeout_ms,
-            retries,
-            json,
-        }),
+            what: ProbeCommand::Snmp(args),
+        } => probe_snmp(args),
         Command::Run {
             config,
             token,

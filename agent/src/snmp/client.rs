@@ -261,6 +261,19 @@ impl Session {
     /// Sends `bytes` until an answer to request `id` arrives, within the
     /// timeout, retries and budget.
     async fn exchange(&mut self, bytes: &[u8], id: i32) -> Result<Answer, SnmpError> {
+        self.send_until(bytes, |session, answer| session.decode(answer, id))
+            .await
+    }
+
+    /// Sends `bytes`, resending after each timeout, until `accept` takes a
+    /// datagram (`Some`) or fails. Answers to earlier, timed-out attempts
+    /// may still arrive: `accept` returns `None` for anything that is not
+    /// the answer it waits for.
+    async fn send_until<T>(
+        &mut self,
+        bytes: &[u8],
+        mut accept: impl FnMut(&mut Session, &[u8]) -> Result<Option<T>, SnmpError>,
+    ) -> Result<T, SnmpError> {
         let mut buffer = vec![0u8; 65_536];
         for _attempt in 0..=self.settings.retries {
             let now = Instant::now();
@@ -273,13 +286,11 @@ impl Session {
             self.socket.send(bytes).await.map_err(|e| self.io(e))?;
             self.requests_sent += 1;
             let wait_until = (now + self.settings.timeout).min(self.deadline);
-            // Answers to earlier, timed-out attempts may still arrive: skip
-            // anything that is not the answer to this request.
             while let Ok(received) =
                 tokio::time::timeout_at(wait_until.into(), self.socket.recv(&mut buffer)).await
             {
                 let len = received.map_err(|e| self.io(e))?;
-                if let Some(answer) = self.decode(&buffer[..len], id)? {
+                if let Some(answer) = accept(self, &buffer[..len])? {
                     return Ok(answer);
                 }
             }
@@ -357,53 +368,30 @@ impl Session {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1) & 0x7fff_ffff;
         let request = v3::discovery(id).map_err(|e| self.malformed(e.to_string()))?;
-        let mut buffer = vec![0u8; 65_536];
-        for _attempt in 0..=self.settings.retries {
-            let now = Instant::now();
-            if now >= self.deadline {
-                return Err(SnmpError::Budget {
-                    target: self.target,
-                    budget: self.settings.budget,
-                });
-            }
-            self.socket.send(&request).await.map_err(|e| self.io(e))?;
-            self.requests_sent += 1;
-            let wait_until = (now + self.settings.timeout).min(self.deadline);
-            while let Ok(received) =
-                tokio::time::timeout_at(wait_until.into(), self.socket.recv(&mut buffer)).await
-            {
-                let len = received.map_err(|e| self.io(e))?;
-                let Some((engine_id, boots, time)) =
-                    v3::discovered(&buffer[..len], id).map_err(|e| self.malformed(e))?
-                else {
-                    continue;
-                };
-                if engine_id.is_empty() {
-                    return Err(self.malformed("the discovery answer names no engine"));
-                }
-                let auth_key = user
-                    .auth
-                    .localized_key(user.auth_password.as_bytes(), &engine_id);
-                let priv_key = user
-                    .priv_password
-                    .as_ref()
-                    .map(|p| user.auth.localized_key(p.as_bytes(), &engine_id));
-                self.engine = Some(Engine {
-                    id: engine_id,
-                    boots,
-                    time,
-                    seen: Instant::now(),
-                    auth_key,
-                    priv_key,
-                });
-                return Ok(());
-            }
+        let (engine_id, boots, time) = self
+            .send_until(&request, |session, answer| {
+                v3::discovered(answer, id).map_err(|e| session.malformed(e))
+            })
+            .await?;
+        if engine_id.is_empty() {
+            return Err(self.malformed("the discovery answer names no engine"));
         }
-        Err(SnmpError::Timeout {
-            target: self.target,
-            timeout: self.settings.timeout,
-            attempts: self.settings.retries + 1,
-        })
+        let auth_key = user
+            .auth
+            .localized_key(user.auth_password.as_bytes(), &engine_id);
+        let priv_key = user
+            .priv_password
+            .as_ref()
+            .map(|p| user.auth.localized_key(p.as_bytes(), &engine_id));
+        self.engine = Some(Engine {
+            id: engine_id,
+            boots,
+            time,
+            seen: Instant::now(),
+            auth_key,
+            priv_key,
+        });
+        Ok(())
     }
 }
 
