@@ -172,6 +172,40 @@ fn the_system_group_and_interfaces_of_a_real_snmpd() {
     assert!(!addresses
         .iter()
         .any(|a| a["address"].as_str().unwrap().ends_with(".255")));
+
+    // HOST-RESOURCES-MIB: this host's memory, processors and packages, as
+    // snmpd reads them.
+    let hr = &found["host_resources"];
+    let mem_total_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let ram = hr["storage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "ram")
+        .unwrap();
+    assert_eq!(ram["size_bytes"], mem_total_kib * 1024);
+    let cpus = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    assert_eq!(hr["processors"], cpus);
+    let software = hr["software"].as_array().unwrap();
+    assert_eq!(
+        software.len(),
+        snmpbulkwalk(&snmpd.target(), "1.3.6.1.2.1.25.6.3.1.2")
+            .iter()
+            .filter(|l| l.starts_with(".1.3.6.1.2.1.25.6.3.1.2."))
+            .count()
+    );
+    assert!(software
+        .iter()
+        .any(|p| p.as_str().unwrap().starts_with("dpkg_")));
 }
 
 /// `probe snmp` as an SNMPv3 user; passphrases come from the environment.

@@ -99,6 +99,29 @@ pub struct CdpNeighbor {
     pub remote_address: Option<String>,
 }
 
+/// A storage area HOST-RESOURCES-MIB describes (RAM, swap, a filesystem).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Storage {
+    pub index: u32,
+    /// `ram`, `virtual_memory`, `fixed_disk`, `removable_disk`,
+    /// `floppy_disk`, `compact_disc`, `ram_disk`, `flash_memory`,
+    /// `network_disk`, `other`.
+    pub kind: Option<String>,
+    pub descr: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub used_bytes: Option<u64>,
+}
+
+/// HOST-RESOURCES-MIB, for hosts that answer SNMP but run no agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostResources {
+    pub storage: Vec<Storage>,
+    /// hrProcessorTable rows.
+    pub processors: usize,
+    /// hrSWInstalledName, as the host names its packages.
+    pub software: Vec<String>,
+}
+
 /// What one probe of a device found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Probe {
@@ -109,6 +132,8 @@ pub struct Probe {
     pub ip_addresses: Vec<IpAddress>,
     pub lldp_neighbors: Vec<LldpNeighbor>,
     pub cdp_neighbors: Vec<CdpNeighbor>,
+    /// `None` where the device does not implement HOST-RESOURCES-MIB.
+    pub host_resources: Option<HostResources>,
 }
 
 const SYSTEM: [u32; 7] = [1, 3, 6, 1, 2, 1, 1];
@@ -121,6 +146,10 @@ const LLDP_REM_ENTRY: [u32; 10] = [1, 0, 8802, 1, 1, 2, 1, 4, 1, 1];
 const IP_ADDRESS_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 4, 34, 1];
 const IP_ADDR_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 4, 20, 1];
 const CDP_CACHE_ENTRY: [u32; 13] = [1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1];
+const HR_STORAGE_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 2, 3, 1];
+const HR_STORAGE_TYPES: [u32; 9] = [1, 3, 6, 1, 2, 1, 25, 2, 1];
+const HR_PROCESSOR_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 3, 3, 1];
+const HR_SW_INSTALLED_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 6, 3, 1];
 
 pub async fn probe(session: &mut Session) -> Result<Probe, SnmpError> {
     let system = system(session).await?;
@@ -133,7 +162,64 @@ pub async fn probe(session: &mut Session) -> Result<Probe, SnmpError> {
         ip_addresses: ip_addresses(session).await?,
         lldp_neighbors: lldp_neighbors(session).await?,
         cdp_neighbors: cdp_neighbors(session).await?,
+        host_resources: host_resources(session).await?,
     })
+}
+
+/// HOST-RESOURCES-MIB: storage, processors and installed software.
+pub async fn host_resources(session: &mut Session) -> Result<Option<HostResources>, SnmpError> {
+    let storage_rows = table(session, &Oid(HR_STORAGE_ENTRY.to_vec())).await?;
+    let processors = table(session, &Oid(HR_PROCESSOR_ENTRY.to_vec()))
+        .await?
+        .len();
+    let software_rows = table(session, &Oid(HR_SW_INSTALLED_ENTRY.to_vec())).await?;
+    if storage_rows.is_empty() && processors == 0 && software_rows.is_empty() {
+        return Ok(None);
+    }
+    let types = Oid(HR_STORAGE_TYPES.to_vec());
+    let storage = storage_rows
+        .iter()
+        .filter_map(|(index, row)| {
+            let [index] = index.as_slice() else {
+                return None;
+            };
+            let units = number(row, 4).filter(|u| *u > 0);
+            let bytes = |column| Some(number(row, column)?.saturating_mul(units?));
+            Some(Storage {
+                index: *index,
+                kind: match row.get(&2) {
+                    Some(Value::Oid(o)) => o.suffix(&types).and_then(|s| s.first()).map(|k| {
+                        match k {
+                            2 => "ram",
+                            3 => "virtual_memory",
+                            4 => "fixed_disk",
+                            5 => "removable_disk",
+                            6 => "floppy_disk",
+                            7 => "compact_disc",
+                            8 => "ram_disk",
+                            9 => "flash_memory",
+                            10 => "network_disk",
+                            _ => "other",
+                        }
+                        .to_owned()
+                    }),
+                    _ => None,
+                },
+                descr: text(row, 3),
+                size_bytes: bytes(5),
+                used_bytes: bytes(6),
+            })
+        })
+        .collect();
+    let software = software_rows
+        .values()
+        .filter_map(|row| text(row, 2))
+        .collect();
+    Ok(Some(HostResources {
+        storage,
+        processors,
+        software,
+    }))
 }
 
 /// IP-MIB addresses: ipAddressTable (IPv4 and IPv6) where the device has
