@@ -163,10 +163,10 @@ pub async fn run(
                 let inventory = take_inventory(&root, &config).await?;
                 let changed: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
                 match tracker.next(inventory) {
-                    (Next::Full(inventory), _) => {
+                    (Next::Full(inventory), pending) => {
                         tracing::info!(changed = ?changed, "Change on the host; full inventory pushed");
                         let seq = enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
-                        tracker.spooled_full(seq, &inventory);
+                        tracker.spooled(seq, pending);
                     }
                     (Next::Delta(delta), pending) => {
                         let (upserted, removed) = delta.packages_changed.as_ref().map_or((0, 0), |c| (c.upsert.len(), c.remove.len()));
@@ -183,14 +183,12 @@ pub async fn run(
             _ = inventory_tick.tick() => {
                 let inventory = take_inventory(&root, &config).await?;
                 tracing::info!(packages = inventory.packages.as_ref().map(Vec::len), probe_errors = inventory.probe_errors.len(), "Inventory taken");
-                let seq = enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
-                tracker.spooled_full(seq, &inventory);
+                spool_full(&mut identity, &spool, &mut tracker, &inventory)?;
             }
             () = needs_full.notified() => {
                 let inventory = take_inventory(&root, &config).await?;
                 tracing::info!(packages = inventory.packages.as_ref().map(Vec::len), "Full inventory taken at the collector's request");
-                let seq = enqueue(&mut identity, &spool, BodyKind::Inventory, &codec::encode(&inventory)?)?;
-                tracker.spooled_full(seq, &inventory);
+                spool_full(&mut identity, &spool, &mut tracker, &inventory)?;
             }
             _ = metrics_tick.tick() => {
                 let sample = sampler.sample();
@@ -205,6 +203,23 @@ pub async fn run(
         }
         poke.notify_one();
     }
+}
+
+/// Spools a full inventory, and makes it the base of the next delta.
+fn spool_full(
+    identity: &mut Identity,
+    spool: &Mutex<Spool>,
+    tracker: &mut Tracker,
+    inventory: &Inventory,
+) -> anyhow::Result<()> {
+    let seq = enqueue(
+        identity,
+        spool,
+        BodyKind::Inventory,
+        &codec::encode(inventory)?,
+    )?;
+    tracker.spooled_full(seq, inventory);
+    Ok(())
 }
 
 async fn take_inventory(root: &HostRoot, config: &AgentConfig) -> anyhow::Result<Inventory> {

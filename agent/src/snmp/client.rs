@@ -730,22 +730,16 @@ mod tests {
                 let bytes = match behaviour {
                     Behaviour::Silent => continue,
                     Behaviour::Garbage => vec![0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x02],
-                    _ => rasn::ber::encode(&Message {
-                        version: 1.into(),
-                        community: request.community.clone(),
-                        data: Pdus::Response(Response(Pdu {
-                            request_id: id,
-                            error_status: 0,
-                            error_index: 0,
-                            variable_bindings: vec![VarBind {
-                                name: ObjectIdentifier::new(answer_oid).unwrap(),
-                                value: VarBindValue::Value(rasn_snmp::v2::ObjectSyntax::Simple(
-                                    rasn_smi::v2::SimpleSyntax::Integer(1.into()),
-                                )),
-                            }],
-                        })),
-                    })
-                    .unwrap(),
+                    _ => crate::snmp::fake::response(
+                        &request.community,
+                        id,
+                        vec![VarBind {
+                            name: ObjectIdentifier::new(answer_oid).unwrap(),
+                            value: VarBindValue::Value(rasn_snmp::v2::ObjectSyntax::Simple(
+                                rasn_smi::v2::SimpleSyntax::Integer(1.into()),
+                            )),
+                        }],
+                    ),
                 };
                 let _ = socket.send_to(&bytes, from).await;
             }

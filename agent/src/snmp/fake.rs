@@ -33,6 +33,21 @@ fn wire(value: &Value) -> VarBindValue {
     }
 }
 
+/// An SNMPv2c Response to request `id`, encoded.
+pub fn response(community: &OctetString, id: i32, bindings: Vec<VarBind>) -> Vec<u8> {
+    rasn::ber::encode(&Message {
+        version: 1.into(),
+        community: community.clone(),
+        data: Pdus::Response(Response(Pdu {
+            request_id: id,
+            error_status: 0,
+            error_index: 0,
+            variable_bindings: bindings,
+        })),
+    })
+    .unwrap()
+}
+
 /// Serves `objects` until the test's runtime ends.
 pub async fn serve(objects: BTreeMap<Oid, Value>) -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -70,24 +85,15 @@ pub async fn serve(objects: BTreeMap<Oid, Value>) -> SocketAddr {
                 }
                 _ => continue,
             };
-            let response = Message {
-                version: 1.into(),
-                community: request.community.clone(),
-                data: Pdus::Response(Response(Pdu {
-                    request_id: id,
-                    error_status: 0,
-                    error_index: 0,
-                    variable_bindings: answers
-                        .iter()
-                        .map(|(oid, value)| VarBind {
-                            name: ObjectIdentifier::new(oid.0.clone()).unwrap(),
-                            value: wire(value),
-                        })
-                        .collect(),
-                })),
-            };
+            let bindings = answers
+                .iter()
+                .map(|(oid, value)| VarBind {
+                    name: ObjectIdentifier::new(oid.0.clone()).unwrap(),
+                    value: wire(value),
+                })
+                .collect();
             let _ = socket
-                .send_to(&rasn::ber::encode(&response).unwrap(), from)
+                .send_to(&response(&request.community, id, bindings), from)
                 .await;
         }
     });
