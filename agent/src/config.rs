@@ -38,6 +38,7 @@ struct RawConfig {
     watch_files: Vec<String>,
     push_on_change: Option<bool>,
     change_debounce_ms: Option<u64>,
+    snmp: Option<crate::snmp::config::RawSnmp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +77,8 @@ pub struct AgentConfig {
     pub push_on_change: bool,
     /// How long the host must be quiet after a change before it is sent.
     pub change_debounce: Duration,
+    /// Network devices to poll, where `[snmp]` is configured.
+    pub snmp: Option<crate::snmp::config::SnmpConfig>,
 }
 
 /// Where the enrollment token comes from. A file is read only when needed,
@@ -244,7 +247,12 @@ impl AgentConfig {
                 "must be between 100 and 600000".into(),
             ));
         }
+        let snmp = match raw.snmp {
+            Some(snmp) => Some(snmp.validate(path)?),
+            None => None,
+        };
         Ok(AgentConfig {
+            snmp,
             watch_files: raw.watch_files,
             push_on_change: raw.push_on_change.unwrap_or(true),
             change_debounce: Duration::from_millis(change_debounce_ms),

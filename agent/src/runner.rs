@@ -15,6 +15,10 @@
 //!   with `needs_full` (it missed the delta's base), the deliverer tells
 //!   the producer, which sends a full inventory.
 //!
+//! - the **device poller** (`poll_devices`, where `[snmp]` lists targets or
+//!   sweeps): a round over every device each poll interval; each finished
+//!   poll goes to the producer on a channel and is spooled like any report.
+//!
 //! Enrollment happens once, before either task starts.
 
 use std::future::Future;
@@ -25,13 +29,15 @@ use anyhow::{bail, Context};
 use ed25519_dalek::SigningKey;
 use fathom_shared::codec;
 use fathom_shared::envelope::{seal, BodyKind};
-use fathom_shared::wire::{AckOutcome, Enrollment, Inventory};
+use fathom_shared::wire::{AckOutcome, DeviceReport, Enrollment, Inventory};
 use tokio::sync::Notify;
 
 use crate::config::{AgentConfig, EnrollmentToken};
 use crate::delta::{Next, Tracker};
 use crate::identity::Identity;
 use crate::probe::{self, system::Sampler, HostRoot};
+use crate::snmp::config::SnmpConfig;
+use crate::snmp::poller::Poller;
 use crate::spool::Spool;
 use crate::transport::{SendOutcome, Transport};
 
@@ -110,6 +116,27 @@ pub async fn run(
             BodyKind::Metrics,
             &codec::encode(&sampler.sample())?,
         )?;
+        if let Some(snmp) = config.snmp.clone() {
+            let mut poller = Poller::new(snmp);
+            poller.sweep_if_due().await;
+            let mut failure = None;
+            let round = poller
+                .round(|report| {
+                    if let Err(e) = spool_device(&mut identity, &spool, &report) {
+                        failure.get_or_insert(e);
+                    }
+                    std::future::ready(())
+                })
+                .await;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            tracing::info!(
+                polled = round.polled,
+                failed = round.failed,
+                "Devices polled"
+            );
+        }
         let key = identity.key().clone();
         let deliverer = deliver(
             spool.clone(),
@@ -139,6 +166,16 @@ pub async fn run(
         false,
     ));
     let mut tracker = Tracker::default();
+    // Device polls arrive on a channel from their own task; the sender is
+    // kept alive when there is nothing to poll, so the branch just waits.
+    let (device_tx, mut device_rx) = tokio::sync::mpsc::channel::<DeviceReport>(4);
+    let _no_devices = match config.snmp.clone() {
+        Some(snmp) if !snmp.targets.is_empty() || !snmp.sweeps.is_empty() => {
+            tokio::spawn(poll_devices(snmp, device_tx));
+            None
+        }
+        _ => Some(device_tx),
+    };
     // A change request is never lost to a cancelled `select!` branch: the
     // debouncer runs on its own and hands over finished bursts.
     let (change_tx, mut change_rx) = tokio::sync::mpsc::channel::<Vec<std::path::PathBuf>>(4);
@@ -190,6 +227,9 @@ pub async fn run(
                 tracing::info!(packages = inventory.packages.as_ref().map(Vec::len), "Full inventory taken at the collector's request");
                 spool_full(&mut identity, &spool, &mut tracker, &inventory)?;
             }
+            Some(report) = device_rx.recv() => {
+                spool_device(&mut identity, &spool, &report)?;
+            }
             _ = metrics_tick.tick() => {
                 let sample = sampler.sample();
                 enqueue(&mut identity, &spool, BodyKind::Metrics, &codec::encode(&sample)?)?;
@@ -203,6 +243,55 @@ pub async fn run(
         }
         poke.notify_one();
     }
+}
+
+/// Polls the configured devices every poll interval, handing each report
+/// to the producer.
+async fn poll_devices(snmp: SnmpConfig, reports: tokio::sync::mpsc::Sender<DeviceReport>) {
+    let mut tick = tokio::time::interval(snmp.poll_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poller = Poller::new(snmp);
+    loop {
+        tick.tick().await;
+        poller.sweep_if_due().await;
+        let started = std::time::Instant::now();
+        let round = poller
+            .round(|report| {
+                let reports = reports.clone();
+                async move {
+                    let _ = reports.send(report).await;
+                }
+            })
+            .await;
+        let elapsed = started.elapsed();
+        tracing::info!(
+            polled = round.polled,
+            failed = round.failed,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "Devices polled"
+        );
+        if elapsed > poller.config().poll_interval {
+            tracing::warn!(elapsed_ms = elapsed.as_millis() as u64, interval_s = poller.config().poll_interval.as_secs(), "Polling the devices took longer than the poll interval; raise snmp.max_concurrent or the interval");
+        }
+        if reports.is_closed() {
+            return;
+        }
+    }
+}
+
+fn spool_device(
+    identity: &mut Identity,
+    spool: &Mutex<Spool>,
+    report: &DeviceReport,
+) -> anyhow::Result<()> {
+    let seq = enqueue(
+        identity,
+        spool,
+        BodyKind::DeviceReport,
+        &codec::encode(report)?,
+    )?;
+    tracing::debug!(seq, target = %report.target, "Device report spooled");
+    Ok(())
 }
 
 /// Spools a full inventory, and makes it the base of the next delta.

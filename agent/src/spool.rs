@@ -13,7 +13,8 @@
 //! Overflow policy, applied when a new report would exceed `max_reports` or
 //! `max_bytes`: drop the oldest metrics report first; when no metrics are
 //! left, the oldest inventory delta (the collector then asks for a full
-//! inventory); then the oldest inventory that is not the latest one. The latest
+//! inventory); then the oldest network device report (the next poll of that
+//! device replaces it); then the oldest inventory that is not the latest one. The latest
 //! inventory and an enrollment are never dropped. Every drop is logged at
 //! WARN with the sequence number.
 
@@ -65,6 +66,7 @@ impl Spool {
                 "inventory" => BodyKind::Inventory,
                 "metrics" => BodyKind::Metrics,
                 "inventory_delta" => BodyKind::InventoryDelta,
+                "device_report" => BodyKind::DeviceReport,
                 // Leftover temporary files from a crash mid-write.
                 _ => {
                     let _ = fs::remove_file(item.path());
@@ -145,7 +147,13 @@ impl Spool {
         // Metrics first, then deltas: a lost delta costs one full inventory,
         // which the collector asks for when the next delta's base is not the
         // last report it applied.
-        for kind in [BodyKind::Metrics, BodyKind::InventoryDelta] {
+        // Device reports next: each is a whole poll, and the next poll of
+        // the same device replaces it.
+        for kind in [
+            BodyKind::Metrics,
+            BodyKind::InventoryDelta,
+            BodyKind::DeviceReport,
+        ] {
             if let Some(i) = self.entries.iter().position(|e| e.kind == kind) {
                 return Some(i);
             }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use fathom_shared::codec::{self, CodecError};
 use fathom_shared::envelope::{BodyKind, EnvelopeError, UnverifiedEnvelope};
 use fathom_shared::ids::AgentId;
-use fathom_shared::wire::{Ack, DeltaError, InventoryDelta};
+use fathom_shared::wire::{Ack, DeltaError, DeviceReport, DeviceReportError, InventoryDelta};
 
 use crate::cmdb::{report_digest, AgentStatus, Cmdb, CmdbError, Refusal, Report};
 use crate::store::{Store, StoreError};
@@ -42,6 +42,8 @@ pub enum IngestError {
     Body(#[source] CodecError),
     #[error("inventory delta is not well formed")]
     BadDelta(#[source] DeltaError),
+    #[error("device report is not well formed")]
+    BadDevice(#[source] DeviceReportError),
     #[error(transparent)]
     Refused(Refusal),
     #[error("storage failure")]
@@ -122,6 +124,11 @@ impl<S: Store> Ingest<S> {
                 let delta: InventoryDelta = codec::decode(&verified).map_err(IngestError::Body)?;
                 delta.validate().map_err(IngestError::BadDelta)?;
                 Report::InventoryDelta(Box::new(delta))
+            }
+            BodyKind::DeviceReport => {
+                let report: DeviceReport = codec::decode(&verified).map_err(IngestError::Body)?;
+                report.validate().map_err(IngestError::BadDevice)?;
+                Report::Device(Box::new(report))
             }
         };
         let digest = report_digest(header.kind, verified.body());

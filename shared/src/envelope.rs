@@ -51,6 +51,9 @@ pub enum BodyKind {
     Metrics = 3,
     /// The changed sections of an inventory ([`crate::wire::InventoryDelta`]).
     InventoryDelta = 4,
+    /// What an agent found polling a network device over SNMP
+    /// ([`crate::wire::DeviceReport`]).
+    DeviceReport = 5,
 }
 
 impl BodyKind {
@@ -60,6 +63,7 @@ impl BodyKind {
             2 => Some(BodyKind::Inventory),
             3 => Some(BodyKind::Metrics),
             4 => Some(BodyKind::InventoryDelta),
+            5 => Some(BodyKind::DeviceReport),
             _ => None,
         }
     }
@@ -70,6 +74,7 @@ impl BodyKind {
             BodyKind::Inventory => "inventory",
             BodyKind::Metrics => "metrics",
             BodyKind::InventoryDelta => "inventory_delta",
+            BodyKind::DeviceReport => "device_report",
         }
     }
 }

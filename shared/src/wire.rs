@@ -635,6 +635,78 @@ pub struct Metrics {
     pub interfaces: Vec<InterfaceCounters>,
 }
 
+/// One poll of a network device by an agent (SNMP), with its throughput
+/// since the agent's previous poll of it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// When the poll finished (Unix ms).
+    pub observed_at_ms: i64,
+    pub agent_version: String,
+    /// The address polled, as configured (`host:port`): how the agent and
+    /// its operator name the device, never what identifies it.
+    pub target: String,
+    pub device: crate::device::Device,
+    /// Per interface, from the counters of this poll and the previous one;
+    /// empty on the first poll, and for an interface whose counters went
+    /// back (the device restarted, or a 32-bit counter wrapped twice).
+    #[serde(default)]
+    pub interface_rates: Vec<InterfaceRate>,
+}
+
+/// A device report that cannot be taken as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceReportError {
+    #[error("the target is empty or longer than 255 bytes")]
+    Target,
+    #[error("interface index {0} appears twice")]
+    DuplicateInterface(u32),
+    #[error("interface {0}'s rates are not finite, non-negative numbers")]
+    BadRate(u32),
+}
+
+impl DeviceReport {
+    /// Checks what the collector relies on: a target to name the device
+    /// by, one row per interface, and rates that are numbers.
+    pub fn validate(&self) -> Result<(), DeviceReportError> {
+        if self.target.is_empty() || self.target.len() > 255 {
+            return Err(DeviceReportError::Target);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for i in &self.device.interfaces {
+            if !seen.insert(i.index) {
+                return Err(DeviceReportError::DuplicateInterface(i.index));
+            }
+        }
+        for r in &self.interface_rates {
+            let numbers = [r.in_bps, r.out_bps, r.errors_per_s, r.discards_per_s];
+            let fine = |x: f64| x.is_finite() && x >= 0.0;
+            if !numbers.into_iter().all(fine) || !r.utilization_pct.is_none_or(fine) {
+                return Err(DeviceReportError::BadRate(r.index));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An interface's traffic over the interval between two polls.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InterfaceRate {
+    /// ifIndex.
+    pub index: u32,
+    pub interval_ms: u64,
+    pub in_bps: f64,
+    pub out_bps: f64,
+    /// The busier direction's share of the interface speed, 0–100; `None`
+    /// where the device gives no speed.
+    #[serde(default)]
+    pub utilization_pct: Option<f64>,
+    /// Errors and discards per second, both directions.
+    #[serde(default)]
+    pub errors_per_s: f64,
+    #[serde(default)]
+    pub discards_per_s: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FilesystemUse {
     pub mount_point: String,

@@ -5,140 +5,23 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+pub use fathom_shared::device::{
+    CdpNeighbor, Chassis, Component, Device, HostResources, Interface, InterfaceCounters,
+    IpAddress, LldpNeighbor, Storage, System,
+};
 
 use super::client::{Session, SnmpError};
 use super::{hex_colons, Oid, Value};
 
-/// SNMPv2-MIB::system (1.3.6.1.2.1.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct System {
-    pub sys_descr: Option<String>,
-    pub sys_object_id: Option<String>,
-    pub sys_name: Option<String>,
-    pub sys_location: Option<String>,
-    pub sys_contact: Option<String>,
-    pub sys_uptime_s: Option<u64>,
-    /// From the enterprise number in sysObjectID.
-    pub vendor: Option<String>,
-}
-
-/// One row of IF-MIB ifTable joined with ifXTable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Interface {
-    pub index: u32,
-    pub name: Option<String>,
-    pub descr: Option<String>,
-    pub alias: Option<String>,
-    /// IANAifType number (6: ethernetCsmacd, 24: softwareLoopback…).
-    #[serde(rename = "type")]
-    pub kind: Option<u64>,
-    pub mac: Option<String>,
-    /// ifHighSpeed × 10⁶ where the device has it, else ifSpeed.
-    pub speed_bps: Option<u64>,
-    pub admin_up: Option<bool>,
-    pub oper_up: Option<bool>,
-}
-
-/// A chassis (ENTITY-MIB class 3); a stack has several.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Chassis {
-    pub index: u32,
-    pub model: Option<String>,
-    pub serial: Option<String>,
-    pub hardware_rev: Option<String>,
-    pub firmware_rev: Option<String>,
-    pub software_rev: Option<String>,
-    pub manufacturer: Option<String>,
-    pub description: Option<String>,
-}
-
-/// Any other physical entity: module, power supply, fan, port, transceiver…
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Component {
-    pub index: u32,
-    /// ENTITY-MIB PhysicalClass, by name (`module`, `powerSupply`, `fan`…).
-    pub class: Option<String>,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub model: Option<String>,
-    pub serial: Option<String>,
-    /// The entity that contains this one (entPhysicalContainedIn); `None`
-    /// at the top.
-    pub parent_index: Option<u32>,
-}
-
-/// A neighbour an LLDP-MIB remote table entry describes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LldpNeighbor {
-    pub local_port_num: u32,
-    /// The local port's id (lldpLocPortId), as text.
-    pub local_port: Option<String>,
-    pub remote_chassis_id: Option<String>,
-    pub remote_port_id: Option<String>,
-    pub remote_port_descr: Option<String>,
-    pub remote_sys_name: Option<String>,
-}
-
-/// An address the device holds (IP-MIB).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IpAddress {
-    pub address: String,
-    pub if_index: Option<u32>,
-    pub prefix_len: Option<u8>,
-}
-
-/// A neighbour in CISCO-CDP-MIB's cache.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CdpNeighbor {
-    pub local_if_index: u32,
-    pub remote_device_id: Option<String>,
-    pub remote_port: Option<String>,
-    pub remote_platform: Option<String>,
-    /// The neighbour's address, where it is IPv4.
-    pub remote_address: Option<String>,
-}
-
-/// A storage area HOST-RESOURCES-MIB describes (RAM, swap, a filesystem).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Storage {
-    pub index: u32,
-    /// `ram`, `virtual_memory`, `fixed_disk`, `removable_disk`,
-    /// `floppy_disk`, `compact_disc`, `ram_disk`, `flash_memory`,
-    /// `network_disk`, `other`.
-    pub kind: Option<String>,
-    pub descr: Option<String>,
-    pub size_bytes: Option<u64>,
-    pub used_bytes: Option<u64>,
-}
-
-/// HOST-RESOURCES-MIB, for hosts that answer SNMP but run no agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HostResources {
-    pub storage: Vec<Storage>,
-    /// hrProcessorTable rows.
-    pub processors: usize,
-    /// hrSWInstalledName, as the host names its packages.
-    pub software: Vec<String>,
-}
-
-/// What one probe of a device found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Probe {
-    pub system: System,
-    pub chassis: Vec<Chassis>,
-    pub components: Vec<Component>,
-    pub interfaces: Vec<Interface>,
-    pub ip_addresses: Vec<IpAddress>,
-    pub lldp_neighbors: Vec<LldpNeighbor>,
-    pub cdp_neighbors: Vec<CdpNeighbor>,
-    /// `None` where the device does not implement HOST-RESOURCES-MIB.
-    pub host_resources: Option<HostResources>,
-}
-
 const SYSTEM: [u32; 7] = [1, 3, 6, 1, 2, 1, 1];
 const IF_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 2, 2, 1];
 const IF_X_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 31, 1, 1, 1];
+/// ifDescr, ifType, ifSpeed, ifPhysAddress, ifAdminStatus, ifOperStatus,
+/// ifInOctets, ifInDiscards, ifInErrors, ifOutOctets, ifOutDiscards,
+/// ifOutErrors.
+const IF_COLUMNS: [u32; 12] = [2, 3, 5, 6, 7, 8, 10, 13, 14, 16, 19, 20];
+/// ifName, ifHCInOctets, ifHCOutOctets, ifHighSpeed, ifAlias.
+const IF_X_COLUMNS: [u32; 5] = [1, 6, 10, 15, 18];
 const ENTERPRISES: [u32; 6] = [1, 3, 6, 1, 4, 1];
 const ENT_PHYSICAL_ENTRY: [u32; 11] = [1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1];
 const LLDP_LOC_PORT_ENTRY: [u32; 10] = [1, 0, 8802, 1, 1, 2, 1, 3, 7, 1];
@@ -151,10 +34,10 @@ const HR_STORAGE_TYPES: [u32; 9] = [1, 3, 6, 1, 2, 1, 25, 2, 1];
 const HR_PROCESSOR_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 3, 3, 1];
 const HR_SW_INSTALLED_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 6, 3, 1];
 
-pub async fn probe(session: &mut Session) -> Result<Probe, SnmpError> {
+pub async fn probe(session: &mut Session) -> Result<Device, SnmpError> {
     let system = system(session).await?;
     let (chassis, components) = entities(session).await?;
-    Ok(Probe {
+    Ok(Device {
         system,
         chassis,
         components,
@@ -168,11 +51,9 @@ pub async fn probe(session: &mut Session) -> Result<Probe, SnmpError> {
 
 /// HOST-RESOURCES-MIB: storage, processors and installed software.
 pub async fn host_resources(session: &mut Session) -> Result<Option<HostResources>, SnmpError> {
-    let storage_rows = table(session, &Oid(HR_STORAGE_ENTRY.to_vec())).await?;
-    let processors = table(session, &Oid(HR_PROCESSOR_ENTRY.to_vec()))
-        .await?
-        .len();
-    let software_rows = table(session, &Oid(HR_SW_INSTALLED_ENTRY.to_vec())).await?;
+    let storage_rows = table(session, &HR_STORAGE_ENTRY, &[2, 3, 4, 5, 6]).await?;
+    let processors = table(session, &HR_PROCESSOR_ENTRY, &[1]).await?.len();
+    let software_rows = table(session, &HR_SW_INSTALLED_ENTRY, &[2]).await?;
     if storage_rows.is_empty() && processors == 0 && software_rows.is_empty() {
         return Ok(None);
     }
@@ -225,7 +106,7 @@ pub async fn host_resources(session: &mut Session) -> Result<Option<HostResource
 /// IP-MIB addresses: ipAddressTable (IPv4 and IPv6) where the device has
 /// it, else the older ipAddrTable.
 pub async fn ip_addresses(session: &mut Session) -> Result<Vec<IpAddress>, SnmpError> {
-    let rows = table(session, &Oid(IP_ADDRESS_ENTRY.to_vec())).await?;
+    let rows = table(session, &IP_ADDRESS_ENTRY, &[3, 4, 5]).await?;
     let mut out: Vec<IpAddress> = rows
         .iter()
         .filter_map(|(index, row)| {
@@ -263,7 +144,7 @@ pub async fn ip_addresses(session: &mut Session) -> Result<Vec<IpAddress>, SnmpE
         })
         .collect();
     if out.is_empty() {
-        for (index, row) in table(session, &Oid(IP_ADDR_ENTRY.to_vec())).await? {
+        for (index, row) in table(session, &IP_ADDR_ENTRY, &[2, 3]).await? {
             let [a, b, c, d] = index.as_slice() else {
                 continue;
             };
@@ -285,7 +166,7 @@ pub async fn ip_addresses(session: &mut Session) -> Result<Vec<IpAddress>, SnmpE
 
 /// CISCO-CDP-MIB cdpCacheTable, on Cisco and the devices that speak CDP.
 pub async fn cdp_neighbors(session: &mut Session) -> Result<Vec<CdpNeighbor>, SnmpError> {
-    let rows = table(session, &Oid(CDP_CACHE_ENTRY.to_vec())).await?;
+    let rows = table(session, &CDP_CACHE_ENTRY, &[3, 4, 6, 7, 8]).await?;
     Ok(rows
         .iter()
         .filter_map(|(index, row)| {
@@ -336,10 +217,12 @@ pub async fn system(session: &mut Session) -> Result<System, SnmpError> {
 /// value.
 type Rows = BTreeMap<Vec<u32>, BTreeMap<u32, Value>>;
 
-async fn table(session: &mut Session, entry: &Oid) -> Result<Rows, SnmpError> {
+/// The wanted columns of a table (under its `entry`), walked side by side.
+async fn table(session: &mut Session, entry: &[u32], columns: &[u32]) -> Result<Rows, SnmpError> {
+    let entry = Oid(entry.to_vec());
     let mut rows = Rows::new();
-    for (oid, value) in session.walk(entry).await? {
-        if let Some([column, index @ ..]) = oid.suffix(entry) {
+    for (oid, value) in session.walk_columns(&entry, columns).await? {
+        if let Some([column, index @ ..]) = oid.suffix(&entry) {
             if !index.is_empty() {
                 rows.entry(index.to_vec())
                     .or_default()
@@ -372,7 +255,12 @@ fn number(row: &BTreeMap<u32, Value>, column: u32) -> Option<u64> {
 /// ENTITY-MIB entPhysicalTable: chassis, and every other entity as a
 /// component with its place in the containment tree.
 pub async fn entities(session: &mut Session) -> Result<(Vec<Chassis>, Vec<Component>), SnmpError> {
-    let rows = table(session, &Oid(ENT_PHYSICAL_ENTRY.to_vec())).await?;
+    let rows = table(
+        session,
+        &ENT_PHYSICAL_ENTRY,
+        &[2, 4, 5, 7, 8, 9, 10, 11, 12, 13],
+    )
+    .await?;
     let mut chassis = Vec::new();
     let mut components = Vec::new();
     for (index, row) in &rows {
@@ -430,8 +318,8 @@ fn physical_class(code: u64) -> Option<&'static str> {
 
 /// LLDP-MIB: the local ports and what each hears from its neighbours.
 pub async fn lldp_neighbors(session: &mut Session) -> Result<Vec<LldpNeighbor>, SnmpError> {
-    let local = table(session, &Oid(LLDP_LOC_PORT_ENTRY.to_vec())).await?;
-    let remote = table(session, &Oid(LLDP_REM_ENTRY.to_vec())).await?;
+    let local = table(session, &LLDP_LOC_PORT_ENTRY, &[2, 3]).await?;
+    let remote = table(session, &LLDP_REM_ENTRY, &[4, 5, 6, 7, 8, 9]).await?;
     Ok(remote
         .iter()
         // Indexed by time mark, local port number, remote index.
@@ -466,8 +354,8 @@ fn id_text(row: &BTreeMap<u32, Value>, subtype: u32, id: u32, mac_subtype: u64) 
 }
 
 pub async fn interfaces(session: &mut Session) -> Result<Vec<Interface>, SnmpError> {
-    let if_table = table(session, &Oid(IF_ENTRY.to_vec())).await?;
-    let if_x_table = table(session, &Oid(IF_X_ENTRY.to_vec())).await?;
+    let if_table = table(session, &IF_ENTRY, &IF_COLUMNS).await?;
+    let if_x_table = table(session, &IF_X_ENTRY, &IF_X_COLUMNS).await?;
     let empty = BTreeMap::new();
     Ok(if_table
         .iter()
@@ -493,9 +381,32 @@ pub async fn interfaces(session: &mut Session) -> Result<Vec<Interface>, SnmpErr
                 },
                 admin_up: status(7),
                 oper_up: status(8),
+                counters: counters(row, x),
             })
         })
         .collect())
+}
+
+/// Octet counters from ifXTable's 64-bit columns where the device has
+/// both, else ifTable's 32-bit ones; `None` when it has no counters at all.
+fn counters(row: &BTreeMap<u32, Value>, x: &BTreeMap<u32, Value>) -> Option<InterfaceCounters> {
+    let high = (number(x, 6), number(x, 10));
+    let high_capacity = matches!(high, (Some(_), Some(_)));
+    let (in_octets, out_octets) = if high_capacity {
+        high
+    } else {
+        (number(row, 10), number(row, 16))
+    };
+    let found = InterfaceCounters {
+        in_octets,
+        out_octets,
+        high_capacity,
+        in_errors: number(row, 14),
+        out_errors: number(row, 20),
+        in_discards: number(row, 13),
+        out_discards: number(row, 19),
+    };
+    (found != InterfaceCounters::default()).then_some(found)
 }
 
 /// The vendor an enterprise number under 1.3.6.1.4.1 belongs to (IANA's

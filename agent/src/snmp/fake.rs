@@ -1,6 +1,7 @@
 //! A well-behaved device for tests: answers GET and GETBULK from a map of
 //! objects over a loopback UDP port, as an agent implementing those MIBs
-//! would (the SNMP recordings of real devices are issue 5's next step).
+//! would. (Recordings of real devices, served by snmpsim, are in the
+//! integration tests.)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -69,17 +70,30 @@ pub async fn serve(objects: BTreeMap<Oid, Value>) -> SocketAddr {
                         .collect(),
                 ),
                 Pdus::GetBulkRequest(b) => {
-                    let from_oid = Oid(b.0.variable_bindings[0].name.to_vec());
-                    let mut next: Vec<(Oid, Value)> = objects
-                        .range((
-                            std::ops::Bound::Excluded(from_oid.clone()),
-                            std::ops::Bound::Unbounded,
-                        ))
-                        .take(b.0.max_repetitions as usize)
-                        .map(|(o, v)| (o.clone(), v.clone()))
-                        .collect();
-                    if next.is_empty() {
-                        next.push((from_oid, Value::EndOfMibView));
+                    // Repetition by repetition, the next object after each
+                    // varbind's cursor (RFC 3416 4.2.3).
+                    let mut cursors: Vec<Oid> =
+                        b.0.variable_bindings
+                            .iter()
+                            .map(|vb| Oid(vb.name.to_vec()))
+                            .collect();
+                    let mut next = Vec::new();
+                    for _ in 0..b.0.max_repetitions {
+                        for cursor in &mut cursors {
+                            let found = objects
+                                .range((
+                                    std::ops::Bound::Excluded(cursor.clone()),
+                                    std::ops::Bound::Unbounded,
+                                ))
+                                .next();
+                            match found {
+                                Some((oid, value)) => {
+                                    *cursor = oid.clone();
+                                    next.push((oid.clone(), value.clone()));
+                                }
+                                None => next.push((cursor.clone(), Value::EndOfMibView)),
+                            }
+                        }
                     }
                     (b.0.request_id, next)
                 }

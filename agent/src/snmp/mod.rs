@@ -1,15 +1,23 @@
-//! SNMP polling of devices that cannot run the agent (issue 5, in progress).
+//! SNMP polling of devices that cannot run the agent: switches, routers,
+//! firewalls, appliances, and hosts that answer SNMP only.
 //!
-//! Messages are built and parsed by `rasn-snmp` (BER). This module adds
-//! what a poller needs on top: request ids matched to answers, timeouts and
-//! retries, GETBULK walks that stop at the end of a subtree and refuse OIDs
-//! that do not increase, and a cap on how much one device may return.
-//! SNMPv2c only so far.
+//! - [`client`]: one device over UDP, SNMPv2c or SNMPv3 (USM); messages
+//!   built and parsed by `rasn-snmp` (BER). Request ids matched to answers,
+//!   timeouts and retries, a time budget per device, GETBULK walks (whole
+//!   subtrees, or chosen table columns side by side) that stop at the end
+//!   of a subtree, refuse OIDs that do not increase, and cap the rows.
+//! - [`usm`]: key localization, HMAC-SHA-1/SHA-2, AES-128-CFB.
+//! - [`device`]: what one poll reads (the standard MIBs).
+//! - [`config`]: the `[snmp]` section of `agent.toml`.
+//! - [`poller`]: rounds over every target with bounded concurrency, sweeps,
+//!   and interface throughput between polls.
 
 pub mod client;
+pub mod config;
 pub mod device;
 #[cfg(test)]
 mod fake;
+pub mod poller;
 pub mod usm;
 
 use std::fmt;

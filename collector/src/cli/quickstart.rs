@@ -98,6 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         watch_files: QUICKSTART_WATCH.iter().map(|p| p.to_string()).collect(),
         push_on_change: true,
         change_debounce: Duration::from_millis(fathom_agent::config::DEFAULT_CHANGE_DEBOUNCE_MS),
+        snmp: None,
     };
     let identity = fathom_agent::identity::Identity::load_or_create(&agent_config.state_dir)?;
     let agent_id = identity.agent_id();

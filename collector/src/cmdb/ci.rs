@@ -108,6 +108,10 @@ pub struct CiRecord {
     /// Set when an operator merged this CI into another.
     #[serde(default)]
     pub merged_into: Option<CiId>,
+    /// The `connected_to` relationships this CI's polls made (its LLDP and
+    /// CDP neighbours), with the ports; kept in step with each poll.
+    #[serde(default)]
+    pub discovered_links: BTreeMap<CiId, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,6 +166,7 @@ impl CiRecord {
             open_drifts: BTreeMap::new(),
             scheduled_rfcs: BTreeSet::new(),
             merged_into: None,
+            discovered_links: BTreeMap::new(),
         }
     }
 
@@ -316,6 +321,11 @@ pub struct Relationship {
     pub to: CiId,
     pub created_at_ms: i64,
     pub created_by: Actor,
+    /// For a relationship discovery made (LLDP or CDP neighbours), the
+    /// ports that link the two (`Gi1/0/1 ↔ eth0 (LLDP)`); `None` for one a
+    /// person made, which discovery never changes.
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 impl Relationship {

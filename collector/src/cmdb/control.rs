@@ -413,11 +413,14 @@ impl<S: Store> Cmdb<S> {
         };
         let mut fields = ci.fields();
         let (outgoing, incoming) = self.relationships_of(id)?;
+        // Discovered links are recorded with their ports, people's as
+        // `present`.
+        let value = |r: &Relationship| r.via.clone().unwrap_or_else(|| "present".into());
         for r in &outgoing {
-            fields.insert(r.outgoing_field(), "present".into());
+            fields.insert(r.outgoing_field(), value(r));
         }
         for r in &incoming {
-            fields.insert(r.incoming_field(), "present".into());
+            fields.insert(r.incoming_field(), value(r));
         }
         Ok(super::history::as_of(fields, &self.ci_history(id)?, at_ms))
     }
@@ -463,6 +466,7 @@ impl<S: Store> Cmdb<S> {
                         to,
                         created_at_ms: now_ms,
                         created_by: by.clone(),
+                        via: None,
                     };
                     put_relationship(tx, &r)?;
                     r
@@ -663,6 +667,7 @@ impl<S: Store> Cmdb<S> {
                     to,
                     created_at_ms: r.created_at_ms,
                     created_by: r.created_by.clone(),
+                    via: r.via.clone(),
                 };
                 put_relationship(tx, &moved)?;
                 let field = if from == keep {
@@ -675,6 +680,12 @@ impl<S: Store> Cmdb<S> {
                     old: None,
                     new: Some("present".into()),
                 });
+            }
+            // So the kept CI's next poll keeps (or removes) the moved links.
+            for (to, via) in std::mem::take(&mut o.discovered_links) {
+                if to != keep {
+                    k.discovered_links.entry(to).or_insert(via);
+                }
             }
             let before_o = o.fields();
             o.merged_into = Some(keep);

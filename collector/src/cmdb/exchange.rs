@@ -269,6 +269,7 @@ impl<S: Store> Cmdb<S> {
                     to,
                     created_at_ms: now_ms,
                     created_by: by.clone(),
+                    via: None,
                 };
                 put_relationship(tx, &rel)?;
                 for (ci, field) in ends.iter_mut().zip([rel.outgoing_field(), rel.incoming_field()]) {

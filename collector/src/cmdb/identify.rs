@@ -328,7 +328,7 @@ fn usable_uuid(u: &str) -> Option<String> {
     (!junk).then_some(u)
 }
 
-fn usable_serial(s: &str) -> Option<String> {
+pub(crate) fn usable_serial(s: &str) -> Option<String> {
     let s = s.trim();
     const PLACEHOLDERS: &[&str] = &[
         "to be filled by o.e.m.",
@@ -349,7 +349,7 @@ fn usable_serial(s: &str) -> Option<String> {
     (!(s.len() < 3 || one_char || PLACEHOLDERS.contains(&lower.as_str()))).then(|| s.to_owned())
 }
 
-fn usable_mac(m: &str) -> bool {
+pub(crate) fn usable_mac(m: &str) -> bool {
     let m = m.to_ascii_lowercase();
     m.len() == 17 && m != "00:00:00:00:00:00" && m != "ff:ff:ff:ff:ff:ff"
 }

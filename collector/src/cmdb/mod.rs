@@ -22,6 +22,7 @@ pub mod audit;
 pub mod baseline;
 pub mod ci;
 pub mod control;
+pub mod device;
 pub mod drift;
 pub mod exchange;
 pub mod history;
@@ -37,7 +38,9 @@ use std::convert::Infallible;
 use fathom_shared::codec;
 use fathom_shared::envelope::BodyKind;
 use fathom_shared::ids::{AgentId, CiId};
-use fathom_shared::wire::{AckOutcome, Enrollment, Inventory, InventoryDelta, Metrics};
+use fathom_shared::wire::{
+    AckOutcome, DeviceReport, Enrollment, Inventory, InventoryDelta, Metrics,
+};
 
 pub use ci::{CiRecord, CiSource, CiStatus, IdentifiedBy, RelationKind, Relationship};
 use serde::de::DeserializeOwned;
@@ -297,6 +300,8 @@ pub enum Report {
     /// Changed sections, to apply to the agent's stored inventory.
     InventoryDelta(Box<InventoryDelta>),
     Metrics(Metrics),
+    /// One poll of a network device.
+    Device(Box<DeviceReport>),
 }
 
 /// What applying a report did.
@@ -581,12 +586,17 @@ impl<S: Store> Cmdb<S> {
         };
         let prepared =
             inventory.map(|inventory| reconcile::Prepared::new(agent, seq, inventory, now_ms));
+        let prepared_device = match report {
+            Report::Device(device) => Some(device::Prepared::new(agent, seq, device, now_ms)),
+            _ => None,
+        };
         // Enrollment and metrics touch three tables; a transaction over all
         // of them would cost every metrics report the whole set.
         let tables: &[Table] = match report {
             Report::Enrollment { .. } => &[Table::Agents, Table::EnrollmentTokens, Table::Reports],
             Report::Metrics(_) => &[Table::Agents, Table::Reports, Table::Metrics],
             Report::Inventory(_) | Report::InventoryDelta(_) => &reconcile::TABLES,
+            Report::Device(_) => &device::TABLES,
         };
         let applied = self.store.transaction_on(tables, |tx| match report {
             Report::Enrollment { public_key, body } => {
@@ -641,6 +651,31 @@ impl<S: Store> Cmdb<S> {
                 let ci =
                     reconcile::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
                 let report = ReportRecord::new(kind, digest, Some(ci), now_ms);
+                record_report(tx, &mut agent_rec, seq, report)?;
+                Ok(Applied {
+                    outcome: AckOutcome::Stored,
+                    ci_id: Some(ci),
+                })
+            }
+            Report::Device(device) => {
+                let mut agent_rec = match admit(tx, agent, seq, digest)? {
+                    Admission::New(a) => a,
+                    Admission::Duplicate(previous) => return Ok(previous.answer_again()),
+                };
+                let sighting = Sighting {
+                    agent,
+                    seq,
+                    observed_at_ms: match device.observed_at_ms {
+                        t if t > 0 => t.min(now_ms),
+                        _ => now_ms,
+                    },
+                    now_ms,
+                    policy: &self.policy,
+                    webhooks: self.webhooks,
+                };
+                let prepared = prepared_device.as_ref().expect("prepared for devices");
+                let ci = device::apply_device(tx, &agent_rec, device, prepared, &sighting)?;
+                let report = ReportRecord::new(BodyKind::DeviceReport, digest, Some(ci), now_ms);
                 record_report(tx, &mut agent_rec, seq, report)?;
                 Ok(Applied {
                     outcome: AckOutcome::Stored,

@@ -29,6 +29,7 @@ use fathom_shared::ids::{AgentId, CiId};
 use fathom_shared::wire::Inventory;
 
 use super::ci::CiRecord;
+use super::device::NETWORK_DEVICE;
 use super::drift::{DriftRecord, DriftStatus, Observation};
 use super::history::{Actor, FieldChange, HistoryEntry, Why};
 use super::identify::{self, Decision as Identified, Identifiers, Rule};
@@ -75,7 +76,7 @@ pub(crate) struct Sighting<'a> {
 }
 
 impl Sighting<'_> {
-    fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         Actor::Agent {
             agent_id: self.agent,
         }
@@ -215,6 +216,81 @@ pub(crate) fn apply_inventory(
 ) -> TxResult<CiId> {
     let now_ms = sighting.now_ms;
     let ids = Identifiers::from_inventory(inventory);
+    let decision = identify_in(tx, &ids, agent.ci_id, |class| class != NETWORK_DEVICE)?;
+    let (mut ci, is_new) = load_or_create(tx, &decision, agent.agent_id, &ids, now_ms)?;
+    if let Identified::Matched { rule, agreeing, .. } = &decision {
+        let agreeing: Vec<&str> = agreeing.iter().map(|r| r.as_str()).collect();
+        ci.identified_by = IdentifiedBy {
+            rule: *rule,
+            detail: format!(
+                "agent {} matched this CI by {} (agreeing: {})",
+                agent.agent_id,
+                rule.as_str(),
+                agreeing.join(", ")
+            ),
+        };
+        if !ci.agents.contains(&agent.agent_id) {
+            let previous = ci
+                .agents
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let reason = format!(
+                "a new agent key ({}) reports this hardware, matched by {}; previously reported by {}. \
+                 Confirm a reinstall, or revoke the key if the host is not what it claims",
+                agent.agent_id,
+                agreeing.join(", "),
+                if previous.is_empty() { "none".into() } else { previous }
+            );
+            let kind = ReviewKind::NewAgentKey {
+                ci: ci.id,
+                agent_id: agent.agent_id,
+                reason,
+            };
+            raise_review(tx, kind, now_ms, &mut [&mut ci])?;
+            tracing::warn!(ci_id = %ci.id, agent_id = %agent.agent_id, rule = rule.as_str(), "A new agent key reports a known CI; queued for review");
+        }
+    }
+    if let Identified::New { candidates } = &decision {
+        review_candidates(tx, &mut ci, candidates, now_ms)?;
+    }
+    reindex(tx, &mut ci, &ids, is_new)?;
+    if !ci.agents.contains(&agent.agent_id) {
+        tx.insert(
+            Table::CiIndex,
+            &identify::agent_index_key(agent.agent_id),
+            &ci_key(ci.id),
+        )?;
+        ci.agents.push(agent.agent_id);
+    }
+    ci.reported_by = Some(agent.agent_id);
+    ci.first_seen_ms.get_or_insert(now_ms);
+    ci.last_seen_ms = Some(now_ms);
+    if ci.name.is_empty() && !inventory.host.hostname.is_empty() {
+        ci.name = inventory.host.hostname.clone();
+    }
+
+    tx.insert(
+        Table::Inventories,
+        &inventory_key(ci.id, agent.agent_id),
+        &prepared.stored,
+    )?;
+    reconcile(tx, sighting, &mut ci, &prepared.discovered)?;
+    tx.insert(Table::Cis, &ci_key(ci.id), &encode(&ci))?;
+    agent.ci_id = Some(ci.id);
+    Ok(ci.id)
+}
+
+/// Runs the identification rules inside a transaction. Only CIs whose class
+/// `eligible` accepts can be matched: a host's inventory never lands on a
+/// network device's CI, nor a device's poll on a server's.
+pub(crate) fn identify_in(
+    tx: &dyn Tx,
+    ids: &Identifiers,
+    hint: Option<CiId>,
+    eligible: impl Fn(&str) -> bool,
+) -> TxResult<Identified> {
     // `identify` takes infallible lookups; remember the first engine error
     // and return it after.
     let failure = std::cell::RefCell::new(None);
@@ -231,7 +307,9 @@ pub(crate) fn apply_inventory(
     };
     let known = |ci: CiId| -> Option<Identifiers> {
         match tx_get::<CiRecord, Refusal>(tx, Table::Cis, &ci_key(ci)) {
-            Ok(r) => r.filter(|r| r.merged_into.is_none()).map(|r| r.identifiers),
+            Ok(r) => r
+                .filter(|r| r.merged_into.is_none() && eligible(&r.class))
+                .map(|r| r.identifiers),
             Err(TxAbort::Engine(e)) => {
                 failure.borrow_mut().get_or_insert(e);
                 None
@@ -239,90 +317,78 @@ pub(crate) fn apply_inventory(
             Err(TxAbort::Abort(_)) => None,
         }
     };
-    let decision = identify::identify(&ids, agent.ci_id, lookup, known);
-    if let Some(e) = failure.into_inner() {
-        return Err(TxAbort::Engine(e));
+    let decision = identify::identify(ids, hint, lookup, known);
+    match failure.into_inner() {
+        Some(e) => Err(TxAbort::Engine(e)),
+        None => Ok(decision),
     }
+}
 
-    let existing = match &decision {
+/// The CI a decision names (following a merge), or a new one first
+/// discovered by `agent`; and whether it is new.
+pub(crate) fn load_or_create(
+    tx: &dyn Tx,
+    decision: &Identified,
+    agent: AgentId,
+    ids: &Identifiers,
+    now_ms: i64,
+) -> TxResult<(CiRecord, bool)> {
+    let existing = match decision {
         Identified::Known(id) | Identified::Matched { ci: id, .. } => {
             load::<CiRecord>(tx, Table::Cis, &ci_key(*id))?
         }
         Identified::New { .. } => None,
     };
-    // A CI merged into another forwards its agents there.
+    // A CI merged into another forwards its reports there.
     let existing = match existing {
         Some(ci) if ci.merged_into.is_some() => {
             load::<CiRecord>(tx, Table::Cis, &ci_key(ci.merged_into.unwrap()))?
         }
         other => other,
     };
-    let is_new = existing.is_none();
-    let mut ci = match existing {
-        Some(ci) => ci,
+    Ok(match existing {
+        Some(ci) => (ci, false),
         None => {
             let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
-            CiRecord::discovered(id, agent.agent_id, &ids, now_ms)
+            (CiRecord::discovered(id, agent, ids, now_ms), true)
         }
-    };
-    match &decision {
-        Identified::Matched { rule, agreeing, .. } => {
-            let agreeing: Vec<&str> = agreeing.iter().map(|r| r.as_str()).collect();
-            ci.identified_by = IdentifiedBy {
-                rule: *rule,
-                detail: format!(
-                    "agent {} matched this CI by {} (agreeing: {})",
-                    agent.agent_id,
-                    rule.as_str(),
-                    agreeing.join(", ")
-                ),
-            };
-            if !ci.agents.contains(&agent.agent_id) {
-                let previous = ci
-                    .agents
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let reason = format!(
-                    "a new agent key ({}) reports this hardware, matched by {}; previously reported by {}. \
-                     Confirm a reinstall, or revoke the key if the host is not what it claims",
-                    agent.agent_id,
-                    agreeing.join(", "),
-                    if previous.is_empty() { "none".into() } else { previous }
-                );
-                let kind = ReviewKind::NewAgentKey {
-                    ci: ci.id,
-                    agent_id: agent.agent_id,
-                    reason,
-                };
-                raise_review(tx, kind, now_ms, &mut [&mut ci])?;
-                tracing::warn!(ci_id = %ci.id, agent_id = %agent.agent_id, rule = rule.as_str(), "A new agent key reports a known CI; queued for review");
-            }
-        }
-        Identified::New { candidates } => {
-            for c in candidates {
-                let Some(mut existing) = load::<CiRecord>(tx, Table::Cis, &ci_key(c.ci))? else {
-                    continue;
-                };
-                let kind = ReviewKind::PossibleDuplicate {
-                    ci: ci.id,
-                    existing: c.ci,
-                    reason: c.reason.clone(),
-                };
-                raise_review(tx, kind, now_ms, &mut [&mut ci, &mut existing])?;
-                tx.insert(Table::Cis, &ci_key(existing.id), &encode(&existing))?;
-                tracing::warn!(ci_id = %ci.id, existing = %c.ci, reason = %c.reason, "Possible duplicate CI; queued for review, not merged");
-            }
-        }
-        Identified::Known(_) => {}
-    }
+    })
+}
 
-    // Re-index what changed: drop entries for identifiers this CI no longer
-    // has, add the new ones. (Unchanged entries are not rewritten: on a
-    // steady host that is every report.)
+/// Queues each possible duplicate of a new CI for review; nothing merges.
+pub(crate) fn review_candidates(
+    tx: &dyn Tx,
+    ci: &mut CiRecord,
+    candidates: &[identify::Candidate],
+    now_ms: i64,
+) -> TxResult<()> {
+    for c in candidates {
+        let Some(mut existing) = load::<CiRecord>(tx, Table::Cis, &ci_key(c.ci))? else {
+            continue;
+        };
+        let kind = ReviewKind::PossibleDuplicate {
+            ci: ci.id,
+            existing: c.ci,
+            reason: c.reason.clone(),
+        };
+        raise_review(tx, kind, now_ms, &mut [&mut *ci, &mut existing])?;
+        tx.insert(Table::Cis, &ci_key(existing.id), &encode(&existing))?;
+        tracing::warn!(ci_id = %ci.id, existing = %c.ci, reason = %c.reason, "Possible duplicate CI; queued for review, not merged");
+    }
+    Ok(())
+}
+
+/// Re-indexes a CI under what this report offers: drops entries for
+/// identifiers it no longer has, adds the new ones. (Unchanged entries are
+/// not rewritten: on a steady host that is every report.)
+pub(crate) fn reindex(
+    tx: &dyn Tx,
+    ci: &mut CiRecord,
+    ids: &Identifiers,
+    is_new: bool,
+) -> TxResult<()> {
     let mut merged = ci.identifiers.clone();
-    merged.merge_from(&ids);
+    merged.merge_from(ids);
     let keep = merged.index_entries();
     let had = if is_new {
         Vec::new()
@@ -346,33 +412,8 @@ pub(crate) fn apply_inventory(
             )?;
         }
     }
-    if !ci.agents.contains(&agent.agent_id) {
-        tx.insert(
-            Table::CiIndex,
-            &identify::agent_index_key(agent.agent_id),
-            &ci_key(ci.id),
-        )?;
-    }
     ci.identifiers = merged;
-    if !ci.agents.contains(&agent.agent_id) {
-        ci.agents.push(agent.agent_id);
-    }
-    ci.reported_by = Some(agent.agent_id);
-    ci.first_seen_ms.get_or_insert(now_ms);
-    ci.last_seen_ms = Some(now_ms);
-    if ci.name.is_empty() && !inventory.host.hostname.is_empty() {
-        ci.name = inventory.host.hostname.clone();
-    }
-
-    tx.insert(
-        Table::Inventories,
-        &inventory_key(ci.id, agent.agent_id),
-        &prepared.stored,
-    )?;
-    reconcile(tx, sighting, &mut ci, &prepared.discovered)?;
-    tx.insert(Table::Cis, &ci_key(ci.id), &encode(&ci))?;
-    agent.ci_id = Some(ci.id);
-    Ok(ci.id)
+    Ok(())
 }
 
 /// Queues a review item and notes it on the CIs it is about.

@@ -377,6 +377,183 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     d
 }
 
+/// Flattens one poll of a network device (class `network_device`):
+///
+/// | attribute | value |
+/// |---|---|
+/// | `system.{descr,object_id,name,location,contact,vendor}` | SNMPv2-MIB system group (uptime stays in the report) |
+/// | `chassis.<index>.{model,serial,hardware_rev,firmware_rev,software_rev,manufacturer,description}` | ENTITY-MIB, each chassis of a stack |
+/// | `components.<index>.{class,name,model,serial,parent}` | field-replaceable parts: entities with a model or serial (modules, power supplies, fans, transceivers) |
+/// | `interfaces.<name>.{descr,alias,type,mac,speed_bps,admin}` | IF-MIB, by ifName (`name#ifIndex` where names repeat); `admin` is `up`/`down` (operational status is availability, not configuration) |
+/// | `addresses.<ip>` | `<interface>/<prefix length>` |
+/// | `neighbors.<local port>` | `<remote system> <remote port>` from LLDP, else CDP; several sorted and comma-separated |
+/// | `software.<name>`, `storage.<descr>.size_bytes`, `hardware.processors` | HOST-RESOURCES-MIB, where the device has it |
+///
+/// Every section is observed on every poll: a poll either answered or was
+/// not reported.
+pub fn flatten_device(device: &fathom_shared::device::Device) -> Discovered {
+    let mut d = Discovered::default();
+    for s in [
+        "system.",
+        "chassis.",
+        "components.",
+        "interfaces.",
+        "addresses.",
+        "neighbors.",
+    ] {
+        d.scopes.insert(s.to_owned());
+    }
+    if device.host_resources.is_some() {
+        for s in ["software.", "storage.", "hardware.processors"] {
+            d.scopes.insert(s.to_owned());
+        }
+    }
+    let a = &mut d.attributes;
+    let mut set = |k: String, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            a.insert(k, v);
+        }
+    };
+    let sys = &device.system;
+    set("system.descr".into(), sys.sys_descr.clone());
+    set("system.object_id".into(), sys.sys_object_id.clone());
+    set("system.name".into(), sys.sys_name.clone());
+    set("system.location".into(), sys.sys_location.clone());
+    set("system.contact".into(), sys.sys_contact.clone());
+    set("system.vendor".into(), sys.vendor.clone());
+    for c in &device.chassis {
+        let p = format!("chassis.{}", c.index);
+        set(format!("{p}.model"), c.model.clone());
+        set(format!("{p}.serial"), c.serial.clone());
+        set(format!("{p}.hardware_rev"), c.hardware_rev.clone());
+        set(format!("{p}.firmware_rev"), c.firmware_rev.clone());
+        set(format!("{p}.software_rev"), c.software_rev.clone());
+        set(format!("{p}.manufacturer"), c.manufacturer.clone());
+        set(format!("{p}.description"), c.description.clone());
+    }
+    for c in device
+        .components
+        .iter()
+        .filter(|c| c.model.is_some() || c.serial.is_some())
+    {
+        let p = format!("components.{}", c.index);
+        set(format!("{p}.class"), c.class.clone());
+        set(format!("{p}.name"), c.name.clone());
+        set(format!("{p}.model"), c.model.clone());
+        set(format!("{p}.serial"), c.serial.clone());
+        set(format!("{p}.parent"), c.parent_index.map(|i| i.to_string()));
+    }
+    let names = device_interface_names(device);
+    for i in &device.interfaces {
+        let p = format!("interfaces.{}", names[&i.index]);
+        set(format!("{p}.descr"), i.descr.clone());
+        set(format!("{p}.alias"), i.alias.clone());
+        set(format!("{p}.type"), i.kind.map(|k| k.to_string()));
+        set(format!("{p}.mac"), i.mac.clone());
+        set(format!("{p}.speed_bps"), i.speed_bps.map(|s| s.to_string()));
+        set(
+            format!("{p}.admin"),
+            i.admin_up
+                .map(|up| if up { "up" } else { "down" }.to_owned()),
+        );
+    }
+    for ip in &device.ip_addresses {
+        let interface = ip
+            .if_index
+            .map(|i| names.get(&i).cloned().unwrap_or_else(|| i.to_string()))
+            .unwrap_or_else(|| "?".into());
+        let prefix = ip.prefix_len.map(|l| format!("/{l}")).unwrap_or_default();
+        set(
+            format!("addresses.{}", ip.address),
+            Some(format!("{interface}{prefix}")),
+        );
+    }
+    // A port may hear several neighbours (a hub, phones behind a port):
+    // all of them, sorted. CDP only for ports LLDP says nothing about.
+    let mut heard: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for n in &device.lldp_neighbors {
+        let port = n
+            .local_port
+            .clone()
+            .unwrap_or_else(|| n.local_port_num.to_string());
+        let remote = n
+            .remote_sys_name
+            .as_deref()
+            .or(n.remote_chassis_id.as_deref())
+            .unwrap_or("?");
+        let remote_port = n.remote_port_id.as_deref().unwrap_or("?");
+        heard
+            .entry(port)
+            .or_default()
+            .insert(format!("{remote} {remote_port}"));
+    }
+    let lldp_ports: BTreeSet<String> = heard.keys().cloned().collect();
+    for n in &device.cdp_neighbors {
+        let port = names
+            .get(&n.local_if_index)
+            .cloned()
+            .unwrap_or_else(|| n.local_if_index.to_string());
+        if lldp_ports.contains(&port) {
+            continue;
+        }
+        let remote = n.remote_device_id.as_deref().unwrap_or("?");
+        let remote_port = n.remote_port.as_deref().unwrap_or("?");
+        heard
+            .entry(port)
+            .or_default()
+            .insert(format!("{remote} {remote_port}"));
+    }
+    for (port, remotes) in heard {
+        let remotes: Vec<String> = remotes.into_iter().collect();
+        set(format!("neighbors.{port}"), Some(remotes.join(", ")));
+    }
+    if let Some(hr) = &device.host_resources {
+        set(
+            "hardware.processors".into(),
+            Some(hr.processors.to_string()),
+        );
+        for s in &hr.storage {
+            let name = s.descr.clone().unwrap_or_else(|| s.index.to_string());
+            set(
+                format!("storage.{name}.size_bytes"),
+                s.size_bytes.map(|b| b.to_string()),
+            );
+        }
+        for name in &hr.software {
+            set(format!("software.{name}"), Some("installed".into()));
+        }
+    }
+    d
+}
+
+/// What each interface is called in attribute names: its ifName (else its
+/// description, else its index), with `#ifIndex` added where two share one.
+pub fn device_interface_names(device: &fathom_shared::device::Device) -> BTreeMap<u32, String> {
+    let base = |i: &fathom_shared::device::Interface| {
+        i.name
+            .clone()
+            .or_else(|| i.descr.clone())
+            .unwrap_or_else(|| i.index.to_string())
+    };
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for i in &device.interfaces {
+        *count.entry(base(i)).or_default() += 1;
+    }
+    device
+        .interfaces
+        .iter()
+        .map(|i| {
+            let name = base(i);
+            let name = if count[&name] > 1 {
+                format!("{name}#{}", i.index)
+            } else {
+                name
+            };
+            (i.index, name)
+        })
+        .collect()
+}
+
 /// One attribute whose authorized and discovered values differ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {

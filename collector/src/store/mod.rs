@@ -55,10 +55,14 @@ pub enum Table {
     Trail,
     /// seq → webhook event waiting for delivery
     Outbox,
+    /// CI id ++ agent id → that agent's latest poll of a network device
+    Devices,
+    /// CI id ++ observed-at ms → a device poll's interface rates
+    DeviceMetrics,
 }
 
 impl Table {
-    pub const ALL: [Table; 20] = [
+    pub const ALL: [Table; 22] = [
         Table::Agents,
         Table::EnrollmentTokens,
         Table::OperatorTokens,
@@ -79,6 +83,8 @@ impl Table {
         Table::Audits,
         Table::Trail,
         Table::Outbox,
+        Table::Devices,
+        Table::DeviceMetrics,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +109,8 @@ impl Table {
             Table::Audits => "audits",
             Table::Trail => "trail",
             Table::Outbox => "outbox",
+            Table::Devices => "devices",
+            Table::DeviceMetrics => "device_metrics",
         }
     }
 
