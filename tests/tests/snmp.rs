@@ -1,11 +1,12 @@
-//! SNMP polling against a real net-snmp `snmpd`, started on a loopback
-//! port (issue 5, in progress: SNMPv2c, the system group and IF-MIB).
+//! SNMP polling against a real net-snmp `snmpd` started on a loopback port,
+//! and against snmpsim serving recordings of real switches: what `probe
+//! snmp` reads, and what an agent polling them puts in the CMDB.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fathom_tests::snmpsim::{free_udp_port, Snmpsim};
-use fathom_tests::{bin, wait_for};
+use fathom_tests::{bin, fixture_root, wait_for, Agent, Collector};
 use serde_json::Value;
 
 /// A running snmpd, killed when dropped.
@@ -337,4 +338,212 @@ fn recordings_of_real_switches_read_exactly() {
     assert_eq!(nexus["remote_port_id"], "Eth1/19");
     assert_eq!(nexus["remote_port_descr"], "Ethernet1/19");
     assert_eq!(nexus["remote_sys_name"], "NWPU-CA-5548-01");
+}
+
+/// An `[snmp]` section polling `targets` (address, community), each
+/// community in a file of its own under `dir`.
+fn snmp_config(dir: &std::path::Path, targets: &[(&str, &str)], extra: &str) -> String {
+    let mut out = format!("[snmp]\ntimeout_ms = 5000\nretries = 2\n{extra}\n");
+    for (i, (_, community)) in targets.iter().enumerate() {
+        let file = dir.join(format!("community-{i}"));
+        std::fs::write(&file, format!("{community}\n")).unwrap();
+        out.push_str(&format!(
+            "[snmp.credentials.c{i}]\nversion = \"2c\"\ncommunity_file = \"{}\"\n",
+            file.display()
+        ));
+    }
+    for (i, (address, _)) in targets.iter().enumerate() {
+        out.push_str(&format!(
+            "[[snmp.targets]]\naddress = \"{address}\"\ncredentials = \"c{i}\"\n"
+        ));
+    }
+    out
+}
+
+fn network_devices(c: &Collector) -> Vec<Value> {
+    c.cis()
+        .into_iter()
+        .filter(|ci| ci["class"] == "network_device")
+        .collect()
+}
+
+#[test]
+fn polled_switches_become_cis_linked_to_their_neighbours() {
+    let cisco = "network/switch/cisco-c3750";
+    let hpe = "network/switch/hpe-procurve-516733-b21";
+    let Some(sim) = Snmpsim::start(&[cisco, hpe]) else {
+        return;
+    };
+    let c = Collector::start();
+    let token = c.create_token("1h", 1);
+    // The polling agent's own host is named like one of the ProCurve's
+    // LLDP neighbours (a Nexus 5548 on its port 17).
+    let host = fixture_root("NWPU-CA-5548-01", "5548aaaa5548aaaa5548aaaa5548aaaa");
+    let secrets = tempfile::tempdir().unwrap();
+    let target = sim.target();
+    let config = snmp_config(secrets.path(), &[(&target, cisco), (&target, hpe)], "");
+    // Both recordings answer on one port, told apart by community: two
+    // targets with one address. (Real devices have one address each.)
+    let agent = Agent::new(&c, host.path(), &config);
+    let out = agent.run_once(Some(&token));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("Devices polled"), "{log}");
+
+    let devices = network_devices(&c);
+    assert_eq!(devices.len(), 2, "{devices:#?}\n{log}");
+    let show = |id: &Value| c.cli_json(&["ci", "show", id.as_str().unwrap()]);
+    let by_serial = |serial: &str| {
+        devices
+            .iter()
+            .map(|d| show(&d["id"]))
+            .find(|d| d["ci"]["attributes"]["chassis.1001.serial"] == serial)
+            .unwrap_or_else(|| panic!("no device with serial {serial}"))
+    };
+    let catalyst = by_serial("FDO1622Y10H");
+    assert_eq!(
+        catalyst["ci"]["attributes"]["chassis.1001.model"],
+        "WS-C3750G-12S-S"
+    );
+    assert_eq!(catalyst["ci"]["attributes"]["system.vendor"], "Cisco");
+    assert_eq!(catalyst["ci"]["identified_by"]["rule"], "serial");
+    assert_eq!(
+        catalyst["device"]["report"]["device"]["interfaces"]
+            .as_array()
+            .unwrap()
+            .len(),
+        19
+    );
+
+    let procurve = show(
+        &devices
+            .iter()
+            .find(|d| d["id"] != catalyst["ci"]["id"])
+            .unwrap()["id"],
+    );
+    let procurve_id = procurve["ci"]["id"].as_str().unwrap().to_owned();
+    // The ProCurve's chassis is entity 1 or 1001 by firmware; find it by
+    // the serial the recording holds.
+    let attributes = procurve["ci"]["attributes"].as_object().unwrap();
+    assert!(
+        attributes
+            .iter()
+            .any(|(k, v)| k.starts_with("chassis.") && k.ends_with(".serial") && v == "3C421900TX"),
+        "{attributes:#?}"
+    );
+    assert_eq!(
+        attributes["neighbors.17"]
+            .as_str()
+            .map(|n| n.contains("NWPU-CA-5548-01 Eth1/19")),
+        Some(true),
+        "{attributes:#?}"
+    );
+    // Its neighbour on port 17 is the agent's host: a connected_to
+    // relationship, with the ports.
+    let server = c
+        .cis()
+        .into_iter()
+        .find(|ci| ci["class"] == "server")
+        .unwrap();
+    let outgoing = procurve["relationships"]["outgoing"].as_array().unwrap();
+    assert_eq!(outgoing.len(), 1, "{outgoing:#?}");
+    assert_eq!(outgoing[0]["kind"], "connected_to");
+    assert_eq!(outgoing[0]["to"], server["id"]);
+    assert!(
+        outgoing[0]["via"]
+            .as_str()
+            .unwrap()
+            .ends_with("↔ Eth1/19 (LLDP)"),
+        "{outgoing:#?}"
+    );
+    // The server sees it from its side, and both histories say so.
+    let server_shown = show(&server["id"]);
+    assert_eq!(
+        server_shown["relationships"]["incoming"][0]["from"],
+        procurve_id.as_str()
+    );
+    let history = c.cli_json(&["ci", "history", server["id"].as_str().unwrap()]);
+    assert!(
+        history.to_string().contains(&format!(
+            "relationship {procurve_id} connected_to (incoming)"
+        )),
+        "{history}"
+    );
+
+    // A second poll finds the same two CIs and changes nothing.
+    let out = agent.run_once(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(network_devices(&c).len(), 2);
+    let again = show(&procurve["ci"]["id"]);
+    assert_eq!(again["ci"]["revision"], procurve["ci"]["revision"]);
+    assert!(c
+        .cli_json(&["incident", "list"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // The human view lists the interfaces and the link.
+    let shown = c.cli(&["ci", "show", &procurve_id]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("latest poll: report"), "{text}");
+    assert!(text.contains("connected_to"), "{text}");
+}
+
+#[test]
+fn a_polling_daemon_reports_interface_throughput() {
+    let Some(snmpd) = Snmpd::start() else {
+        return;
+    };
+    let c = Collector::start();
+    let token = c.create_token("1h", 1);
+    let host = fixture_root("poller-1", "0123456789abcdef0123456789abcdef");
+    let secrets = tempfile::tempdir().unwrap();
+    let config = snmp_config(
+        secrets.path(),
+        &[(&snmpd.target(), "fathom-ro")],
+        "poll_interval_secs = 1",
+    );
+    let agent = Agent::new(&c, host.path(), &config);
+    assert!(agent.run_once(Some(&token)).status.success());
+    let mut daemon = agent
+        .command(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The loopback interface carries the polls themselves, so its counters
+    // move between polls (snmpd refreshes them every few seconds).
+    let (shown, lo_rate) = wait_for(
+        "a poll measuring loopback traffic",
+        Duration::from_secs(40),
+        || {
+            let device = network_devices(&c).into_iter().next()?;
+            let shown = c.cli_json(&["ci", "show", device["id"].as_str()?]);
+            let interfaces = shown["device"]["report"]["device"]["interfaces"].as_array()?;
+            let lo = interfaces.iter().find(|i| i["descr"] == "lo")?.clone();
+            let rate = shown["interface_rates"]["rates"]
+                .as_array()?
+                .iter()
+                .find(|r| r["index"] == lo["index"] && r["in_bps"].as_f64() > Some(0.0))?
+                .clone();
+            Some((shown, rate))
+        },
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(shown["ci"]["name"], "edge-sw-1");
+    assert!(lo_rate["interval_ms"].as_u64().unwrap() >= 500, "{lo_rate}");
+    // Bits, from octets: a whole number of bytes per interval.
+    let bytes = lo_rate["in_bps"].as_f64().unwrap() / 8.0
+        * lo_rate["interval_ms"].as_f64().unwrap()
+        / 1000.0;
+    assert!((bytes - bytes.round()).abs() < 1e-6, "{lo_rate}");
 }

@@ -238,6 +238,11 @@ pub(super) async fn route<S: Store>(
                 .map_err(store)?
                 .ok_or_else(|| not_found(format!("no CI {ci}")))?;
             let inventory = cmdb.latest_inventory(ci).map_err(store)?;
+            let device = cmdb.latest_device_poll(ci).map_err(store)?;
+            let interface_rates = match &device {
+                Some(_) => cmdb.device_samples(ci).map_err(store)?.pop(),
+                None => None,
+            };
             let (outgoing, incoming) = cmdb.relationships_of(ci).map_err(store)?;
             let mut open_drift = Vec::new();
             for d in record.open_drifts.values() {
@@ -249,6 +254,8 @@ pub(super) async fn route<S: Store>(
                     "ci": record,
                     "stale": record.is_stale(now, cmdb.policy().stale_after_ms),
                     "inventory": inventory,
+                    "device": device,
+                    "interface_rates": interface_rates,
                     "relationships": {"outgoing": outgoing, "incoming": incoming},
                     "open_drift": open_drift,
                 }),

@@ -13,6 +13,7 @@ use crate::api::CiView;
 use crate::cmdb::audit::AuditReport;
 use crate::cmdb::baseline::{Baseline, BaselineDiff, BaselineSummary};
 use crate::cmdb::ci::RelationKind;
+use crate::cmdb::device::{DeviceSample, StoredDeviceReport};
 use crate::cmdb::drift::{DriftRecord, DriftStatus};
 use crate::cmdb::exchange::{Exchange, ExchangeCi, ExchangeRelationship, ImportReport};
 use crate::cmdb::history::{HistoryEntry, TrailEntry};
@@ -735,17 +736,26 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                 let incoming: Vec<Relationship> =
                     serde_json::from_value(shown["relationships"]["incoming"].clone())?;
                 let drift: Vec<DriftRecord> = serde_json::from_value(shown["open_drift"].clone())?;
-                let mut out = super::describe_ci(&ci, inventory.as_ref());
+                let device: Option<StoredDeviceReport> =
+                    serde_json::from_value(shown["device"].clone())?;
+                let rates: Option<DeviceSample> =
+                    serde_json::from_value(shown["interface_rates"].clone())?;
+                let mut out = match &device {
+                    Some(poll) => super::describe_device(&ci, poll, rates.as_ref()),
+                    None => super::describe_ci(&ci, inventory.as_ref()),
+                };
                 if shown["stale"].as_bool() == Some(true) {
                     out.push_str("\nSTALE: discovery has not reported this CI for longer than the policy's stale_after\n");
                 }
                 if !outgoing.is_empty() || !incoming.is_empty() {
                     out.push_str("\nrelationships\n");
-                    for r in &outgoing {
-                        out.push_str(&format!("  {} {} {}\n", r.from, r.kind, r.to));
-                    }
-                    for r in &incoming {
-                        out.push_str(&format!("  {} {} {}\n", r.from, r.kind, r.to));
+                    for r in outgoing.iter().chain(&incoming) {
+                        let via = r
+                            .via
+                            .as_deref()
+                            .map(|v| format!("  via {v}"))
+                            .unwrap_or_default();
+                        out.push_str(&format!("  {} {} {}{via}\n", r.from, r.kind, r.to));
                     }
                 }
                 if !drift.is_empty() {

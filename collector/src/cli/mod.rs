@@ -327,7 +327,8 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
 }
 
 /// A CI as a person reads it, with a summary of its latest inventory.
-pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>) -> String {
+/// A CI's own fields and authorized attributes.
+fn describe_header(ci: &CiRecord) -> String {
     let mut out = String::new();
     out.push_str(&format!("CI          {}\n", ci.id));
     out.push_str(&format!("name        {}\n", ci.name));
@@ -387,6 +388,11 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
             .join("\n"),
     );
     out.push('\n');
+    out
+}
+
+pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>) -> String {
+    let mut out = describe_header(ci);
     let Some(latest) = latest else {
         out.push_str("\nno inventory received yet\n");
         return out;
@@ -505,5 +511,91 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
     for e in &inv.probe_errors {
         out.push_str(&format!("not read: {}: {}\n", e.probe, e.message));
     }
+    out
+}
+
+/// A network device CI: its fields, then what its latest poll found and
+/// each interface's throughput over the latest poll interval.
+pub fn describe_device(
+    ci: &CiRecord,
+    poll: &crate::cmdb::device::StoredDeviceReport,
+    rates: Option<&crate::cmdb::device::DeviceSample>,
+) -> String {
+    let mut out = describe_header(ci);
+    let report = &poll.report;
+    let device = &report.device;
+    out.push_str(&format!(
+        "\nlatest poll: report {} from agent {} at {}, received {}\n",
+        poll.seq,
+        poll.agent_id,
+        report.target,
+        render::time(poll.received_at_ms)
+    ));
+    if let Some(uptime) = device.system.sys_uptime_s {
+        out.push_str(&format!(
+            "uptime: {}d {}h\n",
+            uptime / 86_400,
+            uptime % 86_400 / 3600
+        ));
+    }
+    out.push_str(&format!(
+        "chassis: {}, components: {}, IP addresses: {}, LLDP neighbours: {}, CDP neighbours: {}\n",
+        device.chassis.len(),
+        device.components.len(),
+        device.ip_addresses.len(),
+        device.lldp_neighbors.len(),
+        device.cdp_neighbors.len()
+    ));
+    let rate_of = |index: u32| rates.and_then(|s| s.rates.iter().find(|r| r.index == index));
+    let mbps = |bps: f64| format!("{:.2}", bps / 1e6);
+    out.push_str("\ninterfaces");
+    if let Some(s) = rates {
+        out.push_str(&format!(
+            " (throughput over the {:.0} s before {})",
+            s.rates
+                .first()
+                .map_or(0.0, |r| r.interval_ms as f64 / 1000.0),
+            render::time(s.observed_at_ms)
+        ));
+    }
+    out.push('\n');
+    let names = crate::control::attributes::device_interface_names(device);
+    let rows: Vec<Vec<String>> = device
+        .interfaces
+        .iter()
+        .map(|i| {
+            let status = |up: Option<bool>| match up {
+                Some(true) => "up",
+                Some(false) => "down",
+                None => "-",
+            };
+            let rate = rate_of(i.index);
+            vec![
+                format!("  {}", names[&i.index]),
+                format!("{}/{}", status(i.admin_up), status(i.oper_up)),
+                i.speed_bps
+                    .map_or_else(|| "-".into(), |s| format!("{}", s / 1_000_000)),
+                i.mac.clone().unwrap_or_else(|| "-".into()),
+                rate.map_or_else(|| "-".into(), |r| mbps(r.in_bps)),
+                rate.map_or_else(|| "-".into(), |r| mbps(r.out_bps)),
+                rate.and_then(|r| r.utilization_pct)
+                    .map_or_else(|| "-".into(), |u| format!("{u:.1}%")),
+                rate.map_or_else(|| "-".into(), |r| format!("{:.2}", r.errors_per_s)),
+            ]
+        })
+        .collect();
+    out.push_str(&render::table(
+        &[
+            "  NAME",
+            "ADMIN/OPER",
+            "MBIT/S",
+            "MAC",
+            "IN MBIT/S",
+            "OUT MBIT/S",
+            "UTIL",
+            "ERR/S",
+        ],
+        &rows,
+    ));
     out
 }

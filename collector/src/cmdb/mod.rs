@@ -554,6 +554,21 @@ impl<S: Store> Cmdb<S> {
         self.scan(Table::Inventories, &ci_key(id))
     }
 
+    /// The latest poll of a network device CI, by whichever agent.
+    pub fn latest_device_poll(
+        &self,
+        id: CiId,
+    ) -> Result<Option<device::StoredDeviceReport>, StoreError> {
+        let polls: Vec<device::StoredDeviceReport> = self.scan(Table::Devices, &ci_key(id))?;
+        Ok(polls.into_iter().max_by_key(|p| p.received_at_ms))
+    }
+
+    /// A network device's interface rates, one sample per poll, oldest
+    /// first.
+    pub fn device_samples(&self, id: CiId) -> Result<Vec<device::DeviceSample>, StoreError> {
+        self.scan(Table::DeviceMetrics, &ci_key(id))
+    }
+
     /// Every stored metrics sample of an agent, oldest first.
     pub fn metrics_of(&self, agent: AgentId) -> Result<Vec<Metrics>, StoreError> {
         self.scan(Table::Metrics, agent.as_bytes())
