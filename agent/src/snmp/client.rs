@@ -460,6 +460,7 @@ impl Session {
 }
 
 /// What a device answered to a request.
+#[derive(Debug)]
 enum Answer {
     Response(Pdu),
     /// Our idea of its clock was off; it has been corrected.
@@ -500,6 +501,7 @@ mod v3 {
         ),
     ];
 
+    #[derive(Debug)]
     pub enum Error {
         Malformed(String),
         Refused(String),
@@ -1031,6 +1033,76 @@ mod tests {
         let err = session.get(&[root()]).await.unwrap_err();
         assert!(matches!(err, SnmpError::Refused { .. }), "{err}");
         assert!(err.to_string().contains("not authenticated"), "{err}");
+    }
+
+    /// A user and the engine state a discovery would have left, keys
+    /// localized as the session localizes them.
+    fn v3_peer(privacy: bool) -> (User, Engine) {
+        let user = User {
+            name: "fathom".into(),
+            auth: Auth::Sha256,
+            auth_password: "auth-passphrase".into(),
+            priv_password: privacy.then(|| "priv-passphrase".into()),
+        };
+        let id = b"\x80\x00\x1f\x88\x04fathom".to_vec();
+        // Localizing hashes a megabyte per key: once for every case.
+        static KEYS: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+        let (auth_key, priv_key) = KEYS.get_or_init(|| {
+            (
+                Auth::Sha256.localized_key(b"auth-passphrase", &id),
+                Auth::Sha256.localized_key(b"priv-passphrase", &id),
+            )
+        });
+        let engine = Engine {
+            auth_key: auth_key.clone(),
+            priv_key: privacy.then(|| priv_key.clone()),
+            id,
+            boots: 3,
+            time: 1000,
+            seen: Instant::now(),
+        };
+        (user, engine)
+    }
+
+    /// An authenticated (and with `privacy`, encrypted) Response, as the
+    /// device would send it: the same USM code both ways.
+    fn v3_response(user: &User, engine: &Engine, id: i32) -> Vec<u8> {
+        let pdu = Pdus::Response(Response(plain_pdu(id, &[root()])));
+        v3::encode(user, engine, pdu, id).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The SNMPv3 path on what a device may send: an authenticated
+        /// answer with any byte changed, or cut short, is never taken as an
+        /// answer (the MAC covers every byte), and nothing panics; the
+        /// untouched answer is taken.
+        #[test]
+        fn tampered_v3_answers_are_never_accepted(
+            privacy in proptest::prelude::any::<bool>(),
+            edits in proptest::collection::vec((0usize..400, 1u8..=255), 1..4),
+            cut in proptest::option::of(1usize..400),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let (user, mut engine) = v3_peer(privacy);
+            let genuine = v3_response(&user, &engine, 77);
+            let taken = v3::decode(&user, &mut engine, &genuine, 77);
+            proptest::prop_assert!(matches!(taken, Ok(Some(Answer::Response(_)))), "{taken:?}");
+
+            let mut tampered = genuine.clone();
+            for (at, flip) in &edits {
+                let at = at % tampered.len();
+                tampered[at] ^= flip;
+            }
+            if let Some(cut) = cut {
+                tampered.truncate(cut.min(tampered.len() - 1));
+            }
+            let result = v3::decode(&user, &mut engine, &tampered, 77);
+            proptest::prop_assert!(
+                !matches!(result, Ok(Some(Answer::Response(_)))),
+                "a tampered answer was accepted: {result:?}"
+            );
+            let _ = v3::decode(&user, &mut engine, &noise, 77);
+        }
     }
 
     proptest::proptest! {

@@ -14,25 +14,113 @@ use super::client::{Session, SnmpError};
 use super::{hex_colons, Oid, Value};
 
 const SYSTEM: [u32; 7] = [1, 3, 6, 1, 2, 1, 1];
-const IF_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 2, 2, 1];
-const IF_X_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 31, 1, 1, 1];
-/// ifDescr, ifType, ifSpeed, ifPhysAddress, ifAdminStatus, ifOperStatus,
-/// ifInOctets, ifInDiscards, ifInErrors, ifOutOctets, ifOutDiscards,
-/// ifOutErrors.
-const IF_COLUMNS: [u32; 12] = [2, 3, 5, 6, 7, 8, 10, 13, 14, 16, 19, 20];
-/// ifName, ifHCInOctets, ifHCOutOctets, ifHighSpeed, ifAlias.
-const IF_X_COLUMNS: [u32; 5] = [1, 6, 10, 15, 18];
 const ENTERPRISES: [u32; 6] = [1, 3, 6, 1, 4, 1];
-const ENT_PHYSICAL_ENTRY: [u32; 11] = [1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1];
-const LLDP_LOC_PORT_ENTRY: [u32; 10] = [1, 0, 8802, 1, 1, 2, 1, 3, 7, 1];
-const LLDP_REM_ENTRY: [u32; 10] = [1, 0, 8802, 1, 1, 2, 1, 4, 1, 1];
-const IP_ADDRESS_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 4, 34, 1];
-const IP_ADDR_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 4, 20, 1];
-const CDP_CACHE_ENTRY: [u32; 13] = [1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1];
-const HR_STORAGE_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 2, 3, 1];
 const HR_STORAGE_TYPES: [u32; 9] = [1, 3, 6, 1, 2, 1, 25, 2, 1];
-const HR_PROCESSOR_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 3, 3, 1];
-const HR_SW_INSTALLED_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 6, 3, 1];
+
+/// A table a poll reads: its entry OID and the columns wanted of it.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    pub name: &'static str,
+    pub entry: &'static [u32],
+    pub columns: &'static [u32],
+}
+
+macro_rules! table_spec {
+    ($id:ident, $name:literal, [$($entry:literal),*], [$($column:literal),*]) => {
+        pub const $id: TableSpec = TableSpec {
+            name: $name,
+            entry: &[$($entry),*],
+            columns: &[$($column),*],
+        };
+    };
+}
+
+// ifDescr, ifType, ifSpeed, ifPhysAddress, ifAdminStatus, ifOperStatus,
+// ifInOctets, ifInDiscards, ifInErrors, ifOutOctets, ifOutDiscards,
+// ifOutErrors.
+table_spec!(
+    IF_TABLE,
+    "IF-MIB ifTable",
+    [1, 3, 6, 1, 2, 1, 2, 2, 1],
+    [2, 3, 5, 6, 7, 8, 10, 13, 14, 16, 19, 20]
+);
+// ifName, ifHCInOctets, ifHCOutOctets, ifHighSpeed, ifAlias.
+table_spec!(
+    IF_X_TABLE,
+    "IF-MIB ifXTable",
+    [1, 3, 6, 1, 2, 1, 31, 1, 1, 1],
+    [1, 6, 10, 15, 18]
+);
+table_spec!(
+    ENT_PHYSICAL_TABLE,
+    "ENTITY-MIB entPhysicalTable",
+    [1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1],
+    [2, 4, 5, 7, 8, 9, 10, 11, 12, 13]
+);
+table_spec!(
+    LLDP_LOC_PORT_TABLE,
+    "LLDP-MIB lldpLocPortTable",
+    [1, 0, 8802, 1, 1, 2, 1, 3, 7, 1],
+    [2, 3]
+);
+table_spec!(
+    LLDP_REM_TABLE,
+    "LLDP-MIB lldpRemTable",
+    [1, 0, 8802, 1, 1, 2, 1, 4, 1, 1],
+    [4, 5, 6, 7, 8, 9]
+);
+table_spec!(
+    IP_ADDRESS_TABLE,
+    "IP-MIB ipAddressTable",
+    [1, 3, 6, 1, 2, 1, 4, 34, 1],
+    [3, 4, 5]
+);
+table_spec!(
+    IP_ADDR_TABLE,
+    "IP-MIB ipAddrTable",
+    [1, 3, 6, 1, 2, 1, 4, 20, 1],
+    [2, 3]
+);
+table_spec!(
+    CDP_CACHE_TABLE,
+    "CISCO-CDP-MIB cdpCacheTable",
+    [1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1],
+    [3, 4, 6, 7, 8]
+);
+table_spec!(
+    HR_STORAGE_TABLE,
+    "HOST-RESOURCES-MIB hrStorageTable",
+    [1, 3, 6, 1, 2, 1, 25, 2, 3, 1],
+    [2, 3, 4, 5, 6]
+);
+table_spec!(
+    HR_PROCESSOR_TABLE,
+    "HOST-RESOURCES-MIB hrProcessorTable",
+    [1, 3, 6, 1, 2, 1, 25, 3, 3, 1],
+    [1]
+);
+table_spec!(
+    HR_SW_INSTALLED_TABLE,
+    "HOST-RESOURCES-MIB hrSWInstalledTable",
+    [1, 3, 6, 1, 2, 1, 25, 6, 3, 1],
+    [2]
+);
+
+/// Every table a poll may read, in the order it reads them (ipAddrTable
+/// only where ipAddressTable is empty).
+pub const TABLES: [TableSpec; 11] = [
+    ENT_PHYSICAL_TABLE,
+    IF_TABLE,
+    IF_X_TABLE,
+    IP_ADDRESS_TABLE,
+    IP_ADDR_TABLE,
+    LLDP_LOC_PORT_TABLE,
+    LLDP_REM_TABLE,
+    CDP_CACHE_TABLE,
+    HR_STORAGE_TABLE,
+    HR_PROCESSOR_TABLE,
+    HR_SW_INSTALLED_TABLE,
+];
 
 pub async fn probe(session: &mut Session) -> Result<Device, SnmpError> {
     let system = system(session).await?;
@@ -51,9 +139,9 @@ pub async fn probe(session: &mut Session) -> Result<Device, SnmpError> {
 
 /// HOST-RESOURCES-MIB: storage, processors and installed software.
 pub async fn host_resources(session: &mut Session) -> Result<Option<HostResources>, SnmpError> {
-    let storage_rows = table(session, &HR_STORAGE_ENTRY, &[2, 3, 4, 5, 6]).await?;
-    let processors = table(session, &HR_PROCESSOR_ENTRY, &[1]).await?.len();
-    let software_rows = table(session, &HR_SW_INSTALLED_ENTRY, &[2]).await?;
+    let storage_rows = table(session, &HR_STORAGE_TABLE).await?;
+    let processors = table(session, &HR_PROCESSOR_TABLE).await?.len();
+    let software_rows = table(session, &HR_SW_INSTALLED_TABLE).await?;
     if storage_rows.is_empty() && processors == 0 && software_rows.is_empty() {
         return Ok(None);
     }
@@ -106,7 +194,7 @@ pub async fn host_resources(session: &mut Session) -> Result<Option<HostResource
 /// IP-MIB addresses: ipAddressTable (IPv4 and IPv6) where the device has
 /// it, else the older ipAddrTable.
 pub async fn ip_addresses(session: &mut Session) -> Result<Vec<IpAddress>, SnmpError> {
-    let rows = table(session, &IP_ADDRESS_ENTRY, &[3, 4, 5]).await?;
+    let rows = table(session, &IP_ADDRESS_TABLE).await?;
     let mut out: Vec<IpAddress> = rows
         .iter()
         .filter_map(|(index, row)| {
@@ -144,7 +232,7 @@ pub async fn ip_addresses(session: &mut Session) -> Result<Vec<IpAddress>, SnmpE
         })
         .collect();
     if out.is_empty() {
-        for (index, row) in table(session, &IP_ADDR_ENTRY, &[2, 3]).await? {
+        for (index, row) in table(session, &IP_ADDR_TABLE).await? {
             let [a, b, c, d] = index.as_slice() else {
                 continue;
             };
@@ -166,7 +254,7 @@ pub async fn ip_addresses(session: &mut Session) -> Result<Vec<IpAddress>, SnmpE
 
 /// CISCO-CDP-MIB cdpCacheTable, on Cisco and the devices that speak CDP.
 pub async fn cdp_neighbors(session: &mut Session) -> Result<Vec<CdpNeighbor>, SnmpError> {
-    let rows = table(session, &CDP_CACHE_ENTRY, &[3, 4, 6, 7, 8]).await?;
+    let rows = table(session, &CDP_CACHE_TABLE).await?;
     Ok(rows
         .iter()
         .filter_map(|(index, row)| {
@@ -215,13 +303,13 @@ pub async fn system(session: &mut Session) -> Result<System, SnmpError> {
 
 /// A table, walked into rows: index (the arcs after the column) → column →
 /// value.
-type Rows = BTreeMap<Vec<u32>, BTreeMap<u32, Value>>;
+pub type Rows = BTreeMap<Vec<u32>, BTreeMap<u32, Value>>;
 
-/// The wanted columns of a table (under its `entry`), walked side by side.
-async fn table(session: &mut Session, entry: &[u32], columns: &[u32]) -> Result<Rows, SnmpError> {
-    let entry = Oid(entry.to_vec());
+/// The wanted columns of a table, walked side by side.
+pub async fn table(session: &mut Session, spec: &TableSpec) -> Result<Rows, SnmpError> {
+    let entry = Oid(spec.entry.to_vec());
     let mut rows = Rows::new();
-    for (oid, value) in session.walk_columns(&entry, columns).await? {
+    for (oid, value) in session.walk_columns(&entry, spec.columns).await? {
         if let Some([column, index @ ..]) = oid.suffix(&entry) {
             if !index.is_empty() {
                 rows.entry(index.to_vec())
@@ -255,12 +343,7 @@ fn number(row: &BTreeMap<u32, Value>, column: u32) -> Option<u64> {
 /// ENTITY-MIB entPhysicalTable: chassis, and every other entity as a
 /// component with its place in the containment tree.
 pub async fn entities(session: &mut Session) -> Result<(Vec<Chassis>, Vec<Component>), SnmpError> {
-    let rows = table(
-        session,
-        &ENT_PHYSICAL_ENTRY,
-        &[2, 4, 5, 7, 8, 9, 10, 11, 12, 13],
-    )
-    .await?;
+    let rows = table(session, &ENT_PHYSICAL_TABLE).await?;
     let mut chassis = Vec::new();
     let mut components = Vec::new();
     for (index, row) in &rows {
@@ -318,8 +401,8 @@ fn physical_class(code: u64) -> Option<&'static str> {
 
 /// LLDP-MIB: the local ports and what each hears from its neighbours.
 pub async fn lldp_neighbors(session: &mut Session) -> Result<Vec<LldpNeighbor>, SnmpError> {
-    let local = table(session, &LLDP_LOC_PORT_ENTRY, &[2, 3]).await?;
-    let remote = table(session, &LLDP_REM_ENTRY, &[4, 5, 6, 7, 8, 9]).await?;
+    let local = table(session, &LLDP_LOC_PORT_TABLE).await?;
+    let remote = table(session, &LLDP_REM_TABLE).await?;
     Ok(remote
         .iter()
         // Indexed by time mark, local port number, remote index.
@@ -354,8 +437,8 @@ fn id_text(row: &BTreeMap<u32, Value>, subtype: u32, id: u32, mac_subtype: u64) 
 }
 
 pub async fn interfaces(session: &mut Session) -> Result<Vec<Interface>, SnmpError> {
-    let if_table = table(session, &IF_ENTRY, &IF_COLUMNS).await?;
-    let if_x_table = table(session, &IF_X_ENTRY, &IF_X_COLUMNS).await?;
+    let if_table = table(session, &IF_TABLE).await?;
+    let if_x_table = table(session, &IF_X_TABLE).await?;
     let empty = BTreeMap::new();
     Ok(if_table
         .iter()
