@@ -289,6 +289,32 @@ mod tests {
         );
     }
 
+    /// The commented `[snmp]` example, uncommented, is a valid section.
+    #[test]
+    fn the_shipped_snmp_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/agent.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let start = text.find("# [snmp]").unwrap();
+        let secrets = tempfile::tempdir().unwrap();
+        for name in ["campus.community", "core.auth", "core.priv"] {
+            std::fs::write(secrets.path().join(name), "a-long-enough-secret\n").unwrap();
+        }
+        let snmp: String = text[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix('#')).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("/etc/fathom/snmp", &secrets.path().display().to_string());
+        let config = parse(&format!(
+            "collector_url = 'https://x'\nca_file = 'a'\n{snmp}"
+        ))
+        .unwrap();
+        let snmp = config.snmp.unwrap();
+        assert_eq!(snmp.targets[0].label(), "core-1.example.net:161");
+        assert_eq!(snmp.sweeps[0].network.to_string(), "10.20.0.0/24");
+        assert_eq!(snmp.max_concurrent, 32);
+    }
+
     #[test]
     fn errors_name_the_file_and_key() {
         let cases = [
