@@ -301,7 +301,11 @@ mod tests {
         }
         let snmp: String = text[start..]
             .lines()
-            .map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix('#')).unwrap_or(l))
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .or_else(|| l.strip_prefix('#'))
+                    .unwrap_or(l)
+            })
             .collect::<Vec<_>>()
             .join("\n")
             .replace("/etc/fathom/snmp", &secrets.path().display().to_string());

@@ -132,7 +132,9 @@ pub struct Round {
 
 #[derive(Debug)]
 pub struct Poller {
-    config: SnmpConfig,
+    /// Shared with the polls in flight (cloning it per poll would cost
+    /// every target's entry, per poll).
+    config: std::sync::Arc<SnmpConfig>,
     previous: HashMap<String, Counters>,
     /// Devices the latest sweep found answering, by label.
     swept: BTreeMap<String, Target>,
@@ -142,7 +144,7 @@ pub struct Poller {
 impl Poller {
     pub fn new(config: SnmpConfig) -> Poller {
         Poller {
-            config,
+            config: std::sync::Arc::new(config),
             previous: HashMap::new(),
             swept: BTreeMap::new(),
             last_sweep: None,
@@ -204,7 +206,7 @@ impl Poller {
         loop {
             while running.len() < self.config.max_concurrent {
                 let Some(target) = queue.next() else { break };
-                let config = self.config.clone();
+                let config = std::sync::Arc::clone(&self.config);
                 running.spawn(async move {
                     let result = poll(&target, &config).await;
                     (target, result, now_ms())
