@@ -547,3 +547,69 @@ fn a_polling_daemon_reports_interface_throughput() {
         / 1000.0;
     assert!((bytes - bytes.round()).abs() < 1e-6, "{lo_rate}");
 }
+
+#[test]
+fn recordings_of_a_router_and_a_firewall_read_exactly() {
+    let firewall = "network/firewall/paloalto-pa-5000";
+    let router = "network/router/huawei-s5720";
+    let Some(sim) = Snmpsim::start(&[firewall, router]) else {
+        return;
+    };
+
+    // A Palo Alto PA-5050: its chassis from ENTITY-MIB, and UTF-8 strings
+    // (Chinese location and contact) decoded as text.
+    let found = sim.probe(firewall);
+    assert_eq!(found["system"]["vendor"], "Palo Alto Networks");
+    assert_eq!(found["system"]["sys_object_id"], "1.3.6.1.4.1.25461.2.3.9");
+    assert_eq!(found["system"]["sys_location"], "网络中心机房");
+    assert_eq!(found["system"]["sys_contact"], "马刚");
+    assert_eq!(found["system"]["sys_uptime_s"], 6_803_771);
+    let chassis = found["chassis"].as_array().unwrap();
+    assert_eq!(chassis.len(), 1);
+    assert_eq!(chassis[0]["model"], "PA-5050");
+    assert_eq!(chassis[0]["serial"], "0009C100761");
+    assert_eq!(chassis[0]["hardware_rev"], "3.0");
+    assert_eq!(chassis[0]["software_rev"], "8.0.1");
+    assert_eq!(chassis[0]["manufacturer"], "Palo Alto Networks");
+    assert_eq!(chassis[0]["firmware_rev"], Value::Null);
+    let interfaces = found["interfaces"].as_array().unwrap();
+    assert_eq!(interfaces.len(), 46);
+    assert_eq!(interfaces[0]["mac"], "00:90:0b:3e:36:69");
+    // An empty ifPhysAddress is no MAC.
+    assert_eq!(interfaces[2]["mac"], Value::Null);
+
+    // A Huawei S5720 routing switch: its chassis under an index of
+    // Huawei's numbering, an empty model (null), four modules, and its
+    // addresses from ipAddrTable.
+    let found = sim.probe(router);
+    assert_eq!(found["system"]["vendor"], "Huawei");
+    assert_eq!(found["system"]["sys_location"], "BeiJing China");
+    assert!(found["system"]["sys_descr"]
+        .as_str()
+        .unwrap()
+        .contains("Version 5.160 (S5720 V200R007C00SPC500)"));
+    let chassis = found["chassis"].as_array().unwrap();
+    assert_eq!(chassis.len(), 1);
+    assert_eq!(chassis[0]["index"], 67_108_867);
+    assert_eq!(chassis[0]["serial"], "210235956210F7000410");
+    assert_eq!(chassis[0]["description"], "HUAWEI S5720 Routing Switch");
+    assert_eq!(
+        chassis[0]["software_rev"],
+        "Version 5.160 V200R007C00SPC500"
+    );
+    assert_eq!(chassis[0]["manufacturer"], "Huawei");
+    assert_eq!(chassis[0]["model"], Value::Null);
+    let modules = found["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["class"] == "module")
+        .count();
+    assert_eq!(modules, 4);
+    assert_eq!(found["interfaces"].as_array().unwrap().len(), 39);
+    assert!(found["ip_addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["address"] == "10.20.101.200"));
+}
