@@ -1,4 +1,5 @@
-//! `fathom-agent` command line: `run`, `inventory`, `status`, `validate-config`.
+//! `fathom-agent` command line: `run`, `inventory`, `status`, `probe snmp`,
+//! `validate-config`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -359,6 +360,12 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 "collector_url": config.collector_url.as_str(),
                 "spooled_reports": spool.len(),
                 "spooled_bytes": spool.bytes(),
+                "snmp": config.snmp.as_ref().map(|s| serde_json::json!({
+                    "targets": s.targets.iter().map(|t| t.label()).collect::<Vec<_>>(),
+                    "sweeps": s.sweeps.iter().map(|w| w.network.to_string()).collect::<Vec<_>>(),
+                    "poll_interval_secs": s.poll_interval.as_secs(),
+                    "max_concurrent": s.max_concurrent,
+                })),
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -370,6 +377,21 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 );
                 println!("collector        {}", config.collector_url);
                 println!("spooled reports  {} ({} bytes)", spool.len(), spool.bytes());
+                if let Some(s) = &config.snmp {
+                    let sweeps: Vec<String> =
+                        s.sweeps.iter().map(|w| w.network.to_string()).collect();
+                    println!(
+                        "snmp             {} targets, sweeps: {}, every {} s, {} at a time",
+                        s.targets.len(),
+                        if sweeps.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            sweeps.join(", ")
+                        },
+                        s.poll_interval.as_secs(),
+                        s.max_concurrent
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
