@@ -493,7 +493,10 @@ fn polled_switches_become_cis_linked_to_their_neighbours() {
     // The agent says what it polls.
     let status = agent.command(&["status", "--json"]).output().unwrap();
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(status["snmp"]["targets"], serde_json::json!([target, target]));
+    assert_eq!(
+        status["snmp"]["targets"],
+        serde_json::json!([target, target])
+    );
 
     // The human view lists the interfaces and the link.
     let shown = c.cli(&["ci", "show", &procurve_id]);

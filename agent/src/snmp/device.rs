@@ -25,86 +25,65 @@ pub struct TableSpec {
     pub columns: &'static [u32],
 }
 
-macro_rules! table_spec {
-    ($id:ident, $name:literal, [$($entry:literal),*], [$($column:literal),*]) => {
-        pub const $id: TableSpec = TableSpec {
-            name: $name,
-            entry: &[$($entry),*],
-            columns: &[$($column),*],
-        };
-    };
-}
-
-// ifDescr, ifType, ifSpeed, ifPhysAddress, ifAdminStatus, ifOperStatus,
-// ifInOctets, ifInDiscards, ifInErrors, ifOutOctets, ifOutDiscards,
-// ifOutErrors.
-table_spec!(
-    IF_TABLE,
-    "IF-MIB ifTable",
-    [1, 3, 6, 1, 2, 1, 2, 2, 1],
-    [2, 3, 5, 6, 7, 8, 10, 13, 14, 16, 19, 20]
-);
-// ifName, ifHCInOctets, ifHCOutOctets, ifHighSpeed, ifAlias.
-table_spec!(
-    IF_X_TABLE,
-    "IF-MIB ifXTable",
-    [1, 3, 6, 1, 2, 1, 31, 1, 1, 1],
-    [1, 6, 10, 15, 18]
-);
-table_spec!(
-    ENT_PHYSICAL_TABLE,
-    "ENTITY-MIB entPhysicalTable",
-    [1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1],
-    [2, 4, 5, 7, 8, 9, 10, 11, 12, 13]
-);
-table_spec!(
-    LLDP_LOC_PORT_TABLE,
-    "LLDP-MIB lldpLocPortTable",
-    [1, 0, 8802, 1, 1, 2, 1, 3, 7, 1],
-    [2, 3]
-);
-table_spec!(
-    LLDP_REM_TABLE,
-    "LLDP-MIB lldpRemTable",
-    [1, 0, 8802, 1, 1, 2, 1, 4, 1, 1],
-    [4, 5, 6, 7, 8, 9]
-);
-table_spec!(
-    IP_ADDRESS_TABLE,
-    "IP-MIB ipAddressTable",
-    [1, 3, 6, 1, 2, 1, 4, 34, 1],
-    [3, 4, 5]
-);
-table_spec!(
-    IP_ADDR_TABLE,
-    "IP-MIB ipAddrTable",
-    [1, 3, 6, 1, 2, 1, 4, 20, 1],
-    [2, 3]
-);
-table_spec!(
-    CDP_CACHE_TABLE,
-    "CISCO-CDP-MIB cdpCacheTable",
-    [1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1],
-    [3, 4, 6, 7, 8]
-);
-table_spec!(
-    HR_STORAGE_TABLE,
-    "HOST-RESOURCES-MIB hrStorageTable",
-    [1, 3, 6, 1, 2, 1, 25, 2, 3, 1],
-    [2, 3, 4, 5, 6]
-);
-table_spec!(
-    HR_PROCESSOR_TABLE,
-    "HOST-RESOURCES-MIB hrProcessorTable",
-    [1, 3, 6, 1, 2, 1, 25, 3, 3, 1],
-    [1]
-);
-table_spec!(
-    HR_SW_INSTALLED_TABLE,
-    "HOST-RESOURCES-MIB hrSWInstalledTable",
-    [1, 3, 6, 1, 2, 1, 25, 6, 3, 1],
-    [2]
-);
+/// ifDescr, ifType, ifSpeed, ifPhysAddress, ifAdminStatus, ifOperStatus,
+/// ifInOctets, ifInDiscards, ifInErrors, ifOutOctets, ifOutDiscards,
+/// ifOutErrors.
+pub const IF_TABLE: TableSpec = TableSpec {
+    name: "IF-MIB ifTable",
+    entry: &[1, 3, 6, 1, 2, 1, 2, 2, 1],
+    columns: &[2, 3, 5, 6, 7, 8, 10, 13, 14, 16, 19, 20],
+};
+/// ifName, ifHCInOctets, ifHCOutOctets, ifHighSpeed, ifAlias.
+pub const IF_X_TABLE: TableSpec = TableSpec {
+    name: "IF-MIB ifXTable",
+    entry: &[1, 3, 6, 1, 2, 1, 31, 1, 1, 1],
+    columns: &[1, 6, 10, 15, 18],
+};
+pub const ENT_PHYSICAL_TABLE: TableSpec = TableSpec {
+    name: "ENTITY-MIB entPhysicalTable",
+    entry: &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1],
+    columns: &[2, 4, 5, 7, 8, 9, 10, 11, 12, 13],
+};
+pub const LLDP_LOC_PORT_TABLE: TableSpec = TableSpec {
+    name: "LLDP-MIB lldpLocPortTable",
+    entry: &[1, 0, 8802, 1, 1, 2, 1, 3, 7, 1],
+    columns: &[2, 3],
+};
+pub const LLDP_REM_TABLE: TableSpec = TableSpec {
+    name: "LLDP-MIB lldpRemTable",
+    entry: &[1, 0, 8802, 1, 1, 2, 1, 4, 1, 1],
+    columns: &[4, 5, 6, 7, 8, 9],
+};
+pub const IP_ADDRESS_TABLE: TableSpec = TableSpec {
+    name: "IP-MIB ipAddressTable",
+    entry: &[1, 3, 6, 1, 2, 1, 4, 34, 1],
+    columns: &[3, 4, 5],
+};
+pub const IP_ADDR_TABLE: TableSpec = TableSpec {
+    name: "IP-MIB ipAddrTable",
+    entry: &[1, 3, 6, 1, 2, 1, 4, 20, 1],
+    columns: &[2, 3],
+};
+pub const CDP_CACHE_TABLE: TableSpec = TableSpec {
+    name: "CISCO-CDP-MIB cdpCacheTable",
+    entry: &[1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1],
+    columns: &[3, 4, 6, 7, 8],
+};
+pub const HR_STORAGE_TABLE: TableSpec = TableSpec {
+    name: "HOST-RESOURCES-MIB hrStorageTable",
+    entry: &[1, 3, 6, 1, 2, 1, 25, 2, 3, 1],
+    columns: &[2, 3, 4, 5, 6],
+};
+pub const HR_PROCESSOR_TABLE: TableSpec = TableSpec {
+    name: "HOST-RESOURCES-MIB hrProcessorTable",
+    entry: &[1, 3, 6, 1, 2, 1, 25, 3, 3, 1],
+    columns: &[1],
+};
+pub const HR_SW_INSTALLED_TABLE: TableSpec = TableSpec {
+    name: "HOST-RESOURCES-MIB hrSWInstalledTable",
+    entry: &[1, 3, 6, 1, 2, 1, 25, 6, 3, 1],
+    columns: &[2],
+};
 
 /// Every table a poll may read, in the order it reads them (ipAddrTable
 /// only where ipAddressTable is empty).

@@ -472,7 +472,7 @@ fn link_neighbours(
 #[cfg(test)]
 mod tests {
     use fathom_shared::device::{Chassis, Interface, LldpNeighbor, System};
-    use fathom_shared::wire::{AckOutcome, Interface as HostInterface};
+    use fathom_shared::wire::Interface as HostInterface;
 
     use super::*;
     use crate::cmdb::reconcile::tests_support::*;
@@ -517,7 +517,6 @@ mod tests {
     }
 
     fn poll(f: &mut Fixture, target: &str, device: Device, at: i64) -> CiId {
-        f.seq += 1;
         let report = DeviceReport {
             observed_at_ms: at,
             agent_version: "t".into(),
@@ -525,18 +524,7 @@ mod tests {
             device,
             interface_rates: Vec::new(),
         };
-        let applied = f
-            .cmdb
-            .apply(
-                f.agent,
-                f.seq,
-                &format!("p{}", f.seq),
-                &Report::Device(Box::new(report)),
-                at,
-            )
-            .unwrap();
-        assert_eq!(applied.outcome, AckOutcome::Stored);
-        applied.ci_id.unwrap()
+        f.apply(Report::Device(Box::new(report)), at)
     }
 
     fn links(f: &Fixture, ci: CiId) -> Vec<(CiId, Option<String>)> {

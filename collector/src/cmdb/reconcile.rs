@@ -1110,17 +1110,18 @@ pub(crate) mod tests_support {
 
         /// Reports a hand-made inventory.
         pub fn send(&mut self, inventory: Inventory) -> CiId {
-            self.seq += 1;
             let at = inventory.observed_at_ms;
+            self.apply(Report::Inventory(Box::new(inventory)), at)
+        }
+
+        /// Applies the agent's next report, received at `at`, which must
+        /// be stored; returns its CI.
+        pub fn apply(&mut self, report: Report, at: i64) -> CiId {
+            self.seq += 1;
+            let digest = format!("d{}", self.seq);
             let applied = self
                 .cmdb
-                .apply(
-                    self.agent,
-                    self.seq,
-                    &format!("d{}", self.seq),
-                    &Report::Inventory(Box::new(inventory)),
-                    at,
-                )
+                .apply(self.agent, self.seq, &digest, &report, at)
                 .unwrap();
             assert_eq!(applied.outcome, AckOutcome::Stored);
             applied.ci_id.unwrap()
