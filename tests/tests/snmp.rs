@@ -621,3 +621,52 @@ fn recordings_of_a_router_and_a_firewall_read_exactly() {
         .iter()
         .any(|a| a["address"] == "10.20.101.200"));
 }
+
+#[test]
+fn a_swept_snmpv3_device_with_privacy_becomes_a_ci() {
+    let Some(snmpd) = Snmpd::start() else {
+        return;
+    };
+    let c = Collector::start();
+    let token = c.create_token("1h", 1);
+    let host = fixture_root("poller-3", "33333333333333333333333333333333");
+    let secrets = tempfile::tempdir().unwrap();
+    let auth = secrets.path().join("auth");
+    let privacy = secrets.path().join("priv");
+    std::fs::write(&auth, "auth-passphrase\n").unwrap();
+    std::fs::write(&privacy, "priv-passphrase\n").unwrap();
+    // No target: the device is found by sweeping 127.0.0.1/32 on its port,
+    // with SNMPv3 authPriv credentials read from files.
+    let config = format!(
+        "[snmp]\ntimeout_ms = 3000\n\
+         [snmp.credentials.core]\nversion = \"3\"\nuser = \"fathom-priv\"\nauth = \"sha256\"\n\
+         auth_password_file = \"{}\"\nprivacy = \"aes\"\npriv_password_file = \"{}\"\n\
+         [[snmp.sweeps]]\nnetwork = \"127.0.0.1/32\"\nport = {}\ncredentials = \"core\"\nrate_per_sec = 5\n",
+        auth.display(),
+        privacy.display(),
+        snmpd.port
+    );
+    let agent = Agent::new(&c, host.path(), &config);
+    let out = agent.run_once(Some(&token));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("Sweep done"), "{log}");
+    let devices = network_devices(&c);
+    assert_eq!(devices.len(), 1, "{devices:#?}\n{log}");
+    assert_eq!(devices[0]["name"], "edge-sw-1");
+    assert_eq!(
+        devices[0]["attributes"]["system.location"],
+        "Rack 12, Paris"
+    );
+    assert_eq!(devices[0]["attributes"]["system.vendor"], "Net-SNMP");
+
+    // A wrong passphrase costs the device, not the run.
+    std::fs::write(&privacy, "not-the-passphrase\n").unwrap();
+    let out = agent.run_once(None);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("answered = 0") || log.contains("answered=0"),
+        "{log}"
+    );
+}
