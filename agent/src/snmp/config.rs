@@ -94,7 +94,7 @@ struct RawSweep {
 }
 
 /// How to authenticate to a device; secrets by file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Credentials {
     Community {
         file: PathBuf,

@@ -135,7 +135,9 @@ pub struct Poller {
     /// Shared with the polls in flight (cloning it per poll would cost
     /// every target's entry, per poll).
     config: std::sync::Arc<SnmpConfig>,
-    previous: HashMap<String, Counters>,
+    /// By target and credentials: two communities of one address (a
+    /// simulator, community-indexed contexts) are two devices' counters.
+    previous: HashMap<(String, Credentials), Counters>,
     /// Devices the latest sweep found answering, by label.
     swept: BTreeMap<String, Target>,
     last_sweep: Option<Instant>,
@@ -188,7 +190,7 @@ impl Poller {
         let configured: std::collections::HashSet<String> =
             self.config.targets.iter().map(Target::label).collect();
         self.previous
-            .retain(|label, _| configured.contains(label) || found.contains_key(label));
+            .retain(|(label, _), _| configured.contains(label) || found.contains_key(label));
         self.swept = found;
     }
 
@@ -228,12 +230,13 @@ impl Poller {
                 Ok(found) => {
                     round.polled += 1;
                     let counters = Counters::of(&found, at_ms);
+                    let key = (label.clone(), target.credentials);
                     let interface_rates = self
                         .previous
-                        .get(&label)
+                        .get(&key)
                         .map(|before| rates(before, &counters))
                         .unwrap_or_default();
-                    self.previous.insert(label.clone(), counters);
+                    self.previous.insert(key, counters);
                     tracing::debug!(target = %label, sys_name = ?found.system.sys_name, interfaces = found.interfaces.len(), "Device polled");
                     deliver(DeviceReport {
                         observed_at_ms: at_ms,

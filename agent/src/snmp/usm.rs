@@ -6,7 +6,7 @@ use hmac::{Mac, SimpleHmac};
 use sha2::Digest;
 
 /// An authentication protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Auth {
     Sha1,
     Sha224,
