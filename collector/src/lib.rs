@@ -17,6 +17,7 @@
 //! [`cmdb::identify`].
 
 pub mod api;
+pub mod availability;
 pub mod cli;
 pub mod cmdb;
 pub mod commit;
