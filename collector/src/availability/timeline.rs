@@ -192,8 +192,11 @@ mod tests {
     #[test]
     fn group_edge_cases() {
         let down = t(&[(1, 2)]);
-        assert!(k_of_n(&[down.clone()], 0, 0, 10 * H).is_empty());
-        assert_eq!(k_of_n(&[down.clone()], 2, 0, 10 * H).duration(), 10 * H);
+        assert!(k_of_n(std::slice::from_ref(&down), 0, 0, 10 * H).is_empty());
+        assert_eq!(
+            k_of_n(std::slice::from_ref(&down), 2, 0, 10 * H).duration(),
+            10 * H
+        );
         // One member, needed: its own downtime, clipped to the period.
         assert_eq!(
             k_of_n(&[t(&[(8, 12)])], 1, 0, 10 * H).intervals(),
