@@ -195,17 +195,30 @@ impl Session {
     /// in all, so a table takes (wanted columns × rows) / `max_repetitions`
     /// requests, and the columns nobody asked for are never fetched. (A
     /// walk of the whole table, as `snmpbulkwalk` does, fetches them all.)
-    ///
-    /// Each column must move forward and stays within its own subtree; a
-    /// shortened answer (an agent filling a packet) is taken as far as it
-    /// goes.
     pub async fn walk_columns(
         &mut self,
         entry: &Oid,
         columns: &[u32],
     ) -> Result<Vec<(Oid, Value)>, SnmpError> {
         let roots: Vec<Oid> = columns.iter().map(|c| entry.clone().child(*c)).collect();
-        let mut cursors = roots.clone();
+        self.walk_subtrees(&roots, entry).await
+    }
+
+    /// Every object under `root`, in order, with GETBULK.
+    pub async fn walk(&mut self, root: &Oid) -> Result<Vec<(Oid, Value)>, SnmpError> {
+        self.walk_subtrees(std::slice::from_ref(root), root).await
+    }
+
+    /// Walks several subtrees side by side, each in order. Each must move
+    /// forward and stays within its own subtree; a shortened answer (an
+    /// agent filling a packet) is taken as far as it goes. `table` names
+    /// the walk in a row-cap error.
+    async fn walk_subtrees(
+        &mut self,
+        roots: &[Oid],
+        table: &Oid,
+    ) -> Result<Vec<(Oid, Value)>, SnmpError> {
+        let mut cursors = roots.to_vec();
         let mut going: Vec<usize> = (0..roots.len()).collect();
         let mut found: Vec<(Oid, Value)> = Vec::new();
         while !going.is_empty() {
@@ -216,33 +229,33 @@ impl Session {
             if answer.is_empty() {
                 break;
             }
-            // Varbinds come repetition by repetition, one per column asked.
+            // Varbinds come repetition by repetition, one per subtree asked.
             let mut ended = vec![false; width];
             for (position, (oid, value)) in answer.into_iter().enumerate() {
                 let slot = position % width;
-                let column = going[slot];
+                let subtree = going[slot];
                 if ended[slot] {
                     continue;
                 }
-                if !oid.starts_with(&roots[column]) || value == Value::EndOfMibView {
+                if !oid.starts_with(&roots[subtree]) || value == Value::EndOfMibView {
                     ended[slot] = true;
                     continue;
                 }
-                if oid <= cursors[column] {
+                if oid <= cursors[subtree] {
                     return Err(SnmpError::NotIncreasing {
                         target: self.target,
-                        previous: cursors[column].clone(),
+                        previous: cursors[subtree].clone(),
                         next: oid,
                     });
                 }
                 if found.len() >= self.settings.max_rows {
                     return Err(SnmpError::TooManyRows {
                         target: self.target,
-                        root: entry.clone(),
+                        root: table.clone(),
                         max: self.settings.max_rows,
                     });
                 }
-                cursors[column] = oid.clone();
+                cursors[subtree] = oid.clone();
                 found.push((oid, value));
             }
             going = going
@@ -252,41 +265,6 @@ impl Session {
                 .collect();
         }
         Ok(found)
-    }
-
-    /// Every object under `root`, in order, with GETBULK.
-    pub async fn walk(&mut self, root: &Oid) -> Result<Vec<(Oid, Value)>, SnmpError> {
-        let mut rows: Vec<(Oid, Value)> = Vec::new();
-        let mut cursor = root.clone();
-        loop {
-            let answer = self
-                .get_bulk(std::slice::from_ref(&cursor), self.settings.max_repetitions)
-                .await?;
-            if answer.is_empty() {
-                return Ok(rows);
-            }
-            for (oid, value) in answer {
-                if !oid.starts_with(root) || value == Value::EndOfMibView {
-                    return Ok(rows);
-                }
-                if oid <= cursor {
-                    return Err(SnmpError::NotIncreasing {
-                        target: self.target,
-                        previous: cursor,
-                        next: oid,
-                    });
-                }
-                if rows.len() >= self.settings.max_rows {
-                    return Err(SnmpError::TooManyRows {
-                        target: self.target,
-                        root: root.clone(),
-                        max: self.settings.max_rows,
-                    });
-                }
-                cursor = oid.clone();
-                rows.push((oid, value));
-            }
-        }
     }
 
     async fn request(&mut self, pdu: impl Fn(i32) -> Pdus) -> Result<Vec<(Oid, Value)>, SnmpError> {
