@@ -869,17 +869,6 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_column_going_backwards_ends_the_walk_with_an_error() {
-        let target = hostile(Behaviour::Backwards).await;
-        let mut session = Session::open(target, quick()).await.unwrap();
-        let err = session
-            .walk_columns(&Oid::parse("1.3.6.1.2.1.2.2.1").unwrap(), &[2])
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SnmpError::NotIncreasing { .. }), "{err}");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
     async fn an_endless_table_is_cut_off() {
         let target = hostile(Behaviour::Endless).await;
         let mut session = Session::open(target, quick()).await.unwrap();

@@ -192,22 +192,18 @@ pub(crate) fn apply_device(
     let now_ms = sighting.now_ms;
     let ids = &prepared.ids;
     let target = target_key(agent.agent_id, &report.target);
-    let hint = match tx.get(Table::CiIndex, &target)? {
-        Some(bytes) => {
-            let id = <[u8; 8]>::try_from(bytes.as_slice())
-                .ok()
-                .map(|b| CiId::from_u64(u64::from_be_bytes(b)));
-            match id {
-                Some(id) => tx_get::<CiRecord, Refusal>(tx, Table::Cis, &ci_key(id))?
-                    .filter(|ci| {
-                        ci.class == NETWORK_DEVICE
-                            && ci.merged_into.is_none()
-                            && consistent(&ci.identifiers, ids)
-                    })
-                    .map(|ci| ci.id),
-                None => None,
-            }
-        }
+    let last_here = tx
+        .get(Table::CiIndex, &target)?
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(|b| CiId::from_u64(u64::from_be_bytes(b)));
+    let hint = match last_here {
+        Some(id) => tx_get::<CiRecord, Refusal>(tx, Table::Cis, &ci_key(id))?
+            .filter(|ci| {
+                ci.class == NETWORK_DEVICE
+                    && ci.merged_into.is_none()
+                    && consistent(&ci.identifiers, ids)
+            })
+            .map(|ci| ci.id),
         None => None,
     };
     let decision = identify_in(tx, ids, hint, |class| class == NETWORK_DEVICE)?;
@@ -686,8 +682,7 @@ mod tests {
             .iter()
             .any(|c| c.field == format!("relationship {sw} connected_to (incoming)"))));
 
-        // A person's relationship to the server stays as it is; the same
-        // poll again changes nothing.
+        // The same poll again changes nothing.
         let revision = f.cmdb.ci(sw).unwrap().unwrap().revision;
         poll(&mut f, "10.0.0.1:161", access.clone(), NOON + HOUR);
         assert_eq!(f.cmdb.ci(sw).unwrap().unwrap().revision, revision);

@@ -650,18 +650,7 @@ impl<S: Store> Cmdb<S> {
                         ci_id: ci,
                     });
                 };
-                let observed_at_ms = match inventory.observed_at_ms {
-                    t if t > 0 => t.min(now_ms),
-                    _ => now_ms,
-                };
-                let sighting = Sighting {
-                    agent,
-                    seq,
-                    observed_at_ms,
-                    now_ms,
-                    policy: &self.policy,
-                    webhooks: self.webhooks,
-                };
+                let sighting = self.sighting(agent, seq, inventory.observed_at_ms, now_ms);
                 let prepared = prepared.as_ref().expect("prepared for inventories");
                 let ci =
                     reconcile::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
@@ -677,17 +666,7 @@ impl<S: Store> Cmdb<S> {
                     Admission::New(a) => a,
                     Admission::Duplicate(previous) => return Ok(previous.answer_again()),
                 };
-                let sighting = Sighting {
-                    agent,
-                    seq,
-                    observed_at_ms: match device.observed_at_ms {
-                        t if t > 0 => t.min(now_ms),
-                        _ => now_ms,
-                    },
-                    now_ms,
-                    policy: &self.policy,
-                    webhooks: self.webhooks,
-                };
+                let sighting = self.sighting(agent, seq, device.observed_at_ms, now_ms);
                 let prepared = prepared_device.as_ref().expect("prepared for devices");
                 let ci = device::apply_device(tx, &agent_rec, device, prepared, &sighting)?;
                 let report = ReportRecord::new(BodyKind::DeviceReport, digest, Some(ci), now_ms);
@@ -716,6 +695,22 @@ impl<S: Store> Cmdb<S> {
             }
         })?;
         Ok(applied)
+    }
+
+    /// A report's facts for the records it writes. The agent's own
+    /// observation time is kept when it is set and not in the future.
+    fn sighting(&self, agent: AgentId, seq: u64, observed_at_ms: i64, now_ms: i64) -> Sighting<'_> {
+        Sighting {
+            agent,
+            seq,
+            observed_at_ms: match observed_at_ms {
+                t if t > 0 => t.min(now_ms),
+                _ => now_ms,
+            },
+            now_ms,
+            policy: &self.policy,
+            webhooks: self.webhooks,
+        }
     }
 
     /// The agent's current full inventory with `delta` applied, or `None`
