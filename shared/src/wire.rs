@@ -712,6 +712,12 @@ pub struct FilesystemUse {
     pub mount_point: String,
     pub used_bytes: u64,
     pub total_bytes: u64,
+    /// Inodes in use and in all; `None` where the filesystem has no fixed
+    /// number of them (btrfs) or they could not be read.
+    #[serde(default)]
+    pub inodes_used: Option<u64>,
+    #[serde(default)]
+    pub inodes_total: Option<u64>,
 }
 
 /// Cumulative counters since boot; rates are the collector's business.

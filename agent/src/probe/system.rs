@@ -125,10 +125,15 @@ impl Sampler {
             .disks
             .list()
             .iter()
-            .map(|d| FilesystemUse {
-                mount_point: d.mount_point().to_string_lossy().into_owned(),
-                used_bytes: d.total_space().saturating_sub(d.available_space()),
-                total_bytes: d.total_space(),
+            .map(|d| {
+                let (inodes_used, inodes_total) = inodes(d.mount_point());
+                FilesystemUse {
+                    mount_point: d.mount_point().to_string_lossy().into_owned(),
+                    used_bytes: d.total_space().saturating_sub(d.available_space()),
+                    total_bytes: d.total_space(),
+                    inodes_used,
+                    inodes_total,
+                }
             })
             .collect();
         filesystems.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
@@ -159,6 +164,15 @@ impl Sampler {
     }
 }
 
+/// Inodes in use and in all on the filesystem mounted at `mount`; `None`
+/// where it has no fixed number of them (btrfs says 0) or `statvfs` fails.
+fn inodes(mount: &std::path::Path) -> (Option<u64>, Option<u64>) {
+    match rustix::fs::statvfs(mount) {
+        Ok(s) if s.f_files > 0 => (Some(s.f_files.saturating_sub(s.f_ffree)), Some(s.f_files)),
+        _ => (None, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +188,25 @@ mod tests {
         let m = sampler.sample();
         assert!(m.memory_used_bytes <= m.memory_total_bytes);
         assert!((0.0..=100.0).contains(&m.cpu_utilisation_pct));
+        // The root filesystem of any machine this runs on has inodes
+        // (ext4, xfs, overlay); `df -i /` is the oracle.
+        let (used, total) = inodes(std::path::Path::new("/"));
+        let out = std::process::Command::new("df")
+            .args(["--output=iused,itotal", "/"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let numbers: Vec<u64> = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(total, (numbers[1] > 0).then_some(numbers[1]));
+        // Files come and go between the two readings.
+        if let Some(used) = used {
+            assert!(used.abs_diff(numbers[0]) < 10_000, "{used} vs {numbers:?}");
+        }
     }
 }

@@ -51,6 +51,7 @@ use super::{
     Refused,
 };
 use crate::cmdb::ci::{CiRecord, RelationKind};
+use crate::cmdb::device::DeviceSample;
 use crate::cmdb::control::{ActionError, IncidentUpdate, NewCi};
 use crate::cmdb::history::Actor;
 use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
@@ -239,10 +240,10 @@ pub(super) async fn route<S: Store>(
                 .ok_or_else(|| not_found(format!("no CI {ci}")))?;
             let inventory = cmdb.latest_inventory(ci).map_err(store)?;
             let device = cmdb.latest_device_poll(ci).map_err(store)?;
-            let interface_rates = match &device {
-                Some(_) => cmdb.device_samples(ci).map_err(store)?.pop(),
-                None => None,
-            };
+            let interface_rates = device
+                .as_ref()
+                .filter(|d| !d.report.interface_rates.is_empty())
+                .map(|d| DeviceSample::of(d.agent_id, &d.report));
             let (outgoing, incoming) = cmdb.relationships_of(ci).map_err(store)?;
             let mut open_drift = Vec::new();
             for d in record.open_drifts.values() {

@@ -1,9 +1,17 @@
-//! Capacity management (issue 6, in progress): the analysis of utilization
-//! series.
+//! Capacity management (issue 6, in progress): every CI's utilization
+//! series, and their analysis.
 //!
-//! - [`forecast`]: linear trend, additive Holt-Winters with the error of its
-//!   one-step-ahead forecasts, and time to threshold.
-//!
-//! Pure: series in, numbers out.
+//! - [`series`]: what is measured (series names, units, the samples a
+//!   metrics report or a device poll gives);
+//! - [`block`]: the bytes of a stored block (open and sealed forms);
+//! - [`rollup`]: tiers and roll-up buckets (count, min, mean, max, p95);
+//! - [`store`]: the metric store (fold from the ingest log, roll-ups,
+//!   retention, queries);
+//! - [`forecast`]: linear trend, additive Holt-Winters with the error of
+//!   its one-step-ahead forecasts, and time to threshold.
 
+pub mod block;
 pub mod forecast;
+pub mod rollup;
+pub mod series;
+pub mod store;

@@ -74,12 +74,30 @@ pub struct StoredDeviceReport {
     pub report: DeviceReport,
 }
 
-/// Interface throughput of one poll, under `ci ‖ observed-at ms`.
+/// Interface throughput of one poll, under `ci ‖ observed-at ms` until
+/// the metric store takes it in (`capacity::store`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceSample {
     pub observed_at_ms: i64,
     pub agent_id: AgentId,
     pub rates: Vec<InterfaceRate>,
+    /// ifIndex → the interface's name in the CMDB (`interfaces.<name>.*`),
+    /// which names its series.
+    #[serde(default)]
+    pub names: BTreeMap<u32, String>,
+}
+
+impl DeviceSample {
+    pub fn of(agent: AgentId, report: &DeviceReport) -> DeviceSample {
+        let mut names = attributes::device_interface_names(&report.device);
+        names.retain(|index, _| report.interface_rates.iter().any(|r| r.index == *index));
+        DeviceSample {
+            observed_at_ms: report.observed_at_ms,
+            agent_id: agent,
+            rates: report.interface_rates.clone(),
+            names,
+        }
+    }
 }
 
 /// What can be worked out from a poll before its transaction.
@@ -111,13 +129,8 @@ impl Prepared {
                 received_at_ms: now_ms,
                 report,
             }),
-            sample: (!report.interface_rates.is_empty()).then(|| {
-                encode(&DeviceSample {
-                    observed_at_ms: report.observed_at_ms,
-                    agent_id: agent,
-                    rates: report.interface_rates.clone(),
-                })
-            }),
+            sample: (!report.interface_rates.is_empty())
+                .then(|| encode(&DeviceSample::of(agent, report))),
         }
     }
 }

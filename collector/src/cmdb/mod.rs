@@ -315,7 +315,7 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     codec::encode(value).expect("CMDB records always encode")
 }
 
-fn decode<T: DeserializeOwned>(table: Table, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(table: Table, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     codec::decode_trusted(bytes, table.name()).map_err(|e| StoreError::Corrupt {
         table: table.name(),
         key: hex_key(key),
@@ -890,57 +890,12 @@ fn apply_enrollment(
 }
 
 #[cfg(test)]
+pub(crate) mod test_support;
+
+#[cfg(test)]
 mod tests {
+    use super::test_support::{cmdb, enroll, inventory};
     use super::*;
-    use crate::store::sled_store::SledStore;
-    use fathom_shared::wire::{Dmi, Host, Interface};
-
-    fn cmdb() -> (tempfile::TempDir, Cmdb<SledStore>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        (dir, Cmdb::new(store, Policy::builtin()))
-    }
-
-    fn enroll(cmdb: &Cmdb<SledStore>, n: u8, token: &str) -> Result<Applied, CmdbError> {
-        let key = [n; 32];
-        let body = Enrollment {
-            token: token.into(),
-            hostname: "h".into(),
-            agent_version: "t".into(),
-        };
-        cmdb.apply(
-            AgentId::from_public_key(&key),
-            0,
-            "d",
-            &Report::Enrollment {
-                public_key: key,
-                body,
-            },
-            1000,
-        )
-    }
-
-    fn inventory(machine_id: &str, uuid: Option<&str>) -> Report {
-        Report::Inventory(Box::new(Inventory {
-            host: Host {
-                hostname: format!("host-{machine_id}"),
-                machine_id: Some(machine_id.into()),
-                arch: "x86_64".into(),
-                ..Host::default()
-            },
-            dmi: uuid.map(|u| Dmi {
-                product_uuid: Some(u.into()),
-                ..Dmi::default()
-            }),
-            interfaces: Some(vec![Interface {
-                name: "eth0".into(),
-                mac: Some("52:54:00:12:34:56".into()),
-                addresses: vec![],
-                ..Interface::default()
-            }]),
-            ..Inventory::default()
-        }))
-    }
 
     #[test]
     fn tokens_expire_run_out_and_must_exist() {

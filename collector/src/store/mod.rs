@@ -12,7 +12,7 @@ pub mod sled_store;
 use std::fmt;
 
 /// The tables the CMDB uses. Each engine maps them to its own namespaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
     /// agent id (16 bytes) → agent record
     Agents,
@@ -29,7 +29,8 @@ pub enum Table {
     /// CI id ++ agent id → that agent's latest inventory (the discovered
     /// state, per source)
     Inventories,
-    /// agent id ++ observed-at ms ++ seq → metrics sample
+    /// agent id ++ observed-at ms ++ seq → metrics sample, until the metric
+    /// store takes it in
     Metrics,
     /// counter name → next number (CI, RFC, incident… ids)
     Meta,
@@ -57,12 +58,20 @@ pub enum Table {
     Outbox,
     /// CI id ++ agent id → that agent's latest poll of a network device
     Devices,
-    /// CI id ++ observed-at ms → a device poll's interface rates
+    /// CI id ++ observed-at ms → a device poll's interface rates, until the
+    /// metric store takes them in
     DeviceMetrics,
+    /// CI id ++ series name → series metadata (unit, latest value, blocks)
+    Series,
+    /// CI id ++ tier ++ series name ++ 0 ++ block start → a block of samples
+    /// or roll-up buckets (`capacity::block`)
+    Samples,
+    /// agent id → the byte counters of its previous metrics report
+    MetricState,
 }
 
 impl Table {
-    pub const ALL: [Table; 22] = [
+    pub const ALL: [Table; 25] = [
         Table::Agents,
         Table::EnrollmentTokens,
         Table::OperatorTokens,
@@ -85,6 +94,9 @@ impl Table {
         Table::Outbox,
         Table::Devices,
         Table::DeviceMetrics,
+        Table::Series,
+        Table::Samples,
+        Table::MetricState,
     ];
 
     pub fn name(self) -> &'static str {
@@ -111,6 +123,9 @@ impl Table {
             Table::Outbox => "outbox",
             Table::Devices => "devices",
             Table::DeviceMetrics => "device_metrics",
+            Table::Series => "series",
+            Table::Samples => "samples",
+            Table::MetricState => "metric_state",
         }
     }
 
@@ -220,6 +235,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every entry whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError>;
+
+    /// Up to `limit` entries from the first key at or after `start`, in key
+    /// order: for working through a large table a batch at a time.
+    fn scan_from(&self, table: Table, start: &[u8], limit: usize) -> Result<Entries, StoreError>;
 
     /// Number of entries in a table.
     fn count(&self, table: Table) -> Result<usize, StoreError>;

@@ -145,6 +145,15 @@ impl Store for SledStore {
             .map_err(engine)
     }
 
+    fn scan_from(&self, table: Table, start: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        self.tree(table)
+            .range(start..)
+            .take(limit)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<_, _>>()
+            .map_err(engine)
+    }
+
     fn count(&self, table: Table) -> Result<usize, StoreError> {
         Ok(self.tree(table).len())
     }
@@ -192,5 +201,26 @@ mod tests {
         let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.count(Table::Agents).unwrap(), 1);
         assert_eq!(store.scan_prefix(Table::Cis, b"").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn scans_from_a_key_stop_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .transaction::<(), ()>(|tx| {
+                for k in [b"a", b"b", b"c", b"d"] {
+                    tx.insert(Table::Meta, k, b"")?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let keys = |start: &[u8], limit| -> Vec<Vec<u8>> {
+            let entries = store.scan_from(Table::Meta, start, limit).unwrap();
+            entries.into_iter().map(|(k, _)| k).collect()
+        };
+        assert_eq!(keys(b"b", 2), [b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(keys(b"bb", 10), [b"c".to_vec(), b"d".to_vec()]);
+        assert!(keys(b"e", 10).is_empty());
     }
 }
