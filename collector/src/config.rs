@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::capacity::store::MetricSettings;
 use crate::control::policy::Policy;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
@@ -28,6 +29,20 @@ struct RawConfig {
     max_concurrent_reports: Option<usize>,
     policy: Option<PathBuf>,
     webhook: Option<RawWebhook>,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    fold_interval_secs: Option<u64>,
+    rollup_interval_secs: Option<u64>,
+    raw_hours: Option<u64>,
+    five_minute_days: Option<u64>,
+    hourly_days: Option<u64>,
+    daily_years: Option<u64>,
+    max_series_per_ci: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +74,8 @@ pub struct CollectorConfig {
     /// built-in copy of `configs/policy.toml`).
     pub policy: Policy,
     pub webhook: Option<WebhookConfig>,
+    /// The metric store's retention and the capacity task's intervals.
+    pub metrics: MetricSettings,
 }
 
 impl CollectorConfig {
@@ -73,6 +90,7 @@ impl CollectorConfig {
             max_concurrent_reports: DEFAULT_MAX_CONCURRENT_REPORTS,
             policy: Policy::builtin(),
             webhook: None,
+            metrics: MetricSettings::default(),
         }
     }
 }
@@ -175,9 +193,11 @@ impl CollectorConfig {
                 })
             }
         };
+        let metrics = metric_settings(&raw.metrics, &invalid)?;
         Ok(CollectorConfig {
             policy,
             webhook,
+            metrics,
             listen,
             data_dir: raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             tls,
@@ -186,6 +206,105 @@ impl CollectorConfig {
             max_concurrent_reports,
         })
     }
+}
+
+/// `[metrics]`, checked: each tier kept at least as long as the finer one
+/// before it, so a query always finds the data at some tier.
+fn metric_settings(
+    raw: &RawMetrics,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<MetricSettings, ConfigError> {
+    const HOUR_MS: i64 = 3_600_000;
+    const DAY_MS: i64 = 24 * HOUR_MS;
+    let default = MetricSettings::default();
+    let span =
+        |key: &str, value: Option<u64>, unit_ms: i64, default_ms: i64, min: u64, max: u64| {
+            match value {
+                None => Ok(default_ms),
+                Some(v) if (min..=max).contains(&v) => Ok(v as i64 * unit_ms),
+                Some(_) => Err(invalid(
+                    &format!("metrics.{key}"),
+                    format!("must be between {min} and {max}"),
+                )),
+            }
+        };
+    let raw_ms = span(
+        "raw_hours",
+        raw.raw_hours,
+        HOUR_MS,
+        default.raw_ms,
+        2,
+        24 * 14,
+    )?;
+    let five_minute_ms = span(
+        "five_minute_days",
+        raw.five_minute_days,
+        DAY_MS,
+        default.five_minute_ms,
+        1,
+        366,
+    )?;
+    let hour_ms = span(
+        "hourly_days",
+        raw.hourly_days,
+        DAY_MS,
+        default.hour_ms,
+        1,
+        3660,
+    )?;
+    let day_ms = span(
+        "daily_years",
+        raw.daily_years,
+        365 * DAY_MS,
+        default.day_ms,
+        1,
+        50,
+    )?;
+    for (key, finer, coarser) in [
+        ("five_minute_days", raw_ms, five_minute_ms),
+        ("hourly_days", five_minute_ms, hour_ms),
+        ("daily_years", hour_ms, day_ms),
+    ] {
+        if coarser < finer {
+            return Err(invalid(
+                &format!("metrics.{key}"),
+                "must keep data at least as long as the finer tier before it".into(),
+            ));
+        }
+    }
+    let seconds = |key: &str, value: Option<u64>, default: std::time::Duration| match value {
+        None => Ok(default),
+        Some(v) if (1..=86_400).contains(&v) => Ok(Duration::from_secs(v)),
+        Some(_) => Err(invalid(
+            &format!("metrics.{key}"),
+            "must be between 1 and 86400 seconds".into(),
+        )),
+    };
+    let max_series_per_ci = raw.max_series_per_ci.unwrap_or(default.max_series_per_ci);
+    if !(16..=100_000).contains(&max_series_per_ci) {
+        return Err(invalid(
+            "metrics.max_series_per_ci",
+            "must be between 16 and 100000".into(),
+        ));
+    }
+    Ok(MetricSettings {
+        raw_ms,
+        five_minute_ms,
+        hour_ms,
+        day_ms,
+        max_series_per_ci,
+        fold_every: seconds(
+            "fold_interval_secs",
+            raw.fold_interval_secs,
+            default.fold_every,
+        )?,
+        roll_up_every: seconds(
+            "rollup_interval_secs",
+            raw.rollup_interval_secs,
+            default.roll_up_every,
+        )?,
+        ..default
+    })
 }
 
 #[cfg(test)]
@@ -198,6 +317,7 @@ mod tests {
         let config = CollectorConfig::from_file(&path).unwrap();
         assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(config.metrics, MetricSettings::default());
     }
 
     #[test]
@@ -225,6 +345,20 @@ mod tests {
                 "webhook.secret_file",
             ),
             ("policy = '/nonexistent/policy.toml'", "policy.toml"),
+            ("[metrics]\nraw_hours = 1", "metrics.raw_hours"),
+            (
+                "[metrics]\nfive_minute_days = 1",
+                "metrics.five_minute_days",
+            ),
+            (
+                "[metrics]\nfold_interval_secs = 0",
+                "metrics.fold_interval_secs",
+            ),
+            (
+                "[metrics]\nmax_series_per_ci = 1",
+                "metrics.max_series_per_ci",
+            ),
+            ("[metrics]\nretention = 1", "retention"),
         ] {
             let err = CollectorConfig::from_toml(text, Path::new("collector.toml"))
                 .unwrap_err()

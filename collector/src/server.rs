@@ -33,6 +33,8 @@ pub struct Collector {
     pub cert_path: PathBuf,
     pub admin_token_path: PathBuf,
     pub cmdb: Arc<Cmdb<SledStore>>,
+    /// Folds metrics into the metric store and rolls them up.
+    pub capacity: crate::capacity::task::Handle,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -91,7 +93,9 @@ pub async fn start(
         .as_ref()
         .map(|w| crate::webhook::spawn(cmdb.clone(), w))
         .transpose()?;
+    let capacity = crate::capacity::task::spawn(cmdb.clone(), config.metrics.clone());
     let api = Arc::new(Api {
+        metrics: config.metrics.clone(),
         cmdb: cmdb.clone(),
         ingest: Ingest::new(cmdb.clone(), config.max_body_bytes, config.clock_skew),
         commit,
@@ -111,6 +115,7 @@ pub async fn start(
         cert_path: tls.cert_path,
         admin_token_path,
         cmdb,
+        capacity,
         task,
     })
 }

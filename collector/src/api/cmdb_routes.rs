@@ -51,8 +51,8 @@ use super::{
     Refused,
 };
 use crate::cmdb::ci::{CiRecord, RelationKind};
-use crate::cmdb::device::DeviceSample;
 use crate::cmdb::control::{ActionError, IncidentUpdate, NewCi};
+use crate::cmdb::device::DeviceSample;
 use crate::cmdb::history::Actor;
 use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
 use crate::cmdb::rfc::NewRfc;
@@ -66,21 +66,21 @@ use crate::store::Store;
 pub(super) struct Request<'a> {
     pub method: &'a Method,
     pub segments: &'a [&'a str],
-    pub query: &'a str,
+    /// The query string's pairs, percent-decoded.
+    pub query: &'a [(String, String)],
     pub body: &'a [u8],
     pub actor: &'a Actor,
 }
 
 impl Request<'_> {
-    fn query(&self, key: &str) -> Option<&str> {
+    pub fn query(&self, key: &str) -> Option<&str> {
         self.query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
-    fn query_ms(&self, key: &str) -> Result<Option<i64>, Refused> {
+    pub fn query_ms(&self, key: &str) -> Result<Option<i64>, Refused> {
         self.query(key)
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {

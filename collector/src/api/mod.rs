@@ -14,7 +14,8 @@
 //! | POST   | /v1/agents/{id}/revoke      | admin          |
 //!
 //! The CMDB routes (CIs, relationships, RFCs, drift, incidents, the audit
-//! trail) are listed in [`cmdb_routes`]. Any valid operator token reads;
+//! trail) are listed in [`cmdb_routes`], the metric store's in
+//! [`capacity_routes`]. Any valid operator token reads;
 //! writes need the permission its role grants (`cmdb::Permission`).
 //!
 //! Status codes agents act on: 2xx acknowledged (durably); 429 and 5xx retry
@@ -24,8 +25,10 @@
 //! instrumented with the peer address. Shutdown stops accepting, then lets
 //! open connections finish for a grace period.
 
+mod capacity_routes;
 mod cmdb_routes;
 
+pub use capacity_routes::{PointsView, SeriesView};
 pub use cmdb_routes::CiView;
 
 use std::net::SocketAddr;
@@ -71,6 +74,8 @@ pub struct Api<S> {
     pub fingerprint: fathom_shared::tls::Fingerprint,
     /// The webhook deliverer, poked after each durable write.
     pub webhook: Option<crate::webhook::Handle>,
+    /// The metric store's tiers and retention, for queries.
+    pub metrics: crate::capacity::store::MetricSettings,
 }
 
 pub(crate) type Answer = Response<Full<Bytes>>;
@@ -395,7 +400,10 @@ async fn operator_inner<S: Store>(
         }
         Ok(())
     };
-    let query = req.uri().query().unwrap_or_default().to_owned();
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     let body = read_body(req, MAX_OPERATOR_BODY).await?;
     let actor = Actor::Operator {
         name: operator.name.clone(),
@@ -409,6 +417,9 @@ async fn operator_inner<S: Store>(
         actor: &actor,
     };
     if let Some(answer) = cmdb_routes::route(api, &request, &need).await? {
+        return Ok(answer);
+    }
+    if let Some(answer) = capacity_routes::route(api, &request)? {
         return Ok(answer);
     }
     let cmdb = &api.cmdb;

@@ -302,7 +302,11 @@ mod tests {
 
     #[test]
     fn both_forms_give_back_what_was_written() {
-        let c = table(&[[1_700_000_000_000, 4200], [1_700_000_010_000, -7], [1_700_000_020_013, i64::MAX]]);
+        let c = table(&[
+            [1_700_000_000_000, 4200],
+            [1_700_000_010_000, -7],
+            [1_700_000_020_013, i64::MAX],
+        ]);
         assert_eq!(Columns::decode(&c.encode_open()).unwrap(), c);
         assert_eq!(Columns::decode(&c.encode_sealed()).unwrap(), c);
         let empty = Columns::new(6);

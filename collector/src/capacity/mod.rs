@@ -7,6 +7,7 @@
 //! - [`rollup`]: tiers and roll-up buckets (count, min, mean, max, p95);
 //! - [`store`]: the metric store (fold from the ingest log, roll-ups,
 //!   retention, queries);
+//! - [`task`]: the background task that folds and rolls up;
 //! - [`forecast`]: linear trend, additive Holt-Winters with the error of
 //!   its one-step-ahead forecasts, and time to threshold.
 
@@ -15,3 +16,4 @@ pub mod forecast;
 pub mod rollup;
 pub mod series;
 pub mod store;
+pub mod task;

@@ -136,7 +136,10 @@ pub fn host_samples(m: &Metrics, state: &mut CounterState) -> Vec<Sample> {
         }
     };
     let pct = |used: u64, total: u64| used as f64 * 100.0 / total as f64;
-    put("cpu.utilisation_pct".into(), f64::from(m.cpu_utilisation_pct));
+    put(
+        "cpu.utilisation_pct".into(),
+        f64::from(m.cpu_utilisation_pct),
+    );
     put("load.1".into(), m.load_1);
     put("load.5".into(), m.load_5);
     put("load.15".into(), m.load_15);
@@ -281,7 +284,11 @@ mod tests {
         assert_eq!(value(&first, "fs.inodes_used_pct:/var"), Some(10.0));
         assert_eq!(value(&first, "fs.used_pct:/proc"), None);
         assert_eq!(value(&first, "swap.used_pct"), None, "no swap");
-        assert_eq!(value(&first, "if.in_bps:eth0"), None, "no previous counters");
+        assert_eq!(
+            value(&first, "if.in_bps:eth0"),
+            None,
+            "no previous counters"
+        );
 
         // 10 s later, 125 000 bytes more in: 100 000 bit/s.
         m.observed_at_ms = 20_000;

@@ -50,6 +50,9 @@ pub struct MetricSettings {
     /// A raw block is rolled up this long after its hour ends, so samples
     /// a little late still land before the roll-up.
     pub grace_ms: i64,
+    /// How often the capacity task folds the log, and rolls up.
+    pub fold_every: std::time::Duration,
+    pub roll_up_every: std::time::Duration,
 }
 
 impl Default for MetricSettings {
@@ -61,6 +64,8 @@ impl Default for MetricSettings {
             day_ms: 5 * 365 * DAY_MS,
             max_series_per_ci: 512,
             grace_ms: 5 * 60_000,
+            fold_every: super::task::DEFAULT_FOLD_EVERY,
+            roll_up_every: super::task::DEFAULT_ROLL_UP_EVERY,
         }
     }
 }
@@ -504,9 +509,15 @@ impl<'a, S: Store> MetricStore<'a, S> {
                 continue;
             }
             let five = Tier::FiveMinute.block_start(start);
-            fives.entry(five).or_default().extend(buckets(Tier::FiveMinute, &samples));
+            fives
+                .entry(five)
+                .or_default()
+                .extend(buckets(Tier::FiveMinute, &samples));
             let hour = Tier::Hour.block_start(start);
-            hours.entry(hour).or_default().extend(buckets(Tier::Hour, &samples));
+            hours
+                .entry(hour)
+                .or_default()
+                .extend(buckets(Tier::Hour, &samples));
             meta.pending_days.insert(Tier::Day.bucket_start(start));
         }
         self.merge_buckets(ci, name, Tier::FiveMinute, fives, meta, writes)?;
@@ -517,13 +528,19 @@ impl<'a, S: Store> MetricStore<'a, S> {
             .pending_days
             .iter()
             .copied()
-            .filter(|d| over(*d, DAY_MS) && !meta.dirty.iter().any(|b| Tier::Day.bucket_start(*b) == *d))
+            .filter(|d| {
+                over(*d, DAY_MS) && !meta.dirty.iter().any(|b| Tier::Day.bucket_start(*b) == *d)
+            })
             .collect();
         let mut day_buckets: BTreeMap<i64, Vec<Bucket>> = BTreeMap::new();
         for day in days {
             meta.pending_days.remove(&day);
             let mut samples = Vec::new();
-            for start in meta.blocks(Tier::Raw).iter().filter(|b| Tier::Day.bucket_start(**b) == day) {
+            for start in meta
+                .blocks(Tier::Raw)
+                .iter()
+                .filter(|b| Tier::Day.bucket_start(**b) == day)
+            {
                 let key = block_key(ci, Tier::Raw, name, *start);
                 let bytes = match writes.put.get(&(Table::Samples, key.clone())) {
                     Some(b) => b.clone(),
@@ -557,7 +574,10 @@ impl<'a, S: Store> MetricStore<'a, S> {
             }
             meta.blocks[tier.index()] = kept;
         }
-        if meta.tail.is_some_and(|t| !meta.blocks(Tier::Raw).contains(&t.0)) {
+        if meta
+            .tail
+            .is_some_and(|t| !meta.blocks(Tier::Raw).contains(&t.0))
+        {
             meta.tail = None;
         }
         Ok(())
@@ -797,7 +817,10 @@ mod tests {
         send(&cmdb, agent, 3, &report(T0 + 10_000, 51, 126_000));
         let folded = metrics.fold(1000, T0 + 20_000).unwrap();
         assert_eq!((folded.entries, folded.waiting, folded.dropped), (2, 0, 0));
-        assert!(cmdb.metrics_of(agent).unwrap().is_empty(), "the log is drained");
+        assert!(
+            cmdb.metrics_of(agent).unwrap().is_empty(),
+            "the log is drained"
+        );
         // The counters of the last report are kept for the next fold.
         send(&cmdb, agent, 4, &report(T0 + 20_000, 52, 251_000));
         metrics.fold(1000, T0 + 30_000).unwrap();
@@ -824,15 +847,24 @@ mod tests {
             .points(ci, "fs.used_pct:/var", Tier::Raw, T0, T0 + HOUR_MS)
             .unwrap()
             .unwrap();
-        assert_eq!(means(&raw), [(T0, 50.0), (T0 + 10_000, 51.0), (T0 + 20_000, 52.0)]);
+        assert_eq!(
+            means(&raw),
+            [(T0, 50.0), (T0 + 10_000, 51.0), (T0 + 20_000, 52.0)]
+        );
         // 125 000 bytes in 10 s, both times: 100 kbit/s, the second across
         // two folds.
         let rx = metrics
             .points(ci, "if.in_bps:eth0", Tier::Raw, T0, T0 + HOUR_MS)
             .unwrap()
             .unwrap();
-        assert_eq!(means(&rx), [(T0 + 10_000, 100_000.0), (T0 + 20_000, 100_000.0)]);
-        assert!(metrics.points(ci, "nope", Tier::Raw, 0, i64::MAX).unwrap().is_none());
+        assert_eq!(
+            means(&rx),
+            [(T0 + 10_000, 100_000.0), (T0 + 20_000, 100_000.0)]
+        );
+        assert!(metrics
+            .points(ci, "nope", Tier::Raw, 0, i64::MAX)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -890,7 +922,10 @@ mod tests {
             assert_eq!(got, want, "{}", tier.name());
         }
         // Raw samples older than 48 hours are gone; the newer are all there.
-        let raw = metrics.points(ci, name, Tier::Raw, T0, now).unwrap().unwrap();
+        let raw = metrics
+            .points(ci, name, Tier::Raw, T0, now)
+            .unwrap()
+            .unwrap();
         let kept: Vec<&(i64, i64)> = expected
             .iter()
             .filter(|(t, _)| Tier::Raw.block_start(*t) + HOUR_MS > now - settings.raw_ms)
@@ -971,7 +1006,9 @@ mod tests {
         let metrics = MetricStore::new(cmdb.store(), &settings);
         send(&cmdb, agent, 2, &report(T0, 10, 0));
         metrics.fold(1000, T0).unwrap();
-        metrics.roll_up(b"", 1000, T0 + 2 * DAY_MS + HOUR_MS).unwrap();
+        metrics
+            .roll_up(b"", 1000, T0 + 2 * DAY_MS + HOUR_MS)
+            .unwrap();
         let meta = &metrics.series_of(ci).unwrap()["fs.used_pct:/var"];
         assert!(meta.blocks(Tier::Raw).is_empty());
         assert_eq!(meta.blocks(Tier::Day).len(), 1);

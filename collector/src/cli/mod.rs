@@ -1,6 +1,7 @@
 //! The command lines: `fathom-collector` (the daemon) and `fathom` (the
 //! operator CLI, which talks to a collector's API, and `quickstart`).
 
+mod capacity;
 pub mod client;
 mod cmdb;
 mod quickstart;
@@ -124,6 +125,10 @@ enum FathomCommand {
     /// Configuration baselines: take, list, show, diff.
     #[command(subcommand)]
     Baseline(cmdb::BaselineCommand),
+    /// Utilization series of a CI (CPU, memory, filesystems, interfaces):
+    /// list them, show one over a period.
+    #[command(subcommand)]
+    Metrics(capacity::MetricsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -322,6 +327,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
         FathomCommand::Incident(c) => cmdb::incident(&client, c).await?,
         FathomCommand::Audit(c) => cmdb::audit(&client, c).await?,
         FathomCommand::Baseline(c) => cmdb::baseline(&client, c).await?,
+        FathomCommand::Metrics(c) => capacity::metrics(&client, c).await?,
     }
     Ok(())
 }

@@ -315,7 +315,11 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     codec::encode(value).expect("CMDB records always encode")
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(table: Table, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    table: Table,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     codec::decode_trusted(bytes, table.name()).map_err(|e| StoreError::Corrupt {
         table: table.name(),
         key: hex_key(key),

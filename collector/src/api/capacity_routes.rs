@@ -1,0 +1,131 @@
+//! The capacity routes of the operator API: the metric store's series and
+//! their points. Any valid operator token reads them.
+//!
+//! | method | path                                                     |
+//! |--------|----------------------------------------------------------|
+//! | GET    | /v1/metrics?ci=                                          |
+//! | GET    | /v1/metrics/points?ci=&series=&from_ms=&to_ms=&tier=     |
+//!
+//! `tier` is `raw`, `5m`, `1h`, `1d` or `auto` (the default: the finest
+//! tier still holding data from `from_ms`). Series names hold `:` and `/`
+//! (`fs.used_pct:/var`): percent-encode them.
+
+use std::sync::Arc;
+
+use fathom_shared::ids::CiId;
+use hyper::{Method, StatusCode};
+use serde::Serialize;
+
+use super::cmdb_routes::Request;
+use super::{bad_request, json, not_found, now_ms, refuse, Answer, Api, Refused};
+use crate::capacity::rollup::Tier;
+use crate::capacity::series::Unit;
+use crate::capacity::store::{MetricError, MetricStore, Point};
+use crate::store::Store;
+
+/// A series in a CI's listing.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct SeriesView {
+    pub name: String,
+    pub unit: Unit,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub last_value: f64,
+}
+
+/// A series' points at one tier.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct PointsView {
+    pub ci: CiId,
+    pub series: String,
+    pub unit: Unit,
+    pub tier: Tier,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub points: Vec<Point>,
+}
+
+fn metric_error(e: MetricError) -> Refused {
+    tracing::error!(error = %crate::error_chain(&e), "Reading the metric store failed");
+    refuse(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "store_error",
+        crate::error_chain(&e),
+    )
+}
+
+pub(super) fn route<S: Store>(
+    api: &Arc<Api<S>>,
+    r: &Request<'_>,
+) -> Result<Option<Answer>, Refused> {
+    let metrics = MetricStore::new(api.cmdb.store(), &api.metrics);
+    let ci = || -> Result<CiId, Refused> {
+        let text = r
+            .query("ci")
+            .ok_or_else(|| bad_request("query parameter ci is required"))?;
+        text.parse()
+            .map_err(|e| bad_request(format!("query parameter ci: {e}")))
+    };
+    let answer = match (r.method, r.segments) {
+        (&Method::GET, ["v1", "metrics"]) => {
+            let ci = ci()?;
+            let series: Vec<SeriesView> = metrics
+                .series_of(ci)
+                .map_err(metric_error)?
+                .into_iter()
+                .map(|(name, m)| SeriesView {
+                    name,
+                    unit: m.unit,
+                    first_ms: m.first_ms,
+                    last_ms: m.last_ms,
+                    last_value: m.last_value,
+                })
+                .collect();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"ci": ci, "series": series}),
+            )
+        }
+        (&Method::GET, ["v1", "metrics", "points"]) => {
+            let ci = ci()?;
+            let series = r
+                .query("series")
+                .ok_or_else(|| bad_request("query parameter series is required"))?;
+            let now = now_ms();
+            let to_ms = r.query_ms("to_ms")?.unwrap_or(now);
+            let from_ms = r.query_ms("from_ms")?.unwrap_or(to_ms - 24 * 3_600_000);
+            if from_ms >= to_ms {
+                return Err(bad_request("from_ms must be before to_ms"));
+            }
+            let tier = match r.query("tier").unwrap_or("auto") {
+                "auto" => api.metrics.finest_covering(from_ms, now),
+                text => Tier::ALL
+                    .into_iter()
+                    .find(|t| t.name() == text)
+                    .ok_or_else(|| {
+                        bad_request(format!(
+                            "query parameter tier: {text:?} is not raw, 5m, 1h, 1d or auto"
+                        ))
+                    })?,
+            };
+            let points = metrics
+                .points(ci, series, tier, from_ms, to_ms)
+                .map_err(metric_error)?
+                .ok_or_else(|| not_found(format!("CI {ci} has no series {series:?}")))?;
+            json(
+                StatusCode::OK,
+                &PointsView {
+                    ci,
+                    series: series.to_owned(),
+                    unit: Unit::of(series).expect("stored series have units"),
+                    tier,
+                    from_ms,
+                    to_ms,
+                    points,
+                },
+            )
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(answer))
+}

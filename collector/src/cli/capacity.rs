@@ -1,0 +1,244 @@
+//! `fathom metrics …`: the metric store's series of a CI and their points,
+//! as a table (with a sparkline), JSON (the API's answer unchanged) or CSV.
+
+use clap::Subcommand;
+use fathom_shared::ids::CiId;
+
+use super::client::Client;
+use super::{print_json, render};
+use crate::api::{PointsView, SeriesView};
+use crate::capacity::series::Unit;
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// List a CI's series, with each one's latest value.
+    List {
+        ci: CiId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A series' points over a period, at the finest tier that still holds
+    /// it (or the one asked for).
+    Show {
+        ci: CiId,
+        /// The series, as `fathom metrics list` names it (fs.used_pct:/var).
+        series: String,
+        /// Start: now, -7d, or a timestamp like 2026-11-23T22:00:00Z.
+        #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
+        since: String,
+        /// End (same forms).
+        #[arg(long, default_value = "now", allow_hyphen_values = true)]
+        until: String,
+        /// raw, 5m, 1h, 1d, or auto.
+        #[arg(long, default_value = "auto")]
+        tier: String,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// One line per point: time, count, min, mean, max, p95.
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result<()> {
+    match command {
+        MetricsCommand::List { ci, json } => {
+            let answer: serde_json::Value = client.get(&format!("v1/metrics?ci={ci}")).await?;
+            if json {
+                return print_json(&answer);
+            }
+            let series: Vec<SeriesView> = serde_json::from_value(answer["series"].clone())?;
+            if series.is_empty() {
+                println!("CI {ci} has no metrics yet.");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = series
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        format_value(s.unit, s.last_value),
+                        render::time(s.last_ms),
+                        render::time(s.first_ms),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(&["SERIES", "LATEST", "AT", "SINCE"], &rows)
+            );
+        }
+        MetricsCommand::Show {
+            ci,
+            series,
+            since,
+            until,
+            tier,
+            json,
+            csv,
+        } => {
+            let now = fathom_agent::now_ms();
+            let from_ms =
+                render::parse_time(&since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let to_ms =
+                render::parse_time(&until, now).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("ci", &ci.to_string())
+                .append_pair("series", &series)
+                .append_pair("from_ms", &from_ms.to_string())
+                .append_pair("to_ms", &to_ms.to_string())
+                .append_pair("tier", &tier)
+                .finish();
+            let answer: serde_json::Value =
+                client.get(&format!("v1/metrics/points?{query}")).await?;
+            if json {
+                return print_json(&answer);
+            }
+            let view: PointsView = serde_json::from_value(answer)?;
+            if csv {
+                let mut out = csv::Writer::from_writer(std::io::stdout());
+                out.write_record(["time", "count", "min", "mean", "max", "p95"])?;
+                for p in &view.points {
+                    out.write_record([
+                        render::rfc3339(p.at_ms),
+                        p.count.to_string(),
+                        p.min.to_string(),
+                        p.mean.to_string(),
+                        p.max.to_string(),
+                        p.p95.to_string(),
+                    ])?;
+                }
+                out.flush()?;
+                return Ok(());
+            }
+            print!("{}", describe_points(&view));
+        }
+    }
+    Ok(())
+}
+
+/// A value with its unit, scaled for reading (GiB, Mbit/s).
+pub fn format_value(unit: Unit, v: f64) -> String {
+    match unit {
+        Unit::Percent => format!("{v:.1}%"),
+        Unit::Load => format!("{v:.2}"),
+        Unit::PerSecond => format!("{v:.2}/s"),
+        Unit::Bytes => scaled(v, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"]),
+        Unit::BitsPerSecond => scaled(
+            v,
+            1000.0,
+            &["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"],
+        ),
+    }
+}
+
+fn scaled(mut v: f64, step: f64, names: &[&str]) -> String {
+    let mut i = 0;
+    while v.abs() >= step && i + 1 < names.len() {
+        v /= step;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} {}", names[0])
+    } else {
+        format!("{v:.1} {}", names[i])
+    }
+}
+
+/// Eight levels of block characters, one per value, scaled between the
+/// smallest and largest.
+pub fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    values
+        .iter()
+        .map(|v| {
+            if hi > lo {
+                BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize]
+            } else {
+                BARS[0]
+            }
+        })
+        .collect()
+}
+
+fn describe_points(view: &PointsView) -> String {
+    let mut out = format!(
+        "{} on CI {}, {} to {}, {} points at {}\n",
+        view.series,
+        view.ci,
+        render::time(view.from_ms),
+        render::time(view.to_ms),
+        view.points.len(),
+        view.tier.name(),
+    );
+    if view.points.is_empty() {
+        out.push_str("no data in this period\n");
+        return out;
+    }
+    let means: Vec<f64> = view.points.iter().map(|p| p.mean).collect();
+    // At most 120 characters: means of consecutive points.
+    let per = means.len().div_ceil(120);
+    let line: Vec<f64> = means
+        .chunks(per)
+        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+        .collect();
+    let f = |v: f64| format_value(view.unit, v);
+    let min = view
+        .points
+        .iter()
+        .map(|p| p.min)
+        .fold(f64::INFINITY, f64::min);
+    let max = view
+        .points
+        .iter()
+        .map(|p| p.max)
+        .fold(f64::NEG_INFINITY, f64::max);
+    out.push_str(&format!(
+        "{}  min {} max {}\n\n",
+        sparkline(&line),
+        f(min),
+        f(max)
+    ));
+    let rows: Vec<Vec<String>> = view
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                render::time(p.at_ms),
+                p.count.to_string(),
+                f(p.min),
+                f(p.mean),
+                f(p.max),
+                f(p.p95),
+            ]
+        })
+        .collect();
+    out.push_str(&render::table(
+        &["TIME", "SAMPLES", "MIN", "MEAN", "MAX", "P95"],
+        &rows,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_in_their_units() {
+        assert_eq!(
+            format_value(Unit::Bytes, 3.0 * 1024.0 * 1024.0 * 1024.0),
+            "3.0 GiB"
+        );
+        assert_eq!(format_value(Unit::Bytes, 512.0), "512 B");
+        assert_eq!(
+            format_value(Unit::BitsPerSecond, 125_000_000.0),
+            "125.0 Mbit/s"
+        );
+        assert_eq!(format_value(Unit::Percent, 87.25), "87.2%");
+        assert_eq!(sparkline(&[0.0, 50.0, 100.0]), "▁▅█");
+        assert_eq!(sparkline(&[3.0, 3.0]), "▁▁");
+    }
+}

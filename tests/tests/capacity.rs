@@ -1,0 +1,143 @@
+//! Capacity end to end: a real agent's utilization reaches the metric
+//! store, and the CLI reads it back.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fathom_tests::{fixture_root, wait_for, Agent, Collector};
+use serde_json::Value;
+
+use super::terminate;
+
+/// `/proc/meminfo`'s MemTotal in bytes: the oracle for memory figures.
+fn mem_total_bytes() -> f64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap();
+    kib * 1024.0
+}
+
+#[test]
+fn a_running_agents_utilisation_reaches_the_metric_store() {
+    let collector = Collector::start_with("[metrics]\nfold_interval_secs = 1\n");
+    let root = fixture_root("metrics-host", "44444444444444444444444444444444");
+    let agent = Agent::new(&collector, root.path(), "metrics_interval_secs = 1\n");
+    let token = collector.create_token("1h", 1);
+    let mut daemon = agent
+        .command(&["run"])
+        .env("FATHOM_ENROLLMENT_TOKEN", &token)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(agent.dir.path().join("agent.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let ci = wait_for("the host's CI", Duration::from_secs(30), || {
+        collector
+            .cis()
+            .first()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+    });
+    // Interface rates need two reports; wait for those too.
+    let series = wait_for(
+        "series in the metric store",
+        Duration::from_secs(30),
+        || {
+            let listed = collector.cli_json(&["metrics", "list", &ci]);
+            let series = listed["series"].as_array().unwrap().clone();
+            let has = |name: &str| series.iter().any(|s| s["name"] == name);
+            (has("cpu.utilisation_pct") && has("memory.used_pct") && has("if.in_bps:lo"))
+                .then_some(series)
+        },
+    );
+    terminate(&mut daemon);
+    let named = |name: &str| -> &Value { series.iter().find(|s| s["name"] == name).unwrap() };
+    // Memory used, against the kernel's own total.
+    let used_pct = named("memory.used_pct")["last_value"].as_f64().unwrap();
+    let used_bytes = named("memory.used_bytes")["last_value"].as_f64().unwrap();
+    assert!((0.0..100.0).contains(&used_pct), "{used_pct}");
+    let total = mem_total_bytes();
+    assert!(
+        ((used_bytes / total * 100.0) - used_pct).abs() < 1.0,
+        "{used_bytes} of {total} is not {used_pct}%"
+    );
+    assert_eq!(named("memory.used_pct")["unit"], "percent");
+    assert_eq!(named("if.in_bps:lo")["unit"], "bits_per_second");
+    assert!(
+        series
+            .iter()
+            .any(|s| s["name"].as_str().unwrap().starts_with("fs.used_pct:")),
+        "{series:?}"
+    );
+
+    // The raw points, as CSV, one per report.
+    let out = collector.cli(&[
+        "metrics",
+        "show",
+        &ci,
+        "memory.used_pct",
+        "--since",
+        "-10m",
+        "--tier",
+        "raw",
+        "--csv",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("time,count,min,mean,max,p95"));
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    assert!(rows.len() >= 2, "{text}");
+    for r in &rows {
+        assert_eq!(r[1], "1", "a raw point is one sample: {r:?}");
+        let v: f64 = r[3].parse().unwrap();
+        assert!((0.0..100.0).contains(&v), "{r:?}");
+    }
+    // The same period at the 5-minute tier, rolled up on the fly: the
+    // samples are all counted.
+    let five = collector.cli_json(&[
+        "metrics",
+        "show",
+        &ci,
+        "memory.used_pct",
+        "--since",
+        "-10m",
+        "--tier",
+        "5m",
+    ]);
+    let counted: i64 = five["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_i64().unwrap())
+        .sum();
+    assert!(counted >= rows.len() as i64, "{five}");
+    // The table form has the sparkline and the unit.
+    let human = collector.cli(&["metrics", "show", &ci, "memory.used_pct", "--since", "-10m"]);
+    let human = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        human.contains("memory.used_pct on CI") && human.contains('%'),
+        "{human}"
+    );
+
+    // Mistakes name what was wrong.
+    let err = collector.cli_fails(&["metrics", "show", &ci, "fs.used_pct:/nowhere"]);
+    assert!(
+        err.contains("has no series \"fs.used_pct:/nowhere\""),
+        "{err}"
+    );
+    let err = collector.cli_fails(&["metrics", "show", &ci, "load.1", "--tier", "2m"]);
+    assert!(err.contains("tier") && err.contains("2m"), "{err}");
+    let err = collector.cli_fails(&["metrics", "show", &ci, "load.1", "--since", "yesterday"]);
+    assert!(err.contains("--since"), "{err}");
+}
