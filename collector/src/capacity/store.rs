@@ -303,13 +303,13 @@ impl<'a, S: Store> MetricStore<'a, S> {
                 }
                 continue;
             };
-            if !states.contains_key(&agent) {
-                let state = self
-                    .get(Table::MetricState, agent.as_bytes())?
-                    .unwrap_or_default();
-                states.insert(agent, state);
-            }
-            let state = states.get_mut(&agent).expect("just inserted");
+            let state = match states.entry(agent) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    self.get(Table::MetricState, agent.as_bytes())?
+                        .unwrap_or_default(),
+                ),
+            };
             samples
                 .entry(ci)
                 .or_default()
@@ -385,12 +385,13 @@ impl<'a, S: Store> MetricStore<'a, S> {
         for s in samples {
             let row = [s.at_ms, unit.quantize(s.value)];
             let start = Tier::Raw.block_start(s.at_ms);
-            if !blocks.contains_key(&start) {
-                let key = block_key(ci, Tier::Raw, name, start);
-                let bytes = self.store.get(Table::Samples, &key)?.unwrap_or_default();
-                blocks.insert(start, bytes);
-            }
-            let bytes = blocks.get_mut(&start).expect("just loaded");
+            let bytes = match blocks.entry(start) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let key = block_key(ci, Tier::Raw, name, start);
+                    e.insert(self.store.get(Table::Samples, &key)?.unwrap_or_default())
+                }
+            };
             // The block's last row after this sample, to append the next
             // one without decoding.
             let last = match meta.tail {
