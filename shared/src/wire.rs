@@ -720,12 +720,20 @@ pub struct FilesystemUse {
     pub inodes_total: Option<u64>,
 }
 
-/// Cumulative counters since boot; rates are the collector's business.
+/// An interface's cumulative byte counters since boot, and its throughput
+/// over the interval since the agent's previous sample (worked out where
+/// both counter readings are, so the collector keeps no state per agent).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct InterfaceCounters {
     pub name: String,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
+    /// Bits per second received and sent; `None` when there is no previous
+    /// reading to measure from.
+    #[serde(default)]
+    pub rx_bps: Option<f64>,
+    #[serde(default)]
+    pub tx_bps: Option<f64>,
 }
 
 /// The collector's JSON answer to an accepted envelope.

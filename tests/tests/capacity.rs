@@ -42,7 +42,6 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
             .first()
             .map(|c| c["id"].as_str().unwrap().to_owned())
     });
-    // Interface rates need two reports; wait for those too.
     let series = wait_for(
         "series in the metric store",
         Duration::from_secs(30),
@@ -54,6 +53,13 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
                 .then_some(series)
         },
     );
+    // A few reports more, for a series over time.
+    wait_for("three samples", Duration::from_secs(30), || {
+        let shown = collector.cli_json(&[
+            "metrics", "show", &ci, "memory.used_pct", "--since", "-10m", "--tier", "raw",
+        ]);
+        (shown["points"].as_array().unwrap().len() >= 3).then_some(())
+    });
     terminate(&mut daemon);
     let named = |name: &str| -> &Value { series.iter().find(|s| s["name"] == name).unwrap() };
     // Memory used, against the kernel's own total.

@@ -88,6 +88,9 @@ pub struct Sampler {
     sys: System,
     disks: Disks,
     networks: Networks,
+    /// When `networks` was last refreshed: its per-interface byte counts
+    /// are since then.
+    networks_at: std::time::Instant,
 }
 
 impl Default for Sampler {
@@ -109,6 +112,7 @@ impl Sampler {
                 DiskRefreshKind::nothing().with_storage(),
             ),
             networks: Networks::new_with_refreshed_list(),
+            networks_at: std::time::Instant::now(),
         }
     }
 
@@ -120,6 +124,10 @@ impl Sampler {
         self.disks
             .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
         self.networks.refresh(true);
+        let elapsed = std::mem::replace(&mut self.networks_at, std::time::Instant::now())
+            .elapsed()
+            .as_secs_f64();
+        let bps = |bytes: u64| (elapsed > 0.0).then(|| bytes as f64 * 8.0 / elapsed);
         let load = System::load_average();
         let mut filesystems: Vec<FilesystemUse> = self
             .disks
@@ -145,6 +153,8 @@ impl Sampler {
                 name: name.clone(),
                 rx_bytes: data.total_received(),
                 tx_bytes: data.total_transmitted(),
+                rx_bps: bps(data.received()),
+                tx_bps: bps(data.transmitted()),
             })
             .collect();
         interfaces.sort_by(|a, b| a.name.cmp(&b.name));

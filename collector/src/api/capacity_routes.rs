@@ -29,8 +29,9 @@ pub struct SeriesView {
     pub name: String,
     pub unit: Unit,
     pub first_ms: i64,
-    pub last_ms: i64,
-    pub last_value: f64,
+    /// The newest sample still kept raw (48 hours by default), if any.
+    pub last_ms: Option<i64>,
+    pub last_value: Option<f64>,
 }
 
 /// A series' points at one tier.
@@ -69,16 +70,20 @@ pub(super) fn route<S: Store>(
     let answer = match (r.method, r.segments) {
         (&Method::GET, ["v1", "metrics"]) => {
             let ci = ci()?;
+            let latest = metrics.latest(ci).map_err(metric_error)?;
             let series: Vec<SeriesView> = metrics
                 .series_of(ci)
                 .map_err(metric_error)?
                 .into_iter()
-                .map(|(name, m)| SeriesView {
-                    name,
-                    unit: m.unit,
-                    first_ms: m.first_ms,
-                    last_ms: m.last_ms,
-                    last_value: m.last_value,
+                .map(|(name, m)| {
+                    let last = latest.get(&name);
+                    SeriesView {
+                        unit: m.unit,
+                        first_ms: m.first_ms,
+                        last_ms: last.map(|l| l.0),
+                        last_value: last.map(|l| l.1),
+                        name,
+                    }
                 })
                 .collect();
             json(

@@ -12,13 +12,9 @@
 //! any agent measures, and what lets a block of samples compress to a
 //! byte or two.
 //!
-//! Host interfaces report cumulative byte counters; their bit rates are
-//! worked out here from two consecutive reports ([`CounterState`]). A
-//! counter that goes back (a reboot, a driver reload) gives no rate for
-//! that interval. Network devices come with rates already (the agent's
-//! poller works them out from SNMP counters).
-
-use std::collections::BTreeMap;
+//! Interface rates come from the agents, which hold both counter readings
+//! of an interval: a host's sampler, and the SNMP poller for devices. The
+//! store keeps no state per agent.
 
 use fathom_shared::wire::Metrics;
 use serde::{Deserialize, Serialize};
@@ -112,18 +108,8 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// The previous byte counters of a host's interfaces, per agent, to turn
-/// the next report's counters into bit rates.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CounterState {
-    pub at_ms: i64,
-    /// interface → (rx bytes, tx bytes)
-    pub counters: BTreeMap<String, (u64, u64)>,
-}
-
-/// The samples of a host metrics report. `state` holds the counters of the
-/// agent's previous report and is updated to this one's.
-pub fn host_samples(m: &Metrics, state: &mut CounterState) -> Vec<Sample> {
+/// The samples of a host metrics report.
+pub fn host_samples(m: &Metrics) -> Vec<Sample> {
     let at = m.observed_at_ms;
     let mut out = Vec::new();
     let mut put = |name: String, value: f64| {
@@ -173,27 +159,13 @@ pub fn host_samples(m: &Metrics, state: &mut CounterState) -> Vec<Sample> {
             }
         }
     }
-    let elapsed_ms = at - state.at_ms;
-    let mut counters = BTreeMap::new();
     for i in &m.interfaces {
-        counters.insert(i.name.clone(), (i.rx_bytes, i.tx_bytes));
-        let Some(&(rx0, tx0)) = state.counters.get(&i.name) else {
-            continue;
-        };
-        if elapsed_ms <= 0 || i.rx_bytes < rx0 || i.tx_bytes < tx0 {
-            continue;
+        if let Some(bps) = i.rx_bps {
+            put(format!("if.in_bps:{}", i.name), bps);
         }
-        let bps = |now: u64, then: u64| (now - then) as f64 * 8.0 * 1000.0 / elapsed_ms as f64;
-        put(format!("if.in_bps:{}", i.name), bps(i.rx_bytes, rx0));
-        put(format!("if.out_bps:{}", i.name), bps(i.tx_bytes, tx0));
-    }
-    // An older report arriving late (from a spool) must not wind the
-    // counters back.
-    if at > state.at_ms {
-        *state = CounterState {
-            at_ms: at,
-            counters,
-        };
+        if let Some(bps) = i.tx_bps {
+            put(format!("if.out_bps:{}", i.name), bps);
+        }
     }
     out
 }
@@ -250,8 +222,8 @@ mod tests {
     }
 
     #[test]
-    fn a_host_report_gives_its_utilisation_and_rates_from_counters() {
-        let mut m = Metrics {
+    fn a_host_report_gives_its_utilisation_and_rates() {
+        let m = Metrics {
             observed_at_ms: 10_000,
             cpu_utilisation_pct: 12.5,
             load_1: 0.5,
@@ -270,48 +242,34 @@ mod tests {
                     ..FilesystemUse::default()
                 },
             ],
-            interfaces: vec![InterfaceCounters {
-                name: "eth0".into(),
-                rx_bytes: 1000,
-                tx_bytes: 0,
-            }],
+            interfaces: vec![
+                InterfaceCounters {
+                    name: "eth0".into(),
+                    rx_bps: Some(100_000.0),
+                    tx_bps: Some(0.0),
+                    ..InterfaceCounters::default()
+                },
+                InterfaceCounters {
+                    name: "eth1".into(),
+                    ..InterfaceCounters::default()
+                },
+            ],
             ..Metrics::default()
         };
-        let mut state = CounterState::default();
-        let first = host_samples(&m, &mut state);
-        assert_eq!(value(&first, "memory.used_pct"), Some(25.0));
-        assert_eq!(value(&first, "fs.used_pct:/var"), Some(90.0));
-        assert_eq!(value(&first, "fs.inodes_used_pct:/var"), Some(10.0));
-        assert_eq!(value(&first, "fs.used_pct:/proc"), None);
-        assert_eq!(value(&first, "swap.used_pct"), None, "no swap");
+        let samples = host_samples(&m);
+        assert_eq!(value(&samples, "cpu.utilisation_pct"), Some(12.5));
+        assert_eq!(value(&samples, "memory.used_pct"), Some(25.0));
+        assert_eq!(value(&samples, "fs.used_pct:/var"), Some(90.0));
+        assert_eq!(value(&samples, "fs.inodes_used_pct:/var"), Some(10.0));
+        assert_eq!(value(&samples, "fs.used_pct:/proc"), None);
+        assert_eq!(value(&samples, "swap.used_pct"), None, "no swap");
+        assert_eq!(value(&samples, "if.in_bps:eth0"), Some(100_000.0));
+        assert_eq!(value(&samples, "if.out_bps:eth0"), Some(0.0));
         assert_eq!(
-            value(&first, "if.in_bps:eth0"),
+            value(&samples, "if.in_bps:eth1"),
             None,
-            "no previous counters"
+            "no interval measured"
         );
-
-        // 10 s later, 125 000 bytes more in: 100 000 bit/s.
-        m.observed_at_ms = 20_000;
-        m.interfaces[0].rx_bytes = 126_000;
-        let second = host_samples(&m, &mut state);
-        assert_eq!(value(&second, "if.in_bps:eth0"), Some(100_000.0));
-        assert_eq!(value(&second, "if.out_bps:eth0"), Some(0.0));
-
-        // A late, older report gives no rate and leaves the state alone.
-        m.observed_at_ms = 15_000;
-        m.interfaces[0].rx_bytes = 50_000;
-        assert_eq!(value(&host_samples(&m, &mut state), "if.in_bps:eth0"), None);
-        assert_eq!(state.at_ms, 20_000);
-
-        // A counter going back (a reboot) gives no rate, then counts anew.
-        m.observed_at_ms = 30_000;
-        m.interfaces[0].rx_bytes = 10;
-        assert_eq!(value(&host_samples(&m, &mut state), "if.in_bps:eth0"), None);
-        m.observed_at_ms = 40_000;
-        m.interfaces[0].rx_bytes = 1260;
-        assert_eq!(
-            value(&host_samples(&m, &mut state), "if.in_bps:eth0"),
-            Some(1000.0)
-        );
+        assert!(samples.iter().all(|s| s.at_ms == 10_000));
     }
 }

@@ -3,22 +3,29 @@
 //! five years) after, in compressed blocks (`block`), with a bounded number
 //! of series per CI so that a CI's disk use is bounded too.
 //!
-//! Reports reach it in two steps. Ingest writes each metrics report and
-//! each device poll's rates to a log table (`metrics`, `device_metrics`) in
-//! the report's own transaction, before the acknowledgement; that is what
-//! makes them durable. [`MetricStore::fold`] later takes a batch of log
-//! entries, appends their samples to the series' open blocks, and removes
-//! the entries, in one transaction: a sample is either still in the log or
-//! in its series, never both, never neither. [`MetricStore::roll_up`] seals
-//! raw blocks whose hour is over, makes their roll-up buckets from the raw
-//! samples, and drops blocks past their tier's retention.
+//! A block holds one period of one tier for all the series of one CI
+//! (`samples`: CI ‖ tier ‖ block start), and one record per CI lists its
+//! series, their ids in blocks, and its blocks (`series`: CI). Taking in a
+//! report is then two writes whatever the number of series: the hour's
+//! log block (appended to without reading it) and the CI's record.
+//!
+//! Reports reach the store in two steps. Ingest writes each metrics report
+//! and each device poll's rates to a log table (`metrics`,
+//! `device_metrics`) in the report's own transaction, before the
+//! acknowledgement; that is what makes them durable. [`MetricStore::fold`]
+//! later takes a batch of log entries, appends their samples to the CIs'
+//! blocks, and removes the entries, in one transaction: a sample is either
+//! still in the log or in its block, never both, never neither.
+//! [`MetricStore::roll_up`] seals raw hours that are over, makes their
+//! roll-up buckets from the raw samples, and drops blocks past their
+//! tier's retention.
 //!
 //! Both run on one background task (`capacity::task`) and nowhere else at
 //! the same time: they read blocks outside their transaction and write
 //! them inside, which is safe only because nothing else writes the
 //! `series` and `samples` tables.
 //!
-//! Does not know about thresholds or forecasts (`capacity::analysis`).
+//! Does not know about thresholds or forecasts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -26,9 +33,9 @@ use fathom_shared::ids::{AgentId, CiId};
 use fathom_shared::wire::Metrics;
 use serde::{Deserialize, Serialize};
 
-use super::block::{self, Columns};
+use super::block::{self, Block, Columns};
 use super::rollup::{buckets, Bucket, Tier};
-use super::series::{self, CounterState, Sample, Unit};
+use super::series::{self, Sample, Unit};
 use crate::cmdb::device::DeviceSample;
 use crate::cmdb::{self, AgentRecord};
 use crate::store::{Store, StoreError, Table, TransactionError};
@@ -89,14 +96,20 @@ impl MetricSettings {
     }
 }
 
-/// What the store knows of one series without reading its blocks.
+/// One series of a CI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesMeta {
+    /// Its id in the CI's blocks; never reused for another series.
+    pub id: u32,
     pub unit: Unit,
     pub first_ms: i64,
-    pub last_ms: i64,
-    /// The newest sample's value.
-    pub last_value: f64,
+}
+
+/// What the store knows of a CI's series without reading its blocks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CiSeries {
+    pub series: BTreeMap<String, SeriesMeta>,
+    next_id: u32,
     /// Start of every stored block, per tier (`Tier::index`), oldest first.
     blocks: [Vec<i64>; 4],
     /// Raw blocks written to since their roll-up buckets were made.
@@ -104,25 +117,9 @@ pub struct SeriesMeta {
     /// Days with a raw block rolled up but no day bucket made yet (the day
     /// was not over).
     pending_days: BTreeSet<i64>,
-    /// The newest raw block's last row, when that block is open: enough to
-    /// append to it without decoding it.
-    tail: Option<(i64, [i64; 2])>,
 }
 
-impl SeriesMeta {
-    fn new(unit: Unit, at_ms: i64) -> SeriesMeta {
-        SeriesMeta {
-            unit,
-            first_ms: at_ms,
-            last_ms: at_ms,
-            last_value: 0.0,
-            blocks: Default::default(),
-            dirty: BTreeSet::new(),
-            pending_days: BTreeSet::new(),
-            tail: None,
-        }
-    }
-
+impl CiSeries {
     pub fn blocks(&self, tier: Tier) -> &[i64] {
         &self.blocks[tier.index()]
     }
@@ -132,6 +129,27 @@ impl SeriesMeta {
         if let Err(at) = list.binary_search(&start) {
             list.insert(at, start);
         }
+    }
+
+    /// The id of `name`, made if it is new and the CI has room.
+    fn id_of(&mut self, name: &str, at_ms: i64, limit: usize) -> Option<u32> {
+        if let Some(m) = self.series.get(name) {
+            return Some(m.id);
+        }
+        if self.series.len() >= limit || !series::storable(name) {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.series.insert(
+            name.to_owned(),
+            SeriesMeta {
+                id,
+                unit: Unit::of(name).expect("storable names have units"),
+                first_ms: at_ms,
+            },
+        );
+        Some(id)
     }
 }
 
@@ -184,10 +202,11 @@ pub struct RolledUp {
 pub enum MetricError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("stored block {key} of series {series} is damaged")]
+    #[error("stored {tier} block of CI {ci} at {start} is damaged")]
     Block {
-        series: String,
-        key: String,
+        ci: CiId,
+        tier: &'static str,
+        start: i64,
         #[source]
         source: block::BlockError,
     },
@@ -202,19 +221,23 @@ impl From<TransactionError<std::convert::Infallible>> for MetricError {
     }
 }
 
-fn series_key(ci: CiId, name: &str) -> Vec<u8> {
+fn block_key(ci: CiId, tier: Tier, start: i64) -> Vec<u8> {
     let mut k = cmdb::ci_key(ci).to_vec();
-    k.extend_from_slice(name.as_bytes());
+    k.push(tier.index() as u8);
+    k.extend_from_slice(&start.to_be_bytes());
     k
 }
 
-fn block_key(ci: CiId, tier: Tier, name: &str, start: i64) -> Vec<u8> {
-    let mut k = cmdb::ci_key(ci).to_vec();
-    k.push(tier.index() as u8);
-    k.extend_from_slice(name.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&start.to_be_bytes());
-    k
+fn ci_of_key(key: &[u8]) -> CiId {
+    CiId::from_u64(u64::from_be_bytes(key[..8].try_into().expect("a CI key")))
+}
+
+/// A tier's row width: time and value, or a roll-up bucket.
+fn width(tier: Tier) -> usize {
+    match tier {
+        Tier::Raw => 2,
+        _ => 6,
+    }
 }
 
 /// The writes of one fold or roll-up, made in one transaction at the end.
@@ -244,7 +267,6 @@ impl Writes {
             Table::DeviceMetrics,
             Table::Series,
             Table::Samples,
-            Table::MetricState,
         ];
         store.transaction_on::<(), std::convert::Infallible>(&tables, |tx| {
             for ((table, key), value) in &self.put {
@@ -271,26 +293,23 @@ impl<'a, S: Store> MetricStore<'a, S> {
         MetricStore { store, settings }
     }
 
-    /// Takes up to `batch` log entries into their series. Returns what it
-    /// did; call again while `entries` is not zero to drain the log.
+    /// Takes up to `batch` log entries into their CIs' blocks. Returns what
+    /// it did; call again while `entries` is not zero to drain the log.
     pub fn fold(&self, batch: usize, now_ms: i64) -> Result<Folded, MetricError> {
         let mut done = Folded::default();
         let mut writes = Writes::default();
-        let mut samples: BTreeMap<CiId, Vec<Sample>> = BTreeMap::new();
         let oldest = now_ms - self.settings.raw_ms;
 
         // Host metrics, by agent, oldest first within an agent.
         let mut agents: HashMap<AgentId, Option<CiId>> = HashMap::new();
-        let mut states: HashMap<AgentId, CounterState> = HashMap::new();
+        let mut host: BTreeMap<CiId, Vec<Metrics>> = BTreeMap::new();
         for (key, value) in self.store.scan_from(Table::Metrics, b"", batch)? {
             let agent = AgentId::from_bytes(key[..16].try_into().expect("agent id key"));
-            let ci = match agents.get(&agent) {
-                Some(ci) => *ci,
-                None => {
+            let ci = match agents.entry(agent) {
+                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                std::collections::hash_map::Entry::Vacant(e) => {
                     let record: Option<AgentRecord> = self.get(Table::Agents, agent.as_bytes())?;
-                    let ci = record.and_then(|a| a.ci_id);
-                    agents.insert(agent, ci);
-                    ci
+                    *e.insert(record.and_then(|a| a.ci_id))
                 }
             };
             let metrics: Metrics = cmdb::decode(Table::Metrics, &key, &value)?;
@@ -303,145 +322,133 @@ impl<'a, S: Store> MetricStore<'a, S> {
                 }
                 continue;
             };
-            let state = match states.entry(agent) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    self.get(Table::MetricState, agent.as_bytes())?
-                        .unwrap_or_default(),
-                ),
-            };
-            samples
-                .entry(ci)
-                .or_default()
-                .extend(series::host_samples(&metrics, state));
+            host.entry(ci).or_default().push(metrics);
             writes.delete(Table::Metrics, key);
             done.entries += 1;
         }
-        for (agent, state) in &states {
-            writes.put(
-                Table::MetricState,
-                agent.as_bytes().to_vec(),
-                cmdb::encode(state),
-            );
-        }
         // Device polls' rates.
+        let mut device: BTreeMap<CiId, Vec<Sample>> = BTreeMap::new();
         for (key, value) in self.store.scan_from(Table::DeviceMetrics, b"", batch)? {
-            let ci = CiId::from_u64(u64::from_be_bytes(key[..8].try_into().expect("ci key")));
             let sample: DeviceSample = cmdb::decode(Table::DeviceMetrics, &key, &value)?;
-            samples
-                .entry(ci)
+            device
+                .entry(ci_of_key(&key))
                 .or_default()
                 .extend(series::device_samples(&sample));
             writes.delete(Table::DeviceMetrics, key);
             done.entries += 1;
         }
-
-        for (ci, mut list) in samples {
-            list.sort_by(|a, b| a.name.cmp(&b.name).then(a.at_ms.cmp(&b.at_ms)));
-            let mut names: BTreeSet<String> = self
-                .store
-                .scan_prefix(Table::Series, &cmdb::ci_key(ci))?
-                .into_iter()
-                .map(|(k, _)| String::from_utf8_lossy(&k[8..]).into_owned())
-                .collect();
-            for run in list.chunk_by(|a, b| a.name == b.name) {
-                let name = &run[0].name;
-                let fresh: Vec<&Sample> = run.iter().filter(|s| s.at_ms >= oldest).collect();
-                done.dropped += run.len() - fresh.len();
-                if fresh.is_empty() {
-                    continue;
-                }
-                if !series::storable(name)
-                    || (!names.contains(name) && names.len() >= self.settings.max_series_per_ci)
-                {
-                    tracing::warn!(%ci, series = %name, limit = self.settings.max_series_per_ci,
-                        "Series not stored: name not storable, or the CI has as many series as allowed");
-                    done.dropped += fresh.len();
-                    continue;
-                }
-                names.insert(name.clone());
-                self.append(ci, name, &fresh, &mut writes)?;
-                done.samples += fresh.len();
+        let cis: BTreeSet<CiId> = host.keys().chain(device.keys()).copied().collect();
+        // Names this fold's raw log entries apart from every other fold's.
+        let fold_id = if cis.is_empty() {
+            0
+        } else {
+            self.store.generate_id()?
+        };
+        for ci in cis {
+            let key = cmdb::ci_key(ci).to_vec();
+            let stored: Option<CiSeries> = self.get(Table::Series, &key)?;
+            let mut record = stored.clone().unwrap_or_default();
+            let mut samples = device.remove(&ci).unwrap_or_default();
+            for metrics in host.remove(&ci).unwrap_or_default() {
+                samples.extend(series::host_samples(&metrics));
+            }
+            self.append(
+                ci,
+                fold_id,
+                &mut record,
+                samples,
+                oldest,
+                &mut writes,
+                &mut done,
+            )?;
+            // Written only when a series or a block is new: about once an
+            // hour per CI.
+            if stored.as_ref() != Some(&record) {
+                writes.put(Table::Series, key, cmdb::encode(&record));
             }
         }
         writes.commit(self.store)?;
         Ok(done)
     }
 
-    /// Appends time-sorted samples to one series.
+    /// Appends one CI's samples to its raw blocks.
+    #[allow(clippy::too_many_arguments)] // one fold's state, passed down once
     fn append(
         &self,
         ci: CiId,
-        name: &str,
-        samples: &[&Sample],
+        fold_id: u64,
+        record: &mut CiSeries,
+        samples: Vec<Sample>,
+        oldest: i64,
         writes: &mut Writes,
+        done: &mut Folded,
     ) -> Result<(), MetricError> {
-        let unit = Unit::of(name).expect("storable names have units");
-        let skey = series_key(ci, name);
-        let mut meta: SeriesMeta = self
-            .get(Table::Series, &skey)?
-            .unwrap_or_else(|| SeriesMeta::new(unit, samples[0].at_ms));
-        let mut blocks: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+        let mut by_block: BTreeMap<i64, Vec<(u32, i64, i64)>> = BTreeMap::new();
+        let mut refused: BTreeSet<String> = BTreeSet::new();
         for s in samples {
-            let row = [s.at_ms, unit.quantize(s.value)];
-            let start = Tier::Raw.block_start(s.at_ms);
-            let bytes = match blocks.entry(start) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let key = block_key(ci, Tier::Raw, name, start);
-                    e.insert(self.store.get(Table::Samples, &key)?.unwrap_or_default())
-                }
-            };
-            // The block's last row after this sample, to append the next
-            // one without decoding.
-            let last = match meta.tail {
-                Some((tail_block, last)) if tail_block == start && s.at_ms > last[0] => {
-                    block::append_open(bytes, Some(&last), &row);
-                    row
-                }
-                _ if bytes.is_empty() => {
-                    block::append_open(bytes, None, &row);
-                    row
-                }
-                _ => {
-                    let sealed = !block::is_open(bytes);
-                    let mut rows = self.decode(ci, Tier::Raw, name, start, bytes)?;
-                    rows.push(&row)
-                        .map_err(|e| self.damaged(ci, Tier::Raw, name, start, e))?;
-                    rows.sort_by_time();
-                    *bytes = if sealed {
-                        rows.encode_sealed()
-                    } else {
-                        rows.encode_open()
-                    };
-                    let n = rows.rows() - 1;
-                    [rows.column(0)[n], rows.column(1)[n]]
-                }
-            };
-            // Only the newest block's tail is kept, and only while open.
-            let newest = meta.blocks(Tier::Raw).last().is_none_or(|b| start >= *b);
-            if newest && block::is_open(bytes) {
-                meta.tail = Some((start, last));
+            if s.at_ms < oldest {
+                done.dropped += 1;
+                continue;
             }
-            meta.add_block(Tier::Raw, start);
-            meta.dirty.insert(start);
-            if s.at_ms >= meta.last_ms {
-                meta.last_ms = s.at_ms;
-                meta.last_value = unit.value(row[1]);
-            }
+            let Some(id) = record.id_of(&s.name, s.at_ms, self.settings.max_series_per_ci) else {
+                done.dropped += 1;
+                refused.insert(s.name);
+                continue;
+            };
+            let meta = record.series.get_mut(&s.name).expect("id_of made it");
+            let q = meta.unit.quantize(s.value);
             meta.first_ms = meta.first_ms.min(s.at_ms);
+            by_block
+                .entry(Tier::Raw.block_start(s.at_ms))
+                .or_default()
+                .push((id, s.at_ms, q));
+            done.samples += 1;
         }
-        for (start, bytes) in blocks {
-            writes.put(Table::Samples, block_key(ci, Tier::Raw, name, start), bytes);
+        if !refused.is_empty() {
+            tracing::warn!(%ci, series = ?refused, limit = self.settings.max_series_per_ci,
+                "Series not stored: the name is not storable, or the CI has as many series as allowed");
         }
-        writes.put(Table::Series, skey, cmdb::encode(&meta));
+        for (start, rows) in by_block {
+            let rolled_up =
+                record.blocks(Tier::Raw).contains(&start) && !record.dirty.contains(&start);
+            if rolled_up {
+                // A late sample for an hour already sealed: reseal it with
+                // the sample in; the roll-up makes its buckets again.
+                let (mut sealed, _) = self.raw_hour(ci, start, None)?;
+                for (id, at, q) in rows {
+                    sealed
+                        .entry(id)
+                        .or_insert_with(|| Columns::new(2))
+                        .push(&[at, q])
+                        .map_err(|e| self.damaged(ci, Tier::Raw, start, e))?;
+                }
+                for c in sealed.values_mut() {
+                    c.sort_by_time();
+                }
+                writes.put(
+                    Table::Samples,
+                    block_key(ci, Tier::Raw, start),
+                    block::encode_set(&sealed),
+                );
+            } else {
+                // A log entry of its own, written once and never rewritten
+                // until the hour is sealed.
+                let mut key = block_key(ci, Tier::Raw, start);
+                key.extend_from_slice(&fold_id.to_be_bytes());
+                let mut bytes = Vec::new();
+                block::append_log(&mut bytes, start, &rows);
+                writes.put(Table::Samples, key, bytes);
+            }
+            record.add_block(Tier::Raw, start);
+            record.dirty.insert(start);
+        }
         Ok(())
     }
 
     /// Seals raw blocks whose hour (and grace) is over, makes their roll-up
-    /// buckets, and drops what is past retention, for up to `batch` series
+    /// buckets, and drops what is past retention, for up to `batch` CIs
     /// from `from_key` on. Returns the key to continue from (`None` when
-    /// the last series was reached) and what it did.
+    /// the last CI was reached) and what it did.
     pub fn roll_up(
         &self,
         from_key: &[u8],
@@ -457,171 +464,202 @@ impl<'a, S: Store> MetricStore<'a, S> {
             k
         });
         for (key, value) in entries {
-            let ci = CiId::from_u64(u64::from_be_bytes(key[..8].try_into().expect("ci key")));
-            let name = String::from_utf8_lossy(&key[8..]).into_owned();
-            let mut meta: SeriesMeta = cmdb::decode(Table::Series, &key, &value)?;
-            let before = meta.clone();
-            self.roll_series(ci, &name, &mut meta, now_ms, &mut writes, &mut done)?;
-            if meta.blocks.iter().all(Vec::is_empty) {
+            let ci = ci_of_key(&key);
+            let mut record: CiSeries = cmdb::decode(Table::Series, &key, &value)?;
+            let before = record.clone();
+            self.roll_ci(ci, &mut record, now_ms, &mut writes, &mut done)?;
+            if record.blocks.iter().all(Vec::is_empty) {
                 writes.delete(Table::Series, key);
-                done.series_dropped += 1;
-            } else if meta != before {
-                writes.put(Table::Series, key, cmdb::encode(&meta));
+            } else if record != before {
+                writes.put(Table::Series, key, cmdb::encode(&record));
             }
         }
         writes.commit(self.store)?;
         Ok((next, done))
     }
 
-    fn roll_series(
+    fn roll_ci(
         &self,
         ci: CiId,
-        name: &str,
-        meta: &mut SeriesMeta,
+        record: &mut CiSeries,
         now_ms: i64,
         writes: &mut Writes,
         done: &mut RolledUp,
     ) -> Result<(), MetricError> {
         let over = |start: i64, span: i64| start + span + self.settings.grace_ms <= now_ms;
-        let ready: Vec<i64> = meta
+        let ready: Vec<i64> = record
             .dirty
             .iter()
             .copied()
-            .filter(|b| over(*b, HOUR_MS))
+            .filter(|b| over(*b, Tier::Raw.block_ms()))
             .collect();
-        let mut fives: BTreeMap<i64, Vec<Bucket>> = BTreeMap::new();
-        let mut hours: BTreeMap<i64, Vec<Bucket>> = BTreeMap::new();
+        type Buckets = BTreeMap<i64, BTreeMap<u32, Vec<Bucket>>>;
+        let (mut fives, mut hours): (Buckets, Buckets) = Default::default();
         for start in ready {
-            meta.dirty.remove(&start);
-            let key = block_key(ci, Tier::Raw, name, start);
-            let Some(bytes) = self.store.get(Table::Samples, &key)? else {
-                continue;
-            };
-            let rows = self.decode(ci, Tier::Raw, name, start, &bytes)?;
-            if block::is_open(&bytes) {
-                writes.put(Table::Samples, key, rows.encode_sealed());
-                done.blocks_sealed += 1;
-                if meta.tail.is_some_and(|t| t.0 == start) {
-                    meta.tail = None;
+            record.dirty.remove(&start);
+            let (raw, logs) = self.raw_hour(ci, start, None)?;
+            if !logs.is_empty() {
+                writes.put(
+                    Table::Samples,
+                    block_key(ci, Tier::Raw, start),
+                    block::encode_set(&raw),
+                );
+                for key in logs {
+                    writes.delete(Table::Samples, key);
                 }
+                done.blocks_sealed += 1;
             }
-            let samples = pairs(&rows);
-            if samples.is_empty() {
-                continue;
+            for (id, rows) in &raw {
+                let samples = pairs(rows);
+                let five = fives
+                    .entry(Tier::FiveMinute.block_start(start))
+                    .or_default();
+                five.entry(*id)
+                    .or_default()
+                    .extend(buckets(Tier::FiveMinute, &samples));
+                let hour = hours.entry(Tier::Hour.block_start(start)).or_default();
+                hour.entry(*id)
+                    .or_default()
+                    .extend(buckets(Tier::Hour, &samples));
             }
-            let five = Tier::FiveMinute.block_start(start);
-            fives
-                .entry(five)
-                .or_default()
-                .extend(buckets(Tier::FiveMinute, &samples));
-            let hour = Tier::Hour.block_start(start);
-            hours
-                .entry(hour)
-                .or_default()
-                .extend(buckets(Tier::Hour, &samples));
-            meta.pending_days.insert(Tier::Day.bucket_start(start));
+            record.pending_days.insert(Tier::Day.bucket_start(start));
         }
-        self.merge_buckets(ci, name, Tier::FiveMinute, fives, meta, writes)?;
-        self.merge_buckets(ci, name, Tier::Hour, hours, meta, writes)?;
+        self.merge_buckets(ci, Tier::FiveMinute, fives, record, writes)?;
+        self.merge_buckets(ci, Tier::Hour, hours, record, writes)?;
 
-        // Day buckets, from the day's raw blocks, once the day is over.
-        let days: Vec<i64> = meta
+        // Day buckets, from the day's raw hours, once the day is over and
+        // each of its hours is rolled up.
+        let days: Vec<i64> = record
             .pending_days
             .iter()
             .copied()
             .filter(|d| {
-                over(*d, DAY_MS) && !meta.dirty.iter().any(|b| Tier::Day.bucket_start(*b) == *d)
+                over(*d, DAY_MS)
+                    && !record
+                        .dirty
+                        .iter()
+                        .any(|b| Tier::Day.bucket_start(*b) == *d)
             })
             .collect();
-        let mut day_buckets: BTreeMap<i64, Vec<Bucket>> = BTreeMap::new();
+        let mut day_buckets: Buckets = BTreeMap::new();
         for day in days {
-            meta.pending_days.remove(&day);
-            let mut samples = Vec::new();
-            for start in meta
+            record.pending_days.remove(&day);
+            let mut values: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+            for start in record
                 .blocks(Tier::Raw)
                 .iter()
                 .filter(|b| Tier::Day.bucket_start(**b) == day)
             {
-                let key = block_key(ci, Tier::Raw, name, *start);
-                let bytes = match writes.put.get(&(Table::Samples, key.clone())) {
-                    Some(b) => b.clone(),
-                    None => self.store.get(Table::Samples, &key)?.unwrap_or_default(),
-                };
-                if !bytes.is_empty() {
-                    samples.extend(pairs(&self.decode(ci, Tier::Raw, name, *start, &bytes)?));
+                // The store still holds what this pass is sealing (its
+                // writes come at the end), in one form or the other.
+                for (id, rows) in self.raw_hour(ci, *start, None)?.0 {
+                    values.entry(id).or_default().extend(rows.column(1));
                 }
             }
-            if !samples.is_empty() {
-                let values: Vec<i64> = samples.iter().map(|s| s.1).collect();
-                day_buckets
-                    .entry(Tier::Day.block_start(day))
-                    .or_default()
-                    .push(Bucket::of(day, &values));
+            let target = day_buckets.entry(Tier::Day.block_start(day)).or_default();
+            for (id, v) in values {
+                target.entry(id).or_default().push(Bucket::of(day, &v));
             }
         }
-        self.merge_buckets(ci, name, Tier::Day, day_buckets, meta, writes)?;
+        self.merge_buckets(ci, Tier::Day, day_buckets, record, writes)?;
 
         // Retention: a block goes once all of it is older than its tier
-        // keeps.
+        // keeps; a series goes once no tier can hold any of it.
         for tier in Tier::ALL {
             let cutoff = now_ms - self.settings.retention(tier);
-            let (gone, kept): (Vec<i64>, Vec<i64>) = meta.blocks[tier.index()]
+            let (gone, kept): (Vec<i64>, Vec<i64>) = record.blocks[tier.index()]
                 .iter()
                 .partition(|b| **b + tier.block_ms() <= cutoff);
             for start in gone {
-                writes.delete(Table::Samples, block_key(ci, tier, name, start));
-                meta.dirty.remove(&start);
+                if tier == Tier::Raw {
+                    for (key, _) in self
+                        .store
+                        .scan_prefix(Table::Samples, &block_key(ci, tier, start))?
+                    {
+                        writes.delete(Table::Samples, key);
+                    }
+                }
+                writes.delete(Table::Samples, block_key(ci, tier, start));
+                record.dirty.remove(&start);
                 done.blocks_dropped += 1;
             }
-            meta.blocks[tier.index()] = kept;
+            record.blocks[tier.index()] = kept;
         }
-        if meta
-            .tail
-            .is_some_and(|t| !meta.blocks(Tier::Raw).contains(&t.0))
-        {
-            meta.tail = None;
+        if record.blocks.iter().all(Vec::is_empty) {
+            done.series_dropped += record.series.len();
+            record.series.clear();
         }
         Ok(())
     }
 
     /// Writes `new` buckets into their blocks of `tier`, replacing any
-    /// bucket with the same start.
+    /// bucket of the same series with the same start.
     fn merge_buckets(
         &self,
         ci: CiId,
-        name: &str,
         tier: Tier,
-        new: BTreeMap<i64, Vec<Bucket>>,
-        meta: &mut SeriesMeta,
+        new: BTreeMap<i64, BTreeMap<u32, Vec<Bucket>>>,
+        record: &mut CiSeries,
         writes: &mut Writes,
     ) -> Result<(), MetricError> {
-        for (start, list) in new {
-            let key = block_key(ci, tier, name, start);
-            let mut rows = match self.store.get(Table::Samples, &key)? {
-                Some(bytes) => self.decode(ci, tier, name, start, &bytes)?,
-                None => Columns::new(6),
+        for (start, by_series) in new {
+            let key = block_key(ci, tier, start);
+            let mut block = match self.store.get(Table::Samples, &key)? {
+                Some(bytes) => self.decode(ci, tier, start, &bytes, None)?,
+                None => Block::new(),
             };
-            let replaced: BTreeSet<i64> = list.iter().map(|b| b.start_ms).collect();
-            rows.retain_by_time(|t| !replaced.contains(&t));
-            for b in list {
-                rows.push(&b.row())
-                    .map_err(|e| self.damaged(ci, tier, name, start, e))?;
+            for (id, list) in by_series {
+                let rows = block.entry(id).or_insert_with(|| Columns::new(6));
+                let replaced: BTreeSet<i64> = list.iter().map(|b| b.start_ms).collect();
+                rows.retain_by_time(|t| !replaced.contains(&t));
+                for b in list {
+                    rows.push(&b.row())
+                        .map_err(|e| self.damaged(ci, tier, start, e))?;
+                }
+                rows.sort_by_time();
             }
-            rows.sort_by_time();
-            writes.put(Table::Samples, key, rows.encode_sealed());
-            meta.add_block(tier, start);
+            writes.put(Table::Samples, key, block::encode_set(&block));
+            record.add_block(tier, start);
         }
         Ok(())
     }
 
     /// The series of a CI, by name.
     pub fn series_of(&self, ci: CiId) -> Result<BTreeMap<String, SeriesMeta>, MetricError> {
+        Ok(self.ci_series(ci)?.map(|r| r.series).unwrap_or_default())
+    }
+
+    /// The newest raw sample of each of a CI's series still in the raw tier
+    /// (time, value), looking back hour by hour from the newest.
+    pub fn latest(&self, ci: CiId) -> Result<BTreeMap<String, (i64, f64)>, MetricError> {
+        let Some(record) = self.ci_series(ci)? else {
+            return Ok(BTreeMap::new());
+        };
+        let names: BTreeMap<u32, (&String, Unit)> = record
+            .series
+            .iter()
+            .map(|(name, m)| (m.id, (name, m.unit)))
+            .collect();
         let mut out = BTreeMap::new();
-        for (k, v) in self.store.scan_prefix(Table::Series, &cmdb::ci_key(ci))? {
-            let name = String::from_utf8_lossy(&k[8..]).into_owned();
-            out.insert(name, cmdb::decode(Table::Series, &k, &v)?);
+        for start in record.blocks(Tier::Raw).iter().rev() {
+            if out.len() == names.len() {
+                break;
+            }
+            for (id, rows) in self.raw_hour(ci, *start, None)?.0 {
+                let (Some((name, unit)), Some(last)) = (names.get(&id), rows.rows().checked_sub(1))
+                else {
+                    continue;
+                };
+                out.entry((*name).clone())
+                    .or_insert((rows.column(0)[last], unit.value(rows.column(1)[last])));
+            }
         }
         Ok(out)
+    }
+
+    /// A CI's record: its series and its blocks.
+    pub fn ci_series(&self, ci: CiId) -> Result<Option<CiSeries>, MetricError> {
+        Ok(self.get(Table::Series, &cmdb::ci_key(ci))?)
     }
 
     /// A series' points at `tier` within `[from_ms, to_ms)`. Hours not yet
@@ -636,36 +674,46 @@ impl<'a, S: Store> MetricStore<'a, S> {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Option<Vec<Point>>, MetricError> {
-        let Some(meta): Option<SeriesMeta> = self.get(Table::Series, &series_key(ci, name))? else {
+        let Some(record) = self.ci_series(ci)? else {
             return Ok(None);
         };
-        let unit = meta.unit;
+        let Some(meta) = record.series.get(name) else {
+            return Ok(None);
+        };
+        let (id, unit) = (meta.id, meta.unit);
         let overlapping = |t: Tier| -> Vec<i64> {
-            meta.blocks(t)
+            record
+                .blocks(t)
                 .iter()
                 .copied()
                 .filter(|b| *b < to_ms && b + t.block_ms() > from_ms)
                 .collect()
         };
-        let raw_rows = |start: i64| -> Result<Vec<(i64, i64)>, MetricError> {
-            let key = block_key(ci, Tier::Raw, name, start);
-            Ok(match self.store.get(Table::Samples, &key)? {
-                Some(bytes) => pairs(&self.decode(ci, Tier::Raw, name, start, &bytes)?),
-                None => Vec::new(),
-            })
+        let rows_of = |t: Tier, start: i64| -> Result<Option<Columns>, MetricError> {
+            if t == Tier::Raw {
+                return Ok(self.raw_hour(ci, start, Some(id))?.0.remove(&id));
+            }
+            Ok(
+                match self.store.get(Table::Samples, &block_key(ci, t, start))? {
+                    Some(bytes) => self.decode(ci, t, start, &bytes, Some(id))?.remove(&id),
+                    None => None,
+                },
+            )
         };
         let mut out: BTreeMap<i64, Bucket> = BTreeMap::new();
         if tier == Tier::Raw {
             for start in overlapping(Tier::Raw) {
-                for (t, v) in raw_rows(start)? {
+                for (t, v) in rows_of(Tier::Raw, start)?
+                    .as_ref()
+                    .map(pairs)
+                    .unwrap_or_default()
+                {
                     out.insert(t, Bucket::of(t, &[v]));
                 }
             }
         } else {
             for start in overlapping(tier) {
-                let key = block_key(ci, tier, name, start);
-                if let Some(bytes) = self.store.get(Table::Samples, &key)? {
-                    let rows = self.decode(ci, tier, name, start, &bytes)?;
+                if let Some(rows) = rows_of(tier, start)? {
                     for r in 0..rows.rows() {
                         let row: Vec<i64> = rows.row(r).collect();
                         out.insert(row[0], Bucket::from_row(&row));
@@ -678,9 +726,9 @@ impl<'a, S: Store> MetricStore<'a, S> {
             let raw = overlapping(Tier::Raw);
             let stale_days: BTreeSet<i64> = raw
                 .iter()
-                .filter(|b| meta.dirty.contains(b))
+                .filter(|b| record.dirty.contains(b))
                 .map(|b| Tier::Day.bucket_start(*b))
-                .chain(meta.pending_days.iter().copied())
+                .chain(record.pending_days.iter().copied())
                 .collect();
             let mut fresh: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
             for start in raw {
@@ -689,10 +737,12 @@ impl<'a, S: Store> MetricStore<'a, S> {
                         Tier::Day.bucket_start(start)
                     }
                     Tier::Day => continue,
-                    _ if meta.dirty.contains(&start) => start,
+                    _ if record.dirty.contains(&start) => start,
                     _ => continue,
                 };
-                fresh.entry(group).or_default().extend(raw_rows(start)?);
+                if let Some(rows) = rows_of(Tier::Raw, start)? {
+                    fresh.entry(group).or_default().extend(pairs(&rows));
+                }
             }
             for samples in fresh.values() {
                 for b in buckets(tier, samples) {
@@ -706,6 +756,40 @@ impl<'a, S: Store> MetricStore<'a, S> {
                 .map(|b| Point::of(unit, &b))
                 .collect(),
         ))
+    }
+
+    /// A raw hour of a CI: its sealed block and the log entries written
+    /// since, merged (the later written wins at equal times), with the
+    /// keys of the log entries.
+    fn raw_hour(
+        &self,
+        ci: CiId,
+        start: i64,
+        only: Option<u32>,
+    ) -> Result<(Block, Vec<Vec<u8>>), MetricError> {
+        let prefix = block_key(ci, Tier::Raw, start);
+        let mut block = Block::new();
+        let mut logs = Vec::new();
+        // The sealed block's key is the prefix itself: it comes first.
+        for (key, bytes) in self.store.scan_prefix(Table::Samples, &prefix)? {
+            for (id, rows) in self.decode(ci, Tier::Raw, start, &bytes, only)? {
+                match block.entry(id) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(rows);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        e.get_mut().extend(&rows)
+                    }
+                }
+            }
+            if key.len() > prefix.len() {
+                logs.push(key);
+            }
+        }
+        for c in block.values_mut() {
+            c.sort_by_time();
+        }
+        Ok((block, logs))
     }
 
     fn get<T: serde::de::DeserializeOwned>(
@@ -723,24 +807,19 @@ impl<'a, S: Store> MetricStore<'a, S> {
         &self,
         ci: CiId,
         tier: Tier,
-        name: &str,
         start: i64,
         bytes: &[u8],
-    ) -> Result<Columns, MetricError> {
-        Columns::decode(bytes).map_err(|e| self.damaged(ci, tier, name, start, e))
+        only: Option<u32>,
+    ) -> Result<Block, MetricError> {
+        block::decode_block(bytes, start, width(tier), only)
+            .map_err(|e| self.damaged(ci, tier, start, e))
     }
 
-    fn damaged(
-        &self,
-        ci: CiId,
-        tier: Tier,
-        name: &str,
-        start: i64,
-        source: block::BlockError,
-    ) -> MetricError {
+    fn damaged(&self, ci: CiId, tier: Tier, start: i64, source: block::BlockError) -> MetricError {
         MetricError::Block {
-            series: format!("{ci}/{name}"),
-            key: format!("{} block at {start}", tier.name()),
+            ci,
+            tier: tier.name(),
+            start,
             source,
         }
     }
@@ -778,7 +857,8 @@ mod tests {
         (dir, cmdb, agent, ci)
     }
 
-    /// A report at `at` with /var `used` percent full and `rx` bytes in.
+    /// A report at `at` with /var `used` percent full and `rx` bytes in, at
+    /// `rx / 10` bit/s when `rx` is not zero.
     fn report(at: i64, used: u64, rx: u64) -> Report {
         Report::Metrics(Metrics {
             observed_at_ms: at,
@@ -795,6 +875,8 @@ mod tests {
                 name: "eth0".into(),
                 rx_bytes: rx,
                 tx_bytes: 0,
+                rx_bps: (rx > 0).then_some(rx as f64 / 10.0),
+                tx_bps: (rx > 0).then_some(0.0),
             }],
             ..Metrics::default()
         })
@@ -814,16 +896,15 @@ mod tests {
         let (_d, cmdb, agent, ci) = setup();
         let settings = MetricSettings::default();
         let metrics = MetricStore::new(cmdb.store(), &settings);
-        send(&cmdb, agent, 2, &report(T0, 50, 1000));
-        send(&cmdb, agent, 3, &report(T0 + 10_000, 51, 126_000));
+        send(&cmdb, agent, 2, &report(T0, 50, 0));
+        send(&cmdb, agent, 3, &report(T0 + 10_000, 51, 1_000_000));
         let folded = metrics.fold(1000, T0 + 20_000).unwrap();
         assert_eq!((folded.entries, folded.waiting, folded.dropped), (2, 0, 0));
         assert!(
             cmdb.metrics_of(agent).unwrap().is_empty(),
             "the log is drained"
         );
-        // The counters of the last report are kept for the next fold.
-        send(&cmdb, agent, 4, &report(T0 + 20_000, 52, 251_000));
+        send(&cmdb, agent, 4, &report(T0 + 20_000, 52, 1_000_000));
         metrics.fold(1000, T0 + 30_000).unwrap();
 
         let series = metrics.series_of(ci).unwrap();
@@ -843,7 +924,10 @@ mod tests {
                 "memory.used_pct",
             ]
         );
-        assert_eq!(series["fs.used_pct:/var"].last_value, 52.0);
+        assert_eq!(
+            metrics.latest(ci).unwrap()["fs.used_pct:/var"],
+            (T0 + 20_000, 52.0)
+        );
         let raw = metrics
             .points(ci, "fs.used_pct:/var", Tier::Raw, T0, T0 + HOUR_MS)
             .unwrap()
@@ -852,8 +936,7 @@ mod tests {
             means(&raw),
             [(T0, 50.0), (T0 + 10_000, 51.0), (T0 + 20_000, 52.0)]
         );
-        // 125 000 bytes in 10 s, both times: 100 kbit/s, the second across
-        // two folds.
+        // The agent's rates, over two folds.
         let rx = metrics
             .points(ci, "if.in_bps:eth0", Tier::Raw, T0, T0 + HOUR_MS)
             .unwrap()
@@ -933,10 +1016,10 @@ mod tests {
             .collect();
         assert_eq!(raw.len(), kept.len());
         assert_eq!(raw[0].at_ms, kept[0].0);
-        let meta = &metrics.series_of(ci).unwrap()[name];
-        assert_eq!(meta.blocks(Tier::Raw).len(), 48);
-        assert_eq!(meta.blocks(Tier::FiveMinute).len(), 3);
-        assert_eq!(meta.first_ms, T0 + 1234);
+        let record = metrics.ci_series(ci).unwrap().unwrap();
+        assert_eq!(record.blocks(Tier::Raw).len(), 48);
+        assert_eq!(record.blocks(Tier::FiveMinute).len(), 3);
+        assert_eq!(record.series[name].first_ms, T0 + 1234);
     }
 
     #[test]
@@ -1010,9 +1093,9 @@ mod tests {
         metrics
             .roll_up(b"", 1000, T0 + 2 * DAY_MS + HOUR_MS)
             .unwrap();
-        let meta = &metrics.series_of(ci).unwrap()["fs.used_pct:/var"];
-        assert!(meta.blocks(Tier::Raw).is_empty());
-        assert_eq!(meta.blocks(Tier::Day).len(), 1);
+        let record = metrics.ci_series(ci).unwrap().unwrap();
+        assert!(record.blocks(Tier::Raw).is_empty());
+        assert_eq!(record.blocks(Tier::Day).len(), 1);
         let series = metrics.series_of(ci).unwrap().len();
         let (_, done) = metrics.roll_up(b"", 1000, T0 + 6 * 365 * DAY_MS).unwrap();
         assert_eq!(done.series_dropped, series);

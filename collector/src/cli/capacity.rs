@@ -57,8 +57,9 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
                 .map(|s| {
                     vec![
                         s.name.clone(),
-                        format_value(s.unit, s.last_value),
-                        render::time(s.last_ms),
+                        s.last_value
+                            .map_or_else(|| "-".into(), |v| format_value(s.unit, v)),
+                        s.last_ms.map_or_else(|| "-".into(), render::time),
                         render::time(s.first_ms),
                     ]
                 })

@@ -61,17 +61,16 @@ pub enum Table {
     /// CI id ++ observed-at ms → a device poll's interface rates, until the
     /// metric store takes them in
     DeviceMetrics,
-    /// CI id ++ series name → series metadata (unit, latest value, blocks)
+    /// CI id → the CI's series (ids, units, latest values), blocks and
+    /// counters (`capacity::store::CiSeries`)
     Series,
-    /// CI id ++ tier ++ series name ++ 0 ++ block start → a block of samples
-    /// or roll-up buckets (`capacity::block`)
+    /// CI id ++ tier ++ block start → a block of all the CI's samples or
+    /// roll-up buckets of that period (`capacity::block`)
     Samples,
-    /// agent id → the byte counters of its previous metrics report
-    MetricState,
 }
 
 impl Table {
-    pub const ALL: [Table; 25] = [
+    pub const ALL: [Table; 24] = [
         Table::Agents,
         Table::EnrollmentTokens,
         Table::OperatorTokens,
@@ -96,7 +95,6 @@ impl Table {
         Table::DeviceMetrics,
         Table::Series,
         Table::Samples,
-        Table::MetricState,
     ];
 
     pub fn name(self) -> &'static str {
@@ -125,7 +123,6 @@ impl Table {
             Table::DeviceMetrics => "device_metrics",
             Table::Series => "series",
             Table::Samples => "samples",
-            Table::MetricState => "metric_state",
         }
     }
 
