@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::capacity::store::MetricSettings;
+use crate::cmdb::outage::AvailabilitySettings;
 use crate::control::policy::Policy;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
@@ -31,6 +32,16 @@ struct RawConfig {
     webhook: Option<RawWebhook>,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    availability: RawAvailability,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAvailability {
+    missed_intervals: Option<u32>,
+    default_interval_secs: Option<u64>,
+    check_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +87,8 @@ pub struct CollectorConfig {
     pub webhook: Option<WebhookConfig>,
     /// The metric store's retention and the capacity task's intervals.
     pub metrics: MetricSettings,
+    /// How outages are found.
+    pub availability: AvailabilitySettings,
 }
 
 impl CollectorConfig {
@@ -91,6 +104,7 @@ impl CollectorConfig {
             policy: Policy::builtin(),
             webhook: None,
             metrics: MetricSettings::default(),
+            availability: AvailabilitySettings::default(),
         }
     }
 }
@@ -194,7 +208,9 @@ impl CollectorConfig {
             }
         };
         let metrics = metric_settings(&raw.metrics, &invalid)?;
+        let availability = availability_settings(&raw.availability, &invalid)?;
         Ok(CollectorConfig {
+            availability,
             policy,
             webhook,
             metrics,
@@ -307,6 +323,46 @@ fn metric_settings(
     })
 }
 
+/// `[availability]`, checked.
+fn availability_settings(
+    raw: &RawAvailability,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<AvailabilitySettings, ConfigError> {
+    let default = AvailabilitySettings::default();
+    let missed_intervals = raw.missed_intervals.unwrap_or(default.missed_intervals);
+    if !(1..=100).contains(&missed_intervals) {
+        return Err(invalid(
+            "availability.missed_intervals",
+            "must be between 1 and 100".into(),
+        ));
+    }
+    let default_interval_ms = match raw.default_interval_secs {
+        None => default.default_interval_ms,
+        Some(s) if (1..=86_400).contains(&s) => s as i64 * 1000,
+        Some(_) => {
+            return Err(invalid(
+                "availability.default_interval_secs",
+                "must be between 1 and 86400 seconds".into(),
+            ))
+        }
+    };
+    let check_every = match raw.check_interval_secs {
+        None => default.check_every,
+        Some(s) if (1..=3600).contains(&s) => Duration::from_secs(s),
+        Some(_) => {
+            return Err(invalid(
+                "availability.check_interval_secs",
+                "must be between 1 and 3600 seconds".into(),
+            ))
+        }
+    };
+    Ok(AvailabilitySettings {
+        missed_intervals,
+        default_interval_ms,
+        check_every,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +374,7 @@ mod tests {
         assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(config.metrics, MetricSettings::default());
+        assert_eq!(config.availability, AvailabilitySettings::default());
     }
 
     #[test]
@@ -359,6 +416,14 @@ mod tests {
                 "metrics.max_series_per_ci",
             ),
             ("[metrics]\nretention = 1", "retention"),
+            (
+                "[availability]\nmissed_intervals = 0",
+                "availability.missed_intervals",
+            ),
+            (
+                "[availability]\ncheck_interval_secs = 0",
+                "availability.check_interval_secs",
+            ),
         ] {
             let err = CollectorConfig::from_toml(text, Path::new("collector.toml"))
                 .unwrap_err()

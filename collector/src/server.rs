@@ -35,6 +35,8 @@ pub struct Collector {
     pub cmdb: Arc<Cmdb<SledStore>>,
     /// Folds metrics into the metric store and rolls them up.
     pub capacity: crate::capacity::task::Handle,
+    /// Opens and closes outages.
+    pub availability: crate::availability::task::Handle,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -94,6 +96,7 @@ pub async fn start(
         .map(|w| crate::webhook::spawn(cmdb.clone(), w))
         .transpose()?;
     let capacity = crate::capacity::task::spawn(cmdb.clone(), config.metrics.clone());
+    let availability = crate::availability::task::spawn(cmdb.clone(), config.availability.clone());
     let api = Arc::new(Api {
         metrics: config.metrics.clone(),
         cmdb: cmdb.clone(),
@@ -116,6 +119,7 @@ pub async fn start(
         admin_token_path,
         cmdb,
         capacity,
+        availability,
         task,
     })
 }

@@ -56,7 +56,14 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
     // A few reports more, for a series over time.
     wait_for("three samples", Duration::from_secs(30), || {
         let shown = collector.cli_json(&[
-            "metrics", "show", &ci, "memory.used_pct", "--since", "-10m", "--tier", "raw",
+            "metrics",
+            "show",
+            &ci,
+            "memory.used_pct",
+            "--since",
+            "-10m",
+            "--tier",
+            "raw",
         ]);
         (shown["points"].as_array().unwrap().len() >= 3).then_some(())
     });
@@ -146,4 +153,93 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
     assert!(err.contains("tier") && err.contains("2m"), "{err}");
     let err = collector.cli_fails(&["metrics", "show", &ci, "load.1", "--since", "yesterday"]);
     assert!(err.contains("--since"), "{err}");
+}
+
+/// Availability end to end: stopping a real agent opens an outage and an
+/// incident once it has missed its intervals; starting it again closes the
+/// outage and resolves the incident.
+#[test]
+fn a_stopped_agent_is_an_unplanned_outage_until_it_reports_again() {
+    let collector = Collector::start_with(
+        "[availability]\nmissed_intervals = 3\ndefault_interval_secs = 2\ncheck_interval_secs = 1\n",
+    );
+    let root = fixture_root("outage-host", "55555555555555555555555555555555");
+    let agent = Agent::new(&collector, root.path(), "metrics_interval_secs = 1\n");
+    let token = collector.create_token("1h", 1);
+    let start = |token: Option<&str>| {
+        let mut cmd = agent.command(&["run"]);
+        if let Some(t) = token {
+            cmd.env("FATHOM_ENROLLMENT_TOKEN", t);
+        }
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(agent.dir.path().join("agent.log")).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut daemon = start(Some(&token));
+    let ci = wait_for("the host's CI", Duration::from_secs(30), || {
+        collector
+            .cis()
+            .first()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+    });
+    // A few heartbeats, for the watch to learn the 1 s interval.
+    std::thread::sleep(Duration::from_secs(5));
+    let outages = || collector.cli_json(&["availability", "outages", "--ci", &ci]);
+    assert_eq!(
+        outages(),
+        serde_json::json!([]),
+        "no outage while it reports"
+    );
+
+    terminate(&mut daemon);
+    let stopped = fathom_tests::now_ms();
+    let outage = wait_for("an outage", Duration::from_secs(30), || {
+        outages().as_array().unwrap().first().cloned()
+    });
+    // Down within a few intervals of stopping, and from about then.
+    let start_ms = outage["start_ms"].as_i64().unwrap();
+    assert!(
+        (start_ms - stopped).abs() < 3_000,
+        "{outage} vs stop at {stopped}"
+    );
+    assert_eq!(outage["end_ms"], Value::Null);
+    assert_eq!(outage["planned"], false);
+    assert_eq!(outage["cause"], "missed_heartbeats");
+    let incident_id = outage["incident"].as_str().unwrap().to_owned();
+    let incident = collector.cli_json(&["incident", "show", &incident_id]);
+    assert_eq!(incident["category"], "unplanned_outage", "{incident}");
+    assert_eq!(incident["status"], "new");
+    assert_eq!(incident["cis"], serde_json::json!([ci]));
+    assert!(
+        incident["title"].as_str().unwrap().contains("outage-host"),
+        "{incident}"
+    );
+    let open = collector.cli_json(&["availability", "outages", "--open"]);
+    assert_eq!(open.as_array().unwrap().len(), 1);
+
+    // Back: the outage closes at its first report, the incident resolves.
+    let mut daemon = start(None);
+    let closed = wait_for("the outage to close", Duration::from_secs(30), || {
+        let o = outages().as_array().unwrap().first().cloned().unwrap();
+        o["end_ms"].as_i64().map(|_| o)
+    });
+    terminate(&mut daemon);
+    assert!(closed["end_ms"].as_i64().unwrap() > start_ms);
+    let incident = collector.cli_json(&["incident", "show", &incident_id]);
+    assert_eq!(incident["status"], "resolved", "{incident}");
+    assert!(
+        incident["resolution"]
+            .as_str()
+            .unwrap()
+            .contains("reported again"),
+        "{incident}"
+    );
+    assert_eq!(outages().as_array().unwrap().len(), 1, "one outage, closed");
+    let table = collector.cli(&["availability", "outages"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("unplanned") && table.contains(&incident_id),
+        "{table}"
+    );
 }

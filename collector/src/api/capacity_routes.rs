@@ -1,10 +1,12 @@
-//! The capacity routes of the operator API: the metric store's series and
-//! their points. Any valid operator token reads them.
+//! The capacity and availability routes of the operator API: the metric
+//! store's series and their points, and outages. Any valid operator token
+//! reads them.
 //!
 //! | method | path                                                     |
 //! |--------|----------------------------------------------------------|
 //! | GET    | /v1/metrics?ci=                                          |
 //! | GET    | /v1/metrics/points?ci=&series=&from_ms=&to_ms=&tier=     |
+//! | GET    | /v1/outages?ci=&open=true                                |
 //!
 //! `tier` is `raw`, `5m`, `1h`, `1d` or `auto` (the default: the finest
 //! tier still holding data from `from_ms`). Series names hold `:` and `/`
@@ -129,6 +131,14 @@ pub(super) fn route<S: Store>(
                     points,
                 },
             )
+        }
+        (&Method::GET, ["v1", "outages"]) => {
+            let ci = r.query("ci").map(|_| ci()).transpose()?;
+            let mut outages = api.cmdb.outages(ci).map_err(|e| super::store_error(&e))?;
+            if r.query("open") == Some("true") {
+                outages.retain(|o| o.end_ms.is_none());
+            }
+            json(StatusCode::OK, &outages)
         }
         _ => return Ok(None),
     };

@@ -8,6 +8,7 @@ use super::client::Client;
 use super::{print_json, render};
 use crate::api::{PointsView, SeriesView};
 use crate::capacity::series::Unit;
+use crate::cmdb::outage::Outage;
 
 #[derive(Debug, Subcommand)]
 pub enum MetricsCommand {
@@ -38,6 +39,74 @@ pub enum MetricsCommand {
         #[arg(long)]
         csv: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AvailabilityCommand {
+    /// Outages found from missed heartbeats: when, how long, planned (by
+    /// which RFC) or not (which incident).
+    Outages {
+        /// Only this CI's.
+        #[arg(long)]
+        ci: Option<CiId>,
+        /// Only outages still going on.
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyhow::Result<()> {
+    match command {
+        AvailabilityCommand::Outages { ci, open, json } => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if let Some(ci) = ci {
+                query.append_pair("ci", &ci.to_string());
+            }
+            if open {
+                query.append_pair("open", "true");
+            }
+            let outages: Vec<Outage> = client
+                .get(&format!("v1/outages?{}", query.finish()))
+                .await?;
+            if json {
+                return print_json(&outages);
+            }
+            if outages.is_empty() {
+                println!("No outages.");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = outages
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.ci.to_string(),
+                        render::time(o.start_ms),
+                        o.end_ms.map_or_else(|| "(ongoing)".into(), render::time),
+                        o.end_ms.map_or_else(
+                            || "-".into(),
+                            |e| format!("{} s", (e - o.start_ms) / 1000),
+                        ),
+                        match (o.planned, o.rfc) {
+                            (true, Some(rfc)) => format!("planned ({rfc})"),
+                            (true, None) => "planned".into(),
+                            (false, _) => "unplanned".into(),
+                        },
+                        o.incident.map_or_else(|| "-".into(), |i| i.to_string()),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(
+                    &["CI", "START", "END", "DURATION", "KIND", "INCIDENT"],
+                    &rows
+                )
+            );
+        }
+    }
+    Ok(())
 }
 
 pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result<()> {

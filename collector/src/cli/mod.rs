@@ -129,6 +129,9 @@ enum FathomCommand {
     /// list them, show one over a period.
     #[command(subcommand)]
     Metrics(capacity::MetricsCommand),
+    /// Availability: outages of CIs, planned and unplanned.
+    #[command(subcommand)]
+    Availability(capacity::AvailabilityCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,6 +331,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
         FathomCommand::Audit(c) => cmdb::audit(&client, c).await?,
         FathomCommand::Baseline(c) => cmdb::baseline(&client, c).await?,
         FathomCommand::Metrics(c) => capacity::metrics(&client, c).await?,
+        FathomCommand::Availability(c) => capacity::availability(&client, c).await?,
     }
     Ok(())
 }

@@ -29,6 +29,7 @@ pub mod history;
 pub mod identify;
 pub mod ids;
 pub mod incident;
+pub mod outage;
 pub mod reconcile;
 pub mod review;
 pub mod rfc;

@@ -67,10 +67,14 @@ pub enum Table {
     /// CI id ++ tier ++ block start → a block of all the CI's samples or
     /// roll-up buckets of that period (`capacity::block`)
     Samples,
+    /// CI id → its availability watch (last heartbeat, learned interval)
+    Watches,
+    /// CI id ++ start ms → an outage
+    Outages,
 }
 
 impl Table {
-    pub const ALL: [Table; 24] = [
+    pub const ALL: [Table; 26] = [
         Table::Agents,
         Table::EnrollmentTokens,
         Table::OperatorTokens,
@@ -95,6 +99,8 @@ impl Table {
         Table::DeviceMetrics,
         Table::Series,
         Table::Samples,
+        Table::Watches,
+        Table::Outages,
     ];
 
     pub fn name(self) -> &'static str {
@@ -123,6 +129,8 @@ impl Table {
             Table::DeviceMetrics => "device_metrics",
             Table::Series => "series",
             Table::Samples => "samples",
+            Table::Watches => "watches",
+            Table::Outages => "outages",
         }
     }
 

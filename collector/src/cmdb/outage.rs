@@ -1,0 +1,374 @@
+//! Outages in the CMDB: each CI's watch (`availability::outage::Watch`),
+//! the outages it finds, and the incidents unplanned ones raise.
+//!
+//! [`Cmdb::check_availability`] takes every CI's latest heartbeat (the
+//! newest report of any agent on it), runs its watch, and in one
+//! transaction writes what changed:
+//!
+//! - a CI going down opens an outage. The outage is **planned** when it
+//!   starts inside the window of an approved RFC for that CI (approved with
+//!   a window, scheduled or implemented): it is recorded with the RFC, and
+//!   raises nothing. Otherwise it is **unplanned** and raises an incident
+//!   (category `unplanned_outage`, impact the CI's criticality, urgency
+//!   high), linked to the CI;
+//! - the CI's next heartbeat closes the outage and resolves its incident,
+//!   with the outage's duration in the resolution.
+//!
+//! Today's heartbeats are hosts' agents' reports; network devices (their
+//! polls, and reboots by sysUpTime) are not watched yet.
+
+use std::collections::BTreeMap;
+
+use fathom_shared::ids::CiId;
+use serde::{Deserialize, Serialize};
+
+use super::ci::CiRecord;
+use super::ids::{IncidentId, RfcId};
+use super::incident::Incident;
+use super::reconcile::put_incident;
+use super::rfc::{Rfc, RfcStatus};
+use super::{ci_key, encode, next_id, tx_get, AgentStatus, Cmdb, Counter};
+use crate::availability::outage::{Change, Watch};
+use crate::cmdb::history::Actor;
+use crate::control::policy::Level;
+use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
+
+/// How outages are found. `[availability]` in collector.toml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvailabilitySettings {
+    /// Reporting intervals missed before a CI is down.
+    pub missed_intervals: u32,
+    /// The interval assumed until a CI's own is learned.
+    pub default_interval_ms: i64,
+    /// How often the watches run.
+    pub check_every: std::time::Duration,
+}
+
+impl Default for AvailabilitySettings {
+    fn default() -> AvailabilitySettings {
+        AvailabilitySettings {
+            missed_intervals: 3,
+            default_interval_ms: 60_000,
+            check_every: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// A period a CI was down, under `ci ‖ start ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outage {
+    pub ci: CiId,
+    pub start_ms: i64,
+    /// `None` while it lasts.
+    pub end_ms: Option<i64>,
+    /// Inside an approved RFC's window (`rfc`).
+    pub planned: bool,
+    pub rfc: Option<RfcId>,
+    /// The incident an unplanned outage raised.
+    pub incident: Option<IncidentId>,
+    /// What showed it: `missed_heartbeats`.
+    pub cause: String,
+}
+
+fn outage_key(ci: CiId, start_ms: i64) -> Vec<u8> {
+    let mut k = ci_key(ci).to_vec();
+    k.extend_from_slice(&start_ms.to_be_bytes());
+    k
+}
+
+const TABLES: [Table; 7] = [
+    Table::Watches,
+    Table::Outages,
+    Table::Cis,
+    Table::Incidents,
+    Table::Meta,
+    Table::Outbox,
+    Table::Rfcs,
+];
+
+impl<S: Store> Cmdb<S> {
+    /// Runs every CI's watch at `now_ms`; watching began at `floor_ms` (the
+    /// collector's start). Returns the changes, which are written.
+    pub fn check_availability(
+        &self,
+        now_ms: i64,
+        floor_ms: i64,
+        settings: &AvailabilitySettings,
+    ) -> Result<Vec<(CiId, Change)>, StoreError> {
+        let mut seen: BTreeMap<CiId, i64> = BTreeMap::new();
+        for agent in self.list_agents()? {
+            if let (Some(ci), AgentStatus::Active) = (agent.ci_id, agent.status) {
+                let t = seen.entry(ci).or_insert(agent.last_seen_ms);
+                *t = (*t).max(agent.last_seen_ms);
+            }
+        }
+        let mut changes = Vec::new();
+        let mut watches = Vec::new();
+        for (ci, last) in seen {
+            let stored: Option<Watch> = self.get(Table::Watches, &ci_key(ci))?;
+            let mut watch = stored.clone().unwrap_or_else(|| Watch::new(last));
+            let change = watch.observe(
+                last,
+                now_ms,
+                floor_ms,
+                settings.missed_intervals,
+                settings.default_interval_ms,
+            );
+            if let Some(c) = change {
+                changes.push((ci, c));
+            }
+            if stored.as_ref() != Some(&watch) {
+                watches.push((ci, watch));
+            }
+        }
+        if watches.is_empty() {
+            return Ok(changes);
+        }
+        // RFC windows, only when something went down.
+        let rfcs: Vec<Rfc> = if changes
+            .iter()
+            .any(|(_, c)| matches!(c, Change::Down { .. }))
+        {
+            self.list_rfcs()?
+        } else {
+            Vec::new()
+        };
+        let result = self.store.transaction_on::<(), StoreError>(&TABLES, |tx| {
+            for (ci, watch) in &watches {
+                tx.insert(Table::Watches, &ci_key(*ci), &encode(watch))?;
+            }
+            for (ci, change) in &changes {
+                match *change {
+                    Change::Down { start_ms } => {
+                        self.open_outage(tx, *ci, start_ms, now_ms, &rfcs, settings)?
+                    }
+                    Change::Up { start_ms, end_ms } => {
+                        self.close_outage(tx, *ci, start_ms, end_ms, now_ms)?
+                    }
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(changes),
+            Err(TransactionError::Store(e) | TransactionError::Aborted(e)) => Err(e),
+        }
+    }
+
+    fn open_outage(
+        &self,
+        tx: &dyn Tx,
+        ci: CiId,
+        start_ms: i64,
+        now_ms: i64,
+        rfcs: &[Rfc],
+        settings: &AvailabilitySettings,
+    ) -> Result<(), TxAbort<StoreError>> {
+        let planned_by = rfcs.iter().find(|r| {
+            matches!(
+                r.status,
+                RfcStatus::Approved | RfcStatus::Scheduled | RfcStatus::Implemented
+            ) && r.cis.contains(&ci)
+                && r.window
+                    .as_ref()
+                    .is_some_and(|w| w.start_ms <= start_ms && start_ms < w.end_ms)
+        });
+        let mut outage = Outage {
+            ci,
+            start_ms,
+            end_ms: None,
+            planned: planned_by.is_some(),
+            rfc: planned_by.map(|r| r.id),
+            incident: None,
+            cause: "missed_heartbeats".into(),
+        };
+        if planned_by.is_none() {
+            let record: Option<CiRecord> = tx_get(tx, Table::Cis, &ci_key(ci))?;
+            let (name, criticality) = record
+                .map(|c| (c.name, c.criticality))
+                .unwrap_or_else(|| (ci.to_string(), Level::Medium));
+            let id = IncidentId::from_u64(next_id(tx, Counter::Incident)?);
+            let mut incident = Incident::new(
+                id,
+                format!("Unplanned outage: {name} stopped reporting"),
+                format!(
+                    "The agent on {name} ({ci}) missed {} reporting intervals; no approved RFC \
+                     window covers it. Down since {} (when the first missed report was due).",
+                    settings.missed_intervals,
+                    rfc3339(start_ms),
+                ),
+                "unplanned_outage",
+                criticality,
+                Level::High,
+                now_ms,
+                Actor::Collector,
+            );
+            incident.cis = vec![ci];
+            incident.due_at_ms = self.policy.resolution_due(incident.priority, now_ms);
+            put_incident(tx, &incident, "incident.created", self.webhooks)?;
+            outage.incident = Some(id);
+        }
+        tx.insert(Table::Outages, &outage_key(ci, start_ms), &encode(&outage))?;
+        Ok(())
+    }
+
+    fn close_outage(
+        &self,
+        tx: &dyn Tx,
+        ci: CiId,
+        start_ms: i64,
+        end_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), TxAbort<StoreError>> {
+        let key = outage_key(ci, start_ms);
+        let Some(mut outage) = tx_get::<Outage, _>(tx, Table::Outages, &key)? else {
+            return Ok(());
+        };
+        outage.end_ms = Some(end_ms);
+        if let Some(id) = outage.incident {
+            if let Some(mut incident) = tx_get::<Incident, _>(tx, Table::Incidents, &id.key())? {
+                incident.resolve_automatically(
+                    now_ms,
+                    format!(
+                        "The CI reported again at {}, after {} s down.",
+                        rfc3339(end_ms),
+                        (end_ms - start_ms) / 1000
+                    ),
+                );
+                put_incident(tx, &incident, "incident.updated", self.webhooks)?;
+            }
+        }
+        tx.insert(Table::Outages, &key, &encode(&outage))?;
+        Ok(())
+    }
+
+    /// Outages, of one CI or all, oldest first per CI.
+    pub fn outages(&self, ci: Option<CiId>) -> Result<Vec<Outage>, StoreError> {
+        let prefix = ci.map(|c| ci_key(c).to_vec()).unwrap_or_default();
+        self.scan(Table::Outages, &prefix)
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| format!("{ms} ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdb::incident::IncidentStatus;
+    use crate::cmdb::reconcile::tests_support::{Fixture, HOUR, NOON};
+    use crate::cmdb::rfc::Window;
+    use crate::cmdb::Report;
+    use fathom_shared::wire::Metrics;
+
+    const S: i64 = 1000;
+
+    /// A heartbeat received at `at`.
+    fn beat(f: &mut Fixture, at: i64) {
+        let m = Metrics {
+            observed_at_ms: at,
+            ..Metrics::default()
+        };
+        f.apply(Report::Metrics(m), at);
+    }
+
+    fn check(f: &Fixture, now: i64) -> Vec<(CiId, Change)> {
+        f.cmdb
+            .check_availability(now, NOON, &AvailabilitySettings::default())
+            .unwrap()
+    }
+
+    /// Heartbeats every 10 s from `from` to `to`, checked every 5 s.
+    fn steady(f: &mut Fixture, from: i64, to: i64) {
+        for t in (from..=to).step_by(5 * S as usize) {
+            if (t - from) % (10 * S) == 0 {
+                beat(f, t);
+            }
+            assert_eq!(check(f, t), vec![], "at {}", t - NOON);
+        }
+    }
+
+    #[test]
+    fn an_unplanned_outage_raises_an_incident_that_its_end_resolves() {
+        let mut f = Fixture::new();
+        let ci = f.report(&[], NOON);
+        steady(&mut f, NOON, NOON + 100 * S);
+        // Three 10 s intervals after the last heartbeat, and a little.
+        assert_eq!(check(&f, NOON + 130 * S), vec![]);
+        assert_eq!(
+            check(&f, NOON + 131 * S),
+            vec![(
+                ci,
+                Change::Down {
+                    start_ms: NOON + 110 * S
+                }
+            )]
+        );
+        let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
+        assert!(!outage.planned && outage.end_ms.is_none());
+        let incident = f.cmdb.incident(outage.incident.unwrap()).unwrap().unwrap();
+        assert_eq!(incident.category, "unplanned_outage");
+        assert_eq!(incident.cis, vec![ci]);
+        assert_eq!(incident.status, IncidentStatus::New);
+        assert_eq!(incident.urgency, Level::High);
+        assert!(incident.title.contains("web-1"), "{}", incident.title);
+        // Nothing more while it stays down.
+        assert_eq!(check(&f, NOON + 200 * S), vec![]);
+
+        beat(&mut f, NOON + 300 * S);
+        assert_eq!(
+            check(&f, NOON + 301 * S),
+            vec![(
+                ci,
+                Change::Up {
+                    start_ms: NOON + 110 * S,
+                    end_ms: NOON + 300 * S
+                }
+            )]
+        );
+        let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
+        assert_eq!(outage.end_ms, Some(NOON + 300 * S));
+        let incident = f.cmdb.incident(outage.incident.unwrap()).unwrap().unwrap();
+        assert_eq!(incident.status, IncidentStatus::Resolved);
+        assert!(incident.resolution.unwrap().contains("after 190 s down"));
+        assert_eq!(f.cmdb.outages(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_outage_inside_an_approved_rfc_window_is_planned() {
+        let mut f = Fixture::new();
+        let ci = f.report(&[], NOON);
+        let window = Window {
+            start_ms: NOON + HOUR,
+            end_ms: NOON + 2 * HOUR,
+        };
+        let rfc = f.rfc(ci, "packages.nginx: 1.24.*", window);
+        // Reporting until well into the window, then a reboot's silence.
+        steady(&mut f, NOON, NOON + HOUR + 60 * S);
+        let down = check(&f, NOON + HOUR + 91 * S);
+        assert_eq!(
+            down,
+            vec![(
+                ci,
+                Change::Down {
+                    start_ms: NOON + HOUR + 70 * S
+                }
+            )]
+        );
+        let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
+        assert!(outage.planned);
+        assert_eq!((outage.rfc, outage.incident), (Some(rfc), None));
+        assert!(f.cmdb.list_incidents().unwrap().is_empty());
+
+        // The same silence outside the window is unplanned.
+        beat(&mut f, NOON + 3 * HOUR);
+        check(&f, NOON + 3 * HOUR);
+        steady(&mut f, NOON + 3 * HOUR + 10 * S, NOON + 3 * HOUR + 100 * S);
+        check(&f, NOON + 3 * HOUR + 200 * S);
+        let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
+        assert!(!outage.planned && outage.incident.is_some());
+    }
+}
