@@ -5,16 +5,18 @@
 //!
 //! A block holds one period of one tier for all the series of one CI
 //! (`samples`: CI ‖ tier ‖ block start), and one record per CI lists its
-//! series, their ids in blocks, and its blocks (`series`: CI). Taking in a
-//! report is then two writes whatever the number of series: the hour's
-//! log block (appended to without reading it) and the CI's record.
+//! series, their ids in blocks, and its blocks (`series`: CI). A raw hour
+//! being written is a set of log entries (`… ‖ fold id`), one per fold that
+//! had samples for it, each written once; sealing the hour replaces them
+//! with one block. Taking in a CI's reports is then one write per fold,
+//! whatever its number of series, plus its record about once an hour.
 //!
 //! Reports reach the store in two steps. Ingest writes each metrics report
 //! and each device poll's rates to a log table (`metrics`,
 //! `device_metrics`) in the report's own transaction, before the
 //! acknowledgement; that is what makes them durable. [`MetricStore::fold`]
-//! later takes a batch of log entries, appends their samples to the CIs'
-//! blocks, and removes the entries, in one transaction: a sample is either
+//! later takes a batch of log entries, writes their samples to the CIs'
+//! raw hours, and removes the entries, in one transaction: a sample is either
 //! still in the log or in its block, never both, never neither.
 //! [`MetricStore::roll_up`] seals raw hours that are over, makes their
 //! roll-up buckets from the raw samples, and drops blocks past their
@@ -240,6 +242,9 @@ fn width(tier: Tier) -> usize {
     }
 }
 
+/// A key and a value to write.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// The writes of one fold or roll-up, made in one transaction at the end.
 #[derive(Default)]
 struct Writes {
@@ -352,15 +357,12 @@ impl<'a, S: Store> MetricStore<'a, S> {
             for metrics in host.remove(&ci).unwrap_or_default() {
                 samples.extend(series::host_samples(&metrics));
             }
-            self.append(
-                ci,
-                fold_id,
-                &mut record,
-                samples,
-                oldest,
-                &mut writes,
-                &mut done,
-            )?;
+            let (blocks, counted) = self.append(ci, fold_id, oldest, &mut record, samples)?;
+            for (key, bytes) in blocks {
+                writes.put(Table::Samples, key, bytes);
+            }
+            done.samples += counted.samples;
+            done.dropped += counted.dropped;
             // Written only when a series or a block is new: about once an
             // hour per CI.
             if stored.as_ref() != Some(&record) {
@@ -371,18 +373,19 @@ impl<'a, S: Store> MetricStore<'a, S> {
         Ok(done)
     }
 
-    /// Appends one CI's samples to its raw blocks.
-    #[allow(clippy::too_many_arguments)] // one fold's state, passed down once
+    /// One CI's samples as raw-hour writes (key, bytes), for the fold
+    /// numbered `fold_id`, with the samples taken and dropped; samples
+    /// before `oldest` are dropped.
     fn append(
         &self,
         ci: CiId,
         fold_id: u64,
+        oldest: i64,
         record: &mut CiSeries,
         samples: Vec<Sample>,
-        oldest: i64,
-        writes: &mut Writes,
-        done: &mut Folded,
-    ) -> Result<(), MetricError> {
+    ) -> Result<(Vec<KeyValue>, Folded), MetricError> {
+        let mut done = Folded::default();
+        let mut writes = Vec::new();
         let mut by_block: BTreeMap<i64, Vec<(u32, i64, i64)>> = BTreeMap::new();
         let mut refused: BTreeSet<String> = BTreeSet::new();
         for s in samples {
@@ -425,11 +428,7 @@ impl<'a, S: Store> MetricStore<'a, S> {
                 for c in sealed.values_mut() {
                     c.sort_by_time();
                 }
-                writes.put(
-                    Table::Samples,
-                    block_key(ci, Tier::Raw, start),
-                    block::encode_set(&sealed),
-                );
+                writes.push((block_key(ci, Tier::Raw, start), block::encode_set(&sealed)));
             } else {
                 // A log entry of its own, written once and never rewritten
                 // until the hour is sealed.
@@ -437,12 +436,12 @@ impl<'a, S: Store> MetricStore<'a, S> {
                 key.extend_from_slice(&fold_id.to_be_bytes());
                 let mut bytes = Vec::new();
                 block::append_log(&mut bytes, start, &rows);
-                writes.put(Table::Samples, key, bytes);
+                writes.push((key, bytes));
             }
             record.add_block(Tier::Raw, start);
             record.dirty.insert(start);
         }
-        Ok(())
+        Ok((writes, done))
     }
 
     /// Seals raw blocks whose hour (and grace) is over, makes their roll-up
