@@ -322,9 +322,16 @@ fn disk(days: i64) {
         roll_up_all(&metrics, now);
     }
     let elapsed = started.elapsed();
-    let now = T0 + days * 24 * HOUR;
     let (sample_bytes, series_bytes) = store_bytes(cmdb.store());
-    let series = cmdb.store().count(Table::Series).unwrap();
+    let ci = cmdb.agent(agents[0]).unwrap().unwrap().ci_id.unwrap();
+    let series = metrics.series_of(ci).unwrap().len();
+    let reports_bytes: u64 = cmdb
+        .store()
+        .scan_prefix(Table::Reports, b"")
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum();
     // The raw tier alone: its bytes over the raw samples it holds.
     let mut raw_bytes = 0u64;
     let mut raw_samples = 0usize;
@@ -356,10 +363,13 @@ fn disk(days: i64) {
         raw_bytes as f64 / raw_samples.max(1) as f64
     );
     println!(
+        "| for scale: the `reports` table (one record per report ever received, for replay checks) | {reports_bytes} | {:.3} per sample ingested |",
+        reports_bytes as f64 / samples as f64
+    );
+    println!(
         "| sled directory after flush (whole CMDB, with sled's own overhead) | {on_disk} | {:.3} per sample ingested |\n",
         on_disk as f64 / samples as f64
     );
-    let _ = now;
 }
 
 fn walk_size(path: &std::path::Path) -> u64 {
