@@ -143,6 +143,10 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
         "{human}"
     );
 
+    // Capacity alerts are checked every roll-up (5 minutes): none yet.
+    let alerts = collector.cli_json(&["metrics", "alerts"]);
+    assert_eq!(alerts, serde_json::json!([]));
+
     // Mistakes name what was wrong.
     let err = collector.cli_fails(&["metrics", "show", &ci, "fs.used_pct:/nowhere"]);
     assert!(

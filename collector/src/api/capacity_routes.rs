@@ -7,6 +7,7 @@
 //! | GET    | /v1/metrics?ci=                                          |
 //! | GET    | /v1/metrics/points?ci=&series=&from_ms=&to_ms=&tier=     |
 //! | GET    | /v1/outages?ci=&open=true                                |
+//! | GET    | /v1/capacity-alerts                                      |
 //!
 //! `tier` is `raw`, `5m`, `1h`, `1d` or `auto` (the default: the finest
 //! tier still holding data from `from_ms`). Series names hold `:` and `/`
@@ -140,6 +141,12 @@ pub(super) fn route<S: Store>(
             }
             json(StatusCode::OK, &outages)
         }
+        (&Method::GET, ["v1", "capacity-alerts"]) => json(
+            StatusCode::OK,
+            &api.cmdb
+                .capacity_alerts()
+                .map_err(|e| super::store_error(&e))?,
+        ),
         _ => return Ok(None),
     };
     Ok(Some(answer))

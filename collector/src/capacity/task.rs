@@ -1,6 +1,6 @@
 //! The capacity task: folds the ingest log into the metric store every few
-//! seconds, and rolls the store up (and applies retention) every few
-//! minutes.
+//! seconds; every few minutes, rolls the store up (and applies retention)
+//! and checks the capacity thresholds (`cmdb::capacity_alert`).
 //!
 //! One task does both, and nothing else writes the metric store, which is
 //! what `store`'s read-outside, write-inside transactions rely on. Each run
@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::store::{MetricSettings, MetricStore};
+use crate::cmdb::capacity_alert::AlertChange;
 use crate::cmdb::Cmdb;
 use crate::store::Store;
 
@@ -129,6 +130,26 @@ fn run<S: Store>(cmdb: &Cmdb<S>, settings: &MetricSettings, now: i64, roll_up: b
         elapsed_ms = started.elapsed().as_millis() as u64,
         "Rolled up metrics"
     );
+    match cmdb.check_capacity(now, settings) {
+        Ok(changes) => {
+            for change in changes {
+                match change {
+                    AlertChange::Raised(ci, series, incident) => {
+                        tracing::warn!(%ci, %series, %incident, "Capacity threshold: incident raised")
+                    }
+                    AlertChange::Worse(ci, series, incident) => {
+                        tracing::warn!(%ci, %series, %incident, "Capacity threshold: worse")
+                    }
+                    AlertChange::Resolved(ci, series, incident) => {
+                        tracing::info!(%ci, %series, %incident, "Capacity threshold: back under warning")
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %crate::error_chain(&e), "Checking capacity thresholds failed; the next run tries again")
+        }
+    }
 }
 
 /// Default intervals, for [`MetricSettings`].

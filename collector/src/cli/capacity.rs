@@ -8,6 +8,7 @@ use super::client::Client;
 use super::{print_json, render};
 use crate::api::{PointsView, SeriesView};
 use crate::capacity::series::Unit;
+use crate::cmdb::capacity_alert::CapacityAlert;
 use crate::cmdb::outage::Outage;
 
 #[derive(Debug, Subcommand)]
@@ -38,6 +39,12 @@ pub enum MetricsCommand {
         /// One line per point: time, count, min, mean, max, p95.
         #[arg(long)]
         csv: bool,
+    },
+    /// Open capacity alerts: series over a policy threshold, or forecast
+    /// to cross critical, each with its incident.
+    Alerts {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -111,6 +118,32 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
 
 pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result<()> {
     match command {
+        MetricsCommand::Alerts { json } => {
+            let alerts: Vec<CapacityAlert> = client.get("v1/capacity-alerts").await?;
+            if json {
+                return print_json(&alerts);
+            }
+            if alerts.is_empty() {
+                println!("No capacity alerts.");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = alerts
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.ci.to_string(),
+                        a.series.clone(),
+                        format!("{:?}", a.severity).to_lowercase(),
+                        render::time(a.since_ms),
+                        a.incident.to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(&["CI", "SERIES", "SEVERITY", "SINCE", "INCIDENT"], &rows)
+            );
+        }
         MetricsCommand::List { ci, json } => {
             let answer: serde_json::Value = client.get(&format!("v1/metrics?ci={ci}")).await?;
             if json {

@@ -20,6 +20,7 @@
 
 pub mod audit;
 pub mod baseline;
+pub mod capacity_alert;
 pub mod ci;
 pub mod control;
 pub mod device;

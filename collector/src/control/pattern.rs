@@ -24,6 +24,11 @@ impl Pattern {
         Pattern("*".into())
     }
 
+    /// Whether it is `*`, matching everything.
+    pub fn is_any(&self) -> bool {
+        self.0 == "*"
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -159,6 +159,50 @@ pub struct Policy {
     /// Target time to resolve an incident, by priority (index 0 is P1).
     pub target_resolution_ms: [i64; 4],
     pub standard_changes: Vec<StandardChange>,
+    /// Capacity thresholds, and how far ahead forecasts are watched.
+    pub capacity: CapacityPolicy,
+}
+
+/// `[capacity]`: thresholds on utilization series, and the horizon within
+/// which a forecast crossing counts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CapacityPolicy {
+    pub horizon_ms: i64,
+    pub thresholds: Vec<Threshold>,
+}
+
+/// Warning and critical levels for the series a pattern names (`fs.used_pct:*`),
+/// on CIs of a class, or on one CI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    pub series: Pattern,
+    pub class: Pattern,
+    pub ci: Option<fathom_shared::ids::CiId>,
+    pub warning: f64,
+    pub critical: f64,
+}
+
+// Levels are checked finite when the policy is read, so equality is total.
+impl Eq for CapacityPolicy {}
+impl Eq for Threshold {}
+
+impl CapacityPolicy {
+    /// The threshold for a CI's series: one naming the CI first, then one
+    /// naming its class, then any; the first in the file among equals.
+    pub fn threshold_for(
+        &self,
+        ci: fathom_shared::ids::CiId,
+        class: &str,
+        series: &str,
+    ) -> Option<&Threshold> {
+        let matching = || self.thresholds.iter().filter(|t| t.series.matches(series));
+        matching()
+            .find(|t| t.ci == Some(ci))
+            .or_else(|| {
+                matching().find(|t| t.ci.is_none() && !t.class.is_any() && t.class.matches(class))
+            })
+            .or_else(|| matching().find(|t| t.ci.is_none() && t.class.is_any()))
+    }
 }
 
 impl Policy {
@@ -252,7 +296,36 @@ impl Policy {
                 window,
             });
         }
+        let capacity = raw.capacity.unwrap_or_default();
+        let mut thresholds = Vec::new();
+        for (i, t) in capacity.thresholds.into_iter().enumerate() {
+            let key = |k: &str| format!("capacity.thresholds[{i}].{k}");
+            if !(t.warning.is_finite() && t.critical.is_finite() && t.warning < t.critical) {
+                return Err(invalid(
+                    &key("warning"),
+                    format!(
+                        "must be a number below critical ({} ≥ {})",
+                        t.warning, t.critical
+                    ),
+                ));
+            }
+            let ci =
+                t.ci.map(|c| c.parse().map_err(|e| invalid(&key("ci"), format!("{e}"))))
+                    .transpose()?;
+            thresholds.push(Threshold {
+                series: t.series,
+                class: t.class.unwrap_or_else(Pattern::any),
+                ci,
+                warning: t.warning,
+                critical: t.critical,
+            });
+        }
+        let capacity = CapacityPolicy {
+            horizon_ms: duration("capacity.horizon", &capacity.horizon, "30d")?,
+            thresholds,
+        };
         Ok(Policy {
+            capacity,
             new_cis: registration.new_cis.unwrap_or(NewCis::Register),
             stale_after_ms: duration("registration.stale_after", &registration.stale_after, "7d")?,
             flap_window_ms: duration("drift.flap_window", &drift.flap_window, "24h")?,
@@ -283,6 +356,25 @@ struct RawPolicy {
     priority: Option<RawPriority>,
     #[serde(default)]
     standard_changes: Vec<RawStandardChange>,
+    capacity: Option<RawCapacity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapacity {
+    horizon: Option<String>,
+    #[serde(default)]
+    thresholds: Vec<RawThreshold>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThreshold {
+    series: Pattern,
+    class: Option<Pattern>,
+    ci: Option<String>,
+    warning: f64,
+    critical: f64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -400,6 +492,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_most_specific_threshold_wins() {
+        use fathom_shared::ids::CiId;
+        let policy = Policy::from_toml(
+            r#"
+            [capacity]
+            horizon = "14d"
+            [[capacity.thresholds]]
+            series = "fs.used_pct:*"
+            warning = 80
+            critical = 90
+            [[capacity.thresholds]]
+            series = "fs.used_pct:*"
+            class = "database"
+            warning = 70
+            critical = 85
+            [[capacity.thresholds]]
+            series = "fs.used_pct:/var"
+            ci = "ci-7"
+            warning = 95
+            critical = 98
+            "#,
+            Path::new("policy.toml"),
+        )
+        .unwrap();
+        let c = &policy.capacity;
+        assert_eq!(c.horizon_ms, 14 * 86_400_000);
+        let level = |ci: u64, class: &str, series: &str| {
+            c.threshold_for(CiId::from_u64(ci), class, series)
+                .map(|t| t.warning)
+        };
+        assert_eq!(level(1, "server", "fs.used_pct:/"), Some(80.0));
+        assert_eq!(level(1, "database", "fs.used_pct:/"), Some(70.0));
+        assert_eq!(level(7, "database", "fs.used_pct:/var"), Some(95.0));
+        assert_eq!(level(7, "database", "fs.used_pct:/srv"), Some(70.0));
+        assert_eq!(level(1, "server", "memory.used_pct"), None);
+        // The shipped policy watches filesystems and memory.
+        let shipped = Policy::builtin().capacity;
+        assert_eq!(shipped.horizon_ms, 30 * 86_400_000);
+        let t = shipped
+            .threshold_for(CiId::from_u64(1), "server", "fs.used_pct:/var")
+            .unwrap();
+        assert_eq!((t.warning, t.critical), (80.0, 90.0));
+        assert!(shipped
+            .threshold_for(CiId::from_u64(1), "server", "memory.used_pct")
+            .is_some());
+    }
+
+    #[test]
     fn the_shipped_policy_parses_and_says_what_it_documents() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/policy.toml");
         let policy = Policy::from_file(&path).unwrap();
@@ -486,6 +626,15 @@ mod tests {
     fn errors_name_the_file_and_key() {
         for (text, key) in [
             ("[registration]\nstale_after = 'soon'", "registration.stale_after"),
+            (
+                "[[capacity.thresholds]]\nseries = 'x'\nwarning = 90\ncritical = 80",
+                "capacity.thresholds[0].warning",
+            ),
+            (
+                "[[capacity.thresholds]]\nseries = 'x'\nci = 'web-1'\nwarning = 1\ncritical = 2",
+                "capacity.thresholds[0].ci",
+            ),
+            ("[capacity]\nhorizon = 'forever'", "capacity.horizon"),
             ("[control]\ndefault = 'maybe'", "default"),
             (
                 "[[standard_changes]]\nname = 'x'\nattribute = '*'\nwindow = { days = ['mon'], start = '25:00', end = '01:00' }",

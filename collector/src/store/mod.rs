@@ -71,10 +71,12 @@ pub enum Table {
     Watches,
     /// CI id ++ start ms → an outage
     Outages,
+    /// CI id ++ series name → an open capacity alert (its incident)
+    CapacityAlerts,
 }
 
 impl Table {
-    pub const ALL: [Table; 26] = [
+    pub const ALL: [Table; 27] = [
         Table::Agents,
         Table::EnrollmentTokens,
         Table::OperatorTokens,
@@ -101,6 +103,7 @@ impl Table {
         Table::Samples,
         Table::Watches,
         Table::Outages,
+        Table::CapacityAlerts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -131,6 +134,7 @@ impl Table {
             Table::Samples => "samples",
             Table::Watches => "watches",
             Table::Outages => "outages",
+            Table::CapacityAlerts => "capacity_alerts",
         }
     }
 

@@ -1,0 +1,424 @@
+//! Capacity incidents: a CI's series over a policy threshold, now or by
+//! forecast, raises one incident per CI and series, kept up to date and
+//! resolved when the series is back under its warning level.
+//!
+//! [`Cmdb::check_capacity`] looks at every series a threshold applies to
+//! (`control::policy::CapacityPolicy`):
+//!
+//! - **now**: the mean of the last 15 minutes (5-minute buckets) against
+//!   the warning and critical levels;
+//! - **forecast**: a least-squares trend over the last 14 days of hourly
+//!   means (24 at least) reaching the critical level within the policy's
+//!   horizon, reported with its range ("in 12 days ± 3").
+//!
+//! A series over a level, or forecast to cross, with no open alert gets an
+//! incident (category `capacity`, impact the CI's criticality, urgency high
+//! when critical, medium otherwise) and an alert record; a worse level
+//! later adds a note; back under warning with no forecast crossing, the
+//! incident resolves and the alert goes. The alert records are what keeps
+//! it to one incident per CI and series.
+
+use fathom_shared::ids::CiId;
+use serde::{Deserialize, Serialize};
+
+use super::ci::CiRecord;
+use super::history::Actor;
+use super::ids::IncidentId;
+use super::incident::Incident;
+use super::reconcile::put_incident;
+use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
+use crate::capacity::forecast::Linear;
+use crate::capacity::rollup::Tier;
+use crate::capacity::series::Unit;
+use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
+use crate::control::policy::{Level, Threshold};
+use crate::store::{Store, StoreError, Table, TransactionError};
+
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+
+/// How bad a series is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Under its levels now, but forecast to reach critical within the
+    /// horizon.
+    Forecast,
+    Warning,
+    Critical,
+}
+
+/// An open capacity alert, under `ci ‖ series`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityAlert {
+    pub ci: CiId,
+    pub series: String,
+    pub incident: IncidentId,
+    pub severity: Severity,
+    pub since_ms: i64,
+}
+
+/// What one look at a series found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub ci: CiId,
+    pub series: String,
+    pub current: f64,
+    pub severity: Option<Severity>,
+    /// When the trend reaches critical: (at, earliest, latest), Unix ms.
+    pub crossing: Option<(i64, i64, Option<i64>)>,
+}
+
+/// What changed in one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertChange {
+    Raised(CiId, String, IncidentId),
+    Worse(CiId, String, IncidentId),
+    Resolved(CiId, String, IncidentId),
+}
+
+fn alert_key(ci: CiId, series: &str) -> Vec<u8> {
+    let mut k = ci_key(ci).to_vec();
+    k.extend_from_slice(series.as_bytes());
+    k
+}
+
+/// The count-weighted mean of points.
+fn mean(points: &[Point]) -> Option<f64> {
+    let n: i64 = points.iter().map(|p| p.count).sum();
+    (n > 0).then(|| points.iter().map(|p| p.mean * p.count as f64).sum::<f64>() / n as f64)
+}
+
+/// A series against its threshold at `now_ms`.
+pub fn assess(
+    ci: CiId,
+    series: &str,
+    recent: &[Point],
+    hourly: &[Point],
+    threshold: &Threshold,
+    horizon_ms: i64,
+    now_ms: i64,
+) -> Option<Finding> {
+    let current = mean(recent)?;
+    let crossing = (hourly.len() >= 24)
+        .then(|| {
+            let days: Vec<(f64, f64)> = hourly
+                .iter()
+                .map(|p| (p.at_ms as f64 / DAY_MS as f64, p.mean))
+                .collect();
+            Linear::fit(&days)?.time_to(threshold.critical, now_ms as f64 / DAY_MS as f64)
+        })
+        .flatten()
+        .map(|c| {
+            let ms = |d: f64| (d * DAY_MS as f64) as i64;
+            (ms(c.at), ms(c.earliest), c.latest.map(ms))
+        })
+        .filter(|c| c.0 <= now_ms + horizon_ms);
+    let severity = if current >= threshold.critical {
+        Some(Severity::Critical)
+    } else if current >= threshold.warning {
+        Some(Severity::Warning)
+    } else {
+        crossing.map(|_| Severity::Forecast)
+    };
+    Some(Finding {
+        ci,
+        series: series.to_owned(),
+        current,
+        severity,
+        crossing,
+    })
+}
+
+fn describe(f: &Finding, unit: Unit, t: &Threshold, now_ms: i64) -> String {
+    let value = |v: f64| format!("{:.1}{}", v, unit.symbol());
+    let mut text = format!(
+        "{} is at {} (mean of the last 15 minutes; warning {}, critical {}).",
+        f.series,
+        value(f.current),
+        value(t.warning),
+        value(t.critical)
+    );
+    if let Some((at, earliest, latest)) = f.crossing {
+        let days = |ms: i64| (ms - now_ms) as f64 / DAY_MS as f64;
+        let spread = latest.map_or_else(
+            || format!("{:.0} days at the soonest", days(earliest)),
+            |l| format!("± {:.0}", (days(l) - days(earliest)) / 2.0),
+        );
+        text.push_str(&format!(
+            " The 14-day trend reaches critical in {:.0} days ({spread}).",
+            days(at)
+        ));
+    }
+    text
+}
+
+impl<S: Store> Cmdb<S> {
+    /// Checks every series the policy has a threshold for, at `now_ms`,
+    /// and raises, updates or resolves capacity incidents.
+    pub fn check_capacity(
+        &self,
+        now_ms: i64,
+        metrics: &MetricSettings,
+    ) -> Result<Vec<AlertChange>, MetricError> {
+        let policy = &self.policy.capacity;
+        if policy.thresholds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = MetricStore::new(&self.store, metrics);
+        let mut findings: Vec<(Finding, Unit, Threshold)> = Vec::new();
+        for (key, _) in self.store.scan_prefix(Table::Series, b"")? {
+            let ci = CiId::from_u64(u64::from_be_bytes(key[..8].try_into().expect("a CI key")));
+            let Some(record) = self.ci(ci)? else { continue };
+            for (name, meta) in store.series_of(ci)? {
+                let Some(t) = policy.threshold_for(ci, &record.class, &name) else {
+                    continue;
+                };
+                let recent = store
+                    .points(
+                        ci,
+                        &name,
+                        Tier::FiveMinute,
+                        now_ms - 15 * MINUTE_MS,
+                        now_ms + 1,
+                    )?
+                    .unwrap_or_default();
+                let hourly = store
+                    .points(ci, &name, Tier::Hour, now_ms - 14 * DAY_MS, now_ms + 1)?
+                    .unwrap_or_default();
+                if let Some(f) = assess(ci, &name, &recent, &hourly, t, policy.horizon_ms, now_ms) {
+                    findings.push((f, meta.unit, t.clone()));
+                }
+            }
+        }
+        let result = self.store.transaction_on::<Vec<AlertChange>, StoreError>(
+            &[
+                Table::CapacityAlerts,
+                Table::Cis,
+                Table::Incidents,
+                Table::Meta,
+                Table::Outbox,
+            ],
+            |tx| {
+                let mut changes = Vec::new();
+                for (f, unit, t) in &findings {
+                    let key = alert_key(f.ci, &f.series);
+                    let alert: Option<CapacityAlert> = tx_get(tx, Table::CapacityAlerts, &key)?;
+                    match (alert, f.severity) {
+                        (None, None) => {}
+                        (None, Some(severity)) => {
+                            let record: Option<CiRecord> = tx_get(tx, Table::Cis, &ci_key(f.ci))?;
+                            let (name, criticality) = record
+                                .map(|c| (c.name, c.criticality))
+                                .unwrap_or_else(|| (f.ci.to_string(), Level::Medium));
+                            let id = IncidentId::from_u64(next_id(tx, Counter::Incident)?);
+                            let what = match severity {
+                                Severity::Critical => "critical",
+                                Severity::Warning => "warning",
+                                Severity::Forecast => "forecast to reach critical",
+                            };
+                            let mut incident = Incident::new(
+                                id,
+                                format!("Capacity: {} on {name} {what}", f.series),
+                                describe(f, *unit, t, now_ms),
+                                "capacity",
+                                criticality,
+                                if severity == Severity::Critical {
+                                    Level::High
+                                } else {
+                                    Level::Medium
+                                },
+                                now_ms,
+                                Actor::Collector,
+                            );
+                            incident.cis = vec![f.ci];
+                            incident.due_at_ms =
+                                self.policy.resolution_due(incident.priority, now_ms);
+                            put_incident(tx, &incident, "incident.created", self.webhooks)?;
+                            let alert = CapacityAlert {
+                                ci: f.ci,
+                                series: f.series.clone(),
+                                incident: id,
+                                severity,
+                                since_ms: now_ms,
+                            };
+                            tx.insert(Table::CapacityAlerts, &key, &encode(&alert))?;
+                            changes.push(AlertChange::Raised(f.ci, f.series.clone(), id));
+                        }
+                        (Some(mut alert), Some(severity)) if severity > alert.severity => {
+                            if let Some(mut i) =
+                                tx_get::<Incident, _>(tx, Table::Incidents, &alert.incident.key())?
+                            {
+                                i.note(now_ms, &Actor::Collector, describe(f, *unit, t, now_ms));
+                                put_incident(tx, &i, "incident.updated", self.webhooks)?;
+                            }
+                            alert.severity = severity;
+                            tx.insert(Table::CapacityAlerts, &key, &encode(&alert))?;
+                            changes.push(AlertChange::Worse(
+                                f.ci,
+                                f.series.clone(),
+                                alert.incident,
+                            ));
+                        }
+                        (Some(_), Some(_)) => {}
+                        (Some(alert), None) => {
+                            if let Some(mut i) =
+                                tx_get::<Incident, _>(tx, Table::Incidents, &alert.incident.key())?
+                            {
+                                i.resolve_automatically(
+                                    now_ms,
+                                    format!(
+                                        "Back under the warning level: {}",
+                                        describe(f, *unit, t, now_ms)
+                                    ),
+                                );
+                                put_incident(tx, &i, "incident.updated", self.webhooks)?;
+                            }
+                            tx.remove(Table::CapacityAlerts, &key)?;
+                            changes.push(AlertChange::Resolved(
+                                f.ci,
+                                f.series.clone(),
+                                alert.incident,
+                            ));
+                        }
+                    }
+                }
+                Ok(changes)
+            },
+        );
+        match result {
+            Ok(changes) => Ok(changes),
+            Err(TransactionError::Store(e) | TransactionError::Aborted(e)) => Err(e.into()),
+        }
+    }
+
+    /// Open capacity alerts.
+    pub fn capacity_alerts(&self) -> Result<Vec<CapacityAlert>, StoreError> {
+        self.scan(Table::CapacityAlerts, b"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdb::incident::IncidentStatus;
+    use crate::cmdb::reconcile::tests_support::{Fixture, NOON};
+    use crate::cmdb::Report;
+    use crate::control::policy::Policy;
+    use fathom_shared::wire::{FilesystemUse, Metrics};
+
+    /// A report at `at` with /var `pct` percent full.
+    fn report(f: &mut Fixture, at: i64, pct: f64) {
+        let m = Metrics {
+            observed_at_ms: at,
+            memory_total_bytes: 100,
+            memory_used_bytes: 10,
+            filesystems: vec![FilesystemUse {
+                mount_point: "/var".into(),
+                used_bytes: (pct * 1e9) as u64,
+                total_bytes: 100_000_000_000,
+                ..FilesystemUse::default()
+            }],
+            ..Metrics::default()
+        };
+        f.apply(Report::Metrics(m), at);
+    }
+
+    fn fold(f: &Fixture, now: i64) {
+        let settings = MetricSettings::default();
+        let store = MetricStore::new(f.cmdb.store(), &settings);
+        while store.fold(1000, now).unwrap().entries > 0 {}
+        let mut from = Vec::new();
+        while let (Some(next), _) = store.roll_up(&from, 100, now).unwrap() {
+            from = next;
+        }
+    }
+
+    fn check(f: &Fixture, now: i64) -> Vec<AlertChange> {
+        f.cmdb
+            .check_capacity(now, &MetricSettings::default())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_full_filesystem_raises_one_incident_until_it_is_freed() {
+        let mut f = Fixture::with_policy(Policy::builtin());
+        let ci = f.report(&[], NOON);
+        let mut t = NOON;
+        for _ in 0..15 {
+            report(&mut f, t, 85.0);
+            t += MINUTE_MS;
+        }
+        fold(&f, t);
+        // 85 %: over the shipped policy's warning (80), under critical (90).
+        let raised = check(&f, t);
+        let [AlertChange::Raised(on, series, id)] = &raised[..] else {
+            panic!("{raised:?}")
+        };
+        assert_eq!((*on, series.as_str()), (ci, "fs.used_pct:/var"));
+        let incident = f.cmdb.incident(*id).unwrap().unwrap();
+        assert_eq!(incident.category, "capacity");
+        assert_eq!(incident.urgency, Level::Medium);
+        assert_eq!(incident.cis, vec![ci]);
+        assert!(incident.symptom.contains("85.0%"), "{}", incident.symptom);
+        // Memory at 10 % raises nothing; the same level again, nothing new.
+        assert_eq!(check(&f, t), vec![]);
+
+        // Worse: critical, a note on the same incident.
+        for _ in 0..15 {
+            report(&mut f, t, 95.0);
+            t += MINUTE_MS;
+        }
+        fold(&f, t);
+        assert_eq!(
+            check(&f, t),
+            vec![AlertChange::Worse(ci, series.clone(), *id)]
+        );
+        assert_eq!(f.cmdb.list_incidents().unwrap().len(), 1);
+
+        // Freed: resolved, the alert gone.
+        for _ in 0..15 {
+            report(&mut f, t, 40.0);
+            t += MINUTE_MS;
+        }
+        fold(&f, t);
+        assert_eq!(
+            check(&f, t),
+            vec![AlertChange::Resolved(ci, series.clone(), *id)]
+        );
+        let incident = f.cmdb.incident(*id).unwrap().unwrap();
+        assert_eq!(incident.status, IncidentStatus::Resolved);
+        assert!(f.cmdb.capacity_alerts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_filesystem_filling_steadily_is_forecast_before_it_crosses() {
+        let mut f = Fixture::with_policy(Policy::builtin());
+        f.report(&[], NOON);
+        // 14 days from 50 %, one point a day: 64 % now, 90 % in 26 days,
+        // inside the shipped 30-day horizon.
+        let mut t = NOON;
+        for i in 0..(14 * 24 * 6) {
+            report(&mut f, t, 50.0 + i as f64 / (24.0 * 6.0));
+            t += 10 * MINUTE_MS;
+            if i % 144 == 0 {
+                fold(&f, t);
+            }
+        }
+        fold(&f, t);
+        let raised = check(&f, t);
+        let [AlertChange::Raised(_, series, id)] = &raised[..] else {
+            panic!("{raised:?}")
+        };
+        assert_eq!(series, "fs.used_pct:/var");
+        let incident = f.cmdb.incident(*id).unwrap().unwrap();
+        assert!(incident.title.contains("forecast"), "{}", incident.title);
+        assert!(
+            incident.symptom.contains("reaches critical in 26 days"),
+            "{}",
+            incident.symptom
+        );
+        let alert = &f.cmdb.capacity_alerts().unwrap()[0];
+        assert_eq!(alert.severity, Severity::Forecast);
+    }
+}
