@@ -8,6 +8,7 @@
 //! | GET    | /v1/metrics/points?ci=&series=&from_ms=&to_ms=&tier=     |
 //! | GET    | /v1/outages?ci=&open=true                                |
 //! | GET    | /v1/capacity-alerts                                      |
+//! | GET    | /v1/availability?ci=&from_ms=&to_ms=                     |
 //!
 //! `tier` is `raw`, `5m`, `1h`, `1d` or `auto` (the default: the finest
 //! tier still holding data from `from_ms`). Series names hold `:` and `/`
@@ -140,6 +141,28 @@ pub(super) fn route<S: Store>(
                 outages.retain(|o| o.end_ms.is_none());
             }
             json(StatusCode::OK, &outages)
+        }
+        (&Method::GET, ["v1", "availability"]) => {
+            use crate::cmdb::availability_report::ReportError;
+            let ci = ci()?;
+            let to_ms = r.query_ms("to_ms")?.unwrap_or_else(now_ms);
+            let from_ms = r.query_ms("from_ms")?.unwrap_or(to_ms - 30 * 86_400_000);
+            if from_ms >= to_ms {
+                return Err(bad_request("from_ms must be before to_ms"));
+            }
+            let report = api
+                .cmdb
+                .availability_report(ci, from_ms, to_ms)
+                .map_err(|e| match e {
+                    ReportError::NotFound(_) => not_found(e.to_string()),
+                    ReportError::Attribute { .. } => refuse(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "bad_service_attribute",
+                        e.to_string(),
+                    ),
+                    ReportError::Store(s) => super::store_error(&s),
+                })?;
+            json(StatusCode::OK, &report)
         }
         (&Method::GET, ["v1", "capacity-alerts"]) => json(
             StatusCode::OK,

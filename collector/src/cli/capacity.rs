@@ -8,6 +8,7 @@ use super::client::Client;
 use super::{print_json, render};
 use crate::api::{PointsView, SeriesView};
 use crate::capacity::series::Unit;
+use crate::cmdb::availability_report::AvailabilityReport;
 use crate::cmdb::capacity_alert::CapacityAlert;
 use crate::cmdb::outage::Outage;
 
@@ -50,6 +51,23 @@ pub enum MetricsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AvailabilityCommand {
+    /// Availability of a CI or a service over a period: agreed hours,
+    /// downtime (unplanned; planned beside it), outages, MTRS, MTBF, the
+    /// target, and each member's own figure.
+    Report {
+        ci: CiId,
+        /// Start: -30d, or a timestamp like 2026-11-01T00:00:00Z.
+        #[arg(long, default_value = "-30d", allow_hyphen_values = true)]
+        since: String,
+        /// End (same forms).
+        #[arg(long, default_value = "now", allow_hyphen_values = true)]
+        until: String,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// One line per stretch of downtime: start, end, seconds.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Outages found from missed heartbeats: when, how long, planned (by
     /// which RFC) or not (which incident).
     Outages {
@@ -66,6 +84,42 @@ pub enum AvailabilityCommand {
 
 pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyhow::Result<()> {
     match command {
+        AvailabilityCommand::Report {
+            ci,
+            since,
+            until,
+            json,
+            csv,
+        } => {
+            let now = fathom_agent::now_ms();
+            let from_ms =
+                render::parse_time(&since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let to_ms =
+                render::parse_time(&until, now).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+            let answer: serde_json::Value = client
+                .get(&format!(
+                    "v1/availability?ci={ci}&from_ms={from_ms}&to_ms={to_ms}"
+                ))
+                .await?;
+            if json {
+                return print_json(&answer);
+            }
+            let report: AvailabilityReport = serde_json::from_value(answer)?;
+            if csv {
+                let mut out = csv::Writer::from_writer(std::io::stdout());
+                out.write_record(["start", "end", "seconds"])?;
+                for d in &report.downtime {
+                    out.write_record([
+                        render::rfc3339(d.start_ms),
+                        render::rfc3339(d.end_ms),
+                        ((d.end_ms - d.start_ms) / 1000).to_string(),
+                    ])?;
+                }
+                out.flush()?;
+                return Ok(());
+            }
+            print!("{}", describe_availability(&report));
+        }
         AvailabilityCommand::Outages { ci, open, json } => {
             let mut query = form_urlencoded::Serializer::new(String::new());
             if let Some(ci) = ci {
@@ -218,6 +272,77 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+fn hours(ms: i64) -> String {
+    format!("{:.2} h", ms as f64 / 3_600_000.0)
+}
+
+fn describe_availability(r: &AvailabilityReport) -> String {
+    let pct = |p: Option<f64>| p.map_or_else(|| "-".into(), |p| format!("{p:.3}%"));
+    let mut out = format!(
+        "{} ({}, {}) from {} to {}\n",
+        r.name,
+        r.ci,
+        r.class,
+        render::time(r.from_ms),
+        render::time(r.to_ms)
+    );
+    out.push_str(&format!(
+        "agreed hours   {} ({})\n",
+        hours(r.agreed_ms),
+        r.timezone
+    ));
+    out.push_str(&format!("availability   {}", pct(r.availability_pct)));
+    match (r.target_pct, r.target_met) {
+        (Some(t), Some(true)) => out.push_str(&format!("  target {t}%: met\n")),
+        (Some(t), Some(false)) => out.push_str(&format!("  target {t}%: NOT MET\n")),
+        _ => out.push('\n'),
+    }
+    out.push_str(&format!(
+        "downtime       {} unplanned in {} outage(s); {} planned (not counted)\n",
+        hours(r.down_ms),
+        r.outages,
+        hours(r.planned_ms)
+    ));
+    if let (Some(mtrs), Some(mtbf)) = (r.mtrs_ms, r.mtbf_ms) {
+        out.push_str(&format!("MTRS {}   MTBF {}\n", hours(mtrs), hours(mtbf)));
+    }
+    if !r.members.is_empty() {
+        out.push_str("\nmembers\n");
+        let rows: Vec<Vec<String>> = r
+            .members
+            .iter()
+            .map(|m| {
+                vec![
+                    m.ci.to_string(),
+                    m.name.clone(),
+                    m.role.clone(),
+                    pct(m.availability_pct),
+                ]
+            })
+            .collect();
+        out.push_str(&render::table(
+            &["CI", "NAME", "ROLE", "AVAILABILITY"],
+            &rows,
+        ));
+    }
+    if !r.downtime.is_empty() {
+        out.push_str("\ndowntime within agreed hours\n");
+        let rows: Vec<Vec<String>> = r
+            .downtime
+            .iter()
+            .map(|d| {
+                vec![
+                    render::time(d.start_ms),
+                    render::time(d.end_ms),
+                    hours(d.end_ms - d.start_ms),
+                ]
+            })
+            .collect();
+        out.push_str(&render::table(&["START", "END", "LENGTH"], &rows));
+    }
+    out
 }
 
 /// A value with its unit, scaled for reading (GiB, Mbit/s).

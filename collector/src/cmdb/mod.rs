@@ -19,6 +19,7 @@
 //! applies are decided in [`crate::control`].
 
 pub mod audit;
+pub mod availability_report;
 pub mod baseline;
 pub mod capacity_alert;
 pub mod ci;

@@ -1,0 +1,543 @@
+//! Availability of a CI or a service over a period, against its agreed
+//! service hours and its target.
+//!
+//! A **service** is any CI that depends on others (`depends_on`
+//! relationships from it). Its downtime is computed from its members'
+//! outage timelines with exact interval arithmetic (`availability::
+//! timeline`), not by multiplying percentages:
+//!
+//! - members depend in series: the service is down whenever one is;
+//! - a **redundancy group**, the service attribute `redundancy.<group> =
+//!   "<k> of <ci> <ci> …"`, is down only while fewer than `k` of its
+//!   members are up;
+//! - a member that is itself a service counts with its own members (to a
+//!   depth of 8; a CI on its own dependency path is not counted again);
+//! - the service's own outages (when it has an agent) count in series too.
+//!
+//! Downtime is **unplanned** outages only; planned ones (inside an approved
+//! RFC's window) are reported beside it and not held against the service.
+//!
+//! Agreed hours are service attributes: `availability.hours` (rules
+//! separated by `;`, e.g. `mon-fri 08:00-18:00; sat 09:00-12:00`; default
+//! every day all day), `availability.timezone` (default UTC),
+//! `availability.exceptions` (`2026-12-25 closed; 2026-12-24 08:00-12:00`),
+//! and `availability.target` (a percentage, e.g. `99.9`).
+//!
+//! Availability = (agreed time − downtime within it) / agreed time. MTRS
+//! (mean time to restore service) = downtime / outages; MTBF (mean time
+//! between failures) = uptime within agreed hours / outages; both count
+//! only outages that touch agreed hours.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fathom_shared::ids::CiId;
+use serde::{Deserialize, Serialize};
+
+use super::ci::{CiRecord, RelationKind};
+use super::Cmdb;
+use crate::availability::hours::ServiceHours;
+use crate::availability::timeline::{k_of_n, serial, Timeline};
+use crate::store::{Store, StoreError};
+
+const MAX_DEPTH: usize = 8;
+
+/// Why a report cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("no CI {0}")]
+    NotFound(CiId),
+    #[error("{ci} attribute {attribute}: {message}")]
+    Attribute {
+        ci: CiId,
+        attribute: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a member counts in its service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub ci: CiId,
+    pub name: String,
+    /// `serial`, or the redundancy group's name.
+    pub role: String,
+    /// The member's own availability over the service's agreed hours.
+    pub availability_pct: Option<f64>,
+}
+
+/// One stretch of downtime within agreed hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Downtime {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// A CI's or a service's availability over a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvailabilityReport {
+    pub ci: CiId,
+    pub name: String,
+    pub class: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub timezone: String,
+    pub agreed_ms: i64,
+    /// Unplanned downtime within agreed hours.
+    pub down_ms: i64,
+    /// Planned downtime within agreed hours (not held against it).
+    pub planned_ms: i64,
+    /// `None` when no hours were agreed in the period.
+    pub availability_pct: Option<f64>,
+    pub target_pct: Option<f64>,
+    pub target_met: Option<bool>,
+    pub outages: usize,
+    pub mtrs_ms: Option<i64>,
+    pub mtbf_ms: Option<i64>,
+    pub downtime: Vec<Downtime>,
+    pub members: Vec<Member>,
+}
+
+/// A redundancy group from `"<k> of <ci> <ci> …"`.
+fn group(ci: CiId, name: &str, text: &str) -> Result<(usize, Vec<CiId>), ReportError> {
+    let bad = |message: String| ReportError::Attribute {
+        ci,
+        attribute: format!("redundancy.{name}"),
+        message,
+    };
+    let (k, rest) = text
+        .split_once(" of ")
+        .ok_or_else(|| bad(format!("{text:?} is not \"<k> of <ci> <ci> …\"")))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("{k:?} is not a number of members")))?;
+    let members = rest
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(|m| m.parse().map_err(|e| bad(format!("{m:?}: {e}"))))
+        .collect::<Result<Vec<CiId>, _>>()?;
+    if members.is_empty() || k > members.len() {
+        return Err(bad(format!("{k} of {} members", members.len())));
+    }
+    Ok((k, members))
+}
+
+fn hours_of(record: &CiRecord) -> Result<(ServiceHours, String), ReportError> {
+    let get = |k: &str| record.attributes.get(k).map(String::as_str);
+    let zone = get("availability.timezone").unwrap_or("UTC").to_owned();
+    let split = |text: Option<&str>| -> Vec<String> {
+        text.unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut rules = split(get("availability.hours"));
+    if rules.is_empty() {
+        rules.push("daily 00:00-24:00".into());
+    }
+    let exceptions = split(get("availability.exceptions"));
+    let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let exceptions: Vec<&str> = exceptions.iter().map(String::as_str).collect();
+    let hours =
+        ServiceHours::parse(&zone, &rules, &exceptions).map_err(|e| ReportError::Attribute {
+            ci: record.id,
+            attribute: "availability.hours".into(),
+            message: e.to_string(),
+        })?;
+    Ok((hours, zone))
+}
+
+impl<S: Store> Cmdb<S> {
+    /// The report for `ci` over `[from_ms, to_ms)`; outages still open
+    /// count until `to_ms`.
+    pub fn availability_report(
+        &self,
+        ci: CiId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<AvailabilityReport, ReportError> {
+        let record = self.ci(ci)?.ok_or(ReportError::NotFound(ci))?;
+        let (hours, timezone) = hours_of(&record)?;
+        let agreed = hours.agreed(from_ms, to_ms);
+        let mut seen = BTreeSet::new();
+        let (down, planned) = self.down_of(&record, from_ms, to_ms, 0, &mut seen)?;
+        let down = down.intersection(&agreed);
+        let planned = planned
+            .intersection(&agreed)
+            .intersection(&down.complement_within(from_ms, to_ms));
+        let pct = |down: &Timeline| {
+            (agreed.duration() > 0).then(|| {
+                (agreed.duration() - down.intersection(&agreed).duration()) as f64 * 100.0
+                    / agreed.duration() as f64
+            })
+        };
+        let availability_pct = pct(&down);
+        let target_pct = record
+            .attributes
+            .get("availability.target")
+            .map(|t| {
+                t.trim_end_matches('%')
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| ReportError::Attribute {
+                        ci,
+                        attribute: "availability.target".into(),
+                        message: format!("{t:?} is not a percentage"),
+                    })
+            })
+            .transpose()?;
+        let outages = down.intervals().len();
+        let members = self
+            .members_of(&record)?
+            .into_iter()
+            .map(|(m, role)| {
+                let member = self.ci(m)?;
+                let mut seen = BTreeSet::from([ci]);
+                let (member_down, _) = match &member {
+                    Some(r) => self.down_of(r, from_ms, to_ms, 1, &mut seen)?,
+                    None => (Timeline::default(), Timeline::default()),
+                };
+                Ok(Member {
+                    ci: m,
+                    name: member.map(|r| r.name).unwrap_or_else(|| m.to_string()),
+                    role,
+                    availability_pct: pct(&member_down),
+                })
+            })
+            .collect::<Result<Vec<_>, ReportError>>()?;
+        Ok(AvailabilityReport {
+            ci,
+            name: record.name.clone(),
+            class: record.class.clone(),
+            from_ms,
+            to_ms,
+            timezone,
+            agreed_ms: agreed.duration(),
+            down_ms: down.duration(),
+            planned_ms: planned.duration(),
+            availability_pct,
+            target_met: availability_pct.zip(target_pct).map(|(a, t)| a >= t),
+            target_pct,
+            outages,
+            mtrs_ms: (outages > 0).then(|| down.duration() / outages as i64),
+            mtbf_ms: (outages > 0).then(|| (agreed.duration() - down.duration()) / outages as i64),
+            downtime: down
+                .intervals()
+                .iter()
+                .map(|&(start_ms, end_ms)| Downtime { start_ms, end_ms })
+                .collect(),
+            members,
+        })
+    }
+
+    /// The CIs a service depends on, with their role: `serial`, or their
+    /// redundancy group.
+    fn members_of(&self, record: &CiRecord) -> Result<Vec<(CiId, String)>, ReportError> {
+        let mut roles: BTreeMap<CiId, String> = BTreeMap::new();
+        let (outgoing, _) = self.relationships_of(record.id)?;
+        for r in outgoing
+            .iter()
+            .filter(|r| r.kind == RelationKind::DependsOn)
+        {
+            roles.insert(r.to, "serial".into());
+        }
+        for (attribute, text) in &record.attributes {
+            if let Some(name) = attribute.strip_prefix("redundancy.") {
+                let (k, members) = group(record.id, name, text)?;
+                for m in members {
+                    roles.insert(m, format!("{name} ({k} of n)"));
+                }
+            }
+        }
+        Ok(roles.into_iter().collect())
+    }
+
+    /// A CI's unplanned and planned downtime in `[from_ms, to_ms)`: its own
+    /// outages, and, for a service, its members' by the rules above.
+    fn down_of(
+        &self,
+        record: &CiRecord,
+        from_ms: i64,
+        to_ms: i64,
+        depth: usize,
+        seen: &mut BTreeSet<CiId>,
+    ) -> Result<(Timeline, Timeline), ReportError> {
+        // `seen` holds the CIs on the path here: a cycle counts a CI once.
+        if !seen.insert(record.id) || depth > MAX_DEPTH {
+            return Ok((Timeline::default(), Timeline::default()));
+        }
+        let result = self.down_of_members(record, from_ms, to_ms, depth, seen);
+        seen.remove(&record.id);
+        result
+    }
+
+    fn down_of_members(
+        &self,
+        record: &CiRecord,
+        from_ms: i64,
+        to_ms: i64,
+        depth: usize,
+        seen: &mut BTreeSet<CiId>,
+    ) -> Result<(Timeline, Timeline), ReportError> {
+        let outages = self.outages(Some(record.id))?;
+        let interval = |o: &super::outage::Outage| (o.start_ms, o.end_ms.unwrap_or(to_ms));
+        let own = Timeline::new(outages.iter().filter(|o| !o.planned).map(interval));
+        let planned = Timeline::new(outages.iter().filter(|o| o.planned).map(interval));
+        let mut serial_down = vec![own.clip(from_ms, to_ms)];
+        let mut planned_down = vec![planned.clip(from_ms, to_ms)];
+        let mut groups: BTreeMap<String, (usize, Vec<Timeline>)> = BTreeMap::new();
+        let mut grouped = BTreeSet::new();
+        for (attribute, text) in &record.attributes {
+            if let Some(name) = attribute.strip_prefix("redundancy.") {
+                let (k, members) = group(record.id, name, text)?;
+                let mut downs = Vec::new();
+                for m in members {
+                    grouped.insert(m);
+                    if let Some(r) = self.ci(m)? {
+                        let (d, p) = self.down_of(&r, from_ms, to_ms, depth + 1, seen)?;
+                        downs.push(d);
+                        planned_down.push(p);
+                    } else {
+                        downs.push(Timeline::default());
+                    }
+                }
+                groups.insert(name.to_owned(), (k, downs));
+            }
+        }
+        let (outgoing, _) = self.relationships_of(record.id)?;
+        for r in outgoing
+            .iter()
+            .filter(|r| r.kind == RelationKind::DependsOn)
+        {
+            if grouped.contains(&r.to) {
+                continue;
+            }
+            if let Some(m) = self.ci(r.to)? {
+                let (d, p) = self.down_of(&m, from_ms, to_ms, depth + 1, seen)?;
+                serial_down.push(d);
+                planned_down.push(p);
+            }
+        }
+        for (k, downs) in groups.values() {
+            serial_down.push(k_of_n(downs, *k, from_ms, to_ms));
+        }
+        Ok((serial(&serial_down), serial(&planned_down)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdb::control::NewCi;
+    use crate::cmdb::history::Actor;
+    use crate::cmdb::outage::Outage;
+    use crate::cmdb::test_support::cmdb;
+    use crate::cmdb::{ci_key, encode, Role};
+    use crate::store::sled_store::SledStore;
+    use crate::store::Table;
+
+    const H: i64 = 3_600_000;
+    // Monday 2026-11-23 00:00 UTC.
+    const MON: i64 = 1_795_392_000_000;
+
+    fn person() -> Actor {
+        Actor::Operator {
+            name: "sam".into(),
+            role: Role::ConfigurationManager,
+        }
+    }
+
+    fn ci(c: &Cmdb<SledStore>, name: &str, attributes: &[(&str, &str)]) -> CiId {
+        let new = NewCi {
+            class: if attributes.is_empty() {
+                "server"
+            } else {
+                "service"
+            }
+            .into(),
+            name: name.into(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..NewCi::default()
+        };
+        c.create_ci(&person(), &new, "test", MON).unwrap().id
+    }
+
+    fn depends(c: &Cmdb<SledStore>, from: CiId, to: CiId) {
+        c.relate(
+            &person(),
+            from,
+            RelationKind::DependsOn,
+            to,
+            true,
+            "test",
+            MON,
+        )
+        .unwrap();
+    }
+
+    /// An outage of `ci` from `start` to `end` hours after Monday 00:00.
+    fn down(c: &Cmdb<SledStore>, ci: CiId, start: i64, end: Option<i64>, planned: bool) {
+        let o = Outage {
+            ci,
+            start_ms: MON + start * H,
+            end_ms: end.map(|e| MON + e * H),
+            planned,
+            rfc: None,
+            incident: None,
+            cause: "missed_heartbeats".into(),
+        };
+        let mut key = ci_key(ci).to_vec();
+        key.extend_from_slice(&o.start_ms.to_be_bytes());
+        c.store()
+            .transaction::<(), ()>(|tx| {
+                tx.insert(Table::Outages, &key, &encode(&o))?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn week(c: &Cmdb<SledStore>, service: CiId) -> AvailabilityReport {
+        c.availability_report(service, MON, MON + 7 * 24 * H)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_serial_chain_is_down_when_any_member_is() {
+        let (_d, c) = cmdb();
+        let svc = ci(&c, "shop", &[("availability.target", "99.5")]);
+        let (lb, app, db) = (ci(&c, "lb", &[]), ci(&c, "app", &[]), ci(&c, "db", &[]));
+        for m in [lb, app, db] {
+            depends(&c, svc, m);
+        }
+        // lb down 1–3 h, app 2–4 h (overlapping): 3 h together, not 4.
+        // db down 10–11 h, planned: not held against the service.
+        down(&c, lb, 1, Some(3), false);
+        down(&c, app, 2, Some(4), false);
+        down(&c, db, 10, Some(11), true);
+        let r = week(&c, svc);
+        assert_eq!(r.agreed_ms, 7 * 24 * H);
+        assert_eq!(r.down_ms, 3 * H);
+        assert_eq!(r.planned_ms, H);
+        assert_eq!(r.outages, 1);
+        assert_eq!(r.mtrs_ms, Some(3 * H));
+        assert_eq!(r.mtbf_ms, Some(165 * H));
+        let pct = r.availability_pct.unwrap();
+        assert!((pct - 100.0 * 165.0 / 168.0).abs() < 1e-9, "{pct}");
+        assert_eq!((r.target_pct, r.target_met), (Some(99.5), Some(false)));
+        assert_eq!(r.members.len(), 3);
+        let lb_member = r.members.iter().find(|m| m.ci == lb).unwrap();
+        assert_eq!(lb_member.role, "serial");
+        assert!((lb_member.availability_pct.unwrap() - 100.0 * 166.0 / 168.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn redundancy_groups_survive_member_loss() {
+        let (_d, c) = cmdb();
+        let (a, b) = (ci(&c, "web-a", &[]), ci(&c, "web-b", &[]));
+        let (x, y, z) = (
+            ci(&c, "db-x", &[]),
+            ci(&c, "db-y", &[]),
+            ci(&c, "db-z", &[]),
+        );
+        let web = format!("1 of {a} {b}");
+        let db = format!("2 of {x} {y} {z}");
+        let svc = ci(
+            &c,
+            "shop",
+            &[("redundancy.web", &web), ("redundancy.db", &db)],
+        );
+        // Web: a down 0–5 h, b down 4–6 h: both down 4–5 h only.
+        down(&c, a, 0, Some(5), false);
+        down(&c, b, 4, Some(6), false);
+        // DB, 2 of 3: x down 10–20 h, y down 12–14 h and 18–30 h, z down
+        // 13–19 h. Down members: 10–12 one (x); 12–14 two or three; 14–18
+        // two (x, z); 18–20 two or three; then one (y). So 12–20: 8 h.
+        down(&c, x, 10, Some(20), false);
+        down(&c, y, 12, Some(14), false);
+        down(&c, y, 18, Some(30), false);
+        down(&c, z, 13, Some(19), false);
+        let r = week(&c, svc);
+        assert_eq!(
+            r.downtime,
+            vec![
+                Downtime {
+                    start_ms: MON + 4 * H,
+                    end_ms: MON + 5 * H
+                },
+                Downtime {
+                    start_ms: MON + 12 * H,
+                    end_ms: MON + 20 * H
+                },
+            ]
+        );
+        assert_eq!(r.down_ms, 9 * H);
+        assert_eq!(r.outages, 2);
+        // The product of the groups' percentages would say otherwise only
+        // by chance; the intervals are what the service saw.
+        assert_eq!(r.mtrs_ms, Some(9 * H / 2));
+        assert!(r
+            .members
+            .iter()
+            .any(|m| m.ci == z && m.role == "db (2 of n)"));
+    }
+
+    #[test]
+    fn only_agreed_hours_count() {
+        let (_d, c) = cmdb();
+        let svc = ci(
+            &c,
+            "payroll",
+            &[
+                ("availability.hours", "mon-fri 08:00-18:00"),
+                ("availability.timezone", "UTC"),
+                ("availability.exceptions", "2026-11-25 closed"),
+                ("availability.target", "99%"),
+            ],
+        );
+        let app = ci(&c, "payroll-app", &[]);
+        depends(&c, svc, app);
+        // Down Monday 17:00–20:00 (1 h inside hours), all Wednesday (closed),
+        // and from Friday 17:00, still down at the week's end (1 h).
+        down(&c, app, 17, Some(20), false);
+        down(&c, app, 48, Some(72), false);
+        down(&c, app, 4 * 24 + 17, None, false);
+        let r = week(&c, svc);
+        // Four open days of 10 h.
+        assert_eq!(r.agreed_ms, 40 * H);
+        assert_eq!(r.down_ms, 2 * H);
+        assert_eq!(r.outages, 2);
+        assert_eq!(r.target_met, Some(false));
+        assert_eq!(r.availability_pct, Some(95.0));
+        assert_eq!(r.mtbf_ms, Some(19 * H));
+    }
+
+    #[test]
+    fn bad_attributes_name_the_ci_and_attribute() {
+        let (_d, c) = cmdb();
+        let svc = ci(&c, "shop", &[("redundancy.web", "two of ci-1 ci-2")]);
+        let err = c
+            .availability_report(svc, MON, MON + H)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("redundancy.web") && err.contains(&svc.to_string()),
+            "{err}"
+        );
+        let svc = ci(&c, "shop2", &[("availability.timezone", "Mars/Olympus")]);
+        let err = c
+            .availability_report(svc, MON, MON + H)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("availability.hours") && err.contains("Mars"),
+            "{err}"
+        );
+    }
+}
