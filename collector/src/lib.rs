@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod availability;
+pub mod background;
 pub mod capacity;
 pub mod cli;
 pub mod cmdb;

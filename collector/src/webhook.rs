@@ -39,23 +39,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Wakes the deliverer; stops it when dropped.
-#[derive(Debug)]
-pub struct Handle {
-    wake: Arc<Notify>,
-    task: tokio::task::AbortHandle,
-}
-
-impl Handle {
-    pub fn poke(&self) {
-        self.wake.notify_one();
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+pub use crate::background::Handle;
 
 /// `t=<t>,sha256=<hex HMAC-SHA256 over "<t>.<body>">`.
 pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -98,10 +82,7 @@ pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, config: &WebhookConfig) -> anyhow::Re
         deliver_forever(cmdb, http, url, secret.into_bytes(), wake.clone())
             .instrument(tracing::info_span!("webhook")),
     );
-    Ok(Handle {
-        wake,
-        task: task.abort_handle(),
-    })
+    Ok(Handle::new(wake, task.abort_handle()))
 }
 
 /// The system's CA certificates (Debian's /etc/ssl/certs bundle).

@@ -358,6 +358,20 @@ impl Agent {
         cmd
     }
 
+    /// `fathom-agent run` as a daemon, with `token` if given, logging to
+    /// `agent.log` in its directory.
+    pub fn daemon(&self, token: Option<&str>) -> std::process::Child {
+        let mut cmd = self.command(&["run"]);
+        if let Some(t) = token {
+            cmd.env("FATHOM_ENROLLMENT_TOKEN", t);
+        }
+        let log = std::fs::File::create(self.dir.path().join("agent.log")).unwrap();
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
     /// `fathom-agent run --once`, with `token` if given.
     pub fn run_once(&self, token: Option<&str>) -> Output {
         let mut cmd = self.command(&["run", "--once"]);

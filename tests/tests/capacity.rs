@@ -1,7 +1,6 @@
 //! Capacity end to end: a real agent's utilization reaches the metric
 //! store, and the CLI reads it back.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use fathom_tests::{fixture_root, wait_for, Agent, Collector};
@@ -23,25 +22,52 @@ fn mem_total_bytes() -> f64 {
     kib * 1024.0
 }
 
-#[test]
-fn a_running_agents_utilisation_reaches_the_metric_store() {
-    let collector = Collector::start_with("[metrics]\nfold_interval_secs = 1\n");
-    let root = fixture_root("metrics-host", "44444444444444444444444444444444");
+/// A collector with `config`, and an agent daemon reporting every second
+/// from a fixture host named `hostname`, enrolled and given its CI.
+struct Running {
+    collector: Collector,
+    agent: Agent,
+    daemon: std::process::Child,
+    ci: String,
+    _root: tempfile::TempDir,
+}
+
+fn running(config: &str, hostname: &str, machine_id: &str) -> Running {
+    let collector = Collector::start_with(config);
+    let root = fixture_root(hostname, machine_id);
     let agent = Agent::new(&collector, root.path(), "metrics_interval_secs = 1\n");
     let token = collector.create_token("1h", 1);
-    let mut daemon = agent
-        .command(&["run"])
-        .env("FATHOM_ENROLLMENT_TOKEN", &token)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(agent.dir.path().join("agent.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let daemon = agent.daemon(Some(&token));
     let ci = wait_for("the host's CI", Duration::from_secs(30), || {
         collector
             .cis()
             .first()
             .map(|c| c["id"].as_str().unwrap().to_owned())
     });
+    Running {
+        collector,
+        agent,
+        daemon,
+        ci,
+        _root: root,
+    }
+}
+
+#[test]
+fn a_running_agents_utilisation_reaches_the_metric_store() {
+    // Every field bound: what `..` leaves is dropped at once, and the
+    // agent's and the host's directories must outlive the daemon.
+    let Running {
+        collector,
+        agent: _agent,
+        mut daemon,
+        ci,
+        _root,
+    } = running(
+        "[metrics]\nfold_interval_secs = 1\n",
+        "metrics-host",
+        "44444444444444444444444444444444",
+    );
     let series = wait_for(
         "series in the metric store",
         Duration::from_secs(30),
@@ -164,29 +190,17 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
 /// outage and resolves the incident.
 #[test]
 fn a_stopped_agent_is_an_unplanned_outage_until_it_reports_again() {
-    let collector = Collector::start_with(
+    let Running {
+        collector,
+        agent,
+        mut daemon,
+        ci,
+        _root,
+    } = running(
         "[availability]\nmissed_intervals = 3\ndefault_interval_secs = 2\ncheck_interval_secs = 1\n",
+        "outage-host",
+        "55555555555555555555555555555555",
     );
-    let root = fixture_root("outage-host", "55555555555555555555555555555555");
-    let agent = Agent::new(&collector, root.path(), "metrics_interval_secs = 1\n");
-    let token = collector.create_token("1h", 1);
-    let start = |token: Option<&str>| {
-        let mut cmd = agent.command(&["run"]);
-        if let Some(t) = token {
-            cmd.env("FATHOM_ENROLLMENT_TOKEN", t);
-        }
-        cmd.stdout(Stdio::null())
-            .stderr(std::fs::File::create(agent.dir.path().join("agent.log")).unwrap())
-            .spawn()
-            .unwrap()
-    };
-    let mut daemon = start(Some(&token));
-    let ci = wait_for("the host's CI", Duration::from_secs(30), || {
-        collector
-            .cis()
-            .first()
-            .map(|c| c["id"].as_str().unwrap().to_owned())
-    });
     // A few heartbeats, for the watch to learn the 1 s interval.
     std::thread::sleep(Duration::from_secs(5));
     let outages = || collector.cli_json(&["availability", "outages", "--ci", &ci]);
@@ -223,7 +237,7 @@ fn a_stopped_agent_is_an_unplanned_outage_until_it_reports_again() {
     assert_eq!(open.as_array().unwrap().len(), 1);
 
     // Back: the outage closes at its first report, the incident resolves.
-    let mut daemon = start(None);
+    let mut daemon = agent.daemon(None);
     let closed = wait_for("the outage to close", Duration::from_secs(30), || {
         let o = outages().as_array().unwrap().first().cloned().unwrap();
         o["end_ms"].as_i64().map(|_| o)

@@ -15,27 +15,18 @@ use crate::cmdb::outage::AvailabilitySettings;
 use crate::cmdb::Cmdb;
 use crate::store::Store;
 
-/// Stops the task when dropped.
-#[derive(Debug)]
-pub struct Handle {
-    task: tokio::task::AbortHandle,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// Wakes the availability task (a check now); stops it when dropped.
+pub use crate::background::Handle;
 
 pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: AvailabilitySettings) -> Handle {
     let started = fathom_agent::now_ms();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let woken = wake.clone();
     let task = tokio::spawn(
         async move {
             let settings = Arc::new(settings);
-            let mut tick = tokio::time::interval(settings.check_every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                let _ = tokio::time::timeout(settings.check_every, woken.notified()).await;
                 let (cmdb, settings) = (cmdb.clone(), settings.clone());
                 let now = fathom_agent::now_ms();
                 let ran = tokio::task::spawn_blocking(move || {
@@ -64,7 +55,5 @@ pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: AvailabilitySettings) -> Ha
         }
         .instrument(tracing::info_span!("availability")),
     );
-    Handle {
-        task: task.abort_handle(),
-    }
+    Handle::new(wake, task.abort_handle())
 }

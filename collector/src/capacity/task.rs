@@ -23,24 +23,8 @@ const FOLD_BATCH: usize = 2_000;
 /// Series rolled up per transaction.
 const ROLL_UP_BATCH: usize = 1_000;
 
-/// Wakes the capacity task; stops it when dropped.
-#[derive(Debug)]
-pub struct Handle {
-    wake: Arc<Notify>,
-    task: tokio::task::AbortHandle,
-}
-
-impl Handle {
-    pub fn poke(&self) {
-        self.wake.notify_one();
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// Wakes the capacity task (a fold now); stops it when dropped.
+pub use crate::background::Handle;
 
 pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: MetricSettings) -> Handle {
     let wake = Arc::new(Notify::new());
@@ -66,10 +50,7 @@ pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: MetricSettings) -> Handle {
         }
         .instrument(tracing::info_span!("capacity")),
     );
-    Handle {
-        wake,
-        task: task.abort_handle(),
-    }
+    Handle::new(wake, task.abort_handle())
 }
 
 /// One run: fold until the log is drained (or a fold fails), then roll up

@@ -91,11 +91,7 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
             json,
             csv,
         } => {
-            let now = fathom_agent::now_ms();
-            let from_ms =
-                render::parse_time(&since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
-            let to_ms =
-                render::parse_time(&until, now).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+            let (from_ms, to_ms) = period(&since, &until)?;
             let answer: serde_json::Value = client
                 .get(&format!(
                     "v1/availability?ci={ci}&from_ms={from_ms}&to_ms={to_ms}"
@@ -131,16 +127,12 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
             let outages: Vec<Outage> = client
                 .get(&format!("v1/outages?{}", query.finish()))
                 .await?;
-            if json {
-                return print_json(&outages);
-            }
-            if outages.is_empty() {
-                println!("No outages.");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = outages
-                .iter()
-                .map(|o| {
+            print_listing(
+                json,
+                &outages,
+                "No outages.",
+                &["CI", "START", "END", "DURATION", "KIND", "INCIDENT"],
+                |o| {
                     vec![
                         o.ci.to_string(),
                         render::time(o.start_ms),
@@ -156,15 +148,8 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
                         },
                         o.incident.map_or_else(|| "-".into(), |i| i.to_string()),
                     ]
-                })
-                .collect();
-            print!(
-                "{}",
-                render::table(
-                    &["CI", "START", "END", "DURATION", "KIND", "INCIDENT"],
-                    &rows
-                )
-            );
+                },
+            )?;
         }
     }
     Ok(())
@@ -174,16 +159,12 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
     match command {
         MetricsCommand::Alerts { json } => {
             let alerts: Vec<CapacityAlert> = client.get("v1/capacity-alerts").await?;
-            if json {
-                return print_json(&alerts);
-            }
-            if alerts.is_empty() {
-                println!("No capacity alerts.");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = alerts
-                .iter()
-                .map(|a| {
+            print_listing(
+                json,
+                &alerts,
+                "No capacity alerts.",
+                &["CI", "SERIES", "SEVERITY", "SINCE", "INCIDENT"],
+                |a| {
                     vec![
                         a.ci.to_string(),
                         a.series.clone(),
@@ -191,12 +172,8 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
                         render::time(a.since_ms),
                         a.incident.to_string(),
                     ]
-                })
-                .collect();
-            print!(
-                "{}",
-                render::table(&["CI", "SERIES", "SEVERITY", "SINCE", "INCIDENT"], &rows)
-            );
+                },
+            )?;
         }
         MetricsCommand::List { ci, json } => {
             let answer: serde_json::Value = client.get(&format!("v1/metrics?ci={ci}")).await?;
@@ -234,11 +211,7 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
             json,
             csv,
         } => {
-            let now = fathom_agent::now_ms();
-            let from_ms =
-                render::parse_time(&since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
-            let to_ms =
-                render::parse_time(&until, now).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+            let (from_ms, to_ms) = period(&since, &until)?;
             let query = form_urlencoded::Serializer::new(String::new())
                 .append_pair("ci", &ci.to_string())
                 .append_pair("series", &series)
@@ -271,6 +244,35 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
             print!("{}", describe_points(&view));
         }
     }
+    Ok(())
+}
+
+/// `--since` and `--until` as Unix ms.
+fn period(since: &str, until: &str) -> anyhow::Result<(i64, i64)> {
+    let now = fathom_agent::now_ms();
+    let from_ms = render::parse_time(since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let to_ms = render::parse_time(until, now).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+    Ok((from_ms, to_ms))
+}
+
+/// A listing: the API's JSON as it is, a line when there is nothing, or a
+/// table.
+fn print_listing<T: serde::Serialize>(
+    json: bool,
+    items: &[T],
+    none: &str,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(&items);
+    }
+    if items.is_empty() {
+        println!("{none}");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    print!("{}", render::table(headers, &rows));
     Ok(())
 }
 

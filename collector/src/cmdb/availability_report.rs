@@ -99,6 +99,13 @@ pub struct AvailabilityReport {
     pub members: Vec<Member>,
 }
 
+/// A service's members: in series, and in redundancy groups (name, k,
+/// members).
+struct Structure {
+    serial: Vec<CiId>,
+    groups: Vec<(String, usize, Vec<CiId>)>,
+}
+
 /// A redundancy group from `"<k> of <ci> <ci> …"`.
 fn group(ci: CiId, name: &str, text: &str) -> Result<(usize, Vec<CiId>), ReportError> {
     let bad = |message: String| ReportError::Attribute {
@@ -234,23 +241,35 @@ impl<S: Store> Cmdb<S> {
         })
     }
 
-    /// The CIs a service depends on, with their role: `serial`, or their
-    /// redundancy group.
-    fn members_of(&self, record: &CiRecord) -> Result<Vec<(CiId, String)>, ReportError> {
-        let mut roles: BTreeMap<CiId, String> = BTreeMap::new();
-        let (outgoing, _) = self.relationships_of(record.id)?;
-        for r in outgoing
-            .iter()
-            .filter(|r| r.kind == RelationKind::DependsOn)
-        {
-            roles.insert(r.to, "serial".into());
-        }
+    /// How a service is built: its `depends_on` members in series (those
+    /// not in a group), and its redundancy groups (name, k, members).
+    fn structure_of(&self, record: &CiRecord) -> Result<Structure, ReportError> {
+        let mut groups = Vec::new();
         for (attribute, text) in &record.attributes {
             if let Some(name) = attribute.strip_prefix("redundancy.") {
                 let (k, members) = group(record.id, name, text)?;
-                for m in members {
-                    roles.insert(m, format!("{name} ({k} of n)"));
-                }
+                groups.push((name.to_owned(), k, members));
+            }
+        }
+        let grouped: BTreeSet<CiId> = groups.iter().flat_map(|g| g.2.iter().copied()).collect();
+        let (outgoing, _) = self.relationships_of(record.id)?;
+        let serial = outgoing
+            .iter()
+            .filter(|r| r.kind == RelationKind::DependsOn && !grouped.contains(&r.to))
+            .map(|r| r.to)
+            .collect();
+        Ok(Structure { serial, groups })
+    }
+
+    /// The CIs a service depends on, with their role: `serial`, or their
+    /// redundancy group.
+    fn members_of(&self, record: &CiRecord) -> Result<Vec<(CiId, String)>, ReportError> {
+        let s = self.structure_of(record)?;
+        let mut roles: BTreeMap<CiId, String> =
+            s.serial.into_iter().map(|m| (m, "serial".into())).collect();
+        for (name, k, members) in s.groups {
+            for m in members {
+                roles.insert(m, format!("{name} ({k} of n)"));
             }
         }
         Ok(roles.into_iter().collect())
@@ -275,6 +294,7 @@ impl<S: Store> Cmdb<S> {
         result
     }
 
+    /// [`Self::down_of`] once the CI is on the path.
     fn down_of_members(
         &self,
         record: &CiRecord,
@@ -289,41 +309,26 @@ impl<S: Store> Cmdb<S> {
         let planned = Timeline::new(outages.iter().filter(|o| o.planned).map(interval));
         let mut serial_down = vec![own.clip(from_ms, to_ms)];
         let mut planned_down = vec![planned.clip(from_ms, to_ms)];
-        let mut groups: BTreeMap<String, (usize, Vec<Timeline>)> = BTreeMap::new();
-        let mut grouped = BTreeSet::new();
-        for (attribute, text) in &record.attributes {
-            if let Some(name) = attribute.strip_prefix("redundancy.") {
-                let (k, members) = group(record.id, name, text)?;
-                let mut downs = Vec::new();
-                for m in members {
-                    grouped.insert(m);
-                    if let Some(r) = self.ci(m)? {
-                        let (d, p) = self.down_of(&r, from_ms, to_ms, depth + 1, seen)?;
-                        downs.push(d);
-                        planned_down.push(p);
-                    } else {
-                        downs.push(Timeline::default());
-                    }
-                }
-                groups.insert(name.to_owned(), (k, downs));
+        let structure = self.structure_of(record)?;
+        let mut member = |m: CiId| -> Result<(Timeline, Timeline), ReportError> {
+            match self.ci(m)? {
+                Some(r) => self.down_of(&r, from_ms, to_ms, depth + 1, seen),
+                None => Ok(Default::default()),
             }
+        };
+        for m in structure.serial {
+            let (down, planned) = member(m)?;
+            serial_down.push(down);
+            planned_down.push(planned);
         }
-        let (outgoing, _) = self.relationships_of(record.id)?;
-        for r in outgoing
-            .iter()
-            .filter(|r| r.kind == RelationKind::DependsOn)
-        {
-            if grouped.contains(&r.to) {
-                continue;
+        for (_, k, members) in structure.groups {
+            let mut downs = Vec::new();
+            for m in members {
+                let (down, planned) = member(m)?;
+                downs.push(down);
+                planned_down.push(planned);
             }
-            if let Some(m) = self.ci(r.to)? {
-                let (d, p) = self.down_of(&m, from_ms, to_ms, depth + 1, seen)?;
-                serial_down.push(d);
-                planned_down.push(p);
-            }
-        }
-        for (k, downs) in groups.values() {
-            serial_down.push(k_of_n(downs, *k, from_ms, to_ms));
+            serial_down.push(k_of_n(&downs, k, from_ms, to_ms));
         }
         Ok((serial(&serial_down), serial(&planned_down)))
     }
