@@ -25,6 +25,10 @@ pub struct Watch {
     gaps: VecDeque<i64>,
     /// When the open outage started, if the CI is down.
     pub down_since_ms: Option<i64>,
+    /// When the CI last booted, as its heartbeats say (hosts' `btime`,
+    /// devices' sysUpTime).
+    #[serde(default)]
+    pub boot_ms: Option<i64>,
 }
 
 /// A change of state.
@@ -34,6 +38,9 @@ pub enum Change {
     Down { start_ms: i64 },
     /// Back at `end_ms`, after being down since `start_ms`.
     Up { start_ms: i64, end_ms: i64 },
+    /// Restarted between two heartbeats: down at most from the last
+    /// heartbeat before (`start_ms`) to the boot (`end_ms`).
+    Rebooted { start_ms: i64, end_ms: i64 },
 }
 
 impl Watch {
@@ -42,6 +49,30 @@ impl Watch {
             last_seen_ms: seen_ms,
             gaps: VecDeque::new(),
             down_since_ms: None,
+            boot_ms: None,
+        }
+    }
+
+    /// Takes the boot time the CI's latest heartbeat reports, before
+    /// [`Watch::observe`] takes the heartbeat. A boot later than the one
+    /// known (by more than `slack_ms`, the clock jitter of the reading)
+    /// while the CI is up is a reboot nobody saw as missed heartbeats.
+    pub fn boot(&mut self, boot_ms: i64, slack_ms: i64) -> Option<Change> {
+        let previous = self.boot_ms.replace(boot_ms);
+        match previous {
+            Some(p) if boot_ms > p + slack_ms && self.down_since_ms.is_none() => {
+                let start_ms = self.last_seen_ms.min(boot_ms);
+                (start_ms < boot_ms).then_some(Change::Rebooted {
+                    start_ms,
+                    end_ms: boot_ms,
+                })
+            }
+            // An earlier boot than known is jitter, or a clock set back.
+            Some(p) if boot_ms < p => {
+                self.boot_ms = Some(p);
+                None
+            }
+            _ => None,
         }
     }
 
@@ -133,6 +164,36 @@ mod tests {
         // The outage did not teach it a 200 s interval.
         assert_eq!(w.interval_ms(60 * S), 10 * S);
         assert_eq!(w.observe(310 * S, 311 * S, 0, 3, 60 * S), None);
+    }
+
+    #[test]
+    fn a_reboot_between_heartbeats_is_an_outage_of_at_most_the_gap() {
+        let mut w = Watch::new(0);
+        assert_eq!(w.boot(-3_600 * S, 60 * S), None, "the first boot seen");
+        steady(&mut w, 100 * S);
+        // Jitter in the reading is not a reboot.
+        assert_eq!(w.boot(-3_600 * S + 2 * S, 60 * S), None);
+        // Booted at 104 s: down from the last heartbeat (100 s) to then.
+        assert_eq!(
+            w.boot(104 * S, 60 * S),
+            Some(Change::Rebooted {
+                start_ms: 100 * S,
+                end_ms: 104 * S
+            })
+        );
+        assert_eq!(w.observe(110 * S, 111 * S, 0, 3, 60 * S), None);
+        assert_eq!(w.boot(104 * S, 60 * S), None, "the same boot again");
+        // A reboot that took long enough to miss heartbeats is that
+        // outage, not a second one.
+        assert!(matches!(
+            w.observe(110 * S, 200 * S, 0, 3, 60 * S),
+            Some(Change::Down { .. })
+        ));
+        assert_eq!(w.boot(290 * S, 60 * S), None);
+        assert!(matches!(
+            w.observe(300 * S, 301 * S, 0, 3, 60 * S),
+            Some(Change::Up { .. })
+        ));
     }
 
     #[test]

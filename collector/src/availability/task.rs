@@ -40,6 +40,12 @@ pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: AvailabilitySettings) -> Ha
                                 Change::Down { start_ms } => {
                                     tracing::warn!(%ci, start_ms, "CI down: reporting intervals missed")
                                 }
+                                Change::Rebooted { start_ms, end_ms } => tracing::warn!(
+                                    %ci,
+                                    last_seen_ms = start_ms,
+                                    boot_ms = end_ms,
+                                    "CI rebooted between heartbeats"
+                                ),
                                 Change::Up { start_ms, end_ms } => tracing::info!(
                                     %ci,
                                     down_secs = (end_ms - start_ms) / 1000,

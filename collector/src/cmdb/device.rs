@@ -46,8 +46,9 @@ type TxResult<T> = Result<T, TxAbort<Refusal>>;
 pub const NETWORK_DEVICE: &str = "network_device";
 
 /// Every table a device report's transaction may touch.
-pub(crate) const TABLES: [Table; 16] = [
+pub(crate) const TABLES: [Table; 17] = [
     Table::Agents,
+    Table::Heartbeats,
     Table::Reports,
     Table::Cis,
     Table::CiIndex,
@@ -748,5 +749,73 @@ mod tests {
         access.lldp_neighbors.clear();
         poll(&mut f, "10.0.0.1:161", access, NOON + 2 * HOUR);
         assert_eq!(links(&f, sw), [(core, None)]);
+    }
+
+    /// A device is watched by its polls: a sysUpTime that starts again is
+    /// a reboot, polls that stop are an outage.
+    #[test]
+    fn a_devices_polls_are_its_heartbeats_and_its_uptime_shows_reboots() {
+        use crate::availability::outage::Change;
+        use crate::cmdb::outage::AvailabilitySettings;
+        let mut f = Fixture::new();
+        let settings = AvailabilitySettings::default();
+        let s = 1000;
+        let mut sw = switch("sw-1", Some("FOC1"), "00:11:22:33:44:55");
+        let mut ci = None;
+        // Polled every 60 s, up for a day.
+        for i in 0..5 {
+            sw.system.sys_uptime_s = Some(86_400 + i * 60);
+            let at = NOON + i as i64 * 60 * s;
+            ci = Some(poll(&mut f, "10.0.0.9:161", sw.clone(), at));
+            assert_eq!(
+                f.cmdb.check_availability(at, NOON, &settings).unwrap(),
+                vec![]
+            );
+        }
+        let ci = ci.unwrap();
+        // Rebooted: 20 s of uptime at the next poll.
+        sw.system.sys_uptime_s = Some(20);
+        poll(&mut f, "10.0.0.9:161", sw.clone(), NOON + 300 * s);
+        assert_eq!(
+            f.cmdb
+                .check_availability(NOON + 300 * s, NOON, &settings)
+                .unwrap(),
+            vec![(
+                ci,
+                Change::Rebooted {
+                    start_ms: NOON + 240 * s,
+                    end_ms: NOON + 280 * s
+                }
+            )]
+        );
+        let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
+        assert_eq!(
+            (outage.cause.as_str(), outage.end_ms),
+            ("reboot", Some(NOON + 280 * s))
+        );
+        let incident = f.cmdb.incident(outage.incident.unwrap()).unwrap().unwrap();
+        assert!(
+            incident.title.contains("reboot") && incident.title.contains("sw-1"),
+            "{}",
+            incident.title
+        );
+        assert_eq!(
+            incident.status,
+            crate::cmdb::incident::IncidentStatus::Resolved
+        );
+        // Polls stop: down after three 60 s intervals.
+        let down = f
+            .cmdb
+            .check_availability(NOON + 481 * s, NOON, &settings)
+            .unwrap();
+        assert_eq!(
+            down,
+            vec![(
+                ci,
+                Change::Down {
+                    start_ms: NOON + 360 * s
+                }
+            )]
+        );
     }
 }

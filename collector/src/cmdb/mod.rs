@@ -661,6 +661,11 @@ impl<S: Store> Cmdb<S> {
                 let prepared = prepared.as_ref().expect("prepared for inventories");
                 let ci =
                     reconcile::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
+                let beat = outage::Heartbeat {
+                    seen_ms: now_ms,
+                    boot_ms: inventory.host.boot_time_ms,
+                };
+                outage::put_heartbeat(tx, ci, beat)?;
                 let report = ReportRecord::new(kind, digest, Some(ci), now_ms);
                 record_report(tx, &mut agent_rec, seq, report)?;
                 Ok(Applied {
@@ -676,6 +681,12 @@ impl<S: Store> Cmdb<S> {
                 let sighting = self.sighting(agent, seq, device.observed_at_ms, now_ms);
                 let prepared = prepared_device.as_ref().expect("prepared for devices");
                 let ci = device::apply_device(tx, &agent_rec, device, prepared, &sighting)?;
+                let uptime = device.device.system.sys_uptime_s;
+                let beat = outage::Heartbeat {
+                    seen_ms: now_ms,
+                    boot_ms: uptime.map(|u| sighting.observed_at_ms - u as i64 * 1000),
+                };
+                outage::put_heartbeat(tx, ci, beat)?;
                 let report = ReportRecord::new(BodyKind::DeviceReport, digest, Some(ci), now_ms);
                 record_report(tx, &mut agent_rec, seq, report)?;
                 Ok(Applied {

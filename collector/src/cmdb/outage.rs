@@ -14,8 +14,13 @@
 //! - the CI's next heartbeat closes the outage and resolves its incident,
 //!   with the outage's duration in the resolution.
 //!
-//! Today's heartbeats are hosts' agents' reports; network devices (their
-//! polls, and reboots by sysUpTime) are not watched yet.
+//! Heartbeats are the reports of a CI's agents and the polls of a network
+//! device. Inventories and polls also say when the CI booted (hosts'
+//! `btime`, devices' sysUpTime): a later boot between two heartbeats is a
+//! **reboot**, an outage from the last heartbeat before it to the boot,
+//! planned or unplanned by the same rule (an unplanned one raises an
+//! incident, resolved at once: it is recorded for investigation, there is
+//! nothing left to restore).
 
 use std::collections::BTreeMap;
 
@@ -54,6 +59,29 @@ impl Default for AvailabilitySettings {
     }
 }
 
+/// A CI's latest heartbeat that carries more than its time: written by
+/// inventories (hosts' boot time) and device polls (every poll is a
+/// heartbeat; sysUpTime gives the boot), under `ci`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub seen_ms: i64,
+    pub boot_ms: Option<i64>,
+}
+
+/// Records a heartbeat inside a report's transaction.
+pub(crate) fn put_heartbeat<E>(
+    tx: &dyn Tx,
+    ci: CiId,
+    heartbeat: Heartbeat,
+) -> Result<(), TxAbort<E>> {
+    tx.insert(Table::Heartbeats, &ci_key(ci), &encode(&heartbeat))?;
+    Ok(())
+}
+
+/// Two readings of a boot time closer than this are the same boot
+/// (sysUpTime is read during a poll that takes seconds).
+const BOOT_SLACK_MS: i64 = 60_000;
+
 /// A period a CI was down, under `ci ‖ start ms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outage {
@@ -66,7 +94,8 @@ pub struct Outage {
     pub rfc: Option<RfcId>,
     /// The incident an unplanned outage raised.
     pub incident: Option<IncidentId>,
-    /// What showed it: `missed_heartbeats`.
+    /// What showed it: `missed_heartbeats`, or `reboot` (a boot time later
+    /// than the last known, between two heartbeats).
     pub cause: String,
 }
 
@@ -76,7 +105,8 @@ fn outage_key(ci: CiId, start_ms: i64) -> Vec<u8> {
     k
 }
 
-const TABLES: [Table; 7] = [
+const TABLES: [Table; 8] = [
+    Table::Heartbeats,
     Table::Watches,
     Table::Outages,
     Table::Cis,
@@ -102,11 +132,24 @@ impl<S: Store> Cmdb<S> {
                 *t = (*t).max(agent.last_seen_ms);
             }
         }
+        let mut boots: BTreeMap<CiId, i64> = BTreeMap::new();
+        for (key, value) in self.store.scan_prefix(Table::Heartbeats, b"")? {
+            let ci = CiId::from_u64(u64::from_be_bytes(key[..8].try_into().expect("a CI key")));
+            let beat: Heartbeat = super::decode(Table::Heartbeats, &key, &value)?;
+            let t = seen.entry(ci).or_insert(beat.seen_ms);
+            *t = (*t).max(beat.seen_ms);
+            if let Some(boot) = beat.boot_ms {
+                boots.insert(ci, boot);
+            }
+        }
         let mut changes = Vec::new();
         let mut watches = Vec::new();
         for (ci, last) in seen {
             let stored: Option<Watch> = self.get(Table::Watches, &ci_key(ci))?;
             let mut watch = stored.clone().unwrap_or_else(|| Watch::new(last));
+            if let Some(c) = boots.get(&ci).and_then(|b| watch.boot(*b, BOOT_SLACK_MS)) {
+                changes.push((ci, c));
+            }
             let change = watch.observe(
                 last,
                 now_ms,
@@ -140,7 +183,10 @@ impl<S: Store> Cmdb<S> {
             for (ci, change) in &changes {
                 match *change {
                     Change::Down { start_ms } => {
-                        self.open_outage(tx, *ci, start_ms, now_ms, &rfcs, settings)?
+                        self.open_outage(tx, *ci, start_ms, None, now_ms, &rfcs, settings)?
+                    }
+                    Change::Rebooted { start_ms, end_ms } => {
+                        self.open_outage(tx, *ci, start_ms, Some(end_ms), now_ms, &rfcs, settings)?
                     }
                     Change::Up { start_ms, end_ms } => {
                         self.close_outage(tx, *ci, start_ms, end_ms, now_ms)?
@@ -155,11 +201,15 @@ impl<S: Store> Cmdb<S> {
         }
     }
 
+    /// Records an outage: open (missed heartbeats) or, with `end_ms`, a
+    /// reboot already over.
+    #[allow(clippy::too_many_arguments)] // the check's context, passed once
     fn open_outage(
         &self,
         tx: &dyn Tx,
         ci: CiId,
         start_ms: i64,
+        end_ms: Option<i64>,
         now_ms: i64,
         rfcs: &[Rfc],
         settings: &AvailabilitySettings,
@@ -176,11 +226,16 @@ impl<S: Store> Cmdb<S> {
         let mut outage = Outage {
             ci,
             start_ms,
-            end_ms: None,
+            end_ms,
             planned: planned_by.is_some(),
             rfc: planned_by.map(|r| r.id),
             incident: None,
-            cause: "missed_heartbeats".into(),
+            cause: if end_ms.is_some() {
+                "reboot"
+            } else {
+                "missed_heartbeats"
+            }
+            .into(),
         };
         if planned_by.is_none() {
             let record: Option<CiRecord> = tx_get(tx, Table::Cis, &ci_key(ci))?;
@@ -188,15 +243,30 @@ impl<S: Store> Cmdb<S> {
                 .map(|c| (c.name, c.criticality))
                 .unwrap_or_else(|| (ci.to_string(), Level::Medium));
             let id = IncidentId::from_u64(next_id(tx, Counter::Incident)?);
+            let (title, symptom) = match end_ms {
+                None => (
+                    format!("Unplanned outage: {name} stopped reporting"),
+                    format!(
+                        "{name} ({ci}) missed {} reporting intervals; no approved RFC window \
+                         covers it. Down since {} (when the first missed report was due).",
+                        settings.missed_intervals,
+                        rfc3339(start_ms),
+                    ),
+                ),
+                Some(end) => (
+                    format!("Unplanned reboot: {name}"),
+                    format!(
+                        "{name} ({ci}) booted at {} with no approved RFC window covering it; \
+                         it was last seen up at {}.",
+                        rfc3339(end),
+                        rfc3339(start_ms),
+                    ),
+                ),
+            };
             let mut incident = Incident::new(
                 id,
-                format!("Unplanned outage: {name} stopped reporting"),
-                format!(
-                    "The agent on {name} ({ci}) missed {} reporting intervals; no approved RFC \
-                     window covers it. Down since {} (when the first missed report was due).",
-                    settings.missed_intervals,
-                    rfc3339(start_ms),
-                ),
+                title,
+                symptom,
                 "unplanned_outage",
                 criticality,
                 Level::High,
@@ -205,6 +275,11 @@ impl<S: Store> Cmdb<S> {
             );
             incident.cis = vec![ci];
             incident.due_at_ms = self.policy.resolution_due(incident.priority, now_ms);
+            if end_ms.is_some() {
+                // Recorded for investigation; there is nothing to restore.
+                incident
+                    .resolve_automatically(now_ms, "The CI is up again after its reboot.".into());
+            }
             put_incident(tx, &incident, "incident.created", self.webhooks)?;
             outage.incident = Some(id);
         }
@@ -370,5 +445,31 @@ mod tests {
         check(&f, NOON + 3 * HOUR + 200 * S);
         let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
         assert!(!outage.planned && outage.incident.is_some());
+    }
+
+    #[test]
+    fn a_host_booting_again_between_reports_is_a_reboot() {
+        use crate::cmdb::reconcile::tests_support::inventory;
+        let mut f = Fixture::new();
+        let mut inv = inventory(&[], NOON);
+        inv.host.boot_time_ms = Some(NOON - 86_400 * S);
+        let ci = f.send(inv.clone());
+        steady(&mut f, NOON + 10 * S, NOON + 100 * S);
+        // The agent restarts with its host: a fresh inventory says it
+        // booted at 104 s; its reports never stopped for long.
+        inv.observed_at_ms = NOON + 105 * S;
+        inv.host.boot_time_ms = Some(NOON + 104 * S);
+        f.send(inv);
+        assert_eq!(
+            check(&f, NOON + 105 * S),
+            vec![(
+                ci,
+                Change::Rebooted {
+                    start_ms: NOON + 100 * S,
+                    end_ms: NOON + 104 * S
+                }
+            )]
+        );
+        assert_eq!(check(&f, NOON + 106 * S), vec![], "reported once");
     }
 }

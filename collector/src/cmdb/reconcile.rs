@@ -47,8 +47,9 @@ use crate::store::{Table, Tx, TxAbort};
 type TxResult<T> = Result<T, TxAbort<Refusal>>;
 
 /// Every table an inventory's transaction may touch.
-pub(crate) const TABLES: [Table; 12] = [
+pub(crate) const TABLES: [Table; 13] = [
     Table::Agents,
+    Table::Heartbeats,
     Table::Reports,
     Table::Cis,
     Table::CiIndex,

@@ -73,10 +73,13 @@ pub enum Table {
     Outages,
     /// CI id ++ series name → an open capacity alert (its incident)
     CapacityAlerts,
+    /// CI id → its latest heartbeat with a boot time (inventories, device
+    /// polls)
+    Heartbeats,
 }
 
 impl Table {
-    pub const ALL: [Table; 27] = [
+    pub const ALL: [Table; 28] = [
         Table::Agents,
         Table::EnrollmentTokens,
         Table::OperatorTokens,
@@ -104,6 +107,7 @@ impl Table {
         Table::Watches,
         Table::Outages,
         Table::CapacityAlerts,
+        Table::Heartbeats,
     ];
 
     pub fn name(self) -> &'static str {
@@ -135,6 +139,7 @@ impl Table {
             Table::Watches => "watches",
             Table::Outages => "outages",
             Table::CapacityAlerts => "capacity_alerts",
+            Table::Heartbeats => "heartbeats",
         }
     }
 
