@@ -173,6 +173,38 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
     let alerts = collector.cli_json(&["metrics", "alerts"]);
     assert_eq!(alerts, serde_json::json!([]));
 
+    // The capacity plan has the host's memory against the shipped policy's
+    // thresholds, and renders as a page with a chart per series.
+    let plan = collector.cli_json(&["capacity", "plan", "--days", "1"]);
+    let lines = plan["lines"].as_array().unwrap();
+    let memory = lines
+        .iter()
+        .find(|l| l["series"] == "memory.used_pct")
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(memory["ci"], ci.as_str());
+    assert_eq!(memory["critical"], 97.0);
+    assert!(
+        (memory["current"].as_f64().unwrap() - used_pct).abs() < 5.0,
+        "{memory}"
+    );
+    let page = collector.dir.path().join("plan.html");
+    let out = collector.cli(&[
+        "capacity",
+        "plan",
+        "--days",
+        "1",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<svg").count(), lines.len());
+    assert!(html.contains("memory.used_pct"));
+
     // Mistakes name what was wrong.
     let err = collector.cli_fails(&["metrics", "show", &ci, "fs.used_pct:/nowhere"]);
     assert!(

@@ -9,6 +9,7 @@
 //! | GET    | /v1/outages?ci=&open=true                                |
 //! | GET    | /v1/capacity-alerts                                      |
 //! | GET    | /v1/availability?ci=&from_ms=&to_ms=                     |
+//! | GET    | /v1/capacity-plan?class=|service=&days=30                |
 //!
 //! `tier` is `raw`, `5m`, `1h`, `1d` or `auto` (the default: the finest
 //! tier still holding data from `from_ms`). Series names hold `:` and `/`
@@ -163,6 +164,33 @@ pub(super) fn route<S: Store>(
                     ReportError::Store(s) => super::store_error(&s),
                 })?;
             json(StatusCode::OK, &report)
+        }
+        (&Method::GET, ["v1", "capacity-plan"]) => {
+            use crate::cmdb::capacity_plan::Scope;
+            let scope = match (r.query("class"), r.query("service")) {
+                (Some(_), Some(_)) => return Err(bad_request("give class or service, not both")),
+                (Some(class), None) => Scope::Class(class.to_owned()),
+                (None, Some(_)) => Scope::Service(
+                    r.query("service")
+                        .unwrap_or_default()
+                        .parse()
+                        .map_err(|e| bad_request(format!("query parameter service: {e}")))?,
+                ),
+                (None, None) => Scope::All,
+            };
+            let days = match r.query("days") {
+                None => 30,
+                Some(d) => d
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| (1..=395).contains(d))
+                    .ok_or_else(|| bad_request("query parameter days must be 1 to 395"))?,
+            };
+            let plan = api
+                .cmdb
+                .capacity_plan(&scope, days, now_ms(), &api.metrics)
+                .map_err(metric_error)?;
+            json(StatusCode::OK, &plan)
         }
         (&Method::GET, ["v1", "capacity-alerts"]) => json(
             StatusCode::OK,

@@ -10,6 +10,7 @@ use crate::api::{PointsView, SeriesView};
 use crate::capacity::series::Unit;
 use crate::cmdb::availability_report::AvailabilityReport;
 use crate::cmdb::capacity_alert::CapacityAlert;
+use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
 use crate::cmdb::outage::Outage;
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +48,289 @@ pub enum MetricsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CapacityCommand {
+    /// The capacity plan: per CI and series with a threshold, current use,
+    /// peaks, trend, when it reaches critical, seasonality and headroom;
+    /// for a service, its tightest member. Tightest first.
+    Plan {
+        /// Only CIs of this class.
+        #[arg(long, conflicts_with = "service")]
+        class: Option<String>,
+        /// A service and everything it depends on.
+        #[arg(long)]
+        service: Option<CiId>,
+        /// The period the peaks and trend are taken over.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long, conflicts_with_all = ["csv", "html"])]
+        json: bool,
+        #[arg(long, conflicts_with = "html")]
+        csv: bool,
+        /// Write a self-contained HTML page with a chart per series
+        /// (utilization, thresholds, trend to the horizon) to this file.
+        #[arg(long)]
+        html: Option<std::path::PathBuf>,
+    },
+}
+
+pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Result<()> {
+    let CapacityCommand::Plan {
+        class,
+        service,
+        days,
+        json,
+        csv,
+        html,
+    } = command;
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(c) = &class {
+        query.append_pair("class", c);
+    }
+    if let Some(s) = service {
+        query.append_pair("service", &s.to_string());
+    }
+    query.append_pair("days", &days.to_string());
+    let answer: serde_json::Value = client
+        .get(&format!("v1/capacity-plan?{}", query.finish()))
+        .await?;
+    if json {
+        return print_json(&answer);
+    }
+    let plan: CapacityPlan = serde_json::from_value(answer)?;
+    if let Some(path) = html {
+        std::fs::write(&path, plan_html(&plan))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        println!("{} ({} series)", path.display(), plan.lines.len());
+        return Ok(());
+    }
+    let days_to = |at: i64| format!("{:.0} d", (at - plan.generated_ms) as f64 / 86_400_000.0);
+    let cells = |l: &PlanLine| {
+        let f = |v: f64| format_value(l.unit, v);
+        vec![
+            l.ci.to_string(),
+            l.ci_name.clone(),
+            l.series.clone(),
+            f(l.current),
+            l.p95.map_or_else(|| "-".into(), f),
+            l.peak.map_or_else(|| "-".into(), f),
+            format!("{}/{}", f(l.warning), f(l.critical)),
+            f(l.headroom),
+            l.trend_per_day
+                .map_or_else(|| "-".into(), |t| format!("{}/d", f(t))),
+            l.crossing.map_or_else(
+                || "-".into(),
+                |(at, earliest, latest)| match latest {
+                    Some(latest) => format!(
+                        "{} ({}–{})",
+                        days_to(at),
+                        days_to(earliest),
+                        days_to(latest)
+                    ),
+                    None => format!("{} (≥ {})", days_to(at), days_to(earliest)),
+                },
+            ),
+            match (l.seasonal_rmse, l.linear_rmse) {
+                (Some(s), Some(lin)) if s * 2.0 < lin => "daily".into(),
+                (Some(_), Some(_)) => "none".into(),
+                _ => "-".into(),
+            },
+        ]
+    };
+    if csv {
+        let mut out = csv::Writer::from_writer(std::io::stdout());
+        out.write_record([
+            "ci",
+            "name",
+            "series",
+            "current",
+            "p95",
+            "peak",
+            "warning",
+            "critical",
+            "headroom",
+            "trend_per_day",
+            "critical_at",
+            "critical_earliest",
+            "critical_latest",
+        ])?;
+        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let time = |v: Option<i64>| v.map(render::rfc3339).unwrap_or_default();
+        for l in &plan.lines {
+            out.write_record([
+                l.ci.to_string(),
+                l.ci_name.clone(),
+                l.series.clone(),
+                l.current.to_string(),
+                opt(l.p95),
+                opt(l.peak),
+                l.warning.to_string(),
+                l.critical.to_string(),
+                l.headroom.to_string(),
+                opt(l.trend_per_day),
+                time(l.crossing.map(|c| c.0)),
+                time(l.crossing.map(|c| c.1)),
+                time(l.crossing.and_then(|c| c.2)),
+            ])?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    if let Some(s) = &plan.service {
+        println!(
+            "Service {} ({}), {} CIs it depends on.",
+            s.name, s.service, s.members
+        );
+        if let Some((ci, series, headroom)) = &s.tightest {
+            println!("Tightest: {series} on {ci}, {headroom:.1} to critical.");
+        }
+        if let Some((ci, series, at)) = &s.soonest_crossing {
+            println!(
+                "Soonest forecast crossing: {series} on {ci} in {}.",
+                days_to(*at)
+            );
+        }
+        println!();
+    }
+    print_listing(
+        false,
+        &plan.lines,
+        "No series with a threshold in this scope.",
+        &[
+            "CI",
+            "NAME",
+            "SERIES",
+            "NOW",
+            "P95",
+            "PEAK",
+            "WARN/CRIT",
+            "HEADROOM",
+            "TREND",
+            "CRITICAL IN",
+            "SEASON",
+        ],
+        cells,
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One series' chart: hourly means, warning and critical levels, and the
+/// trend from now to the horizon.
+fn plan_svg(plan: &CapacityPlan, l: &PlanLine) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 140.0;
+    let x0 = plan.from_ms as f64;
+    let x1 = (plan.generated_ms + plan.horizon_ms) as f64;
+    let top = l
+        .hourly
+        .iter()
+        .map(|p| p.1)
+        .fold(l.critical * 1.1, f64::max)
+        .max(1e-9);
+    let x = |t: i64| (t as f64 - x0) / (x1 - x0) * W;
+    let y = |v: f64| H - (v / top).clamp(0.0, 1.0) * H;
+    let mut svg = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img'>\
+         <rect width='{W}' height='{H}' fill='#fafafa' stroke='#ccc'/>"
+    );
+    for (level, colour) in [(l.warning, "#e69500"), (l.critical, "#c0392b")] {
+        svg.push_str(&format!(
+            "<line x1='0' x2='{W}' y1='{0:.1}' y2='{0:.1}' stroke='{colour}' stroke-dasharray='4 3'/>",
+            y(level)
+        ));
+    }
+    let points: Vec<String> = l
+        .hourly
+        .iter()
+        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+        .collect();
+    svg.push_str(&format!(
+        "<polyline fill='none' stroke='#2c6fbb' stroke-width='1.2' points='{}'/>",
+        points.join(" ")
+    ));
+    if let Some(slope) = l.trend_per_day {
+        let end = plan.generated_ms + plan.horizon_ms;
+        let days = plan.horizon_ms as f64 / 86_400_000.0;
+        svg.push_str(&format!(
+            "<line x1='{:.1}' y1='{:.1}' x2='{:.1}' y2='{:.1}' stroke='#555' stroke-dasharray='2 2'/>",
+            x(plan.generated_ms),
+            y(l.current),
+            x(end),
+            y(l.current + slope * days)
+        ));
+    }
+    if let Some((at, ..)) = l.crossing {
+        svg.push_str(&format!(
+            "<line x1='{0:.1}' x2='{0:.1}' y1='0' y2='{H}' stroke='#c0392b'/>",
+            x(at)
+        ));
+    }
+    svg.push_str(&format!(
+        "<line x1='{0:.1}' x2='{0:.1}' y1='0' y2='{H}' stroke='#999'/></svg>",
+        x(plan.generated_ms)
+    ));
+    svg
+}
+
+/// The plan as one self-contained HTML page (no scripts, no fetches).
+pub fn plan_html(plan: &CapacityPlan) -> String {
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Capacity plan</title>\
+         <style>body{font:14px sans-serif;margin:2em;color:#222}table{border-collapse:collapse}\
+         td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}h2{margin-top:2em;font-size:16px}\
+         .legend{color:#666}</style></head><body>",
+    );
+    html.push_str(&format!(
+        "<h1>Capacity plan</h1><p>Generated {} over the {} days before; forecasts to {} ahead.</p>",
+        render::time(plan.generated_ms),
+        (plan.generated_ms - plan.from_ms) / 86_400_000,
+        format_args!("{} days", plan.horizon_ms / 86_400_000)
+    ));
+    if let Some(s) = &plan.service {
+        html.push_str(&format!(
+            "<p>Service <b>{}</b> ({}), {} CIs it depends on.</p>",
+            escape(&s.name),
+            s.service,
+            s.members
+        ));
+    }
+    html.push_str("<p class=\"legend\">Blue: hourly mean. Dashed orange and red: warning and critical. Dotted: the trend from now to the horizon. Grey: now; red: when the trend reaches critical.</p>");
+    html.push_str("<table><tr><th>CI</th><th>Series</th><th>Now</th><th>p95</th><th>Critical</th><th>Headroom</th><th>Reaches critical</th></tr>");
+    for l in &plan.lines {
+        let f = |v: f64| format_value(l.unit, v);
+        html.push_str(&format!(
+            "<tr><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            l.ci,
+            escape(&l.ci_name),
+            escape(&l.series),
+            f(l.current),
+            l.p95.map_or_else(|| "-".into(), f),
+            f(l.critical),
+            f(l.headroom),
+            l.crossing
+                .map_or_else(|| "-".into(), |c| render::time(c.0)),
+        ));
+    }
+    html.push_str("</table>");
+    for l in &plan.lines {
+        html.push_str(&format!(
+            "<h2>{} on {} ({})</h2>{}",
+            escape(&l.series),
+            escape(&l.ci_name),
+            l.ci,
+            plan_svg(plan, l)
+        ));
+    }
+    html.push_str("</body></html>\n");
+    html
 }
 
 #[derive(Debug, Subcommand)]
@@ -455,6 +739,67 @@ fn describe_points(view: &PointsView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_html_plan_is_self_contained_with_a_chart_per_series() {
+        use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
+        let day = 86_400_000;
+        let line = PlanLine {
+            ci: "ci-3".parse().unwrap(),
+            ci_name: "web<1>".into(),
+            class: "server".into(),
+            series: "fs.used_pct:/var".into(),
+            unit: Unit::Percent,
+            current: 64.0,
+            p95: Some(63.5),
+            p99: Some(63.9),
+            peak: Some(64.0),
+            warning: 80.0,
+            critical: 90.0,
+            headroom: 26.0,
+            severity: None,
+            trend_per_day: Some(1.0),
+            crossing: Some((40 * day, 38 * day, Some(42 * day))),
+            linear_rmse: Some(0.1),
+            seasonal_rmse: Some(0.1),
+            hourly: (0..48)
+                .map(|h| (14 * day + h * 3_600_000, 62.0 + h as f64 / 24.0))
+                .collect(),
+        };
+        let plan = CapacityPlan {
+            generated_ms: 16 * day,
+            from_ms: 2 * day,
+            horizon_ms: 30 * day,
+            lines: vec![line],
+            service: None,
+        };
+        let html = plan_html(&plan);
+        assert!(html.starts_with("<!doctype html>"));
+        assert_eq!(html.matches("<svg").count(), 1);
+        assert!(!html.contains("<script") && !html.contains("http-equiv"));
+        assert!(html.contains("web&lt;1&gt;") && !html.contains("web<1>"));
+        // 48 hourly points in the polyline, inside the chart.
+        let points = html
+            .split("points='")
+            .nth(1)
+            .unwrap()
+            .split('\'')
+            .next()
+            .unwrap();
+        let xy: Vec<(f64, f64)> = points
+            .split(' ')
+            .map(|p| {
+                let (x, y) = p.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(xy.len(), 48);
+        assert!(xy
+            .iter()
+            .all(|(x, y)| (0.0..=640.0).contains(x) && (0.0..=140.0).contains(y)));
+        // Later points are higher (smaller y), as the values grow.
+        assert!(xy[47].1 < xy[0].1);
+    }
 
     #[test]
     fn values_read_in_their_units() {

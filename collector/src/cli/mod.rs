@@ -129,6 +129,10 @@ enum FathomCommand {
     /// list them, show one over a period.
     #[command(subcommand)]
     Metrics(capacity::MetricsCommand),
+    /// The capacity plan: utilization, peaks, trends and headroom against
+    /// the policy's thresholds (table, JSON, CSV, HTML with charts).
+    #[command(subcommand)]
+    Capacity(capacity::CapacityCommand),
     /// Availability: outages of CIs, planned and unplanned.
     #[command(subcommand)]
     Availability(capacity::AvailabilityCommand),
@@ -332,6 +336,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
         FathomCommand::Baseline(c) => cmdb::baseline(&client, c).await?,
         FathomCommand::Metrics(c) => capacity::metrics(&client, c).await?,
         FathomCommand::Availability(c) => capacity::availability(&client, c).await?,
+        FathomCommand::Capacity(c) => capacity::capacity(&client, c).await?,
     }
     Ok(())
 }

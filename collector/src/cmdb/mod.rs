@@ -22,6 +22,7 @@ pub mod audit;
 pub mod availability_report;
 pub mod baseline;
 pub mod capacity_alert;
+pub mod capacity_plan;
 pub mod ci;
 pub mod control;
 pub mod device;
