@@ -623,6 +623,16 @@ impl<'a, S: Store> MetricStore<'a, S> {
         Ok(())
     }
 
+    /// Every CI with series, in id order.
+    pub fn cis(&self) -> Result<Vec<CiId>, MetricError> {
+        Ok(self
+            .store
+            .scan_prefix(Table::Series, b"")?
+            .into_iter()
+            .map(|(k, _)| ci_of_key(&k))
+            .collect())
+    }
+
     /// The series of a CI, by name.
     pub fn series_of(&self, ci: CiId) -> Result<BTreeMap<String, SeriesMeta>, MetricError> {
         Ok(self.ci_series(ci)?.map(|r| r.series).unwrap_or_default())

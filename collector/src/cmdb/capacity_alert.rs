@@ -69,6 +69,16 @@ pub struct Finding {
     pub crossing: Option<(i64, i64, Option<i64>)>,
 }
 
+/// A series assessed against its threshold (`Cmdb::assess_ci`).
+#[derive(Debug, Clone)]
+pub(crate) struct Assessed {
+    pub unit: Unit,
+    pub threshold: Threshold,
+    pub finding: Finding,
+    /// The hourly means the trend was fitted to.
+    pub hourly: Vec<Point>,
+}
+
 /// What changed in one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlertChange {
@@ -167,28 +177,10 @@ impl<S: Store> Cmdb<S> {
         }
         let store = MetricStore::new(&self.store, metrics);
         let mut findings: Vec<(Finding, Unit, Threshold)> = Vec::new();
-        for (key, _) in self.store.scan_prefix(Table::Series, b"")? {
-            let ci = CiId::from_u64(u64::from_be_bytes(key[..8].try_into().expect("a CI key")));
+        for ci in store.cis()? {
             let Some(record) = self.ci(ci)? else { continue };
-            for (name, meta) in store.series_of(ci)? {
-                let Some(t) = policy.threshold_for(ci, &record.class, &name) else {
-                    continue;
-                };
-                let recent = store
-                    .points(
-                        ci,
-                        &name,
-                        Tier::FiveMinute,
-                        now_ms - 15 * MINUTE_MS,
-                        now_ms + 1,
-                    )?
-                    .unwrap_or_default();
-                let hourly = store
-                    .points(ci, &name, Tier::Hour, now_ms - 14 * DAY_MS, now_ms + 1)?
-                    .unwrap_or_default();
-                if let Some(f) = assess(ci, &name, &recent, &hourly, t, policy.horizon_ms, now_ms) {
-                    findings.push((f, meta.unit, t.clone()));
-                }
+            for a in self.assess_ci(&store, &record, 14 * DAY_MS, now_ms)? {
+                findings.push((a.finding, a.unit, a.threshold));
             }
         }
         let result = self.store.transaction_on::<Vec<AlertChange>, StoreError>(
@@ -290,6 +282,47 @@ impl<S: Store> Cmdb<S> {
             Ok(changes) => Ok(changes),
             Err(TransactionError::Store(e) | TransactionError::Aborted(e)) => Err(e.into()),
         }
+    }
+
+    /// A CI's series that a threshold applies to, each assessed at `now_ms`
+    /// with its trend over the `history_ms` before, with its hourly means.
+    pub(crate) fn assess_ci(
+        &self,
+        store: &MetricStore<'_, S>,
+        record: &CiRecord,
+        history_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<Assessed>, MetricError> {
+        let policy = &self.policy.capacity;
+        let ci = record.id;
+        let mut out = Vec::new();
+        for (name, meta) in store.series_of(ci)? {
+            let Some(t) = policy.threshold_for(ci, &record.class, &name) else {
+                continue;
+            };
+            let recent = store
+                .points(
+                    ci,
+                    &name,
+                    Tier::FiveMinute,
+                    now_ms - 15 * MINUTE_MS,
+                    now_ms + 1,
+                )?
+                .unwrap_or_default();
+            let hourly = store
+                .points(ci, &name, Tier::Hour, now_ms - history_ms, now_ms + 1)?
+                .unwrap_or_default();
+            if let Some(finding) = assess(ci, &name, &recent, &hourly, t, policy.horizon_ms, now_ms)
+            {
+                out.push(Assessed {
+                    unit: meta.unit,
+                    threshold: t.clone(),
+                    finding,
+                    hourly,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Open capacity alerts.

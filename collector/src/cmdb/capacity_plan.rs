@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::capacity_alert::{assess, Severity};
+use super::capacity_alert::Severity;
 use super::ci::RelationKind;
 use super::Cmdb;
 use crate::capacity::forecast::{HoltWinters, Linear};
@@ -116,14 +116,7 @@ impl<S: Store> Cmdb<S> {
         let store = MetricStore::new(&self.store, metrics);
         let from_ms = now_ms - days * DAY_MS;
         let cis: Vec<CiId> = match scope {
-            Scope::All | Scope::Class(_) => self
-                .store
-                .scan_prefix(crate::store::Table::Series, b"")?
-                .into_iter()
-                .map(|(k, _)| {
-                    CiId::from_u64(u64::from_be_bytes(k[..8].try_into().expect("a CI key")))
-                })
-                .collect(),
+            Scope::All | Scope::Class(_) => store.cis()?,
             Scope::Service(s) => self.dependencies(*s)?.into_iter().collect(),
         };
         let mut lines = Vec::new();
@@ -134,28 +127,11 @@ impl<S: Store> Cmdb<S> {
                     continue;
                 }
             }
-            for (name, meta) in store.series_of(ci)? {
-                let Some(t) = policy.threshold_for(ci, &record.class, &name) else {
-                    continue;
-                };
-                let recent = store
-                    .points(
-                        ci,
-                        &name,
-                        Tier::FiveMinute,
-                        now_ms - 15 * MINUTE_MS,
-                        now_ms + 1,
-                    )?
-                    .unwrap_or_default();
-                let hourly = store
-                    .points(ci, &name, Tier::Hour, from_ms, now_ms + 1)?
-                    .unwrap_or_default();
-                let Some(found) = assess(ci, &name, &recent, &hourly, t, policy.horizon_ms, now_ms)
-                else {
-                    continue;
-                };
+            for a in self.assess_ci(&store, &record, days * DAY_MS, now_ms)? {
+                let (found, t, hourly, name) =
+                    (&a.finding, &a.threshold, &a.hourly, &a.finding.series);
                 let fives = store
-                    .points(ci, &name, Tier::FiveMinute, from_ms, now_ms + 1)?
+                    .points(ci, name, Tier::FiveMinute, from_ms, now_ms + 1)?
                     .unwrap_or_default();
                 let (p95, p99, peak) = peaks(&fives);
                 let by_day: Vec<(f64, f64)> = hourly
@@ -169,8 +145,8 @@ impl<S: Store> Cmdb<S> {
                     ci,
                     ci_name: record.name.clone(),
                     class: record.class.clone(),
-                    series: name,
-                    unit: meta.unit,
+                    series: name.clone(),
+                    unit: a.unit,
                     current: found.current,
                     p95,
                     p99,
