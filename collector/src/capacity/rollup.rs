@@ -25,7 +25,6 @@ pub enum Tier {
 
 impl Tier {
     pub const ALL: [Tier; 4] = [Tier::Raw, Tier::FiveMinute, Tier::Hour, Tier::Day];
-    pub const ROLLUPS: [Tier; 3] = [Tier::FiveMinute, Tier::Hour, Tier::Day];
 
     pub fn index(self) -> usize {
         self as usize
