@@ -8,7 +8,7 @@ use super::client::Client;
 use super::{print_json, render};
 use crate::api::{PointsView, SeriesView};
 use crate::capacity::series::Unit;
-use crate::cmdb::availability_report::AvailabilityReport;
+use crate::cmdb::availability_report::{AvailabilityReport, Downtime};
 use crate::cmdb::capacity_alert::CapacityAlert;
 use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
 use crate::cmdb::outage::Outage;
@@ -280,6 +280,95 @@ fn plan_svg(plan: &CapacityPlan, l: &PlanLine) -> String {
     svg
 }
 
+/// The availability report as one self-contained HTML page: the figures,
+/// and a timeline with a row for agreed hours, the service and each member.
+pub fn availability_html(r: &AvailabilityReport) -> String {
+    const W: f64 = 900.0;
+    const ROW: f64 = 22.0;
+    const LABEL: f64 = 180.0;
+    let span = (r.to_ms - r.from_ms).max(1) as f64;
+    let x = |t: i64| LABEL + (t - r.from_ms) as f64 / span * (W - LABEL);
+    let rows: Vec<(String, &[Downtime], &str)> =
+        std::iter::once(("agreed hours".to_owned(), &r.agreed[..], "#cfe3cf"))
+            .chain(std::iter::once((
+                r.name.clone(),
+                &r.downtime[..],
+                "#c0392b",
+            )))
+            .chain(r.members.iter().map(|m| {
+                (
+                    format!("{} ({})", m.name, m.role),
+                    &m.downtime[..],
+                    "#e67e22",
+                )
+            }))
+            .collect();
+    let height = ROW * rows.len() as f64 + 20.0;
+    let mut svg = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {W} {height}' width='{W}' height='{height}' role='img'>"
+    );
+    for (i, (label, spans, colour)) in rows.iter().enumerate() {
+        let y = i as f64 * ROW;
+        svg.push_str(&format!(
+            "<text x='0' y='{:.1}' font-size='12'>{}</text><rect x='{LABEL}' y='{:.1}' width='{:.1}' height='{:.1}' fill='#f4f4f4'/>",
+            y + 15.0,
+            escape(label),
+            y + 3.0,
+            W - LABEL,
+            ROW - 6.0
+        ));
+        for d in spans.iter() {
+            let (a, b) = (x(d.start_ms), x(d.end_ms));
+            svg.push_str(&format!(
+                "<rect x='{a:.2}' y='{:.1}' width='{:.2}' height='{:.1}' fill='{colour}'><title>{} – {}</title></rect>",
+                y + 3.0,
+                (b - a).max(0.5),
+                ROW - 6.0,
+                render::time(d.start_ms),
+                render::time(d.end_ms)
+            ));
+        }
+    }
+    svg.push_str(&format!(
+        "<text x='{LABEL}' y='{:.1}' font-size='11'>{}</text><text x='{W}' y='{:.1}' font-size='11' text-anchor='end'>{}</text></svg>",
+        height - 4.0,
+        render::time(r.from_ms),
+        height - 4.0,
+        render::time(r.to_ms)
+    ));
+    let pct = |p: Option<f64>| p.map_or_else(|| "-".into(), |p| format!("{p:.3}%"));
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Availability</title>\
+         <style>body{font:14px sans-serif;margin:2em;color:#222}td,th{padding:2px 8px;text-align:left}</style></head><body>",
+    );
+    html.push_str(&format!(
+        "<h1>Availability of {} ({})</h1><p>{} to {} ({})</p><table>\
+         <tr><th>Agreed hours</th><td>{}</td></tr><tr><th>Availability</th><td>{}</td></tr>\
+         <tr><th>Target</th><td>{}</td></tr><tr><th>Unplanned downtime</th><td>{} in {} outage(s)</td></tr>\
+         <tr><th>Planned downtime (not counted)</th><td>{}</td></tr><tr><th>MTRS / MTBF</th><td>{} / {}</td></tr></table>",
+        escape(&r.name),
+        r.ci,
+        render::time(r.from_ms),
+        render::time(r.to_ms),
+        escape(&r.timezone),
+        hours(r.agreed_ms),
+        pct(r.availability_pct),
+        match (r.target_pct, r.target_met) {
+            (Some(t), Some(met)) => format!("{t}%: {}", if met { "met" } else { "not met" }),
+            _ => "-".into(),
+        },
+        hours(r.down_ms),
+        r.outages,
+        hours(r.planned_ms),
+        r.mtrs_ms.map_or_else(|| "-".into(), hours),
+        r.mtbf_ms.map_or_else(|| "-".into(), hours),
+    ));
+    html.push_str("<h2>Timeline</h2><p>Green: agreed hours. Red: the service's downtime within them. Orange: each member's own.</p>");
+    html.push_str(&svg);
+    html.push_str("</body></html>\n");
+    html
+}
+
 /// The plan as one self-contained HTML page (no scripts, no fetches).
 pub fn plan_html(plan: &CapacityPlan) -> String {
     let mut html = String::from(
@@ -349,8 +438,12 @@ pub enum AvailabilityCommand {
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// One line per stretch of downtime: start, end, seconds.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "html")]
         csv: bool,
+        /// Write a self-contained HTML page with the timeline (agreed
+        /// hours, the service's and each member's downtime) to this file.
+        #[arg(long)]
+        html: Option<std::path::PathBuf>,
     },
     /// Outages found from missed heartbeats: when, how long, planned (by
     /// which RFC) or not (which incident).
@@ -374,6 +467,7 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
             until,
             json,
             csv,
+            html,
         } => {
             let (from_ms, to_ms) = period(&since, &until)?;
             let answer: serde_json::Value = client
@@ -385,6 +479,12 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
                 return print_json(&answer);
             }
             let report: AvailabilityReport = serde_json::from_value(answer)?;
+            if let Some(path) = html {
+                std::fs::write(&path, availability_html(&report))
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                println!("{}", path.display());
+                return Ok(());
+            }
             if csv {
                 let mut out = csv::Writer::from_writer(std::io::stdout());
                 out.write_record(["start", "end", "seconds"])?;

@@ -65,9 +65,11 @@ pub struct Member {
     pub role: String,
     /// The member's own availability over the service's agreed hours.
     pub availability_pct: Option<f64>,
+    /// The member's own unplanned downtime within those hours.
+    pub downtime: Vec<Downtime>,
 }
 
-/// One stretch of downtime within agreed hours.
+/// A stretch of time: downtime within agreed hours, or agreed hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Downtime {
     pub start_ms: i64,
@@ -96,7 +98,16 @@ pub struct AvailabilityReport {
     pub mtrs_ms: Option<i64>,
     pub mtbf_ms: Option<i64>,
     pub downtime: Vec<Downtime>,
+    /// The agreed hours themselves, for timelines.
+    pub agreed: Vec<Downtime>,
     pub members: Vec<Member>,
+}
+
+fn spans(t: &Timeline) -> Vec<Downtime> {
+    t.intervals()
+        .iter()
+        .map(|&(start_ms, end_ms)| Downtime { start_ms, end_ms })
+        .collect()
 }
 
 /// A service's members: in series, and in redundancy groups (name, k,
@@ -213,6 +224,7 @@ impl<S: Store> Cmdb<S> {
                     name: member.map(|r| r.name).unwrap_or_else(|| m.to_string()),
                     role,
                     availability_pct: pct(&member_down),
+                    downtime: spans(&member_down.intersection(&agreed)),
                 })
             })
             .collect::<Result<Vec<_>, ReportError>>()?;
@@ -232,11 +244,8 @@ impl<S: Store> Cmdb<S> {
             outages,
             mtrs_ms: (outages > 0).then(|| down.duration() / outages as i64),
             mtbf_ms: (outages > 0).then(|| (agreed.duration() - down.duration()) / outages as i64),
-            downtime: down
-                .intervals()
-                .iter()
-                .map(|&(start_ms, end_ms)| Downtime { start_ms, end_ms })
-                .collect(),
+            downtime: spans(&down),
+            agreed: spans(&agreed),
             members,
         })
     }
@@ -439,6 +448,20 @@ mod tests {
         assert_eq!(r.members.len(), 3);
         let lb_member = r.members.iter().find(|m| m.ci == lb).unwrap();
         assert_eq!(lb_member.role, "serial");
+        assert_eq!(
+            lb_member.downtime,
+            vec![Downtime {
+                start_ms: MON + H,
+                end_ms: MON + 3 * H
+            }]
+        );
+        assert_eq!(
+            r.agreed,
+            vec![Downtime {
+                start_ms: MON,
+                end_ms: MON + 7 * 24 * H
+            }]
+        );
         assert!((lb_member.availability_pct.unwrap() - 100.0 * 166.0 / 168.0).abs() < 1e-9);
     }
 
