@@ -212,7 +212,44 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
             "SEASON",
         ],
         cells,
-    )
+    )?;
+    let pending = pending_changes(&plan);
+    if !pending.is_empty() {
+        println!("\npending changes");
+        for line in pending {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}
+
+/// One sentence per open RFC's effect on a series.
+fn pending_changes(plan: &CapacityPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in &plan.lines {
+        for e in &l.pending_changes {
+            let f = |v: f64| format_value(l.unit, v);
+            out.push(format!(
+                "{} ({}{}): {} {} → {}: {} on {} {} → {}{}",
+                e.rfc,
+                e.status,
+                e.window_start_ms
+                    .map(|w| format!(", from {}", render::time(w)))
+                    .unwrap_or_default(),
+                e.attribute,
+                e.from,
+                e.to,
+                l.series,
+                l.ci_name,
+                f(l.current),
+                f(e.current_after),
+                e.crossing_after
+                    .map(|c| format!(", critical on {}", render::time(c)))
+                    .unwrap_or_else(|| ", no crossing".into()),
+            ));
+        }
+    }
+    out
 }
 
 fn escape(text: &str) -> String {
@@ -409,6 +446,14 @@ pub fn plan_html(plan: &CapacityPlan) -> String {
         ));
     }
     html.push_str("</table>");
+    let pending = pending_changes(plan);
+    if !pending.is_empty() {
+        html.push_str("<h2>Pending changes</h2><ul>");
+        for line in pending {
+            html.push_str(&format!("<li>{}</li>", escape(&line)));
+        }
+        html.push_str("</ul>");
+    }
     for l in &plan.lines {
         html.push_str(&format!(
             "<h2>{} on {} ({})</h2>{}",
@@ -865,6 +910,18 @@ mod tests {
             hourly: (0..48)
                 .map(|h| (14 * day + h * 3_600_000, 62.0 + h as f64 / 24.0))
                 .collect(),
+            pending_changes: vec![crate::cmdb::capacity_plan::RfcEffect {
+                rfc: "RFC-4".parse().unwrap(),
+                title: "grow /var".into(),
+                status: "scheduled".into(),
+                window_start_ms: Some(20 * day),
+                attribute: "storage./var.size_bytes".into(),
+                from: 1e11,
+                to: 2e11,
+                current_after: 32.0,
+                headroom_after: 58.0,
+                crossing_after: None,
+            }],
         };
         let plan = CapacityPlan {
             generated_ms: 16 * day,
@@ -878,6 +935,8 @@ mod tests {
         assert_eq!(html.matches("<svg").count(), 1);
         assert!(!html.contains("<script") && !html.contains("http-equiv"));
         assert!(html.contains("web&lt;1&gt;") && !html.contains("web<1>"));
+        assert!(html.contains("Pending changes") && html.contains("RFC-4 (scheduled"));
+        assert!(html.contains("64.0% → 32.0%"), "{html}");
         // 48 hourly points in the polyline, inside the chart.
         let points = html
             .split("points='")

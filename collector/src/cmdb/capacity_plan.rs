@@ -3,7 +3,9 @@
 //! current utilization, its peaks, its trend and when that reaches the
 //! critical level (with the range the trend's error allows), how much a
 //! daily season explains (additive Holt-Winters against a straight line),
-//! and the headroom left; per service, its tightest member.
+//! the headroom left, and what open RFCs stating a new capacity
+//! (`hardware.memory_bytes: 68719476736`, `storage./var.size_bytes: …`)
+//! would leave; per service, its tightest member.
 //!
 //! Reads only: the metric store and the CMDB. The rendering (table, CSV,
 //! HTML with SVG charts) is the CLI's.
@@ -15,11 +17,14 @@ use serde::{Deserialize, Serialize};
 
 use super::capacity_alert::Severity;
 use super::ci::RelationKind;
+use super::ids::RfcId;
+use super::rfc::Rfc;
 use super::Cmdb;
 use crate::capacity::forecast::{HoltWinters, Linear};
 use crate::capacity::rollup::{percentile_f64, Tier};
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
+use crate::control::spec::Expect;
 use crate::store::Store;
 
 const MINUTE_MS: i64 = 60_000;
@@ -65,6 +70,103 @@ pub struct PlanLine {
     pub seasonal_rmse: Option<f64>,
     /// The hourly means, for charts.
     pub hourly: Vec<(i64, f64)>,
+    /// Open RFCs on this CI that state a new capacity for this series
+    /// (`hardware.memory_bytes`, `storage.<mount>.size_bytes`), with the
+    /// use and crossing they would leave.
+    #[serde(default)]
+    pub pending_changes: Vec<RfcEffect>,
+}
+
+/// What an open RFC stating a capacity change would do to a series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RfcEffect {
+    pub rfc: RfcId,
+    pub title: String,
+    pub status: String,
+    pub window_start_ms: Option<i64>,
+    pub attribute: String,
+    /// Capacity now (the authorized value) and as the RFC states it.
+    pub from: f64,
+    pub to: f64,
+    /// The series' use with the new capacity, at today's load.
+    pub current_after: f64,
+    pub headroom_after: f64,
+    /// When the same growth would reach critical with the new capacity.
+    pub crossing_after: Option<i64>,
+}
+
+/// The capacity attribute behind a percentage series: memory for memory,
+/// a filesystem's size for its use. Byte series do not change with size.
+fn capacity_attribute(series: &str) -> Option<String> {
+    match series.split_once(':') {
+        None if series == "memory.used_pct" => Some("hardware.memory_bytes".into()),
+        Some(("fs.used_pct", mount)) => Some(format!("storage.{mount}.size_bytes")),
+        _ => None,
+    }
+}
+
+/// The effects of `rfcs` on a plan line, at `now_ms`.
+fn effects(
+    line: &PlanLine,
+    authorized: &std::collections::BTreeMap<String, String>,
+    rfcs: &[Rfc],
+    now_ms: i64,
+) -> Vec<RfcEffect> {
+    let Some(attribute) = capacity_attribute(&line.series) else {
+        return Vec::new();
+    };
+    let Some(from) = authorized
+        .get(&attribute)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for rfc in rfcs
+        .iter()
+        .filter(|r| r.status.is_open() && r.cis.contains(&line.ci))
+    {
+        for spec in rfc
+            .specs
+            .iter()
+            .filter(|s| s.attribute.is_literal() && s.attribute.as_str() == attribute)
+        {
+            let Expect::Value(value) = &spec.expect else {
+                continue;
+            };
+            let Some(to) = value
+                .as_str()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0 && value.is_literal())
+            else {
+                continue;
+            };
+            let scale = from / to;
+            let current_after = line.current * scale;
+            let crossing_after = line
+                .trend_per_day
+                .map(|slope| slope * scale)
+                .filter(|slope| *slope > 0.0 && current_after < line.critical)
+                .map(|slope| {
+                    now_ms + ((line.critical - current_after) / slope * DAY_MS as f64) as i64
+                });
+            out.push(RfcEffect {
+                rfc: rfc.id,
+                title: rfc.title.clone(),
+                status: rfc.status.as_str().to_owned(),
+                window_start_ms: rfc.window.as_ref().map(|w| w.start_ms),
+                attribute: attribute.clone(),
+                from,
+                to,
+                current_after,
+                headroom_after: line.critical - current_after,
+                crossing_after,
+            });
+        }
+    }
+    out
 }
 
 /// A service's tightest member.
@@ -119,6 +221,11 @@ impl<S: Store> Cmdb<S> {
             Scope::All | Scope::Class(_) => store.cis()?,
             Scope::Service(s) => self.dependencies(*s)?.into_iter().collect(),
         };
+        let rfcs: Vec<Rfc> = self
+            .list_rfcs()?
+            .into_iter()
+            .filter(|r| r.status.is_open())
+            .collect();
         let mut lines = Vec::new();
         for ci in cis {
             let Some(record) = self.ci(ci)? else { continue };
@@ -160,7 +267,10 @@ impl<S: Store> Cmdb<S> {
                     linear_rmse: linear.map(|l| l.rmse),
                     seasonal_rmse: seasonal.map(|h| h.rmse),
                     hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
+                    pending_changes: Vec::new(),
                 });
+                let line = lines.last_mut().expect("just pushed");
+                line.pending_changes = effects(line, &record.attributes, &rfcs, now_ms);
             }
         }
         // Tightest first: least headroom relative to the critical level.
@@ -239,7 +349,13 @@ mod tests {
     #[test]
     fn the_plan_has_trends_peaks_seasonality_and_a_services_tightest_member() {
         let mut f = Fixture::with_policy(Policy::builtin());
-        let host = f.report(&[], NOON);
+        // The host's authorized memory: 1000 bytes (what the metrics say).
+        let mut inv = crate::cmdb::reconcile::tests_support::inventory(&[], NOON);
+        inv.hardware = Some(fathom_shared::wire::Hardware {
+            memory_bytes: 1000,
+            ..Default::default()
+        });
+        let host = f.send(inv);
         let settings = MetricSettings::default();
         let mut t = NOON;
         for i in 0..(14 * 24 * 6) {
@@ -282,6 +398,15 @@ mod tests {
             .relate(&person, shop, RelationKind::DependsOn, host, true, "t", t)
             .unwrap();
 
+        // An approved RFC doubles the memory next week.
+        let rfc = f.rfc(
+            host,
+            "hardware.memory_bytes: 2000",
+            crate::cmdb::rfc::Window {
+                start_ms: t + 7 * DAY_MS,
+                end_ms: t + 8 * DAY_MS,
+            },
+        );
         let plan = f
             .cmdb
             .capacity_plan(&Scope::Service(shop), 14, t, &settings)
@@ -317,6 +442,14 @@ mod tests {
             memory.linear_rmse
         );
         assert_eq!(memory.crossing, None, "no growth");
+        // With the RFC, the same load uses half as much.
+        let [effect] = &memory.pending_changes[..] else {
+            panic!("{:?}", memory.pending_changes)
+        };
+        assert_eq!((effect.rfc, effect.from, effect.to), (rfc, 1000.0, 2000.0));
+        assert_eq!(effect.window_start_ms, Some(t + 7 * DAY_MS));
+        assert!((effect.current_after - memory.current / 2.0).abs() < 1e-9);
+        assert!(var.pending_changes.is_empty(), "the RFC is about memory");
         // The tightest member series is /var (64 of 90 against 60 of 97).
         let service = plan.service.unwrap();
         assert_eq!(service.members, 1);
