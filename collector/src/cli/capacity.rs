@@ -120,18 +120,24 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
             f(l.headroom),
             l.trend_per_day
                 .map_or_else(|| "-".into(), |t| format!("{}/d", f(t))),
-            l.crossing.map_or_else(
-                || "-".into(),
-                |(at, earliest, latest)| match latest {
-                    Some(latest) => format!(
-                        "{} ({}–{})",
-                        days_to(at),
-                        days_to(earliest),
-                        days_to(latest)
-                    ),
-                    None => format!("{} (≥ {})", days_to(at), days_to(earliest)),
-                },
-            ),
+            {
+                let trend = l.crossing.map_or_else(
+                    || "-".into(),
+                    |(at, earliest, latest)| match latest {
+                        Some(latest) => format!(
+                            "{} ({}–{})",
+                            days_to(at),
+                            days_to(earliest),
+                            days_to(latest)
+                        ),
+                        None => format!("{} (≥ {})", days_to(at), days_to(earliest)),
+                    },
+                );
+                match l.seasonal_crossing {
+                    Some(peaks) => format!("{trend}; peaks {}", days_to(peaks)),
+                    None => trend,
+                }
+            },
             match (l.seasonal_rmse, l.linear_rmse) {
                 (Some(s), Some(lin)) if s * 2.0 < lin => "daily".into(),
                 (Some(_), Some(_)) => "none".into(),
@@ -173,6 +179,7 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
                 time(l.crossing.map(|c| c.0)),
                 time(l.crossing.map(|c| c.1)),
                 time(l.crossing.and_then(|c| c.2)),
+                time(l.seasonal_crossing),
             ])?;
         }
         out.flush()?;
@@ -441,8 +448,12 @@ pub fn plan_html(plan: &CapacityPlan) -> String {
             l.p95.map_or_else(|| "-".into(), f),
             f(l.critical),
             f(l.headroom),
-            l.crossing
-                .map_or_else(|| "-".into(), |c| render::time(c.0)),
+            match (l.crossing, l.seasonal_crossing) {
+                (Some(c), Some(p)) => format!("{} (peaks {})", render::time(c.0), render::time(p)),
+                (Some(c), None) => render::time(c.0),
+                (None, Some(p)) => format!("peaks {}", render::time(p)),
+                (None, None) => "-".into(),
+            },
         ));
     }
     html.push_str("</table>");
@@ -907,6 +918,7 @@ mod tests {
             crossing: Some((40 * day, 38 * day, Some(42 * day))),
             linear_rmse: Some(0.1),
             seasonal_rmse: Some(0.1),
+            seasonal_crossing: None,
             hourly: (0..48)
                 .map(|h| (14 * day + h * 3_600_000, 62.0 + h as f64 / 24.0))
                 .collect(),

@@ -68,6 +68,11 @@ pub struct PlanLine {
     /// much smaller.
     pub linear_rmse: Option<f64>,
     pub seasonal_rmse: Option<f64>,
+    /// When the seasonal model's forecast first reaches critical within
+    /// the horizon, where that model fits better than the line: the peak
+    /// of a daily swing gets there before the trend through its middle.
+    #[serde(default)]
+    pub seasonal_crossing: Option<i64>,
     /// The hourly means, for charts.
     pub hourly: Vec<(i64, f64)>,
     /// Open RFCs on this CI that state a new capacity for this series
@@ -248,6 +253,16 @@ impl<S: Store> Cmdb<S> {
                 let linear = Linear::fit(&by_day);
                 let means: Vec<f64> = hourly.iter().map(|p| p.mean).collect();
                 let seasonal = HoltWinters::fit(&means, 24);
+                let seasonal_crossing = match (&seasonal, &linear, hourly.last()) {
+                    (Some(hw), Some(line), Some(last)) if hw.rmse < line.rmse => {
+                        let hours = (self.policy.capacity.horizon_ms / 3_600_000) as usize;
+                        hw.forecast(hours)
+                            .iter()
+                            .position(|v| *v >= t.critical)
+                            .map(|i| last.at_ms + (i as i64 + 1) * 3_600_000)
+                    }
+                    _ => None,
+                };
                 lines.push(PlanLine {
                     ci,
                     ci_name: record.name.clone(),
@@ -265,7 +280,8 @@ impl<S: Store> Cmdb<S> {
                     trend_per_day: linear.map(|l| l.slope),
                     crossing: found.crossing,
                     linear_rmse: linear.map(|l| l.rmse),
-                    seasonal_rmse: seasonal.map(|h| h.rmse),
+                    seasonal_rmse: seasonal.as_ref().map(|h| h.rmse),
+                    seasonal_crossing,
                     hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
                     pending_changes: Vec::new(),
                 });
@@ -365,6 +381,10 @@ mod tests {
                 observed_at_ms: t,
                 memory_total_bytes: 1000,
                 memory_used_bytes: (600.0 + swing * 10.0) as u64,
+                // Swap: slow growth (0.5 %/day) under a wide daily swing
+                // (±20 %).
+                swap_total_bytes: 1000,
+                swap_used_bytes: ((43.0 + 0.5 * day + swing * 4.0) * 10.0) as u64,
                 filesystems: vec![FilesystemUse {
                     mount_point: "/var".into(),
                     used_bytes: ((50.0 + day) * 1e9) as u64,
@@ -442,6 +462,19 @@ mod tests {
             memory.linear_rmse
         );
         assert_eq!(memory.crossing, None, "no growth");
+        assert_eq!(memory.seasonal_crossing, None, "a swing that stays under");
+        // Swap at 50 % on average, growing 0.5 %/day: the line through
+        // the middle reaches 80 % in 60 days, past the 30-day horizon; the
+        // daily peaks (70 %) get there in about 20.
+        let swap = plan
+            .lines
+            .iter()
+            .find(|l| l.series == "swap.used_pct")
+            .unwrap();
+        assert_eq!(swap.crossing, None);
+        let seasonal = swap.seasonal_crossing.unwrap_or_else(|| panic!("{swap:?}"));
+        let days = (seasonal - t) as f64 / DAY_MS as f64;
+        assert!((17.0..23.0).contains(&days), "{days}");
         // With the RFC, the same load uses half as much.
         let [effect] = &memory.pending_changes[..] else {
             panic!("{:?}", memory.pending_changes)
