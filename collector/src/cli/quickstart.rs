@@ -179,8 +179,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  cargo run --release --bin fathom -- ci show {}", ci.id);
     println!("  cargo run --release --bin fathom -- ci history {}", ci.id);
     println!("  cargo run --release --bin fathom -- agent list");
-    println!("  cargo run --release --bin fathom -- incident list   (unauthorized changes)");
+    println!(
+        "  cargo run --release --bin fathom -- incident list   (unauthorized changes, capacity, outages)"
+    );
     println!("  cargo run --release --bin fathom -- rfc forward-schedule");
+    println!(
+        "  cargo run --release --bin fathom -- metrics list {}",
+        ci.id
+    );
+    println!("  cargo run --release --bin fathom -- capacity plan --html plan.html");
+    println!(
+        "  cargo run --release --bin fathom -- availability report {}",
+        ci.id
+    );
     println!("  cargo run --release --bin fathom -- token create --ttl 1h --uses 5");
     println!(
         "(the CLI finds the collector through {}; add --json for scripts)",
