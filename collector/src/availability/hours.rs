@@ -178,6 +178,45 @@ impl ServiceHours {
     }
 }
 
+/// A calendar as CMDB attributes write it: rules and exceptions each
+/// separated by `;` (`mon-fri 08:00-18:00; sat 09:00-12:00`), in a zone.
+/// Agreed service hours and maintenance windows are both calendars.
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    pub hours: ServiceHours,
+    pub zone: String,
+    rules: String,
+}
+
+fn entries(text: &str) -> Vec<&str> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl Calendar {
+    pub fn parse(zone: &str, rules: &str, exceptions: &str) -> Result<Calendar, HoursError> {
+        let hours = ServiceHours::parse(zone, &entries(rules), &entries(exceptions))?;
+        Ok(Calendar {
+            hours,
+            zone: zone.to_owned(),
+            rules: entries(rules).join("; "),
+        })
+    }
+
+    /// Whether the instant `ms` lies inside the calendar.
+    pub fn covers(&self, ms: i64) -> bool {
+        self.hours.agreed(ms, ms + 1).duration() > 0
+    }
+}
+
+impl std::fmt::Display for Calendar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.rules, self.zone)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +291,25 @@ mod tests {
             christmas_week.duration(),
             30 * H + 4 * H + 3 * H + H / 2 + H
         );
+    }
+
+    #[test]
+    fn a_calendar_covers_its_windows_in_its_zone() {
+        let sunday_night = Calendar::parse(
+            "Europe/Paris",
+            "sun 02:00-04:00; ",
+            "2026-12-27 closed; 2026-12-26 23:00-24:00",
+        )
+        .unwrap();
+        assert_eq!(sunday_night.to_string(), "sun 02:00-04:00 Europe/Paris");
+        // Sunday 2026-11-29 02:00 Paris is 01:00 UTC.
+        assert!(!sunday_night.covers(ms("2026-11-29T00:59:59Z")));
+        assert!(sunday_night.covers(ms("2026-11-29T01:00:00Z")));
+        assert!(sunday_night.covers(ms("2026-11-29T02:59:59Z")));
+        assert!(!sunday_night.covers(ms("2026-11-29T03:00:00Z")));
+        // Closed on the 27th, moved to the Saturday evening before.
+        assert!(!sunday_night.covers(ms("2026-12-27T01:30:00Z")));
+        assert!(sunday_night.covers(ms("2026-12-26T22:30:00Z")));
     }
 
     #[test]

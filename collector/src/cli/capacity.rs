@@ -571,7 +571,15 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
                 json,
                 &outages,
                 "No outages.",
-                &["CI", "START", "END", "DURATION", "KIND", "INCIDENT"],
+                &[
+                    "CI",
+                    "START",
+                    "END",
+                    "DURATION",
+                    "KIND",
+                    "INCIDENT",
+                    "PLANNED BY",
+                ],
                 |o| {
                     vec![
                         o.ci.to_string(),
@@ -581,12 +589,9 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
                             || "-".into(),
                             |e| format!("{} s", (e - o.start_ms) / 1000),
                         ),
-                        match (o.planned, o.rfc) {
-                            (true, Some(rfc)) => format!("planned ({rfc})"),
-                            (true, None) => "planned".into(),
-                            (false, _) => "unplanned".into(),
-                        },
+                        if o.planned { "planned" } else { "unplanned" }.into(),
                         o.incident.map_or_else(|| "-".into(), |i| i.to_string()),
+                        o.planned_by.clone().unwrap_or_else(|| "-".into()),
                     ]
                 },
             )?;

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ci::{CiRecord, RelationKind};
 use super::Cmdb;
-use crate::availability::hours::ServiceHours;
+use crate::availability::hours::{Calendar, ServiceHours};
 use crate::availability::timeline::{k_of_n, serial, Timeline};
 use crate::store::{Store, StoreError};
 
@@ -144,29 +144,59 @@ fn group(ci: CiId, name: &str, text: &str) -> Result<(usize, Vec<CiId>), ReportE
 
 fn hours_of(record: &CiRecord) -> Result<(ServiceHours, String), ReportError> {
     let get = |k: &str| record.attributes.get(k).map(String::as_str);
-    let zone = get("availability.timezone").unwrap_or("UTC").to_owned();
-    let split = |text: Option<&str>| -> Vec<String> {
-        text.unwrap_or_default()
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
+    let calendar = Calendar::parse(
+        get("availability.timezone").unwrap_or("UTC"),
+        get("availability.hours")
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or("daily 00:00-24:00"),
+        get("availability.exceptions").unwrap_or_default(),
+    )
+    .map_err(|e| ReportError::Attribute {
+        ci: record.id,
+        attribute: "availability.hours".into(),
+        message: e.to_string(),
+    })?;
+    Ok((calendar.hours, calendar.zone))
+}
+
+/// Checks a CI's service-level attributes as people set them: agreed
+/// hours, target, redundancy groups and maintenance window. The error
+/// names the attribute and what is wrong with it.
+pub(crate) fn check_service_attributes(record: &CiRecord) -> Result<(), String> {
+    let named = |e: ReportError| match e {
+        ReportError::Attribute {
+            attribute, message, ..
+        } => format!("{attribute}: {message}"),
+        other => other.to_string(),
     };
-    let mut rules = split(get("availability.hours"));
-    if rules.is_empty() {
-        rules.push("daily 00:00-24:00".into());
+    hours_of(record).map_err(named)?;
+    target_of(record).map_err(named)?;
+    for (attribute, text) in &record.attributes {
+        if let Some(name) = attribute.strip_prefix("redundancy.") {
+            group(record.id, name, text).map_err(named)?;
+        }
     }
-    let exceptions = split(get("availability.exceptions"));
-    let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
-    let exceptions: Vec<&str> = exceptions.iter().map(String::as_str).collect();
-    let hours =
-        ServiceHours::parse(&zone, &rules, &exceptions).map_err(|e| ReportError::Attribute {
-            ci: record.id,
-            attribute: "availability.hours".into(),
-            message: e.to_string(),
-        })?;
-    Ok((hours, zone))
+    super::outage::maintenance_window(record)?;
+    Ok(())
+}
+
+fn target_of(record: &CiRecord) -> Result<Option<f64>, ReportError> {
+    record
+        .attributes
+        .get("availability.target")
+        .map(|t| {
+            t.trim_end_matches('%')
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| ReportError::Attribute {
+                    ci: record.id,
+                    attribute: "availability.target".into(),
+                    message: format!("{t:?} is not a percentage"),
+                })
+        })
+        .transpose()
 }
 
 impl<S: Store> Cmdb<S> {
@@ -194,20 +224,7 @@ impl<S: Store> Cmdb<S> {
             })
         };
         let availability_pct = pct(&down);
-        let target_pct = record
-            .attributes
-            .get("availability.target")
-            .map(|t| {
-                t.trim_end_matches('%')
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| ReportError::Attribute {
-                        ci,
-                        attribute: "availability.target".into(),
-                        message: format!("{t:?} is not a percentage"),
-                    })
-            })
-            .transpose()?;
+        let target_pct = target_of(&record)?;
         let outages = down.intervals().len();
         let members = self
             .members_of(&record)?
@@ -404,6 +421,7 @@ mod tests {
             end_ms: end.map(|e| MON + e * H),
             planned,
             rfc: None,
+            planned_by: None,
             incident: None,
             cause: "missed_heartbeats".into(),
         };
@@ -547,24 +565,56 @@ mod tests {
     }
 
     #[test]
-    fn bad_attributes_name_the_ci_and_attribute() {
+    fn bad_attributes_are_refused_naming_them() {
         let (_d, c) = cmdb();
-        let svc = ci(&c, "shop", &[("redundancy.web", "two of ci-1 ci-2")]);
+        let refused = |attribute: &str, value: &str| {
+            let new = NewCi {
+                class: "service".into(),
+                name: "shop".into(),
+                attributes: [(attribute.to_owned(), value.to_owned())].into(),
+                ..NewCi::default()
+            };
+            c.create_ci(&person(), &new, "test", MON)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused("redundancy.web", "two of ci-1 ci-2");
+        assert!(
+            err.contains("redundancy.web") && err.contains("two"),
+            "{err}"
+        );
+        let err = refused("availability.timezone", "Mars/Olympus");
+        assert!(
+            err.contains("availability.hours") && err.contains("Mars"),
+            "{err}"
+        );
+        let err = refused("availability.target", "101");
+        assert!(err.contains("availability.target"), "{err}");
+        let err = refused("maintenance.window", "sun 04:00-02:00");
+        assert!(
+            err.contains("maintenance.window") && err.contains("04:00-02:00"),
+            "{err}"
+        );
+
+        // One that got in before the check: the report names CI and
+        // attribute.
+        let svc = ci(&c, "shop", &[("availability.target", "99")]);
+        let mut record = c.ci(svc).unwrap().unwrap();
+        record
+            .attributes
+            .insert("redundancy.web".into(), "two of ci-1 ci-2".into());
+        c.store()
+            .transaction::<(), ()>(|tx| {
+                tx.insert(Table::Cis, &ci_key(svc), &encode(&record))?;
+                Ok(())
+            })
+            .unwrap();
         let err = c
             .availability_report(svc, MON, MON + H)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("redundancy.web") && err.contains(&svc.to_string()),
-            "{err}"
-        );
-        let svc = ci(&c, "shop2", &[("availability.timezone", "Mars/Olympus")]);
-        let err = c
-            .availability_report(svc, MON, MON + H)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("availability.hours") && err.contains("Mars"),
             "{err}"
         );
     }

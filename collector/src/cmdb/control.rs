@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
+use super::availability_report::check_service_attributes;
 use super::ci::{
     put_relationship, remove_relationship, CiRecord, CiSource, RelationKind, Relationship,
 };
@@ -175,6 +176,14 @@ pub struct IncidentUpdate {
     pub note: Option<String>,
 }
 
+/// Attributes people keep on any CI, discovered or not: service levels,
+/// maintenance windows and redundancy. Discovery never reports them.
+fn kept_by_people(attribute: &str) -> bool {
+    ["availability.", "maintenance.", "redundancy."]
+        .iter()
+        .any(|p| attribute.starts_with(p))
+}
+
 fn validate_window(w: &Window) -> Result<(), ActionError> {
     if w.end_ms <= w.start_ms {
         return Err(ActionError::Invalid(
@@ -258,6 +267,7 @@ impl<S: Store> Cmdb<S> {
                 }
             }
             ci.attributes = new.attributes.clone();
+            check_service_attributes(&ci).map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
             ci.registered = true;
             let changes = changes_between(&Fields::new(), &ci.fields());
             let why = Why::Manual {
@@ -279,7 +289,10 @@ impl<S: Store> Cmdb<S> {
 
     /// Sets CI fields (`status`, `owner`…; `None` clears) and, on CIs
     /// created by hand, attributes. A discovered CI's attributes change only
-    /// through discovery and change control.
+    /// through discovery and change control, except the service-level ones
+    /// people keep and discovery never reports (`availability.*`,
+    /// `maintenance.*`, `redundancy.*`). Calendars are checked as they are
+    /// set: a bad maintenance window or agreed hours is refused, naming it.
     pub fn edit_ci(
         &self,
         by: &Actor,
@@ -298,7 +311,7 @@ impl<S: Store> Cmdb<S> {
             let before = ci.fields();
             for (field, value) in set {
                 if field.contains('.') {
-                    if ci.source != CiSource::Manual {
+                    if ci.source != CiSource::Manual && !kept_by_people(field) {
                         return abort(ActionError::Invalid(format!(
                             "{field} of {id} comes from discovery; it changes through an RFC, not an edit"
                         )));
@@ -312,6 +325,7 @@ impl<S: Store> Cmdb<S> {
                         .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
                 }
             }
+            check_service_attributes(&ci).map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
             let changes = changes_between(&before, &ci.fields());
             let detail = changes
                 .iter()

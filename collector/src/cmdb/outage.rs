@@ -7,8 +7,10 @@
 //!
 //! - a CI going down opens an outage. The outage is **planned** when it
 //!   starts inside the window of an approved RFC for that CI (approved with
-//!   a window, scheduled or implemented): it is recorded with the RFC, and
-//!   raises nothing. Otherwise it is **unplanned** and raises an incident
+//!   a window, scheduled or implemented), inside a **maintenance window**
+//!   (below), or while the CI's status is `maintenance`: it is recorded
+//!   with what planned it, and raises nothing. Otherwise it is
+//!   **unplanned** and raises an incident
 //!   (category `unplanned_outage`, impact the CI's criticality, urgency
 //!   high), linked to the CI;
 //! - the CI's next heartbeat closes the outage and resolves its incident,
@@ -21,18 +23,26 @@
 //! planned or unplanned by the same rule (an unplanned one raises an
 //! incident, resolved at once: it is recorded for investigation, there is
 //! nothing left to restore).
+//!
+//! Maintenance windows are CI attributes, in the calendar syntax of agreed
+//! service hours (`availability::hours`): `maintenance.window` (rules
+//! separated by `;`, e.g. `sun 02:00-04:00`), `maintenance.timezone`
+//! (default the CI's `availability.timezone`, else UTC) and
+//! `maintenance.exceptions` (`2026-12-27 closed`). A service's window
+//! covers what it depends on, to any depth: set it once on the service.
 
 use std::collections::BTreeMap;
 
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::ci::CiRecord;
+use super::ci::{CiRecord, CiStatus, RelationKind};
 use super::ids::{IncidentId, RfcId};
 use super::incident::Incident;
 use super::reconcile::put_incident;
 use super::rfc::{Rfc, RfcStatus};
 use super::{ci_key, encode, next_id, tx_get, AgentStatus, Cmdb, Counter};
+use crate::availability::hours::Calendar;
 use crate::availability::outage::{Change, Watch};
 use crate::cmdb::history::Actor;
 use crate::control::policy::Level;
@@ -89,9 +99,12 @@ pub struct Outage {
     pub start_ms: i64,
     /// `None` while it lasts.
     pub end_ms: Option<i64>,
-    /// Inside an approved RFC's window (`rfc`).
+    /// Inside an approved RFC's window (`rfc`), a maintenance window, or
+    /// while the CI was in status `maintenance`; `planned_by` says which.
     pub planned: bool,
     pub rfc: Option<RfcId>,
+    #[serde(default)]
+    pub planned_by: Option<String>,
     /// The incident an unplanned outage raised.
     pub incident: Option<IncidentId>,
     /// What showed it: `missed_heartbeats`, or `reboot` (a boot time later
@@ -167,15 +180,18 @@ impl<S: Store> Cmdb<S> {
         if watches.is_empty() {
             return Ok(changes);
         }
-        // RFC windows, only when something went down.
-        let rfcs: Vec<Rfc> = if changes
-            .iter()
-            .any(|(_, c)| matches!(c, Change::Down { .. }))
-        {
-            self.list_rfcs()?
-        } else {
-            Vec::new()
-        };
+        // What planned each outage, only when something went down.
+        let mut rfcs = None;
+        let mut plans = BTreeMap::new();
+        for (ci, change) in &changes {
+            if let Change::Down { start_ms } | Change::Rebooted { start_ms, .. } = *change {
+                let rfcs = match &mut rfcs {
+                    Some(r) => r,
+                    None => rfcs.insert(self.list_rfcs()?),
+                };
+                plans.insert((*ci, start_ms), self.planned(*ci, start_ms, rfcs)?);
+            }
+        }
         let result = self.store.transaction_on::<(), StoreError>(&TABLES, |tx| {
             for (ci, watch) in &watches {
                 tx.insert(Table::Watches, &ci_key(*ci), &encode(watch))?;
@@ -183,10 +199,12 @@ impl<S: Store> Cmdb<S> {
             for (ci, change) in &changes {
                 match *change {
                     Change::Down { start_ms } => {
-                        self.open_outage(tx, *ci, start_ms, None, now_ms, &rfcs, settings)?
+                        let plan = plans.get(&(*ci, start_ms)).cloned().flatten();
+                        self.open_outage(tx, *ci, start_ms, None, now_ms, plan, settings)?
                     }
                     Change::Rebooted { start_ms, end_ms } => {
-                        self.open_outage(tx, *ci, start_ms, Some(end_ms), now_ms, &rfcs, settings)?
+                        let plan = plans.get(&(*ci, start_ms)).cloned().flatten();
+                        self.open_outage(tx, *ci, start_ms, Some(end_ms), now_ms, plan, settings)?
                     }
                     Change::Up { start_ms, end_ms } => {
                         self.close_outage(tx, *ci, start_ms, end_ms, now_ms)?
@@ -201,6 +219,64 @@ impl<S: Store> Cmdb<S> {
         }
     }
 
+    /// What plans an outage of `ci` starting at `start_ms`, if anything: an
+    /// approved RFC's window, the CI's status `maintenance`, or a
+    /// maintenance window of the CI or of a service depending on it.
+    fn planned(&self, ci: CiId, start_ms: i64, rfcs: &[Rfc]) -> Result<Option<Plan>, StoreError> {
+        if let Some(r) = rfcs.iter().find(|r| {
+            matches!(
+                r.status,
+                RfcStatus::Approved | RfcStatus::Scheduled | RfcStatus::Implemented
+            ) && r.cis.contains(&ci)
+                && r.window
+                    .as_ref()
+                    .is_some_and(|w| w.start_ms <= start_ms && start_ms < w.end_ms)
+        }) {
+            return Ok(Some(Plan {
+                rfc: Some(r.id),
+                by: format!("the window of {}", r.id),
+            }));
+        }
+        let Some(record) = self.ci(ci)? else {
+            return Ok(None);
+        };
+        if record.status == CiStatus::Maintenance {
+            return Ok(Some(Plan {
+                rfc: None,
+                by: format!("{} is in status maintenance", record.name),
+            }));
+        }
+        // The CI's own window, then its dependents' (services), breadth
+        // first; each CI once.
+        let mut queue = std::collections::VecDeque::from([(record, 0)]);
+        let mut seen = std::collections::BTreeSet::from([ci]);
+        while let Some((record, depth)) = queue.pop_front() {
+            match maintenance_window(&record) {
+                Ok(Some(window)) if window.covers(start_ms) => {
+                    return Ok(Some(Plan {
+                        rfc: None,
+                        by: format!("the maintenance window of {} ({window})", record.name),
+                    }));
+                }
+                Ok(_) => {}
+                // Refused when set; one that predates the check is logged.
+                Err(e) => tracing::warn!(ci = %record.id, error = %e, "maintenance window ignored"),
+            }
+            if depth == MAX_SERVICE_DEPTH {
+                continue;
+            }
+            let (_, incoming) = self.relationships_of(record.id)?;
+            for r in incoming {
+                if r.kind == RelationKind::DependsOn && seen.insert(r.from) {
+                    if let Some(dependent) = self.ci(r.from)? {
+                        queue.push_back((dependent, depth + 1));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Records an outage: open (missed heartbeats) or, with `end_ms`, a
     /// reboot already over.
     #[allow(clippy::too_many_arguments)] // the check's context, passed once
@@ -211,24 +287,17 @@ impl<S: Store> Cmdb<S> {
         start_ms: i64,
         end_ms: Option<i64>,
         now_ms: i64,
-        rfcs: &[Rfc],
+        plan: Option<Plan>,
         settings: &AvailabilitySettings,
     ) -> Result<(), TxAbort<StoreError>> {
-        let planned_by = rfcs.iter().find(|r| {
-            matches!(
-                r.status,
-                RfcStatus::Approved | RfcStatus::Scheduled | RfcStatus::Implemented
-            ) && r.cis.contains(&ci)
-                && r.window
-                    .as_ref()
-                    .is_some_and(|w| w.start_ms <= start_ms && start_ms < w.end_ms)
-        });
+        let planned = plan.is_some();
         let mut outage = Outage {
             ci,
             start_ms,
             end_ms,
-            planned: planned_by.is_some(),
-            rfc: planned_by.map(|r| r.id),
+            planned,
+            rfc: plan.as_ref().and_then(|p| p.rfc),
+            planned_by: plan.map(|p| p.by),
             incident: None,
             cause: if end_ms.is_some() {
                 "reboot"
@@ -237,7 +306,7 @@ impl<S: Store> Cmdb<S> {
             }
             .into(),
         };
-        if planned_by.is_none() {
+        if !planned {
             let record: Option<CiRecord> = tx_get(tx, Table::Cis, &ci_key(ci))?;
             let (name, criticality) = record
                 .map(|c| (c.name, c.criticality))
@@ -248,7 +317,8 @@ impl<S: Store> Cmdb<S> {
                     format!("Unplanned outage: {name} stopped reporting"),
                     format!(
                         "{name} ({ci}) missed {} reporting intervals; no approved RFC window \
-                         covers it. Down since {} (when the first missed report was due).",
+                         or maintenance window covers it. Down since {} (when the first missed \
+                         report was due).",
                         settings.missed_intervals,
                         rfc3339(start_ms),
                     ),
@@ -256,8 +326,8 @@ impl<S: Store> Cmdb<S> {
                 Some(end) => (
                     format!("Unplanned reboot: {name}"),
                     format!(
-                        "{name} ({ci}) booted at {} with no approved RFC window covering it; \
-                         it was last seen up at {}.",
+                        "{name} ({ci}) booted at {} with no approved RFC window or maintenance \
+                         window covering it; it was last seen up at {}.",
                         rfc3339(end),
                         rfc3339(start_ms),
                     ),
@@ -324,6 +394,37 @@ impl<S: Store> Cmdb<S> {
     }
 }
 
+/// What planned an outage.
+#[derive(Debug, Clone)]
+struct Plan {
+    rfc: Option<RfcId>,
+    /// For people: "the window of RFC-3", "the maintenance window of shop
+    /// (sun 02:00-04:00 Europe/Paris)".
+    by: String,
+}
+
+/// How far up the services depending on a CI a maintenance window is
+/// looked for (as deep as availability reports go).
+const MAX_SERVICE_DEPTH: usize = 8;
+
+/// A CI's maintenance window, from its `maintenance.*` attributes.
+pub(crate) fn maintenance_window(record: &CiRecord) -> Result<Option<Calendar>, String> {
+    let get = |k: &str| record.attributes.get(k).map(String::as_str);
+    let Some(rules) = get("maintenance.window") else {
+        return Ok(None);
+    };
+    let zone = get("maintenance.timezone")
+        .or(get("availability.timezone"))
+        .unwrap_or("UTC");
+    Calendar::parse(
+        zone,
+        rules,
+        get("maintenance.exceptions").unwrap_or_default(),
+    )
+    .map(Some)
+    .map_err(|e| format!("maintenance.window: {e}"))
+}
+
 fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())
@@ -334,7 +435,7 @@ fn rfc3339(ms: i64) -> String {
 mod tests {
     use super::*;
     use crate::cmdb::incident::IncidentStatus;
-    use crate::cmdb::reconcile::tests_support::{Fixture, HOUR, NOON};
+    use crate::cmdb::reconcile::tests_support::{operator, Fixture, HOUR, NOON};
     use crate::cmdb::rfc::Window;
     use crate::cmdb::Report;
     use fathom_shared::wire::Metrics;
@@ -436,6 +537,7 @@ mod tests {
         let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
         assert!(outage.planned);
         assert_eq!((outage.rfc, outage.incident), (Some(rfc), None));
+        assert_eq!(outage.planned_by, Some(format!("the window of {rfc}")));
         assert!(f.cmdb.list_incidents().unwrap().is_empty());
 
         // The same silence outside the window is unplanned.
@@ -445,6 +547,120 @@ mod tests {
         check(&f, NOON + 3 * HOUR + 200 * S);
         let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
         assert!(!outage.planned && outage.incident.is_some());
+    }
+
+    /// Silence from `from` (after steady reports since `since`) until it
+    /// is found; the outage it opened.
+    fn silence(f: &mut Fixture, since: i64, from: i64) -> Outage {
+        beat(f, since);
+        check(f, since);
+        steady(f, since + 10 * S, from);
+        check(f, from + 100 * S);
+        f.cmdb.outages(None).unwrap().pop().unwrap()
+    }
+
+    fn set(f: &Fixture, ci: CiId, attributes: &[(&str, &str)]) -> Result<(), String> {
+        let set: Vec<(String, Option<String>)> = attributes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned())))
+            .collect();
+        f.cmdb
+            .edit_ci(&operator(), ci, &set, "agreed with the owner", NOON)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_outage_inside_a_maintenance_window_is_planned() {
+        let mut f = Fixture::new();
+        let ci = f.report(&[], NOON);
+        // The host's own window, 13:00-14:00 in Paris (12:00 UTC in
+        // November), kept on the discovered CI; a bad one is refused.
+        assert!(set(&f, ci, &[("maintenance.window", "mon 25:00-26:00")])
+            .unwrap_err()
+            .contains("maintenance.window"));
+        set(
+            &f,
+            ci,
+            &[
+                ("maintenance.window", "mon 13:00-14:00"),
+                ("maintenance.timezone", "Europe/Paris"),
+            ],
+        )
+        .unwrap();
+        let outage = silence(&mut f, NOON, NOON + 10 * 60 * S);
+        assert!(outage.planned && outage.incident.is_none(), "{outage:?}");
+        assert_eq!(
+            outage.planned_by.as_deref(),
+            Some("the maintenance window of web-1 (mon 13:00-14:00 Europe/Paris)")
+        );
+        assert!(f.incidents().is_empty());
+
+        // After the window: unplanned.
+        let outage = silence(&mut f, NOON + HOUR, NOON + HOUR + 10 * 60 * S);
+        assert!(!outage.planned && outage.incident.is_some(), "{outage:?}");
+    }
+
+    #[test]
+    fn a_services_maintenance_window_covers_what_it_depends_on() {
+        use crate::cmdb::control::NewCi;
+        let mut f = Fixture::new();
+        let ci = f.report(&[], NOON);
+        let service = |name: &str, attributes: &[(&str, &str)]| {
+            let new = NewCi {
+                class: "service".into(),
+                name: name.into(),
+                attributes: attributes
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                ..NewCi::default()
+            };
+            f.cmdb
+                .create_ci(&operator(), &new, "test", NOON)
+                .map(|c| c.id)
+        };
+        let err = service("shop", &[("maintenance.window", "someday 02:00-04:00")]).unwrap_err();
+        assert!(err.to_string().contains("someday"), "{err}");
+        // shop (window daily 12:00-13:00 UTC) depends on app, which
+        // depends on the host.
+        let shop = service("shop", &[("maintenance.window", "daily 12:00-13:00")]).unwrap();
+        let app = service("app", &[]).unwrap();
+        for (from, to) in [(shop, app), (app, ci)] {
+            f.cmdb
+                .relate(
+                    &operator(),
+                    from,
+                    RelationKind::DependsOn,
+                    to,
+                    true,
+                    "test",
+                    NOON,
+                )
+                .unwrap();
+        }
+        let outage = silence(&mut f, NOON, NOON + 10 * 60 * S);
+        assert_eq!(
+            outage.planned_by.as_deref(),
+            Some("the maintenance window of shop (daily 12:00-13:00 UTC)")
+        );
+        assert!(outage.incident.is_none());
+    }
+
+    #[test]
+    fn an_outage_of_a_ci_in_maintenance_is_planned() {
+        let mut f = Fixture::new();
+        let ci = f.report(&[], NOON);
+        let status = vec![("status".to_owned(), Some("maintenance".to_owned()))];
+        f.cmdb
+            .edit_ci(&operator(), ci, &status, "disk swap", NOON)
+            .unwrap();
+        let outage = silence(&mut f, NOON, NOON + 10 * 60 * S);
+        assert_eq!(
+            outage.planned_by.as_deref(),
+            Some("web-1 is in status maintenance")
+        );
+        assert!(f.incidents().is_empty());
     }
 
     #[test]

@@ -194,6 +194,7 @@ fn availability() {
                 end_ms: Some(end),
                 planned: rng.unit() < 0.2,
                 rfc: None,
+                planned_by: None,
                 incident: None,
                 cause: "missed_heartbeats".into(),
             };
