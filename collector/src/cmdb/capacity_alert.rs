@@ -9,7 +9,11 @@
 //!   the warning and critical levels;
 //! - **forecast**: a least-squares trend over the last 14 days of hourly
 //!   means (24 at least) reaching the critical level within the policy's
-//!   horizon, reported with its range ("in 12 days ± 3").
+//!   horizon, reported with its range ("in 12 days ± 3"); or, for a
+//!   series with a daily pattern (an additive Holt-Winters with a 24-hour
+//!   season fits its hourly means better than the line, 48 at least), that
+//!   model's forecast reaching critical within the horizon: the peaks of a
+//!   daily swing cross before the trend through its middle does.
 //!
 //! A series over a level, or forecast to cross, with no open alert gets an
 //! incident (category `capacity`, impact the CI's criticality, urgency high
@@ -27,7 +31,7 @@ use super::ids::IncidentId;
 use super::incident::Incident;
 use super::reconcile::put_incident;
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
-use crate::capacity::forecast::Linear;
+use crate::capacity::forecast::{HoltWinters, Linear};
 use crate::capacity::rollup::Tier;
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
@@ -35,7 +39,8 @@ use crate::control::policy::{Level, Threshold};
 use crate::store::{Store, StoreError, Table, TransactionError};
 
 const MINUTE_MS: i64 = 60_000;
-const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// How bad a series is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -65,8 +70,34 @@ pub struct Finding {
     pub series: String,
     pub current: f64,
     pub severity: Option<Severity>,
-    /// When the trend reaches critical: (at, earliest, latest), Unix ms.
+    /// When the trend reaches critical within the horizon: (at,
+    /// earliest, latest), Unix ms.
     pub crossing: Option<(i64, i64, Option<i64>)>,
+    pub forecast: Forecast,
+}
+
+/// The two models fitted to a series' hourly means.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Forecast {
+    /// The straight line's slope, per day, and its one-step error.
+    pub trend_per_day: Option<f64>,
+    pub linear_rmse: Option<f64>,
+    /// The daily Holt-Winters' one-step error, when it was fitted.
+    pub seasonal_rmse: Option<f64>,
+    /// When that model, fitting better than the line, first reaches
+    /// critical within the horizon (Unix ms).
+    pub seasonal_crossing: Option<i64>,
+}
+
+/// When to fit the seasonal model, the costlier of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seasonal {
+    /// Always (the capacity plan shows both models' errors).
+    Always,
+    /// Only where it could cross: the hourly peak, plus the line's growth
+    /// over the horizon, plus three of the line's errors, reaches critical
+    /// (the check every few minutes, over every CI).
+    IfItCouldCross,
 }
 
 /// A series assessed against its threshold (`Cmdb::assess_ci`).
@@ -99,37 +130,73 @@ fn mean(points: &[Point]) -> Option<f64> {
     (n > 0).then(|| points.iter().map(|p| p.mean * p.count as f64).sum::<f64>() / n as f64)
 }
 
+/// What a look at a series is given: its recent 5-minute points and its
+/// hourly means, its threshold and the policy's horizon.
+#[derive(Debug, Clone, Copy)]
+pub struct Look<'a> {
+    pub recent: &'a [Point],
+    pub hourly: &'a [Point],
+    pub threshold: &'a Threshold,
+    pub horizon_ms: i64,
+    pub seasonal: Seasonal,
+}
+
 /// A series against its threshold at `now_ms`.
-pub fn assess(
-    ci: CiId,
-    series: &str,
-    recent: &[Point],
-    hourly: &[Point],
-    threshold: &Threshold,
-    horizon_ms: i64,
-    now_ms: i64,
-) -> Option<Finding> {
+pub fn assess(ci: CiId, series: &str, look: &Look<'_>, now_ms: i64) -> Option<Finding> {
+    let Look {
+        recent,
+        hourly,
+        threshold,
+        horizon_ms,
+        seasonal,
+    } = *look;
     let current = mean(recent)?;
-    let crossing = (hourly.len() >= 24)
-        .then(|| {
-            let days: Vec<(f64, f64)> = hourly
-                .iter()
-                .map(|p| (p.at_ms as f64 / DAY_MS as f64, p.mean))
-                .collect();
-            Linear::fit(&days)?.time_to(threshold.critical, now_ms as f64 / DAY_MS as f64)
-        })
-        .flatten()
+    let days: Vec<(f64, f64)> = hourly
+        .iter()
+        .map(|p| (p.at_ms as f64 / DAY_MS as f64, p.mean))
+        .collect();
+    let linear = (hourly.len() >= 24).then(|| Linear::fit(&days)).flatten();
+    let crossing = linear
+        .and_then(|l| l.time_to(threshold.critical, now_ms as f64 / DAY_MS as f64))
         .map(|c| {
             let ms = |d: f64| (d * DAY_MS as f64) as i64;
             (ms(c.at), ms(c.earliest), c.latest.map(ms))
         })
         .filter(|c| c.0 <= now_ms + horizon_ms);
+    let mut forecast = Forecast {
+        trend_per_day: linear.map(|l| l.slope),
+        linear_rmse: linear.map(|l| l.rmse),
+        ..Forecast::default()
+    };
+    let could_cross = |line: &Linear| {
+        let peak = hourly.iter().map(|p| p.mean).fold(f64::MIN, f64::max);
+        let growth = line.slope.max(0.0) * horizon_ms as f64 / DAY_MS as f64;
+        peak + growth + 3.0 * line.rmse >= threshold.critical
+    };
+    if let (Some(line), Some(last)) = (linear, hourly.last()) {
+        if seasonal == Seasonal::Always || could_cross(&line) {
+            let means: Vec<f64> = hourly.iter().map(|p| p.mean).collect();
+            if let Some(hw) = HoltWinters::fit(&means, 24) {
+                forecast.seasonal_rmse = Some(hw.rmse);
+                // Hours from the last mean to the horizon's end.
+                let hours = ((now_ms + horizon_ms - last.at_ms) / HOUR_MS).max(0) as usize;
+                forecast.seasonal_crossing = (hw.rmse < line.rmse)
+                    .then(|| {
+                        hw.forecast(hours)
+                            .iter()
+                            .position(|v| *v >= threshold.critical)
+                            .map(|i| last.at_ms + (i as i64 + 1) * HOUR_MS)
+                    })
+                    .flatten();
+            }
+        }
+    }
     let severity = if current >= threshold.critical {
         Some(Severity::Critical)
     } else if current >= threshold.warning {
         Some(Severity::Warning)
     } else {
-        crossing.map(|_| Severity::Forecast)
+        (crossing.is_some() || forecast.seasonal_crossing.is_some()).then_some(Severity::Forecast)
     };
     Some(Finding {
         ci,
@@ -137,6 +204,7 @@ pub fn assess(
         current,
         severity,
         crossing,
+        forecast,
     })
 }
 
@@ -149,14 +217,22 @@ fn describe(f: &Finding, unit: Unit, t: &Threshold, now_ms: i64) -> String {
         value(t.warning),
         value(t.critical)
     );
+    let days = |ms: i64| (ms - now_ms) as f64 / DAY_MS as f64;
     if let Some((at, earliest, latest)) = f.crossing {
-        let days = |ms: i64| (ms - now_ms) as f64 / DAY_MS as f64;
         let spread = latest.map_or_else(
             || format!("{:.0} days at the soonest", days(earliest)),
             |l| format!("± {:.0}", (days(l) - days(earliest)) / 2.0),
         );
         text.push_str(&format!(
             " The 14-day trend reaches critical in {:.0} days ({spread}).",
+            days(at)
+        ));
+    }
+    if let (Some(at), Some(rmse)) = (f.forecast.seasonal_crossing, f.forecast.seasonal_rmse) {
+        text.push_str(&format!(
+            " Its daily pattern (Holt-Winters, error ± {}) reaches critical at its peaks in \
+             {:.1} days.",
+            value(rmse),
             days(at)
         ));
     }
@@ -179,7 +255,8 @@ impl<S: Store> Cmdb<S> {
         let mut findings: Vec<(Finding, Unit, Threshold)> = Vec::new();
         for ci in store.cis()? {
             let Some(record) = self.ci(ci)? else { continue };
-            for a in self.assess_ci(&store, &record, 14 * DAY_MS, now_ms)? {
+            let look = (14 * DAY_MS, Seasonal::IfItCouldCross);
+            for a in self.assess_ci(&store, &record, look, now_ms)? {
                 findings.push((a.finding, a.unit, a.threshold));
             }
         }
@@ -285,12 +362,13 @@ impl<S: Store> Cmdb<S> {
     }
 
     /// A CI's series that a threshold applies to, each assessed at `now_ms`
-    /// with its trend over the `history_ms` before, with its hourly means.
+    /// with its forecasts over the `history_ms` before, with its hourly
+    /// means.
     pub(crate) fn assess_ci(
         &self,
         store: &MetricStore<'_, S>,
         record: &CiRecord,
-        history_ms: i64,
+        (history_ms, seasonal): (i64, Seasonal),
         now_ms: i64,
     ) -> Result<Vec<Assessed>, MetricError> {
         let policy = &self.policy.capacity;
@@ -312,8 +390,14 @@ impl<S: Store> Cmdb<S> {
             let hourly = store
                 .points(ci, &name, Tier::Hour, now_ms - history_ms, now_ms + 1)?
                 .unwrap_or_default();
-            if let Some(finding) = assess(ci, &name, &recent, &hourly, t, policy.horizon_ms, now_ms)
-            {
+            let look = Look {
+                recent: &recent,
+                hourly: &hourly,
+                threshold: t,
+                horizon_ms: policy.horizon_ms,
+                seasonal,
+            };
+            if let Some(finding) = assess(ci, &name, &look, now_ms) {
                 out.push(Assessed {
                     unit: meta.unit,
                     threshold: t.clone(),
@@ -453,5 +537,44 @@ mod tests {
         );
         let alert = &f.cmdb.capacity_alerts().unwrap()[0];
         assert_eq!(alert.severity, Severity::Forecast);
+    }
+
+    #[test]
+    fn a_daily_swing_whose_peaks_will_cross_is_forecast_by_its_pattern() {
+        let mut f = Fixture::with_policy(Policy::builtin());
+        f.report(&[], NOON);
+        // A mean of 50 % growing 0.3 a day, swinging ±30 over the day,
+        // lowest at noon: the line through the middle reaches 90 in about
+        // 120 days, past the 30-day horizon; the peaks (84 % now) in 19.
+        let mut t = NOON;
+        for i in 0..(14 * 24 * 6) {
+            let hours = i as f64 / 6.0;
+            let pct = 50.0 + 0.3 * hours / 24.0
+                - 30.0 * (2.0 * std::f64::consts::PI * hours / 24.0).cos();
+            report(&mut f, t, pct);
+            t += 10 * MINUTE_MS;
+            if i % 144 == 0 {
+                fold(&f, t);
+            }
+        }
+        fold(&f, t);
+        let raised = check(&f, t);
+        let [AlertChange::Raised(_, series, id)] = &raised[..] else {
+            panic!("{raised:?}")
+        };
+        assert_eq!(series, "fs.used_pct:/var");
+        assert_eq!(
+            f.cmdb.capacity_alerts().unwrap()[0].severity,
+            Severity::Forecast
+        );
+        let symptom = f.cmdb.incident(*id).unwrap().unwrap().symptom;
+        assert!(!symptom.contains("14-day trend"), "{symptom}");
+        let days: f64 = symptom
+            .split("reaches critical at its peaks in ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("{symptom}"));
+        assert!((17.0..=21.0).contains(&days), "{days}: {symptom}");
     }
 }

@@ -15,12 +15,11 @@ use std::collections::BTreeSet;
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::capacity_alert::Severity;
+use super::capacity_alert::{Seasonal, Severity};
 use super::ci::RelationKind;
 use super::ids::RfcId;
 use super::rfc::Rfc;
 use super::Cmdb;
-use crate::capacity::forecast::{HoltWinters, Linear};
 use crate::capacity::rollup::{percentile_f64, Tier};
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
@@ -239,30 +238,14 @@ impl<S: Store> Cmdb<S> {
                     continue;
                 }
             }
-            for a in self.assess_ci(&store, &record, days * DAY_MS, now_ms)? {
+            for a in self.assess_ci(&store, &record, (days * DAY_MS, Seasonal::Always), now_ms)? {
                 let (found, t, hourly, name) =
                     (&a.finding, &a.threshold, &a.hourly, &a.finding.series);
                 let fives = store
                     .points(ci, name, Tier::FiveMinute, from_ms, now_ms + 1)?
                     .unwrap_or_default();
                 let (p95, p99, peak) = peaks(&fives);
-                let by_day: Vec<(f64, f64)> = hourly
-                    .iter()
-                    .map(|p| (p.at_ms as f64 / DAY_MS as f64, p.mean))
-                    .collect();
-                let linear = Linear::fit(&by_day);
-                let means: Vec<f64> = hourly.iter().map(|p| p.mean).collect();
-                let seasonal = HoltWinters::fit(&means, 24);
-                let seasonal_crossing = match (&seasonal, &linear, hourly.last()) {
-                    (Some(hw), Some(line), Some(last)) if hw.rmse < line.rmse => {
-                        let hours = (self.policy.capacity.horizon_ms / 3_600_000) as usize;
-                        hw.forecast(hours)
-                            .iter()
-                            .position(|v| *v >= t.critical)
-                            .map(|i| last.at_ms + (i as i64 + 1) * 3_600_000)
-                    }
-                    _ => None,
-                };
+                let forecast = found.forecast;
                 lines.push(PlanLine {
                     ci,
                     ci_name: record.name.clone(),
@@ -277,11 +260,11 @@ impl<S: Store> Cmdb<S> {
                     critical: t.critical,
                     headroom: t.critical - found.current,
                     severity: found.severity,
-                    trend_per_day: linear.map(|l| l.slope),
+                    trend_per_day: forecast.trend_per_day,
                     crossing: found.crossing,
-                    linear_rmse: linear.map(|l| l.rmse),
-                    seasonal_rmse: seasonal.as_ref().map(|h| h.rmse),
-                    seasonal_crossing,
+                    linear_rmse: forecast.linear_rmse,
+                    seasonal_rmse: forecast.seasonal_rmse,
+                    seasonal_crossing: forecast.seasonal_crossing,
                     hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
                     pending_changes: Vec::new(),
                 });
