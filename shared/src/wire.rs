@@ -734,6 +734,9 @@ pub struct InterfaceCounters {
     pub rx_bps: Option<f64>,
     #[serde(default)]
     pub tx_bps: Option<f64>,
+    /// Receive and transmit errors per second over the same interval.
+    #[serde(default)]
+    pub errors_per_s: Option<f64>,
 }
 
 /// The collector's JSON answer to an accepted envelope.

@@ -75,8 +75,11 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
             let listed = collector.cli_json(&["metrics", "list", &ci]);
             let series = listed["series"].as_array().unwrap().clone();
             let has = |name: &str| series.iter().any(|s| s["name"] == name);
-            (has("cpu.utilisation_pct") && has("memory.used_pct") && has("if.in_bps:lo"))
-                .then_some(series)
+            (has("cpu.utilisation_pct")
+                && has("memory.used_pct")
+                && has("if.in_bps:lo")
+                && has("if.errors_per_s:lo"))
+            .then_some(series)
         },
     );
     // A few reports more, for a series over time.
@@ -106,6 +109,14 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
     );
     assert_eq!(named("memory.used_pct")["unit"], "percent");
     assert_eq!(named("if.in_bps:lo")["unit"], "bits_per_second");
+    // Loopback never counts an error; the kernel agrees.
+    let errors = named("if.errors_per_s:lo");
+    assert_eq!(errors["unit"], "per_second");
+    let lo_errors = ["rx_errors", "tx_errors"]
+        .map(|f| std::fs::read_to_string(format!("/sys/class/net/lo/statistics/{f}")).unwrap());
+    if lo_errors.iter().all(|e| e.trim() == "0") {
+        assert_eq!(errors["last_value"].as_f64(), Some(0.0), "{errors}");
+    }
     assert!(
         series
             .iter()

@@ -127,7 +127,8 @@ impl Sampler {
         let elapsed = std::mem::replace(&mut self.networks_at, std::time::Instant::now())
             .elapsed()
             .as_secs_f64();
-        let bps = |bytes: u64| (elapsed > 0.0).then(|| bytes as f64 * 8.0 / elapsed);
+        let per_s = |n: u64| (elapsed > 0.0).then(|| n as f64 / elapsed);
+        let bps = |bytes: u64| per_s(bytes).map(|b| b * 8.0);
         let load = System::load_average();
         let mut filesystems: Vec<FilesystemUse> = self
             .disks
@@ -155,6 +156,7 @@ impl Sampler {
                 tx_bytes: data.total_transmitted(),
                 rx_bps: bps(data.received()),
                 tx_bps: bps(data.transmitted()),
+                errors_per_s: per_s(data.errors_on_received() + data.errors_on_transmitted()),
             })
             .collect();
         interfaces.sort_by(|a, b| a.name.cmp(&b.name));

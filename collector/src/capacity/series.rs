@@ -166,6 +166,9 @@ pub fn host_samples(m: &Metrics) -> Vec<Sample> {
         if let Some(bps) = i.tx_bps {
             put(format!("if.out_bps:{}", i.name), bps);
         }
+        if let Some(errors) = i.errors_per_s {
+            put(format!("if.errors_per_s:{}", i.name), errors);
+        }
     }
     out
 }
@@ -247,6 +250,7 @@ mod tests {
                     name: "eth0".into(),
                     rx_bps: Some(100_000.0),
                     tx_bps: Some(0.0),
+                    errors_per_s: Some(0.5),
                     ..InterfaceCounters::default()
                 },
                 InterfaceCounters {
@@ -265,6 +269,7 @@ mod tests {
         assert_eq!(value(&samples, "swap.used_pct"), None, "no swap");
         assert_eq!(value(&samples, "if.in_bps:eth0"), Some(100_000.0));
         assert_eq!(value(&samples, "if.out_bps:eth0"), Some(0.0));
+        assert_eq!(value(&samples, "if.errors_per_s:eth0"), Some(0.5));
         assert_eq!(
             value(&samples, "if.in_bps:eth1"),
             None,

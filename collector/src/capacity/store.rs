@@ -886,6 +886,7 @@ mod tests {
                 tx_bytes: 0,
                 rx_bps: (rx > 0).then_some(rx as f64 / 10.0),
                 tx_bps: (rx > 0).then_some(0.0),
+                errors_per_s: None,
             }],
             ..Metrics::default()
         })

@@ -352,6 +352,12 @@ impl Host1 {
                     // that noise.
                     rx_bps: Some(rates[i].0),
                     tx_bps: Some(rates[i].1),
+                    // Mostly none; now and then a burst.
+                    errors_per_s: Some(if (rates[i].0 as u64).is_multiple_of(97) {
+                        0.25
+                    } else {
+                        0.0
+                    }),
                 })
                 .collect(),
         }
@@ -473,7 +479,7 @@ fn ingest(cis: usize, hours: i64, mounts: usize, nics: usize) {
         (reports, folder.join().unwrap())
     });
     let wall = started.elapsed();
-    let series = 7 + 3 * mounts + 2 * nics;
+    let series = 7 + 3 * mounts + 3 * nics;
     println!(
         "| {cis} hosts × {series} series, {hours} h at 1/min | {reports} | {samples} | {:.2} s | {:.2} s | {:.2} s | **{:.0}** |",
         wall.as_secs_f64(),
