@@ -4,8 +4,8 @@
 //! critical level (with the range the trend's error allows), how much a
 //! daily season explains (additive Holt-Winters against a straight line),
 //! the headroom left, and what open RFCs stating a new capacity
-//! (`hardware.memory_bytes: 68719476736`, `storage./var.size_bytes: …`)
-//! would leave; per service, its tightest member.
+//! (`hardware.memory_bytes: 68719476736`, `hardware.cpu_threads: 16`,
+//! `storage./var.size_bytes: …`) would leave; per service, its tightest member.
 //!
 //! Reads only: the metric store and the CMDB. The rendering (table, CSV,
 //! HTML with SVG charts) is the CLI's.
@@ -75,8 +75,9 @@ pub struct PlanLine {
     /// The hourly means, for charts.
     pub hourly: Vec<(i64, f64)>,
     /// Open RFCs on this CI that state a new capacity for this series
-    /// (`hardware.memory_bytes`, `storage.<mount>.size_bytes`), with the
-    /// use and crossing they would leave.
+    /// (`hardware.memory_bytes`, `hardware.swap_bytes`,
+    /// `hardware.cpu_threads`, `storage.<mount>.size_bytes`), with the use
+    /// and crossing they would leave.
     #[serde(default)]
     pub pending_changes: Vec<RfcEffect>,
 }
@@ -99,11 +100,18 @@ pub struct RfcEffect {
     pub crossing_after: Option<i64>,
 }
 
-/// The capacity attribute behind a percentage series: memory for memory,
-/// a filesystem's size for its use. Byte series do not change with size.
+/// The capacity attribute behind a percentage series: memory and swap
+/// for their use, a filesystem's size for its use, and the hardware
+/// threads for CPU utilisation (the same work spread over more threads).
+/// Byte series do not change with size.
 fn capacity_attribute(series: &str) -> Option<String> {
     match series.split_once(':') {
-        None if series == "memory.used_pct" => Some("hardware.memory_bytes".into()),
+        None => match series {
+            "memory.used_pct" => Some("hardware.memory_bytes".into()),
+            "swap.used_pct" => Some("hardware.swap_bytes".into()),
+            "cpu.utilisation_pct" => Some("hardware.cpu_threads".into()),
+            _ => None,
+        },
         Some(("fs.used_pct", mount)) => Some(format!("storage.{mount}.size_bytes")),
         _ => None,
     }
@@ -352,6 +360,8 @@ mod tests {
         let mut inv = crate::cmdb::reconcile::tests_support::inventory(&[], NOON);
         inv.hardware = Some(fathom_shared::wire::Hardware {
             memory_bytes: 1000,
+            swap_bytes: 1000,
+            cpu_threads: 4,
             ..Default::default()
         });
         let host = f.send(inv);
@@ -362,6 +372,7 @@ mod tests {
             let swing = (day * std::f64::consts::TAU).sin() * 5.0;
             let m = Metrics {
                 observed_at_ms: t,
+                cpu_utilisation_pct: 40.0,
                 memory_total_bytes: 1000,
                 memory_used_bytes: (600.0 + swing * 10.0) as u64,
                 // Swap: slow growth (0.5 %/day) under a wide daily swing
@@ -410,6 +421,13 @@ mod tests {
                 end_ms: t + 8 * DAY_MS,
             },
         );
+        // Others add swap and CPU threads.
+        let window = || crate::cmdb::rfc::Window {
+            start_ms: t + 2 * DAY_MS,
+            end_ms: t + 3 * DAY_MS,
+        };
+        let more_swap = f.rfc(host, "hardware.swap_bytes: 4000", window());
+        let more_threads = f.rfc(host, "hardware.cpu_threads: 8", window());
         let plan = f
             .cmdb
             .capacity_plan(&Scope::Service(shop), 14, t, &settings)
@@ -465,7 +483,25 @@ mod tests {
         assert_eq!((effect.rfc, effect.from, effect.to), (rfc, 1000.0, 2000.0));
         assert_eq!(effect.window_start_ms, Some(t + 7 * DAY_MS));
         assert!((effect.current_after - memory.current / 2.0).abs() < 1e-9);
-        assert!(var.pending_changes.is_empty(), "the RFC is about memory");
+        assert!(var.pending_changes.is_empty(), "no RFC is about /var");
+        let [effect] = &swap.pending_changes[..] else {
+            panic!("{:?}", swap.pending_changes)
+        };
+        assert_eq!((effect.rfc, effect.to), (more_swap, 4000.0));
+        assert!((effect.current_after - swap.current / 4.0).abs() < 1e-9);
+        let cpu = plan
+            .lines
+            .iter()
+            .find(|l| l.series == "cpu.utilisation_pct")
+            .unwrap();
+        let [effect] = &cpu.pending_changes[..] else {
+            panic!("{:?}", cpu.pending_changes)
+        };
+        assert_eq!(
+            (effect.rfc, effect.from, effect.to),
+            (more_threads, 4.0, 8.0)
+        );
+        assert!((effect.current_after - 20.0).abs() < 1e-6, "{effect:?}");
         // The tightest member series is /var (64 of 90 against 60 of 97).
         let service = plan.service.unwrap();
         assert_eq!(service.members, 1);
