@@ -17,6 +17,8 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/fathom-collector";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
 pub const DEFAULT_MAX_CONCURRENT_REPORTS: usize = 512;
+pub const DEFAULT_REPORT_RECORDS_DAYS: u64 = 7;
+const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +30,7 @@ struct RawConfig {
     max_body_bytes: Option<usize>,
     clock_skew_secs: Option<u64>,
     max_concurrent_reports: Option<usize>,
+    report_records_days: Option<u64>,
     policy: Option<PathBuf>,
     webhook: Option<RawWebhook>,
     #[serde(default)]
@@ -81,6 +84,9 @@ pub struct CollectorConfig {
     pub max_body_bytes: usize,
     pub clock_skew: Duration,
     pub max_concurrent_reports: usize,
+    /// How long the record of each received report is kept (to answer an
+    /// agent's resend with the same acknowledgement), in ms.
+    pub report_records_ms: i64,
     /// The change-control policy (the file named by `policy`, or the
     /// built-in copy of `configs/policy.toml`).
     pub policy: Policy,
@@ -101,6 +107,7 @@ impl CollectorConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             clock_skew: Duration::from_secs(DEFAULT_CLOCK_SKEW_SECS),
             max_concurrent_reports: DEFAULT_MAX_CONCURRENT_REPORTS,
+            report_records_ms: DEFAULT_REPORT_RECORDS_DAYS as i64 * DAY_MS,
             policy: Policy::builtin(),
             webhook: None,
             metrics: MetricSettings::default(),
@@ -156,6 +163,15 @@ impl CollectorConfig {
             return Err(invalid(
                 "max_concurrent_reports",
                 "must be at least 1".into(),
+            ));
+        }
+        let report_records_days = raw
+            .report_records_days
+            .unwrap_or(DEFAULT_REPORT_RECORDS_DAYS);
+        if !(1..=3650).contains(&report_records_days) {
+            return Err(invalid(
+                "report_records_days",
+                "must be between 1 and 3650".into(),
             ));
         }
         let policy = match &raw.policy {
@@ -220,6 +236,7 @@ impl CollectorConfig {
             max_body_bytes,
             clock_skew: Duration::from_secs(raw.clock_skew_secs.unwrap_or(DEFAULT_CLOCK_SKEW_SECS)),
             max_concurrent_reports,
+            report_records_ms: report_records_days as i64 * DAY_MS,
         })
     }
 }
@@ -416,6 +433,7 @@ mod tests {
                 "metrics.max_series_per_ci",
             ),
             ("[metrics]\nretention = 1", "retention"),
+            ("report_records_days = 0", "report_records_days"),
             (
                 "[availability]\nmissed_intervals = 0",
                 "availability.missed_intervals",

@@ -95,7 +95,11 @@ pub async fn start(
         .as_ref()
         .map(|w| crate::webhook::spawn(cmdb.clone(), w))
         .transpose()?;
-    let capacity = crate::capacity::task::spawn(cmdb.clone(), config.metrics.clone());
+    let capacity = crate::capacity::task::spawn(
+        cmdb.clone(),
+        config.metrics.clone(),
+        config.report_records_ms,
+    );
     let availability = crate::availability::task::spawn(cmdb.clone(), config.availability.clone());
     let api = Arc::new(Api {
         metrics: config.metrics.clone(),

@@ -1,6 +1,7 @@
 //! The capacity task: folds the ingest log into the metric store every few
-//! seconds; every few minutes, rolls the store up (and applies retention)
-//! and checks the capacity thresholds (`cmdb::capacity_alert`).
+//! seconds; every few minutes, rolls the store up (and applies retention),
+//! checks the capacity thresholds (`cmdb::capacity_alert`), and expires the
+//! records of reports received longer ago than their retention.
 //!
 //! One task does both, and nothing else writes the metric store, which is
 //! what `store`'s read-outside, write-inside transactions rely on. Each run
@@ -26,7 +27,11 @@ const ROLL_UP_BATCH: usize = 1_000;
 /// Wakes the capacity task (a fold now); stops it when dropped.
 pub use crate::background::Handle;
 
-pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: MetricSettings) -> Handle {
+pub fn spawn<S: Store>(
+    cmdb: Arc<Cmdb<S>>,
+    settings: MetricSettings,
+    report_records_ms: i64,
+) -> Handle {
     let wake = Arc::new(Notify::new());
     let woken = wake.clone();
     let task = tokio::spawn(
@@ -39,8 +44,13 @@ pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: MetricSettings) -> Handle {
                 let roll_up = last_roll_up
                     .is_none_or(|t| now - t >= settings.roll_up_every.as_millis() as i64);
                 let (cmdb, settings) = (cmdb.clone(), settings.clone());
-                let ran =
-                    tokio::task::spawn_blocking(move || run(&cmdb, &settings, now, roll_up)).await;
+                let ran = tokio::task::spawn_blocking(move || {
+                    run(&cmdb, &settings, now, roll_up);
+                    if roll_up {
+                        expire_report_records(&cmdb, now - report_records_ms);
+                    }
+                })
+                .await;
                 match ran {
                     Ok(()) if roll_up => last_roll_up = Some(now),
                     Ok(()) => {}
@@ -130,6 +140,17 @@ fn run<S: Store>(cmdb: &Cmdb<S>, settings: &MetricSettings, now: i64, roll_up: b
         Err(e) => {
             tracing::error!(error = %crate::error_chain(&e), "Checking capacity thresholds failed; the next run tries again")
         }
+    }
+}
+
+fn expire_report_records<S: Store>(cmdb: &Cmdb<S>, before_ms: i64) {
+    match cmdb.expire_report_records(before_ms) {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "Expired report records"),
+        Err(e) => tracing::error!(
+            error = %crate::error_chain(&e),
+            "Expiring report records failed; the next run tries again"
+        ),
     }
 }
 

@@ -752,6 +752,58 @@ impl<S: Store> Cmdb<S> {
         Ok(Some(delta.clone().apply_to(stored.inventory)))
     }
 
+    /// Removes the records of reports received before `before_ms`, keeping
+    /// each agent's newest; returns how many went. A record answers an
+    /// agent resending a report it never saw acknowledged; past this
+    /// retention, such a resend is refused as a replay (it was stored).
+    pub fn expire_report_records(&self, before_ms: i64) -> Result<usize, StoreError> {
+        const BATCH: usize = 5_000;
+        let mut removed = 0;
+        for agent in self.list_agents()? {
+            let prefix = agent.agent_id.as_bytes().to_vec();
+            loop {
+                let entries = self.store.scan_from(Table::Reports, &prefix, BATCH)?;
+                let mut old = Vec::new();
+                let mut more = entries.len() == BATCH;
+                for (key, value) in &entries {
+                    let seq = key
+                        .strip_prefix(prefix.as_slice())
+                        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                        .map(u64::from_be_bytes);
+                    // Another agent's, or this agent's newest: done.
+                    if seq.is_none_or(|s| s >= agent.last_seq) {
+                        more = false;
+                        break;
+                    }
+                    let record: ReportRecord = decode(Table::Reports, key, value)?;
+                    if record.received_at_ms >= before_ms {
+                        more = false;
+                        break;
+                    }
+                    old.push(key.clone());
+                }
+                if !old.is_empty() {
+                    let result =
+                        self.store
+                            .transaction_on::<(), StoreError>(&[Table::Reports], |tx| {
+                                for key in &old {
+                                    tx.remove(Table::Reports, key)?;
+                                }
+                                Ok(())
+                            });
+                    if let Err(TransactionError::Store(e) | TransactionError::Aborted(e)) = result {
+                        return Err(e);
+                    }
+                    removed += old.len();
+                }
+                if !more || old.is_empty() {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Number of reports stored for an agent (for audits and tests).
     pub fn report_count(&self, agent: AgentId) -> Result<usize, StoreError> {
         Ok(self
@@ -962,6 +1014,58 @@ mod tests {
         ));
         assert_eq!(cmdb.report_count(agent).unwrap(), 1);
         assert_eq!(cmdb.agent(agent).unwrap().unwrap().reports_received, 1);
+    }
+
+    #[test]
+    fn report_records_expire_but_each_agents_newest_stays() {
+        let (_d, cmdb) = cmdb();
+        let (token, _) = cmdb.create_enrollment_token(10_000, 2, 0).unwrap();
+        enroll(&cmdb, 1, &token).unwrap();
+        enroll(&cmdb, 2, &token).unwrap();
+        let (one, two) = (
+            AgentId::from_public_key(&[1; 32]),
+            AgentId::from_public_key(&[2; 32]),
+        );
+        let metrics = |at: i64| {
+            Report::Metrics(fathom_shared::wire::Metrics {
+                observed_at_ms: at,
+                ..Default::default()
+            })
+        };
+        // Agent one: seq 1..=10 received at 1..=10 s; agent two: seq 1..=3
+        // at 1..=3 s (enrollments leave no report record).
+        for seq in 1..=10u64 {
+            let at = seq as i64 * 1000;
+            cmdb.apply(one, seq, &format!("d{seq}"), &metrics(at), at)
+                .unwrap();
+            if seq <= 3 {
+                cmdb.apply(two, seq, &format!("d{seq}"), &metrics(at), at)
+                    .unwrap();
+            }
+        }
+        assert_eq!(cmdb.report_count(one).unwrap(), 10);
+        // Before 5.5 s: one keeps seq 6..=10; two keeps its newest only.
+        assert_eq!(cmdb.expire_report_records(5_500).unwrap(), 5 + 2);
+        assert_eq!(cmdb.report_count(one).unwrap(), 5);
+        assert_eq!(cmdb.report_count(two).unwrap(), 1);
+        assert_eq!(cmdb.expire_report_records(5_500).unwrap(), 0, "idempotent");
+        // A kept record still answers a resend; an expired one is a replay.
+        assert_eq!(
+            cmdb.apply(one, 6, "d6", &metrics(6000), 20_000)
+                .unwrap()
+                .outcome,
+            AckOutcome::Duplicate
+        );
+        assert_eq!(
+            cmdb.apply(two, 3, "d3", &metrics(3000), 20_000)
+                .unwrap()
+                .outcome,
+            AckOutcome::Duplicate
+        );
+        assert!(matches!(
+            cmdb.apply(one, 5, "d5", &metrics(5000), 20_000),
+            Err(CmdbError::Refused(Refusal::Replay { seq: 5, last: 10 }))
+        ));
     }
 
     #[test]
