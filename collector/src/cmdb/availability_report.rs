@@ -15,7 +15,9 @@
 //! - the service's own outages (when it has an agent) count in series too.
 //!
 //! Downtime is **unplanned** outages only; planned ones (inside an approved
-//! RFC's window) are reported beside it and not held against the service.
+//! RFC's window or a maintenance window, or while the CI was in
+//! maintenance: `cmdb::outage`) are reported beside it and not held
+//! against the service.
 //!
 //! Agreed hours are service attributes: `availability.hours` (rules
 //! separated by `;`, e.g. `mon-fri 08:00-18:00; sat 09:00-12:00`; default
