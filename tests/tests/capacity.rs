@@ -194,6 +194,41 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
         .unwrap_or_else(|| panic!("{plan}"));
     assert_eq!(memory["ci"], ci.as_str());
     assert_eq!(memory["critical"], 97.0);
+
+    // Across the host's class: every filesystem series, as listed.
+    let class = memory["class"].as_str().unwrap();
+    let queried = collector.cli_json(&[
+        "metrics",
+        "query",
+        "fs.used_pct:*",
+        "--class",
+        class,
+        "--since",
+        "-10m",
+        "--tier",
+        "raw",
+    ]);
+    let mut found: Vec<&str> = queried["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|s| assert_eq!(s["ci"], ci.as_str()))
+        .map(|s| s["series"].as_str().unwrap())
+        .collect();
+    let mut listed: Vec<&str> = series
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .filter(|n| n.starts_with("fs.used_pct:"))
+        .collect();
+    found.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(found, listed);
+    let table = collector.cli(&["metrics", "query", "memory.*", "--class", class]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("memory.used_pct") && table.contains("P95"),
+        "{table}"
+    );
     assert!(
         (memory["current"].as_f64().unwrap() - used_pct).abs() < 5.0,
         "{memory}"

@@ -6,6 +6,7 @@
 //! |--------|----------------------------------------------------------|
 //! | GET    | /v1/metrics?ci=                                          |
 //! | GET    | /v1/metrics/points?ci=&series=&from_ms=&to_ms=&tier=     |
+//! | GET    | /v1/metrics/query?class=|service=&series=&from_ms=&to_ms=&tier= |
 //! | GET    | /v1/outages?ci=&open=true                                |
 //! | GET    | /v1/capacity-alerts                                      |
 //! | GET    | /v1/availability?ci=&from_ms=&to_ms=                     |
@@ -13,7 +14,9 @@
 //!
 //! `tier` is `raw`, `5m`, `1h`, `1d` or `auto` (the default: the finest
 //! tier still holding data from `from_ms`). Series names hold `:` and `/`
-//! (`fs.used_pct:/var`): percent-encode them.
+//! (`fs.used_pct:/var`): percent-encode them. A query across CIs takes a
+//! series name or a prefix ending in `*` (`fs.used_pct:*`), and answers at
+//! most 2,000 series (more is `400`, with the count: narrow it).
 
 use std::sync::Arc;
 
@@ -26,6 +29,7 @@ use super::{bad_request, json, not_found, now_ms, refuse, Answer, Api, Refused};
 use crate::capacity::rollup::Tier;
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricStore, Point};
+use crate::cmdb::capacity_plan::{Scope, SeriesPoints};
 use crate::store::Store;
 
 /// A series in a CI's listing.
@@ -51,6 +55,32 @@ pub struct PointsView {
     pub points: Vec<Point>,
 }
 
+/// A query's series across CIs.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct QueryView {
+    pub tier: Tier,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub series: Vec<SeriesPoints>,
+}
+
+/// The most series one query across CIs answers.
+const MAX_QUERY_SERIES: usize = 2_000;
+
+/// `class=` or `service=` (neither: every CI).
+fn scope(r: &Request<'_>) -> Result<Scope, Refused> {
+    Ok(match (r.query("class"), r.query("service")) {
+        (Some(_), Some(_)) => return Err(bad_request("give class or service, not both")),
+        (Some(class), None) => Scope::Class(class.to_owned()),
+        (None, Some(service)) => Scope::Service(
+            service
+                .parse()
+                .map_err(|e| bad_request(format!("query parameter service: {e}")))?,
+        ),
+        (None, None) => Scope::All,
+    })
+}
+
 fn metric_error(e: MetricError) -> Refused {
     tracing::error!(error = %crate::error_chain(&e), "Reading the metric store failed");
     refuse(
@@ -72,7 +102,55 @@ pub(super) fn route<S: Store>(
         text.parse()
             .map_err(|e| bad_request(format!("query parameter ci: {e}")))
     };
+    let series = || {
+        r.query("series")
+            .ok_or_else(|| bad_request("query parameter series is required"))
+    };
+    // The period and the tier to read it at.
+    let span = || -> Result<(Tier, i64, i64), Refused> {
+        let now = now_ms();
+        let to_ms = r.query_ms("to_ms")?.unwrap_or(now);
+        let from_ms = r.query_ms("from_ms")?.unwrap_or(to_ms - 24 * 3_600_000);
+        if from_ms >= to_ms {
+            return Err(bad_request("from_ms must be before to_ms"));
+        }
+        let tier = match r.query("tier").unwrap_or("auto") {
+            "auto" => api.metrics.finest_covering(from_ms, now),
+            text => Tier::ALL
+                .into_iter()
+                .find(|t| t.name() == text)
+                .ok_or_else(|| {
+                    bad_request(format!(
+                        "query parameter tier: {text:?} is not raw, 5m, 1h, 1d or auto"
+                    ))
+                })?,
+        };
+        Ok((tier, from_ms, to_ms))
+    };
     let answer = match (r.method, r.segments) {
+        (&Method::GET, ["v1", "metrics", "query"]) => {
+            let scope = scope(r)?;
+            let pattern = series()?;
+            let (tier, from_ms, to_ms) = span()?;
+            let found = api
+                .cmdb
+                .query_series(&scope, pattern, (tier, from_ms, to_ms), MAX_QUERY_SERIES, &api.metrics)
+                .map_err(metric_error)?
+                .map_err(|n| {
+                    bad_request(format!(
+                        "{n} series match; at most {MAX_QUERY_SERIES} are answered: narrow the class, service or series"
+                    ))
+                })?;
+            json(
+                StatusCode::OK,
+                &QueryView {
+                    tier,
+                    from_ms,
+                    to_ms,
+                    series: found,
+                },
+            )
+        }
         (&Method::GET, ["v1", "metrics"]) => {
             let ci = ci()?;
             let latest = metrics.latest(ci).map_err(metric_error)?;
@@ -98,26 +176,8 @@ pub(super) fn route<S: Store>(
         }
         (&Method::GET, ["v1", "metrics", "points"]) => {
             let ci = ci()?;
-            let series = r
-                .query("series")
-                .ok_or_else(|| bad_request("query parameter series is required"))?;
-            let now = now_ms();
-            let to_ms = r.query_ms("to_ms")?.unwrap_or(now);
-            let from_ms = r.query_ms("from_ms")?.unwrap_or(to_ms - 24 * 3_600_000);
-            if from_ms >= to_ms {
-                return Err(bad_request("from_ms must be before to_ms"));
-            }
-            let tier = match r.query("tier").unwrap_or("auto") {
-                "auto" => api.metrics.finest_covering(from_ms, now),
-                text => Tier::ALL
-                    .into_iter()
-                    .find(|t| t.name() == text)
-                    .ok_or_else(|| {
-                        bad_request(format!(
-                            "query parameter tier: {text:?} is not raw, 5m, 1h, 1d or auto"
-                        ))
-                    })?,
-            };
+            let series = series()?;
+            let (tier, from_ms, to_ms) = span()?;
             let points = metrics
                 .points(ci, series, tier, from_ms, to_ms)
                 .map_err(metric_error)?
@@ -166,18 +226,7 @@ pub(super) fn route<S: Store>(
             json(StatusCode::OK, &report)
         }
         (&Method::GET, ["v1", "capacity-plan"]) => {
-            use crate::cmdb::capacity_plan::Scope;
-            let scope = match (r.query("class"), r.query("service")) {
-                (Some(_), Some(_)) => return Err(bad_request("give class or service, not both")),
-                (Some(class), None) => Scope::Class(class.to_owned()),
-                (None, Some(_)) => Scope::Service(
-                    r.query("service")
-                        .unwrap_or_default()
-                        .parse()
-                        .map_err(|e| bad_request(format!("query parameter service: {e}")))?,
-                ),
-                (None, None) => Scope::All,
-            };
+            let scope = scope(r)?;
             let days = match r.query("days") {
                 None => 30,
                 Some(d) => d

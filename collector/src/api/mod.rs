@@ -28,7 +28,7 @@
 mod capacity_routes;
 mod cmdb_routes;
 
-pub use capacity_routes::{PointsView, SeriesView};
+pub use capacity_routes::{PointsView, QueryView, SeriesView};
 pub use cmdb_routes::CiView;
 
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@ use fathom_shared::ids::CiId;
 
 use super::client::Client;
 use super::{print_json, render};
-use crate::api::{PointsView, SeriesView};
+use crate::api::{PointsView, QueryView, SeriesView};
 use crate::capacity::series::Unit;
 use crate::cmdb::availability_report::{AvailabilityReport, Downtime};
 use crate::cmdb::capacity_alert::CapacityAlert;
@@ -39,6 +39,35 @@ pub enum MetricsCommand {
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// One line per point: time, count, min, mean, max, p95.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// One series, or a family (`fs.used_pct:*`), across a class's CIs or
+    /// a service and what it depends on, over a period: per CI and series,
+    /// the lowest, mean, p95 and highest of the points, and the latest.
+    /// Highest p95 first.
+    Query {
+        /// A series name, or a prefix ending in `*` (fs.used_pct:*, if.*).
+        series: String,
+        /// The CIs of this class.
+        #[arg(long, conflicts_with = "service", required_unless_present = "service")]
+        class: Option<String>,
+        /// A service and the CIs it depends on.
+        #[arg(long)]
+        service: Option<CiId>,
+        /// Start: now, -7d, or a timestamp like 2026-11-23T22:00:00Z.
+        #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
+        since: String,
+        /// End (same forms).
+        #[arg(long, default_value = "now", allow_hyphen_values = true)]
+        until: String,
+        /// raw, 5m, 1h, 1d, or auto.
+        #[arg(long, default_value = "auto")]
+        tier: String,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// One line per CI, series and point: ci, name, series, time, count,
+        /// min, mean, max, p95.
         #[arg(long)]
         csv: bool,
     },
@@ -620,6 +649,61 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
                 },
             )?;
         }
+        MetricsCommand::Query {
+            series,
+            class,
+            service,
+            since,
+            until,
+            tier,
+            json,
+            csv,
+        } => {
+            let (from_ms, to_ms) = period(&since, &until)?;
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if let Some(class) = &class {
+                query.append_pair("class", class);
+            }
+            if let Some(service) = service {
+                query.append_pair("service", &service.to_string());
+            }
+            let query = query
+                .append_pair("series", &series)
+                .append_pair("from_ms", &from_ms.to_string())
+                .append_pair("to_ms", &to_ms.to_string())
+                .append_pair("tier", &tier)
+                .finish();
+            let answer: serde_json::Value =
+                client.get(&format!("v1/metrics/query?{query}")).await?;
+            if json {
+                return print_json(&answer);
+            }
+            let view: QueryView = serde_json::from_value(answer)?;
+            if csv {
+                let mut out = csv::Writer::from_writer(std::io::stdout());
+                out.write_record([
+                    "ci", "name", "series", "time", "count", "min", "mean", "max", "p95",
+                ])?;
+                for s in &view.series {
+                    for p in &s.points {
+                        out.write_record([
+                            s.ci.to_string(),
+                            s.ci_name.clone(),
+                            s.series.clone(),
+                            render::rfc3339(p.at_ms),
+                            p.count.to_string(),
+                            p.min.to_string(),
+                            p.mean.to_string(),
+                            p.max.to_string(),
+                            p.p95.to_string(),
+                        ])?;
+                    }
+                }
+                out.flush()?;
+                return Ok(());
+            }
+            print!("{}", describe_query(&view));
+        }
         MetricsCommand::List { ci, json } => {
             let answer: serde_json::Value = client.get(&format!("v1/metrics?ci={ci}")).await?;
             if json {
@@ -690,6 +774,82 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// A query across CIs as a table, highest p95 first.
+fn describe_query(view: &QueryView) -> String {
+    if view.series.is_empty() {
+        return "No series match.\n".into();
+    }
+    struct Row<'a> {
+        s: &'a crate::cmdb::capacity_plan::SeriesPoints,
+        min: f64,
+        mean: f64,
+        p95: f64,
+        max: f64,
+    }
+    let mut rows: Vec<Row<'_>> = view
+        .series
+        .iter()
+        .map(|s| {
+            let n: i64 = s.points.iter().map(|p| p.count).sum();
+            let mut means: Vec<f64> = s.points.iter().map(|p| p.mean).collect();
+            means.sort_by(f64::total_cmp);
+            Row {
+                s,
+                min: s.points.iter().map(|p| p.min).fold(f64::NAN, f64::min),
+                mean: s
+                    .points
+                    .iter()
+                    .map(|p| p.mean * p.count as f64)
+                    .sum::<f64>()
+                    / n.max(1) as f64,
+                p95: if means.is_empty() {
+                    f64::NAN
+                } else {
+                    crate::capacity::rollup::percentile_f64(&means, 95.0)
+                },
+                max: s.points.iter().map(|p| p.max).fold(f64::NAN, f64::max),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.p95.total_cmp(&a.p95));
+    let value = |unit: Unit, v: f64| {
+        if v.is_nan() {
+            "-".into()
+        } else {
+            format_value(unit, v)
+        }
+    };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.s.ci.to_string(),
+                r.s.ci_name.clone(),
+                r.s.series.clone(),
+                r.s.points.len().to_string(),
+                value(r.s.unit, r.min),
+                value(r.s.unit, r.mean),
+                value(r.s.unit, r.p95),
+                value(r.s.unit, r.max),
+                r.s.points
+                    .last()
+                    .map_or_else(|| "-".into(), |p| value(r.s.unit, p.mean)),
+            ]
+        })
+        .collect();
+    format!(
+        "{} series at tier {}, {} to {}\n{}",
+        view.series.len(),
+        view.tier.name(),
+        render::time(view.from_ms),
+        render::time(view.to_ms),
+        render::table(
+            &["CI", "NAME", "SERIES", "POINTS", "MIN", "MEAN", "P95", "MAX", "LAST"],
+            &table
+        )
+    )
 }
 
 /// `--since` and `--until` as Unix ms.

@@ -181,6 +181,25 @@ fn effects(
     out
 }
 
+/// One series of one CI over a period, for queries across CIs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoints {
+    pub ci: CiId,
+    pub ci_name: String,
+    pub series: String,
+    pub unit: Unit,
+    pub points: Vec<Point>,
+}
+
+/// Whether a series name matches a query: the name itself, or a prefix
+/// ending in `*` (`fs.used_pct:*`, `if.*`).
+pub fn series_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    }
+}
+
 /// A service's tightest member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceHeadroom {
@@ -305,6 +324,53 @@ impl<S: Store> Cmdb<S> {
             lines,
             service,
         })
+    }
+
+    /// The series matching `pattern` (see [`series_matches`]) on the CIs
+    /// of `scope`, at `tier` over `[from_ms, to_ms)`; at most `limit`
+    /// series, or an error saying how many matched.
+    pub fn query_series(
+        &self,
+        scope: &Scope,
+        pattern: &str,
+        (tier, from_ms, to_ms): (Tier, i64, i64),
+        limit: usize,
+        metrics: &MetricSettings,
+    ) -> Result<Result<Vec<SeriesPoints>, usize>, MetricError> {
+        let store = MetricStore::new(&self.store, metrics);
+        let cis: Vec<CiId> = match scope {
+            Scope::All | Scope::Class(_) => store.cis()?,
+            Scope::Service(s) => self.dependencies(*s)?.into_iter().collect(),
+        };
+        let mut matched = Vec::new();
+        for ci in cis {
+            let Some(record) = self.ci(ci)? else { continue };
+            if matches!(scope, Scope::Class(class) if &record.class != class) {
+                continue;
+            }
+            for (name, meta) in store.series_of(ci)? {
+                if series_matches(pattern, &name) {
+                    matched.push((ci, record.name.clone(), name, meta.unit));
+                }
+            }
+        }
+        if matched.len() > limit {
+            return Ok(Err(matched.len()));
+        }
+        let mut out = Vec::with_capacity(matched.len());
+        for (ci, ci_name, series, unit) in matched {
+            let points = store
+                .points(ci, &series, tier, from_ms, to_ms)?
+                .unwrap_or_default();
+            out.push(SeriesPoints {
+                ci,
+                ci_name,
+                series,
+                unit,
+                points,
+            });
+        }
+        Ok(Ok(out))
     }
 
     /// A service and everything it depends on, through `depends_on` and
@@ -513,5 +579,70 @@ mod tests {
             .capacity_plan(&Scope::Class("database".into()), 14, t, &settings)
             .unwrap();
         assert!(none.lines.is_empty());
+    }
+
+    #[test]
+    fn series_are_queried_across_a_class_or_a_service() {
+        let mut f = Fixture::with_policy(Policy::builtin());
+        let host = f.report(&[], NOON);
+        let class = f.cmdb.ci(host).unwrap().unwrap().class;
+        let settings = MetricSettings::default();
+        let mut t = NOON;
+        for i in 0..30 {
+            let m = Metrics {
+                observed_at_ms: t,
+                memory_total_bytes: 1000,
+                memory_used_bytes: 500 + i,
+                filesystems: ["/", "/var"]
+                    .map(|mount| FilesystemUse {
+                        mount_point: mount.into(),
+                        used_bytes: 10 + i,
+                        total_bytes: 100,
+                        ..FilesystemUse::default()
+                    })
+                    .to_vec(),
+                ..Metrics::default()
+            };
+            f.apply(Report::Metrics(m), t);
+            t += MINUTE_MS;
+        }
+        let store = MetricStore::new(f.cmdb.store(), &settings);
+        while store.fold(1000, t).unwrap().entries > 0 {}
+        let person = Actor::Operator {
+            name: "cp".into(),
+            role: Role::ConfigurationManager,
+        };
+        let new = NewCi {
+            class: "service".into(),
+            name: "shop".into(),
+            ..NewCi::default()
+        };
+        let shop = f.cmdb.create_ci(&person, &new, "t", t).unwrap().id;
+        f.cmdb
+            .relate(&person, shop, RelationKind::DependsOn, host, true, "t", t)
+            .unwrap();
+        let span = (Tier::Raw, NOON, t);
+        let query = |scope: &Scope, pattern: &str, limit: usize| {
+            f.cmdb
+                .query_series(scope, pattern, span, limit, &settings)
+                .unwrap()
+        };
+        let by_class = query(&Scope::Class(class.clone()), "fs.used_pct:*", 100).unwrap();
+        let names: Vec<&str> = by_class.iter().map(|s| s.series.as_str()).collect();
+        assert_eq!(names, ["fs.used_pct:/", "fs.used_pct:/var"]);
+        assert!(by_class
+            .iter()
+            .all(|s| s.ci == host && s.points.len() == 30));
+        assert_eq!(by_class[1].points[29].mean, 39.0);
+        assert_eq!(by_class[0].ci_name, "web-1");
+
+        let by_service = query(&Scope::Service(shop), "memory.used_pct", 100).unwrap();
+        assert_eq!(by_service.len(), 1);
+        assert_eq!(by_service[0].points[0].mean, 50.0);
+        assert!(query(&Scope::Class("database".into()), "memory.*", 100)
+            .unwrap()
+            .is_empty());
+        // Two match memory.*; a limit of one says so.
+        assert_eq!(query(&Scope::Service(shop), "memory.*", 1), Err(2));
     }
 }

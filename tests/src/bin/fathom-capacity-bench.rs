@@ -74,7 +74,7 @@ fn main() {
     }
 }
 
-/// The capacity plan over `cis` hosts (20 series each, 9 with a threshold
+/// The capacity plan over `cis` hosts (22 series each, 9 with a threshold
 /// in the shipped policy), each with 6 hours of reports every 10 minutes.
 fn plan(cis: usize) {
     use fathom_collector::cmdb::capacity_plan::Scope;
@@ -103,7 +103,7 @@ fn plan(cis: usize) {
     let took = started.elapsed();
     println!("### Capacity plan for {cis} CIs\n");
     println!(
-        "{cis} hosts, 6 hours of reports every 10 minutes (filled in {:.0} s), 20 series each; `Cmdb::capacity_plan` over all of them for the last day: every thresholded series' recent mean, 5-minute peaks, hourly trend, Holt-Winters fit, headroom, and open RFCs' effects.\n",
+        "{cis} hosts, 6 hours of reports every 10 minutes (filled in {:.0} s), 22 series each; `Cmdb::capacity_plan` over all of them for the last day: every thresholded series' recent mean, 5-minute peaks, hourly trend, Holt-Winters fit, headroom, and open RFCs' effects.\n",
         filled.as_secs_f64()
     );
     println!("| CIs | plan lines | time | per CI |");
