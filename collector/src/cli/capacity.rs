@@ -9,7 +9,7 @@ use super::{print_json, render};
 use crate::api::{PointsView, QueryView, SeriesView};
 use crate::capacity::series::Unit;
 use crate::cmdb::availability_report::{AvailabilityReport, Downtime};
-use crate::cmdb::capacity_alert::CapacityAlert;
+use crate::cmdb::capacity_alert::{season_name, CapacityAlert};
 use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
 use crate::cmdb::outage::Outage;
 
@@ -167,52 +167,11 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
                     None => trend,
                 }
             },
-            match (l.seasonal_rmse, l.linear_rmse) {
-                (Some(s), Some(lin)) if s * 2.0 < lin => "daily".into(),
-                (Some(_), Some(_)) => "none".into(),
-                _ => "-".into(),
-            },
+            season(l).into(),
         ]
     };
     if csv {
-        let mut out = csv::Writer::from_writer(std::io::stdout());
-        out.write_record([
-            "ci",
-            "name",
-            "series",
-            "current",
-            "p95",
-            "peak",
-            "warning",
-            "critical",
-            "headroom",
-            "trend_per_day",
-            "critical_at",
-            "critical_earliest",
-            "critical_latest",
-        ])?;
-        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-        let time = |v: Option<i64>| v.map(render::rfc3339).unwrap_or_default();
-        for l in &plan.lines {
-            out.write_record([
-                l.ci.to_string(),
-                l.ci_name.clone(),
-                l.series.clone(),
-                l.current.to_string(),
-                opt(l.p95),
-                opt(l.peak),
-                l.warning.to_string(),
-                l.critical.to_string(),
-                l.headroom.to_string(),
-                opt(l.trend_per_day),
-                time(l.crossing.map(|c| c.0)),
-                time(l.crossing.map(|c| c.1)),
-                time(l.crossing.and_then(|c| c.2)),
-                time(l.seasonal_crossing),
-            ])?;
-        }
-        out.flush()?;
-        return Ok(());
+        return write_plan_csv(&plan, std::io::stdout());
     }
     if let Some(s) = &plan.service {
         println!(
@@ -852,6 +811,65 @@ fn describe_query(view: &QueryView) -> String {
     )
 }
 
+/// The plan as CSV: one line per CI and series.
+fn write_plan_csv(plan: &CapacityPlan, to: impl std::io::Write) -> anyhow::Result<()> {
+    let mut out = csv::Writer::from_writer(to);
+    out.write_record([
+        "ci",
+        "name",
+        "series",
+        "current",
+        "p95",
+        "peak",
+        "warning",
+        "critical",
+        "headroom",
+        "trend_per_day",
+        "critical_at",
+        "critical_earliest",
+        "critical_latest",
+        "peaks_critical_at",
+        "season",
+        "linear_rmse",
+        "seasonal_rmse",
+    ])?;
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let time = |v: Option<i64>| v.map(render::rfc3339).unwrap_or_default();
+    for l in &plan.lines {
+        out.write_record([
+            l.ci.to_string(),
+            l.ci_name.clone(),
+            l.series.clone(),
+            l.current.to_string(),
+            opt(l.p95),
+            opt(l.peak),
+            l.warning.to_string(),
+            l.critical.to_string(),
+            l.headroom.to_string(),
+            opt(l.trend_per_day),
+            time(l.crossing.map(|c| c.0)),
+            time(l.crossing.map(|c| c.1)),
+            time(l.crossing.and_then(|c| c.2)),
+            time(l.seasonal_crossing),
+            season(l).into(),
+            opt(l.linear_rmse),
+            opt(l.seasonal_rmse),
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// What explains a series' shape: `daily` or `weekly` where that
+/// Holt-Winters' error is under half the line's, else `none`.
+fn season(l: &PlanLine) -> &'static str {
+    match (l.seasonal_rmse, l.linear_rmse) {
+        (Some(s), Some(lin)) if s * 2.0 < lin => season_name(l.season_hours),
+        (Some(_), Some(_)) => "none",
+        _ => "-",
+    }
+}
+
 /// `--since` and `--until` as Unix ms.
 fn period(since: &str, until: &str) -> anyhow::Result<(i64, i64)> {
     let now = fathom_agent::now_ms();
@@ -1060,11 +1078,13 @@ fn describe_points(view: &PointsView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
 
-    #[test]
-    fn the_html_plan_is_self_contained_with_a_chart_per_series() {
-        use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
-        let day = 86_400_000;
+    const DAY: i64 = 86_400_000;
+
+    /// A plan of one line: /var filling 1 %/day, a pending RFC doubling it.
+    fn plan_of_one_line() -> CapacityPlan {
+        let day = DAY;
         let line = PlanLine {
             ci: "ci-3".parse().unwrap(),
             ci_name: "web<1>".into(),
@@ -1081,9 +1101,10 @@ mod tests {
             severity: None,
             trend_per_day: Some(1.0),
             crossing: Some((40 * day, 38 * day, Some(42 * day))),
-            linear_rmse: Some(0.1),
+            linear_rmse: Some(0.3),
+            season_hours: Some(168),
             seasonal_rmse: Some(0.1),
-            seasonal_crossing: None,
+            seasonal_crossing: Some(35 * day),
             hourly: (0..48)
                 .map(|h| (14 * day + h * 3_600_000, 62.0 + h as f64 / 24.0))
                 .collect(),
@@ -1100,13 +1121,38 @@ mod tests {
                 crossing_after: None,
             }],
         };
-        let plan = CapacityPlan {
+        CapacityPlan {
             generated_ms: 16 * day,
             from_ms: 2 * day,
             horizon_ms: 30 * day,
             lines: vec![line],
             service: None,
+        }
+    }
+
+    #[test]
+    fn the_csv_plan_has_a_column_for_every_field_it_writes() {
+        let mut bytes = Vec::new();
+        write_plan_csv(&plan_of_one_line(), &mut bytes).unwrap();
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header = reader.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].len(), header.len());
+        let get = |name: &str| {
+            let i = header.iter().position(|h| h == name).unwrap();
+            rows[0][i].to_owned()
         };
+        assert_eq!(get("series"), "fs.used_pct:/var");
+        assert_eq!(get("critical_at"), render::rfc3339(40 * DAY));
+        assert_eq!(get("peaks_critical_at"), render::rfc3339(35 * DAY));
+        assert_eq!(get("season"), "weekly", "error a third of the line's");
+        assert_eq!(get("seasonal_rmse"), "0.1");
+    }
+
+    #[test]
+    fn the_html_plan_is_self_contained_with_a_chart_per_series() {
+        let plan = plan_of_one_line();
         let html = plan_html(&plan);
         assert!(html.starts_with("<!doctype html>"));
         assert_eq!(html.matches("<svg").count(), 1);

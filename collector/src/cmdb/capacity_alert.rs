@@ -10,10 +10,11 @@
 //! - **forecast**: a least-squares trend over the last 14 days of hourly
 //!   means (24 at least) reaching the critical level within the policy's
 //!   horizon, reported with its range ("in 12 days ± 3"); or, for a
-//!   series with a daily pattern (an additive Holt-Winters with a 24-hour
-//!   season fits its hourly means better than the line, 48 at least), that
-//!   model's forecast reaching critical within the horizon: the peaks of a
-//!   daily swing cross before the trend through its middle does.
+//!   series with a daily or weekly pattern (an additive Holt-Winters with a
+//!   24-hour season, or a 168-hour one given two weeks of means, fits its
+//!   hourly means better than the line), that model's forecast reaching
+//!   critical within the horizon: the peaks of a swing cross before the
+//!   trend through its middle does.
 //!
 //! A series over a level, or forecast to cross, with no open alert gets an
 //! incident (category `capacity`, impact the CI's criticality, urgency high
@@ -82,12 +83,18 @@ pub struct Forecast {
     /// The straight line's slope, per day, and its one-step error.
     pub trend_per_day: Option<f64>,
     pub linear_rmse: Option<f64>,
-    /// The daily Holt-Winters' one-step error, when it was fitted.
+    /// The season of the better-fitting Holt-Winters, in hours (24 daily,
+    /// 168 weekly), and its one-step error, when one was fitted.
+    pub season_hours: Option<usize>,
     pub seasonal_rmse: Option<f64>,
     /// When that model, fitting better than the line, first reaches
     /// critical within the horizon (Unix ms).
     pub seasonal_crossing: Option<i64>,
 }
+
+/// The seasons tried, in hours: a day and a week (each needs two whole
+/// seasons of hourly means).
+const SEASONS: [usize; 2] = [24, 168];
 
 /// When to fit the seasonal model, the costlier of the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +183,12 @@ pub fn assess(ci: CiId, series: &str, look: &Look<'_>, now_ms: i64) -> Option<Fi
     if let (Some(line), Some(last)) = (linear, hourly.last()) {
         if seasonal == Seasonal::Always || could_cross(&line) {
             let means: Vec<f64> = hourly.iter().map(|p| p.mean).collect();
-            if let Some(hw) = HoltWinters::fit(&means, 24) {
+            let best = SEASONS
+                .into_iter()
+                .filter_map(|period| HoltWinters::fit(&means, period))
+                .min_by(|a, b| a.rmse.total_cmp(&b.rmse));
+            if let Some(hw) = best {
+                forecast.season_hours = Some(hw.period);
                 forecast.seasonal_rmse = Some(hw.rmse);
                 // Hours from the last mean to the horizon's end.
                 let hours = ((now_ms + horizon_ms - last.at_ms) / HOUR_MS).max(0) as usize;
@@ -208,6 +220,14 @@ pub fn assess(ci: CiId, series: &str, look: &Look<'_>, now_ms: i64) -> Option<Fi
     })
 }
 
+/// `daily` or `weekly`.
+pub fn season_name(hours: Option<usize>) -> &'static str {
+    match hours {
+        Some(168) => "weekly",
+        _ => "daily",
+    }
+}
+
 fn describe(f: &Finding, unit: Unit, t: &Threshold, now_ms: i64) -> String {
     let value = |v: f64| format!("{:.1}{}", v, unit.symbol());
     let mut text = format!(
@@ -230,8 +250,9 @@ fn describe(f: &Finding, unit: Unit, t: &Threshold, now_ms: i64) -> String {
     }
     if let (Some(at), Some(rmse)) = (f.forecast.seasonal_crossing, f.forecast.seasonal_rmse) {
         text.push_str(&format!(
-            " Its daily pattern (Holt-Winters, error ± {}) reaches critical at its peaks in \
+            " Its {} pattern (Holt-Winters, error ± {}) reaches critical at its peaks in \
              {:.1} days.",
+            season_name(f.forecast.season_hours),
             value(rmse),
             days(at)
         ));
@@ -576,5 +597,50 @@ mod tests {
             .and_then(|d| d.parse().ok())
             .unwrap_or_else(|| panic!("{symptom}"));
         assert!((17.0..=21.0).contains(&days), "{days}: {symptom}");
+    }
+
+    #[test]
+    fn a_weekly_pattern_is_told_from_a_daily_one() {
+        // Four weeks of hourly means: office hours at 70 % on weekdays,
+        // 30 % at night and all weekend (2026-11-02 is a Monday).
+        let monday = 1_793_577_600_000;
+        let hourly: Vec<Point> = (0..28 * 24)
+            .map(|h: i64| {
+                let (day, hour) = (h / 24 % 7, h % 24);
+                let busy = day < 5 && (9..17).contains(&hour);
+                let mean = if busy { 70.0 } else { 30.0 };
+                Point {
+                    at_ms: monday + h * HOUR_MS,
+                    count: 60,
+                    min: mean,
+                    mean,
+                    max: mean,
+                    p95: mean,
+                }
+            })
+            .collect();
+        let threshold = Threshold {
+            series: crate::control::pattern::Pattern::any(),
+            class: crate::control::pattern::Pattern::any(),
+            ci: None,
+            warning: 80.0,
+            critical: 90.0,
+        };
+        let look = Look {
+            recent: &hourly[hourly.len() - 1..],
+            hourly: &hourly,
+            threshold: &threshold,
+            horizon_ms: 30 * DAY_MS,
+            seasonal: Seasonal::Always,
+        };
+        let now = monday + 28 * DAY_MS;
+        let f = assess("ci-1".parse().unwrap(), "cpu.utilisation_pct", &look, now).unwrap();
+        assert_eq!(f.forecast.season_hours, Some(168), "{f:?}");
+        let (seasonal, linear) = (
+            f.forecast.seasonal_rmse.unwrap(),
+            f.forecast.linear_rmse.unwrap(),
+        );
+        assert!(seasonal * 5.0 < linear, "{seasonal} against {linear}");
+        assert_eq!(f.forecast.seasonal_crossing, None, "peaks stay at 70");
     }
 }

@@ -62,10 +62,13 @@ pub struct PlanLine {
     pub trend_per_day: Option<f64>,
     /// When the trend reaches critical: at, earliest, latest (Unix ms).
     pub crossing: Option<(i64, i64, Option<i64>)>,
-    /// One-step-ahead errors of a straight line and of an additive daily
-    /// Holt-Winters on the hourly means: a seasonal series has the second
-    /// much smaller.
+    /// One-step-ahead errors of a straight line and of an additive
+    /// Holt-Winters on the hourly means (the better of a daily and, given
+    /// two weeks, a weekly season: `season_hours` 24 or 168): a seasonal
+    /// series has the second much smaller.
     pub linear_rmse: Option<f64>,
+    #[serde(default)]
+    pub season_hours: Option<usize>,
     pub seasonal_rmse: Option<f64>,
     /// When the seasonal model's forecast first reaches critical within
     /// the horizon, where that model fits better than the line: the peak
@@ -290,6 +293,7 @@ impl<S: Store> Cmdb<S> {
                     trend_per_day: forecast.trend_per_day,
                     crossing: found.crossing,
                     linear_rmse: forecast.linear_rmse,
+                    season_hours: forecast.season_hours,
                     seasonal_rmse: forecast.seasonal_rmse,
                     seasonal_crossing: forecast.seasonal_crossing,
                     hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
