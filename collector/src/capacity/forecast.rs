@@ -100,23 +100,36 @@ pub struct HoltWinters {
 
 impl HoltWinters {
     /// Fits `series` with season length `period`; needs two whole periods.
+    /// The smoothing parameters minimise the one-step-ahead error: a coarse
+    /// grid first, then the neighbourhood of its best point (75 passes over
+    /// the series, where a fine grid takes hundreds).
     pub fn fit(series: &[f64], period: usize) -> Option<HoltWinters> {
         if period < 2 || series.len() < 2 * period {
             return None;
         }
-        const GRID: [f64; 9] = [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9];
-        let mut best: Option<HoltWinters> = None;
-        for alpha in GRID {
-            for beta in [0.0, 0.01, 0.05, 0.1, 0.2] {
-                for gamma in GRID {
-                    let model = Self::run(series, period, alpha, beta, gamma);
-                    if best.as_ref().is_none_or(|b| model.rmse < b.rmse) {
-                        best = Some(model);
-                    }
-                }
-            }
-        }
-        best
+        const LEVELS: [f64; 4] = [0.05, 0.2, 0.5, 0.9];
+        const TRENDS: [f64; 3] = [0.0, 0.05, 0.2];
+        let best_of = |grid: &mut dyn Iterator<Item = (f64, f64, f64)>| {
+            grid.map(|(a, b, g)| Self::run(series, period, a, b, g))
+                .min_by(|x, y| x.rmse.total_cmp(&y.rmse))
+        };
+        let coarse = best_of(&mut LEVELS.into_iter().flat_map(|a| {
+            TRENDS
+                .into_iter()
+                .flat_map(move |b| LEVELS.into_iter().map(move |g| (a, b, g)))
+        }))?;
+        let near = |v: f64| [v * 0.6, v, (v * 1.5).min(0.99)];
+        let near_trend = |v: f64| [v * 0.5, v, v * 1.5 + 0.01];
+        let fine = best_of(&mut near(coarse.alpha).into_iter().flat_map(|a| {
+            near_trend(coarse.beta)
+                .into_iter()
+                .flat_map(move |b| near(coarse.gamma).into_iter().map(move |g| (a, b, g)))
+        }))?;
+        Some(if fine.rmse < coarse.rmse {
+            fine
+        } else {
+            coarse
+        })
     }
 
     fn run(series: &[f64], period: usize, alpha: f64, beta: f64, gamma: f64) -> HoltWinters {
@@ -127,15 +140,19 @@ impl HoltWinters {
         let mut season: Vec<f64> = series[..period].iter().map(|y| y - first).collect();
         let mut sse = 0.0;
         let mut errors = 0usize;
-        for (i, &y) in series.iter().enumerate().skip(period) {
-            let s = season[i % period];
-            let predicted = level + trend + s;
-            sse += (y - predicted).powi(2);
-            errors += 1;
-            let previous_level = level;
-            level = alpha * (y - s) + (1.0 - alpha) * (level + trend);
-            trend = beta * (level - previous_level) + (1.0 - beta) * trend;
-            season[i % period] = gamma * (y - level) + (1.0 - gamma) * s;
+        // The slot of the sample at `period + i` is `i % period`: the
+        // rest of the series walks the season in whole turns.
+        for turn in series[period..].chunks(period) {
+            for (slot, &y) in season.iter_mut().zip(turn) {
+                let s = *slot;
+                let predicted = level + trend + s;
+                sse += (y - predicted).powi(2);
+                errors += 1;
+                let previous_level = level;
+                level = alpha * (y - s) + (1.0 - alpha) * (level + trend);
+                trend = beta * (level - previous_level) + (1.0 - beta) * trend;
+                *slot = gamma * (y - level) + (1.0 - gamma) * s;
+            }
         }
         // The forecast continues where the series ended: season slots are
         // indexed from the series' start.

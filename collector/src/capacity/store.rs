@@ -683,13 +683,43 @@ impl<'a, S: Store> MetricStore<'a, S> {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Option<Vec<Point>>, MetricError> {
+        Ok(self
+            .points_of(ci, &[name], tier, from_ms, to_ms)?
+            .remove(name))
+    }
+
+    /// Several series of one CI at once, as [`Self::points`]: each block is
+    /// read and decoded once for all of them. Series the CI does not have
+    /// are left out.
+    pub fn points_of(
+        &self,
+        ci: CiId,
+        names: &[&str],
+        tier: Tier,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<BTreeMap<String, Vec<Point>>, MetricError> {
         let Some(record) = self.ci_series(ci)? else {
-            return Ok(None);
+            return Ok(BTreeMap::new());
         };
-        let Some(meta) = record.series.get(name) else {
-            return Ok(None);
+        // Wanted series by id: name, unit, buckets by start.
+        let mut wanted: BTreeMap<u32, (&str, Unit, BTreeMap<i64, Bucket>)> = names
+            .iter()
+            .filter_map(|n| {
+                record
+                    .series
+                    .get(*n)
+                    .map(|m| (m.id, (*n, m.unit, BTreeMap::new())))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        // One series: decode only its columns; more: every column once.
+        let only = match wanted.keys().collect::<Vec<_>>()[..] {
+            [id] => Some(*id),
+            _ => None,
         };
-        let (id, unit) = (meta.id, meta.unit);
         let overlapping = |t: Tier| -> Vec<i64> {
             record
                 .blocks(t)
@@ -698,34 +728,33 @@ impl<'a, S: Store> MetricStore<'a, S> {
                 .filter(|b| *b < to_ms && b + t.block_ms() > from_ms)
                 .collect()
         };
-        let rows_of = |t: Tier, start: i64| -> Result<Option<Columns>, MetricError> {
+        let block_of = |t: Tier, start: i64| -> Result<Block, MetricError> {
             if t == Tier::Raw {
-                return Ok(self.raw_hour(ci, start, Some(id))?.0.remove(&id));
+                return Ok(self.raw_hour(ci, start, only)?.0);
             }
-            Ok(
-                match self.store.get(Table::Samples, &block_key(ci, t, start))? {
-                    Some(bytes) => self.decode(ci, t, start, &bytes, Some(id))?.remove(&id),
-                    None => None,
-                },
-            )
+            match self.store.get(Table::Samples, &block_key(ci, t, start))? {
+                Some(bytes) => self.decode(ci, t, start, &bytes, only),
+                None => Ok(Block::new()),
+            }
         };
-        let mut out: BTreeMap<i64, Bucket> = BTreeMap::new();
         if tier == Tier::Raw {
             for start in overlapping(Tier::Raw) {
-                for (t, v) in rows_of(Tier::Raw, start)?
-                    .as_ref()
-                    .map(pairs)
-                    .unwrap_or_default()
-                {
-                    out.insert(t, Bucket::of(t, &[v]));
+                for (id, rows) in block_of(Tier::Raw, start)? {
+                    if let Some((_, _, out)) = wanted.get_mut(&id) {
+                        for (t, v) in pairs(&rows) {
+                            out.insert(t, Bucket::of(t, &[v]));
+                        }
+                    }
                 }
             }
         } else {
             for start in overlapping(tier) {
-                if let Some(rows) = rows_of(tier, start)? {
-                    for r in 0..rows.rows() {
-                        let row: Vec<i64> = rows.row(r).collect();
-                        out.insert(row[0], Bucket::from_row(&row));
+                for (id, rows) in block_of(tier, start)? {
+                    if let Some((_, _, out)) = wanted.get_mut(&id) {
+                        for r in 0..rows.rows() {
+                            let row: Vec<i64> = rows.row(r).collect();
+                            out.insert(row[0], Bucket::from_row(&row));
+                        }
                     }
                 }
             }
@@ -739,7 +768,7 @@ impl<'a, S: Store> MetricStore<'a, S> {
                 .map(|b| Tier::Day.bucket_start(*b))
                 .chain(record.pending_days.iter().copied())
                 .collect();
-            let mut fresh: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+            let mut fresh: BTreeMap<(u32, i64), Vec<(i64, i64)>> = BTreeMap::new();
             for start in raw {
                 let group = match tier {
                     Tier::Day if stale_days.contains(&Tier::Day.bucket_start(start)) => {
@@ -749,27 +778,35 @@ impl<'a, S: Store> MetricStore<'a, S> {
                     _ if record.dirty.contains(&start) => start,
                     _ => continue,
                 };
-                if let Some(rows) = rows_of(Tier::Raw, start)? {
-                    fresh.entry(group).or_default().extend(pairs(&rows));
+                for (id, rows) in block_of(Tier::Raw, start)? {
+                    if wanted.contains_key(&id) {
+                        fresh.entry((id, group)).or_default().extend(pairs(&rows));
+                    }
                 }
             }
-            for samples in fresh.values() {
-                for b in buckets(tier, samples) {
-                    out.insert(b.start_ms, b);
+            for ((id, _), samples) in &fresh {
+                if let Some((_, _, out)) = wanted.get_mut(id) {
+                    for b in buckets(tier, samples) {
+                        out.insert(b.start_ms, b);
+                    }
                 }
             }
         }
-        Ok(Some(
-            out.into_values()
-                .filter(|b| b.start_ms < to_ms && b.start_ms + tier.bucket_ms().max(1) > from_ms)
-                .map(|b| Point::of(unit, &b))
-                .collect(),
-        ))
+        Ok(wanted
+            .into_values()
+            .map(|(name, unit, out)| {
+                let points = out
+                    .into_values()
+                    .filter(|b| {
+                        b.start_ms < to_ms && b.start_ms + tier.bucket_ms().max(1) > from_ms
+                    })
+                    .map(|b| Point::of(unit, &b))
+                    .collect();
+                (name.to_owned(), points)
+            })
+            .collect())
     }
 
-    /// A raw hour of a CI: its sealed block and the log entries written
-    /// since, merged (the later written wins at equal times), with the
-    /// keys of the log entries.
     fn raw_hour(
         &self,
         ci: CiId,
@@ -1014,6 +1051,21 @@ mod tests {
                 .map(|b| Point::of(unit, b))
                 .collect();
             assert_eq!(got, want, "{}", tier.name());
+        }
+        // Read together, every series reads as it does alone (its blocks
+        // decoded once, whole), at every tier; unknown names are left out.
+        let names: Vec<String> = metrics.series_of(ci).unwrap().into_keys().collect();
+        assert!(names.len() > 2, "{names:?}");
+        let mut asked: Vec<&str> = names.iter().map(String::as_str).collect();
+        asked.push("no.such_series");
+        for tier in Tier::ALL {
+            let together = metrics.points_of(ci, &asked, tier, T0, now).unwrap();
+            assert_eq!(together.len(), names.len());
+            for name in &names {
+                let alone = metrics.points(ci, name, tier, T0, now).unwrap().unwrap();
+                assert!(!alone.is_empty(), "{name} at {}", tier.name());
+                assert_eq!(together[name], alone, "{name} at {}", tier.name());
+            }
         }
         // Raw samples older than 48 hours are gone; the newer are all there.
         let raw = metrics

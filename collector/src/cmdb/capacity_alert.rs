@@ -394,23 +394,29 @@ impl<S: Store> Cmdb<S> {
     ) -> Result<Vec<Assessed>, MetricError> {
         let policy = &self.policy.capacity;
         let ci = record.id;
+        let thresholded: Vec<(String, Unit, &Threshold)> = store
+            .series_of(ci)?
+            .into_iter()
+            .filter_map(|(name, meta)| {
+                let t = policy.threshold_for(ci, &record.class, &name)?;
+                Some((name, meta.unit, t))
+            })
+            .collect();
+        let names: Vec<&str> = thresholded.iter().map(|(n, ..)| n.as_str()).collect();
+        // Each of the CI's blocks decoded once for all its series.
+        let mut recent = store.points_of(
+            ci,
+            &names,
+            Tier::FiveMinute,
+            now_ms - 15 * MINUTE_MS,
+            now_ms + 1,
+        )?;
+        let mut hourly_of =
+            store.points_of(ci, &names, Tier::Hour, now_ms - history_ms, now_ms + 1)?;
         let mut out = Vec::new();
-        for (name, meta) in store.series_of(ci)? {
-            let Some(t) = policy.threshold_for(ci, &record.class, &name) else {
-                continue;
-            };
-            let recent = store
-                .points(
-                    ci,
-                    &name,
-                    Tier::FiveMinute,
-                    now_ms - 15 * MINUTE_MS,
-                    now_ms + 1,
-                )?
-                .unwrap_or_default();
-            let hourly = store
-                .points(ci, &name, Tier::Hour, now_ms - history_ms, now_ms + 1)?
-                .unwrap_or_default();
+        for (name, unit, t) in thresholded {
+            let recent = recent.remove(&name).unwrap_or_default();
+            let hourly = hourly_of.remove(&name).unwrap_or_default();
             let look = Look {
                 recent: &recent,
                 hourly: &hourly,
@@ -420,7 +426,7 @@ impl<S: Store> Cmdb<S> {
             };
             if let Some(finding) = assess(ci, &name, &look, now_ms) {
                 out.push(Assessed {
-                    unit: meta.unit,
+                    unit,
                     threshold: t.clone(),
                     finding,
                     hourly,

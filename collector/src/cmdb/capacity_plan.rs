@@ -260,49 +260,28 @@ impl<S: Store> Cmdb<S> {
             .into_iter()
             .filter(|r| r.status.is_open())
             .collect();
-        let mut lines = Vec::new();
-        for ci in cis {
-            let Some(record) = self.ci(ci)? else { continue };
-            if let Scope::Class(class) = scope {
-                if &record.class != class {
-                    continue;
-                }
+        // CIs are independent: split over the machine's cores (a plan over
+        // thousands of CIs fits two models to every series).
+        let class = match scope {
+            Scope::Class(c) => Some(c.as_str()),
+            _ => None,
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = cis.len().div_ceil(threads).max(1);
+        let mut lines = std::thread::scope(|s| {
+            let workers: Vec<_> = cis
+                .chunks(chunk)
+                .map(|cis| {
+                    let rfcs = &rfcs;
+                    s.spawn(move || self.plan_lines(cis, class, days, now_ms, rfcs, metrics))
+                })
+                .collect();
+            let mut lines = Vec::new();
+            for w in workers {
+                lines.extend(w.join().expect("a plan worker panicked")?);
             }
-            for a in self.assess_ci(&store, &record, (days * DAY_MS, Seasonal::Always), now_ms)? {
-                let (found, t, hourly, name) =
-                    (&a.finding, &a.threshold, &a.hourly, &a.finding.series);
-                let fives = store
-                    .points(ci, name, Tier::FiveMinute, from_ms, now_ms + 1)?
-                    .unwrap_or_default();
-                let (p95, p99, peak) = peaks(&fives);
-                let forecast = found.forecast;
-                lines.push(PlanLine {
-                    ci,
-                    ci_name: record.name.clone(),
-                    class: record.class.clone(),
-                    series: name.clone(),
-                    unit: a.unit,
-                    current: found.current,
-                    p95,
-                    p99,
-                    peak,
-                    warning: t.warning,
-                    critical: t.critical,
-                    headroom: t.critical - found.current,
-                    severity: found.severity,
-                    trend_per_day: forecast.trend_per_day,
-                    crossing: found.crossing,
-                    linear_rmse: forecast.linear_rmse,
-                    season_hours: forecast.season_hours,
-                    seasonal_rmse: forecast.seasonal_rmse,
-                    seasonal_crossing: forecast.seasonal_crossing,
-                    hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
-                    pending_changes: Vec::new(),
-                });
-                let line = lines.last_mut().expect("just pushed");
-                line.pending_changes = effects(line, &record.attributes, &rfcs, now_ms);
-            }
-        }
+            Ok::<_, MetricError>(lines)
+        })?;
         // Tightest first: least headroom relative to the critical level.
         lines.sort_by(|a, b| (a.headroom / a.critical).total_cmp(&(b.headroom / b.critical)));
         let service = match scope {
@@ -375,6 +354,65 @@ impl<S: Store> Cmdb<S> {
             });
         }
         Ok(Ok(out))
+    }
+
+    /// The plan's lines for `cis` (those of `class`, if given).
+    fn plan_lines(
+        &self,
+        cis: &[CiId],
+        class: Option<&str>,
+        days: i64,
+        now_ms: i64,
+        rfcs: &[Rfc],
+        metrics: &MetricSettings,
+    ) -> Result<Vec<PlanLine>, MetricError> {
+        let store = MetricStore::new(&self.store, metrics);
+        let from_ms = now_ms - days * DAY_MS;
+        let mut lines = Vec::new();
+        for &ci in cis {
+            let Some(record) = self.ci(ci)? else { continue };
+            if class.is_some_and(|c| c != record.class) {
+                continue;
+            }
+            let assessed =
+                self.assess_ci(&store, &record, (days * DAY_MS, Seasonal::Always), now_ms)?;
+            let names: Vec<&str> = assessed.iter().map(|a| a.finding.series.as_str()).collect();
+            let mut fives_of =
+                store.points_of(ci, &names, Tier::FiveMinute, from_ms, now_ms + 1)?;
+            for a in &assessed {
+                let (found, t, hourly, name) =
+                    (&a.finding, &a.threshold, &a.hourly, &a.finding.series);
+                let fives = fives_of.remove(name).unwrap_or_default();
+                let (p95, p99, peak) = peaks(&fives);
+                let forecast = found.forecast;
+                lines.push(PlanLine {
+                    ci,
+                    ci_name: record.name.clone(),
+                    class: record.class.clone(),
+                    series: name.clone(),
+                    unit: a.unit,
+                    current: found.current,
+                    p95,
+                    p99,
+                    peak,
+                    warning: t.warning,
+                    critical: t.critical,
+                    headroom: t.critical - found.current,
+                    severity: found.severity,
+                    trend_per_day: forecast.trend_per_day,
+                    crossing: found.crossing,
+                    linear_rmse: forecast.linear_rmse,
+                    season_hours: forecast.season_hours,
+                    seasonal_rmse: forecast.seasonal_rmse,
+                    seasonal_crossing: forecast.seasonal_crossing,
+                    hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
+                    pending_changes: Vec::new(),
+                });
+                let line = lines.last_mut().expect("just pushed");
+                line.pending_changes = effects(line, &record.attributes, rfcs, now_ms);
+            }
+        }
+        Ok(lines)
     }
 
     /// A service and everything it depends on, through `depends_on` and

@@ -9,8 +9,8 @@
 //! 1. **Ingest** (`--only ingest`): `--cis` hosts, each reporting every 60 s
 //!    for `--hours` of simulated time, with values moving like a real
 //!    host's (random walks, noise, a daily swing, growth): CPU, three
-//!    loads, memory, swap, then three filesystems and two interfaces (20
-//!    series), or eight and six (44). Each report goes through
+//!    loads, memory, swap, then three filesystems and two interfaces (22
+//!    series), or eight and six (49). Each report goes through
 //!    `Cmdb::apply` (the log write of the real ingest transaction, without
 //!    the HTTPS, signature check and flush that the ingest benchmark
 //!    measures) on one thread, while the capacity task's fold and hourly
@@ -23,8 +23,9 @@
 //!
 //! 3. **Availability** (`--only availability`): the availability report of
 //!    a 50-CI service over a year of outages.
-//! 4. **Plan** (`--only plan`, `--plan-cis 10000`): the capacity plan over
-//!    that many hosts.
+//! 4. **Plan** (`--only plan`, `--plan-cis 10000`, `--plan-days 1`): the
+//!    capacity plan over that many hosts with that much history (reports
+//!    every 10 minutes for a day, hourly for longer).
 //!
 //! Prints Markdown on stdout.
 
@@ -70,13 +71,16 @@ fn main() {
     if only.as_deref().is_none_or(|o| o == "plan") {
         let plan_cis: usize =
             arg("--plan-cis").map_or(10_000, |v| v.parse().expect("--plan-cis takes a number"));
-        plan(plan_cis);
+        let plan_days: i64 =
+            arg("--plan-days").map_or(1, |v| v.parse().expect("--plan-days takes a number"));
+        plan(plan_cis, plan_days);
     }
 }
 
 /// The capacity plan over `cis` hosts (22 series each, 9 with a threshold
-/// in the shipped policy), each with 6 hours of reports every 10 minutes.
-fn plan(cis: usize) {
+/// in the shipped policy), each with `days` of history: reports every 10
+/// minutes for a day, hourly beyond (the plan reads hourly means).
+fn plan(cis: usize, days: i64) {
     use fathom_collector::cmdb::capacity_plan::Scope;
     let dir = tempfile::tempdir().unwrap();
     let (cmdb, agents) = fleet(dir.path(), cis);
@@ -85,8 +89,10 @@ fn plan(cis: usize) {
     let mut hosts: Vec<Host1> = (0..cis).map(|i| Host1::new(i as u64 + 1, 3, 2)).collect();
     let mut seq = 2u64;
     let filled = Instant::now();
-    for step in 0..36 {
-        let at = T0 + step * 10 * MINUTE;
+    let every = if days <= 1 { 10 * MINUTE } else { HOUR };
+    let steps = days * 24 * HOUR / every;
+    for step in 0..steps {
+        let at = T0 + step * every;
         for (i, agent) in agents.iter().enumerate() {
             let report = Report::Metrics(hosts[i].report(at));
             cmdb.apply(*agent, seq, &format!("m{seq}"), &report, at + MINUTE)
@@ -94,22 +100,33 @@ fn plan(cis: usize) {
             seq += 1;
         }
         while metrics.fold(2000, at + MINUTE).unwrap().entries > 0 {}
+        if (at - T0) % (24 * HOUR) == 23 * HOUR {
+            roll_up_all(&metrics, at + HOUR);
+        }
     }
-    let now = T0 + 6 * HOUR;
+    let now = T0 + (steps - 1) * every + MINUTE;
     roll_up_all(&metrics, now);
     let filled = filled.elapsed();
     let started = Instant::now();
-    let plan = cmdb.capacity_plan(&Scope::All, 1, now, &settings).unwrap();
+    let plan = cmdb
+        .capacity_plan(&Scope::All, days, now, &settings)
+        .unwrap();
     let took = started.elapsed();
-    println!("### Capacity plan for {cis} CIs\n");
+    let seasonal = plan
+        .lines
+        .iter()
+        .filter(|l| l.seasonal_rmse.is_some())
+        .count();
+    println!("#### {cis} CIs, {days} day(s) of history\n");
     println!(
-        "{cis} hosts, 6 hours of reports every 10 minutes (filled in {:.0} s), 22 series each; `Cmdb::capacity_plan` over all of them for the last day: every thresholded series' recent mean, 5-minute peaks, hourly trend, Holt-Winters fit, headroom, and open RFCs' effects.\n",
+        "{cis} hosts, {days} day(s) of reports every {} minutes (filled in {:.0} s), 22 series each; `Cmdb::capacity_plan` over all of them for those days: every thresholded series' recent mean, 5-minute peaks, hourly trend, Holt-Winters fits (daily, and weekly given two weeks; {seasonal} series had enough hours for one), headroom, and open RFCs' effects.\n",
+        every / MINUTE,
         filled.as_secs_f64()
     );
-    println!("| CIs | plan lines | time | per CI |");
-    println!("|---:|---:|---:|---:|");
+    println!("| CIs | days | plan lines | time | per CI |");
+    println!("|---:|---:|---:|---:|---:|");
     println!(
-        "| {cis} | {} | **{:.2} s** | {:.2} ms |\n",
+        "| {cis} | {days} | {} | **{:.2} s** | {:.2} ms |\n",
         plan.lines.len(),
         took.as_secs_f64(),
         took.as_secs_f64() * 1000.0 / cis as f64
