@@ -187,6 +187,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "  cargo run --release --bin fathom -- metrics list {}",
         ci.id
     );
+    println!(
+        "  cargo run --release --bin fathom -- metrics query 'fs.used_pct:*' --class {}",
+        ci.class
+    );
     println!("  cargo run --release --bin fathom -- capacity plan --html plan.html");
     println!(
         "  cargo run --release --bin fathom -- availability report {}",
