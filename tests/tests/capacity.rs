@@ -223,6 +223,31 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
     found.sort_unstable();
     listed.sort_unstable();
     assert_eq!(found, listed);
+    let out = collector.cli(&[
+        "metrics",
+        "query",
+        "memory.used_pct",
+        "--class",
+        class,
+        "--since",
+        "-10m",
+        "--tier",
+        "raw",
+        "--csv",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut csv_lines = text.lines();
+    assert_eq!(
+        csv_lines.next(),
+        Some("ci,name,series,time,count,min,mean,max,p95")
+    );
+    let rows: Vec<&str> = csv_lines.collect();
+    assert!(!rows.is_empty(), "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with(&format!("{ci},metrics-host,memory.used_pct,"))),
+        "{text}"
+    );
     let table = collector.cli(&["metrics", "query", "memory.*", "--class", class]);
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(

@@ -8,10 +8,37 @@ use super::client::Client;
 use super::{print_json, render};
 use crate::api::{PointsView, QueryView, SeriesView};
 use crate::capacity::series::Unit;
+use crate::capacity::store::Point;
 use crate::cmdb::availability_report::{AvailabilityReport, Downtime};
 use crate::cmdb::capacity_alert::{season_name, CapacityAlert};
 use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
 use crate::cmdb::outage::Outage;
+
+/// A period, and the tier to read it at.
+#[derive(Debug, clap::Args)]
+pub struct Span {
+    /// Start: now, -7d, or a timestamp like 2026-11-23T22:00:00Z.
+    #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
+    since: String,
+    /// End (same forms).
+    #[arg(long, default_value = "now", allow_hyphen_values = true)]
+    until: String,
+    /// raw, 5m, 1h, 1d, or auto.
+    #[arg(long, default_value = "auto")]
+    tier: String,
+}
+
+impl Span {
+    /// `from_ms`, `to_ms` and `tier`, added to a query string.
+    fn add_to(&self, query: &mut form_urlencoded::Serializer<'_, String>) -> anyhow::Result<()> {
+        let (from_ms, to_ms) = period(&self.since, &self.until)?;
+        query
+            .append_pair("from_ms", &from_ms.to_string())
+            .append_pair("to_ms", &to_ms.to_string())
+            .append_pair("tier", &self.tier);
+        Ok(())
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum MetricsCommand {
@@ -27,15 +54,8 @@ pub enum MetricsCommand {
         ci: CiId,
         /// The series, as `fathom metrics list` names it (fs.used_pct:/var).
         series: String,
-        /// Start: now, -7d, or a timestamp like 2026-11-23T22:00:00Z.
-        #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
-        since: String,
-        /// End (same forms).
-        #[arg(long, default_value = "now", allow_hyphen_values = true)]
-        until: String,
-        /// raw, 5m, 1h, 1d, or auto.
-        #[arg(long, default_value = "auto")]
-        tier: String,
+        #[command(flatten)]
+        span: Span,
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// One line per point: time, count, min, mean, max, p95.
@@ -55,15 +75,8 @@ pub enum MetricsCommand {
         /// A service and the CIs it depends on.
         #[arg(long)]
         service: Option<CiId>,
-        /// Start: now, -7d, or a timestamp like 2026-11-23T22:00:00Z.
-        #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
-        since: String,
-        /// End (same forms).
-        #[arg(long, default_value = "now", allow_hyphen_values = true)]
-        until: String,
-        /// raw, 5m, 1h, 1d, or auto.
-        #[arg(long, default_value = "auto")]
-        tier: String,
+        #[command(flatten)]
+        span: Span,
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// One line per CI, series and point: ci, name, series, time, count,
@@ -612,13 +625,10 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
             series,
             class,
             service,
-            since,
-            until,
-            tier,
+            span,
             json,
             csv,
         } => {
-            let (from_ms, to_ms) = period(&since, &until)?;
             let mut query = form_urlencoded::Serializer::new(String::new());
             if let Some(class) = &class {
                 query.append_pair("class", class);
@@ -626,12 +636,9 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
             if let Some(service) = service {
                 query.append_pair("service", &service.to_string());
             }
-            let query = query
-                .append_pair("series", &series)
-                .append_pair("from_ms", &from_ms.to_string())
-                .append_pair("to_ms", &to_ms.to_string())
-                .append_pair("tier", &tier)
-                .finish();
+            query.append_pair("series", &series);
+            span.add_to(&mut query)?;
+            let query = query.finish();
             let answer: serde_json::Value =
                 client.get(&format!("v1/metrics/query?{query}")).await?;
             if json {
@@ -640,22 +647,11 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
             let view: QueryView = serde_json::from_value(answer)?;
             if csv {
                 let mut out = csv::Writer::from_writer(std::io::stdout());
-                out.write_record([
-                    "ci", "name", "series", "time", "count", "min", "mean", "max", "p95",
-                ])?;
+                out.write_record(["ci", "name", "series"].iter().chain(&POINT_FIELDS))?;
                 for s in &view.series {
                     for p in &s.points {
-                        out.write_record([
-                            s.ci.to_string(),
-                            s.ci_name.clone(),
-                            s.series.clone(),
-                            render::rfc3339(p.at_ms),
-                            p.count.to_string(),
-                            p.min.to_string(),
-                            p.mean.to_string(),
-                            p.max.to_string(),
-                            p.p95.to_string(),
-                        ])?;
+                        let named = [s.ci.to_string(), s.ci_name.clone(), s.series.clone()];
+                        out.write_record(named.into_iter().chain(point_fields(p)))?;
                     }
                 }
                 out.flush()?;
@@ -693,20 +689,16 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
         MetricsCommand::Show {
             ci,
             series,
-            since,
-            until,
-            tier,
+            span,
             json,
             csv,
         } => {
-            let (from_ms, to_ms) = period(&since, &until)?;
-            let query = form_urlencoded::Serializer::new(String::new())
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query
                 .append_pair("ci", &ci.to_string())
-                .append_pair("series", &series)
-                .append_pair("from_ms", &from_ms.to_string())
-                .append_pair("to_ms", &to_ms.to_string())
-                .append_pair("tier", &tier)
-                .finish();
+                .append_pair("series", &series);
+            span.add_to(&mut query)?;
+            let query = query.finish();
             let answer: serde_json::Value =
                 client.get(&format!("v1/metrics/points?{query}")).await?;
             if json {
@@ -715,16 +707,9 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
             let view: PointsView = serde_json::from_value(answer)?;
             if csv {
                 let mut out = csv::Writer::from_writer(std::io::stdout());
-                out.write_record(["time", "count", "min", "mean", "max", "p95"])?;
+                out.write_record(POINT_FIELDS)?;
                 for p in &view.points {
-                    out.write_record([
-                        render::rfc3339(p.at_ms),
-                        p.count.to_string(),
-                        p.min.to_string(),
-                        p.mean.to_string(),
-                        p.max.to_string(),
-                        p.p95.to_string(),
-                    ])?;
+                    out.write_record(point_fields(p))?;
                 }
                 out.flush()?;
                 return Ok(());
@@ -733,6 +718,20 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// A point's CSV columns.
+const POINT_FIELDS: [&str; 6] = ["time", "count", "min", "mean", "max", "p95"];
+
+fn point_fields(p: &Point) -> [String; 6] {
+    [
+        render::rfc3339(p.at_ms),
+        p.count.to_string(),
+        p.min.to_string(),
+        p.mean.to_string(),
+        p.max.to_string(),
+        p.p95.to_string(),
+    ]
 }
 
 /// A query across CIs as a table, highest p95 first.

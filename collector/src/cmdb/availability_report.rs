@@ -365,9 +365,9 @@ impl<S: Store> Cmdb<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdb::control::NewCi;
     use crate::cmdb::history::Actor;
     use crate::cmdb::outage::Outage;
+    use crate::cmdb::reconcile::tests_support::new_ci;
     use crate::cmdb::test_support::cmdb;
     use crate::cmdb::{ci_key, encode, Role};
     use crate::store::sled_store::SledStore;
@@ -385,20 +385,12 @@ mod tests {
     }
 
     fn ci(c: &Cmdb<SledStore>, name: &str, attributes: &[(&str, &str)]) -> CiId {
-        let new = NewCi {
-            class: if attributes.is_empty() {
-                "server"
-            } else {
-                "service"
-            }
-            .into(),
-            name: name.into(),
-            attributes: attributes
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            ..NewCi::default()
+        let class = if attributes.is_empty() {
+            "server"
+        } else {
+            "service"
         };
+        let new = new_ci(class, name, attributes);
         c.create_ci(&person(), &new, "test", MON).unwrap().id
     }
 
@@ -570,12 +562,7 @@ mod tests {
     fn bad_attributes_are_refused_naming_them() {
         let (_d, c) = cmdb();
         let refused = |attribute: &str, value: &str| {
-            let new = NewCi {
-                class: "service".into(),
-                name: "shop".into(),
-                attributes: [(attribute.to_owned(), value.to_owned())].into(),
-                ..NewCi::default()
-            };
+            let new = new_ci("service", "shop", &[(attribute, value)]);
             c.create_ci(&person(), &new, "test", MON)
                 .unwrap_err()
                 .to_string()

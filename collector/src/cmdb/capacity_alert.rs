@@ -484,6 +484,31 @@ mod tests {
             .unwrap()
     }
 
+    /// Two weeks of reports every 10 minutes, /var at `pct(hours)`, folded
+    /// and rolled up as they come; the time after the last.
+    fn fortnight(f: &mut Fixture, pct: impl Fn(f64) -> f64) -> i64 {
+        let mut t = NOON;
+        for i in 0..(14 * 24 * 6) {
+            report(f, t, pct(i as f64 / 6.0));
+            t += 10 * MINUTE_MS;
+            if i % 144 == 0 {
+                fold(f, t);
+            }
+        }
+        fold(f, t);
+        t
+    }
+
+    /// The one incident a check at `t` raises, which must be about /var.
+    fn raised_on_var(f: &Fixture, t: i64) -> IncidentId {
+        let raised = check(f, t);
+        let [AlertChange::Raised(_, series, id)] = &raised[..] else {
+            panic!("{raised:?}")
+        };
+        assert_eq!(series, "fs.used_pct:/var");
+        *id
+    }
+
     #[test]
     fn a_full_filesystem_raises_one_incident_until_it_is_freed() {
         let mut f = Fixture::with_policy(Policy::builtin());
@@ -541,21 +566,8 @@ mod tests {
         f.report(&[], NOON);
         // 14 days from 50 %, one point a day: 64 % now, 90 % in 26 days,
         // inside the shipped 30-day horizon.
-        let mut t = NOON;
-        for i in 0..(14 * 24 * 6) {
-            report(&mut f, t, 50.0 + i as f64 / (24.0 * 6.0));
-            t += 10 * MINUTE_MS;
-            if i % 144 == 0 {
-                fold(&f, t);
-            }
-        }
-        fold(&f, t);
-        let raised = check(&f, t);
-        let [AlertChange::Raised(_, series, id)] = &raised[..] else {
-            panic!("{raised:?}")
-        };
-        assert_eq!(series, "fs.used_pct:/var");
-        let incident = f.cmdb.incident(*id).unwrap().unwrap();
+        let t = fortnight(&mut f, |hours| 50.0 + hours / 24.0);
+        let incident = f.cmdb.incident(raised_on_var(&f, t)).unwrap().unwrap();
         assert!(incident.title.contains("forecast"), "{}", incident.title);
         assert!(
             incident.symptom.contains("reaches critical in 26 days"),
@@ -573,28 +585,15 @@ mod tests {
         // A mean of 50 % growing 0.3 a day, swinging ±30 over the day,
         // lowest at noon: the line through the middle reaches 90 in about
         // 120 days, past the 30-day horizon; the peaks (84 % now) in 19.
-        let mut t = NOON;
-        for i in 0..(14 * 24 * 6) {
-            let hours = i as f64 / 6.0;
-            let pct = 50.0 + 0.3 * hours / 24.0
-                - 30.0 * (2.0 * std::f64::consts::PI * hours / 24.0).cos();
-            report(&mut f, t, pct);
-            t += 10 * MINUTE_MS;
-            if i % 144 == 0 {
-                fold(&f, t);
-            }
-        }
-        fold(&f, t);
-        let raised = check(&f, t);
-        let [AlertChange::Raised(_, series, id)] = &raised[..] else {
-            panic!("{raised:?}")
-        };
-        assert_eq!(series, "fs.used_pct:/var");
+        let t = fortnight(&mut f, |hours| {
+            50.0 + 0.3 * hours / 24.0 - 30.0 * (2.0 * std::f64::consts::PI * hours / 24.0).cos()
+        });
+        let id = raised_on_var(&f, t);
         assert_eq!(
             f.cmdb.capacity_alerts().unwrap()[0].severity,
             Severity::Forecast
         );
-        let symptom = f.cmdb.incident(*id).unwrap().unwrap().symptom;
+        let symptom = f.cmdb.incident(id).unwrap().unwrap().symptom;
         assert!(!symptom.contains("14-day trend"), "{symptom}");
         let days: f64 = symptom
             .split("reaches critical at its peaks in ")

@@ -452,12 +452,25 @@ impl<S: Store> Cmdb<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdb::control::NewCi;
     use crate::cmdb::history::Actor;
-    use crate::cmdb::reconcile::tests_support::{Fixture, NOON};
+    use crate::cmdb::reconcile::tests_support::{new_ci, Fixture, NOON};
     use crate::cmdb::{Report, Role};
     use crate::control::policy::Policy;
     use fathom_shared::wire::{FilesystemUse, Metrics};
+
+    /// A service `shop` depending on `host`, made by a person at `at`.
+    fn shop_depending_on(f: &Fixture, host: CiId, at: i64) -> CiId {
+        let person = Actor::Operator {
+            name: "cp".into(),
+            role: Role::ConfigurationManager,
+        };
+        let new = new_ci("service", "shop", &[]);
+        let shop = f.cmdb.create_ci(&person, &new, "t", at).unwrap().id;
+        f.cmdb
+            .relate(&person, shop, RelationKind::DependsOn, host, true, "t", at)
+            .unwrap();
+        shop
+    }
 
     /// 14 days of /var filling 1 %/day from 50 %, with a daily swing of
     /// ±5 % in memory; then the plan.
@@ -506,19 +519,7 @@ mod tests {
                 }
             }
         }
-        let person = Actor::Operator {
-            name: "cp".into(),
-            role: Role::ConfigurationManager,
-        };
-        let new = NewCi {
-            class: "service".into(),
-            name: "shop".into(),
-            ..NewCi::default()
-        };
-        let shop = f.cmdb.create_ci(&person, &new, "t", t).unwrap().id;
-        f.cmdb
-            .relate(&person, shop, RelationKind::DependsOn, host, true, "t", t)
-            .unwrap();
+        let shop = shop_depending_on(&f, host, t);
 
         // An approved RFC doubles the memory next week.
         let rfc = f.rfc(
@@ -650,19 +651,7 @@ mod tests {
         }
         let store = MetricStore::new(f.cmdb.store(), &settings);
         while store.fold(1000, t).unwrap().entries > 0 {}
-        let person = Actor::Operator {
-            name: "cp".into(),
-            role: Role::ConfigurationManager,
-        };
-        let new = NewCi {
-            class: "service".into(),
-            name: "shop".into(),
-            ..NewCi::default()
-        };
-        let shop = f.cmdb.create_ci(&person, &new, "t", t).unwrap().id;
-        f.cmdb
-            .relate(&person, shop, RelationKind::DependsOn, host, true, "t", t)
-            .unwrap();
+        let shop = shop_depending_on(&f, host, t);
         let span = (Tier::Raw, NOON, t);
         let query = |scope: &Scope, pattern: &str, limit: usize| {
             f.cmdb

@@ -603,19 +603,11 @@ mod tests {
 
     #[test]
     fn a_services_maintenance_window_covers_what_it_depends_on() {
-        use crate::cmdb::control::NewCi;
+        use crate::cmdb::reconcile::tests_support::new_ci;
         let mut f = Fixture::new();
         let ci = f.report(&[], NOON);
         let service = |name: &str, attributes: &[(&str, &str)]| {
-            let new = NewCi {
-                class: "service".into(),
-                name: name.into(),
-                attributes: attributes
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-                ..NewCi::default()
-            };
+            let new = new_ci("service", name, attributes);
             f.cmdb
                 .create_ci(&operator(), &new, "test", NOON)
                 .map(|c| c.id)

@@ -1043,6 +1043,23 @@ pub(crate) mod tests_support {
         .unwrap()
     }
 
+    /// A CI to create by hand: its class, name and attributes.
+    pub fn new_ci(
+        class: &str,
+        name: &str,
+        attributes: &[(&str, &str)],
+    ) -> crate::cmdb::control::NewCi {
+        crate::cmdb::control::NewCi {
+            class: class.into(),
+            name: name.into(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
     pub fn operator() -> Actor {
         Actor::Operator {
             name: "carol".into(),
