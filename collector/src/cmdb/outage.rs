@@ -180,17 +180,25 @@ impl<S: Store> Cmdb<S> {
         if watches.is_empty() {
             return Ok(changes);
         }
-        // What planned each outage, only when something went down.
-        let mut rfcs = None;
+        // What planned each outage (RFC windows read only when something
+        // went down).
+        let starts: Vec<(CiId, i64)> = changes
+            .iter()
+            .filter_map(|(ci, c)| match *c {
+                Change::Down { start_ms } | Change::Rebooted { start_ms, .. } => {
+                    Some((*ci, start_ms))
+                }
+                Change::Up { .. } => None,
+            })
+            .collect();
+        let rfcs = if starts.is_empty() {
+            Vec::new()
+        } else {
+            self.list_rfcs()?
+        };
         let mut plans = BTreeMap::new();
-        for (ci, change) in &changes {
-            if let Change::Down { start_ms } | Change::Rebooted { start_ms, .. } = *change {
-                let rfcs = match &mut rfcs {
-                    Some(r) => r,
-                    None => rfcs.insert(self.list_rfcs()?),
-                };
-                plans.insert((*ci, start_ms), self.planned(*ci, start_ms, rfcs)?);
-            }
+        for (ci, start_ms) in starts {
+            plans.insert((ci, start_ms), self.planned(ci, start_ms, &rfcs)?);
         }
         let result = self.store.transaction_on::<(), StoreError>(&TABLES, |tx| {
             for (ci, watch) in &watches {
