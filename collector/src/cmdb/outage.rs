@@ -688,4 +688,40 @@ mod tests {
         );
         assert_eq!(check(&f, NOON + 106 * S), vec![], "reported once");
     }
+
+    #[test]
+    fn a_reboot_inside_an_approved_rfc_window_is_planned() {
+        use crate::cmdb::reconcile::tests_support::inventory;
+        let mut f = Fixture::new();
+        let mut inv = inventory(&[], NOON);
+        inv.host.boot_time_ms = Some(NOON - HOUR);
+        let ci = f.send(inv.clone());
+        let rfc = f.rfc(
+            ci,
+            "packages.nginx: 1.24.*",
+            Window {
+                start_ms: NOON + 50 * S,
+                end_ms: NOON + HOUR,
+            },
+        );
+        steady(&mut f, NOON + 10 * S, NOON + 100 * S);
+        // Rebooted inside the window, nothing else going down at the time.
+        inv.observed_at_ms = NOON + 105 * S;
+        inv.host.boot_time_ms = Some(NOON + 104 * S);
+        f.send(inv);
+        assert_eq!(
+            check(&f, NOON + 105 * S),
+            vec![(
+                ci,
+                Change::Rebooted {
+                    start_ms: NOON + 100 * S,
+                    end_ms: NOON + 104 * S
+                }
+            )]
+        );
+        let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
+        assert_eq!((outage.cause.as_str(), outage.planned), ("reboot", true));
+        assert_eq!(outage.planned_by, Some(format!("the window of {rfc}")));
+        assert!(f.incidents().is_empty());
+    }
 }
