@@ -325,33 +325,40 @@ impl<S: Store> Cmdb<S> {
             Scope::All | Scope::Class(_) => store.cis()?,
             Scope::Service(s) => self.dependencies(*s)?.into_iter().collect(),
         };
+        // Per CI: its name and its matching series (name, unit).
         let mut matched = Vec::new();
         for ci in cis {
             let Some(record) = self.ci(ci)? else { continue };
             if matches!(scope, Scope::Class(class) if &record.class != class) {
                 continue;
             }
-            for (name, meta) in store.series_of(ci)? {
-                if series_matches(pattern, &name) {
-                    matched.push((ci, record.name.clone(), name, meta.unit));
-                }
+            let series: Vec<(String, Unit)> = store
+                .series_of(ci)?
+                .into_iter()
+                .filter(|(name, _)| series_matches(pattern, name))
+                .map(|(name, meta)| (name, meta.unit))
+                .collect();
+            if !series.is_empty() {
+                matched.push((ci, record.name, series));
             }
         }
-        if matched.len() > limit {
-            return Ok(Err(matched.len()));
+        let count: usize = matched.iter().map(|(_, _, s)| s.len()).sum();
+        if count > limit {
+            return Ok(Err(count));
         }
-        let mut out = Vec::with_capacity(matched.len());
-        for (ci, ci_name, series, unit) in matched {
-            let points = store
-                .points(ci, &series, tier, from_ms, to_ms)?
-                .unwrap_or_default();
-            out.push(SeriesPoints {
-                ci,
-                ci_name,
-                series,
-                unit,
-                points,
-            });
+        let mut out = Vec::with_capacity(count);
+        for (ci, ci_name, series) in matched {
+            let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+            let mut points = store.points_of(ci, &names, tier, from_ms, to_ms)?;
+            for (name, unit) in series {
+                out.push(SeriesPoints {
+                    ci,
+                    ci_name: ci_name.clone(),
+                    points: points.remove(&name).unwrap_or_default(),
+                    series: name,
+                    unit,
+                });
+            }
         }
         Ok(Ok(out))
     }
