@@ -11,7 +11,7 @@ use crate::capacity::series::Unit;
 use crate::capacity::store::Point;
 use crate::cmdb::availability_report::{AvailabilityReport, Downtime};
 use crate::cmdb::capacity_alert::{season_name, CapacityAlert};
-use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
+use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine, ServiceHeadroom};
 use crate::cmdb::outage::Outage;
 
 /// A period, and the tier to read it at.
@@ -269,6 +269,31 @@ fn escape(text: &str) -> String {
 
 /// One series' chart: hourly means, warning and critical levels, and the
 /// trend from now to the horizon.
+/// A service's chart: its tightest member's share of critical, hour by
+/// hour, against 100 %.
+fn service_svg(plan: &CapacityPlan, s: &ServiceHeadroom) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 140.0;
+    let x0 = plan.from_ms as f64;
+    let x1 = plan.generated_ms.max(plan.from_ms + 1) as f64;
+    let top = s.utilisation.iter().map(|p| p.1).fold(110.0, f64::max);
+    let x = |t: i64| (t as f64 - x0) / (x1 - x0) * W;
+    let y = |v: f64| H - (v / top).clamp(0.0, 1.0) * H;
+    let points: Vec<String> = s
+        .utilisation
+        .iter()
+        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+        .collect();
+    format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img'>\
+         <rect width='{W}' height='{H}' fill='#fafafa' stroke='#ccc'/>\
+         <line x1='0' x2='{W}' y1='{0:.1}' y2='{0:.1}' stroke='#c0392b' stroke-dasharray='4 3'/>\
+         <polyline class='service' fill='none' stroke='#2c6fbb' stroke-width='1.2' points='{1}'/></svg>",
+        y(100.0),
+        points.join(" ")
+    )
+}
+
 fn plan_svg(plan: &CapacityPlan, l: &PlanLine) -> String {
     const W: f64 = 640.0;
     const H: f64 = 140.0;
@@ -312,7 +337,21 @@ fn plan_svg(plan: &CapacityPlan, l: &PlanLine) -> String {
             y(l.current + slope * days)
         ));
     }
-    if let Some((at, ..)) = l.crossing {
+    if !l.seasonal_forecast.is_empty() {
+        let points: Vec<String> = l
+            .seasonal_forecast
+            .iter()
+            .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+            .collect();
+        svg.push_str(&format!(
+            "<polyline class='forecast' fill='none' stroke='#8e44ad' stroke-width='1' stroke-dasharray='1 2' points='{}'/>",
+            points.join(" ")
+        ));
+    }
+    for at in [l.crossing.map(|c| c.0), l.seasonal_crossing]
+        .into_iter()
+        .flatten()
+    {
         svg.push_str(&format!(
             "<line x1='{0:.1}' x2='{0:.1}' y1='0' y2='{H}' stroke='#c0392b'/>",
             x(at)
@@ -430,13 +469,16 @@ pub fn plan_html(plan: &CapacityPlan) -> String {
     ));
     if let Some(s) = &plan.service {
         html.push_str(&format!(
-            "<p>Service <b>{}</b> ({}), {} CIs it depends on.</p>",
+            "<p>Service <b>{}</b> ({}), {} CIs it depends on.</p>\
+             <h2>The service's tightest member, hour by hour</h2>\
+             <p class=\"legend\">The highest use among its members' series, as a share of each one's critical level (red: 100 %).</p>{}",
             escape(&s.name),
             s.service,
-            s.members
+            s.members,
+            service_svg(plan, s)
         ));
     }
-    html.push_str("<p class=\"legend\">Blue: hourly mean. Dashed orange and red: warning and critical. Dotted: the trend from now to the horizon. Grey: now; red: when the trend reaches critical.</p>");
+    html.push_str("<p class=\"legend\">Blue: hourly mean. Dashed orange and red: warning and critical. Dotted grey: the trend from now to the horizon; dotted purple: the daily or weekly forecast, where it fits better than the trend. Grey: now; red: when a forecast reaches critical.</p>");
     html.push_str("<table><tr><th>CI</th><th>Series</th><th>Now</th><th>p95</th><th>Critical</th><th>Headroom</th><th>Reaches critical</th></tr>");
     for l in &plan.lines {
         let f = |v: f64| format_value(l.unit, v);
@@ -1104,6 +1146,10 @@ mod tests {
             season_hours: Some(168),
             seasonal_rmse: Some(0.1),
             seasonal_crossing: Some(35 * day),
+            // Daily points of a weekly forecast, reaching 90 on day 35.
+            seasonal_forecast: (17..=46)
+                .map(|d| (d * day, 64.0 + (d - 16) as f64 * 1.4))
+                .collect(),
             hourly: (0..48)
                 .map(|h| (14 * day + h * 3_600_000, 62.0 + h as f64 / 24.0))
                 .collect(),
@@ -1127,6 +1173,21 @@ mod tests {
             lines: vec![line],
             service: None,
         }
+    }
+
+    /// The points of the polyline of class `class` in a page.
+    fn polyline(html: &str, class: &str) -> Vec<(f64, f64)> {
+        html.split(&format!("class='{class}'"))
+            .nth(1)
+            .and_then(|rest| rest.split("points='").nth(1))
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("no {class} polyline"))
+            .split(' ')
+            .map(|p| {
+                let (x, y) = p.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect()
     }
 
     #[test]
@@ -1180,6 +1241,32 @@ mod tests {
             .all(|(x, y)| (0.0..=640.0).contains(x) && (0.0..=140.0).contains(y)));
         // Later points are higher (smaller y), as the values grow.
         assert!(xy[47].1 < xy[0].1);
+        // The forecast, dotted, from now to the horizon, inside the chart;
+        // a red mark where it reaches critical.
+        let forecast = polyline(&html, "forecast");
+        assert_eq!(forecast.len(), 30);
+        assert!(forecast.iter().all(|(x, _)| (0.0..=640.0).contains(x)));
+        assert!(forecast[29].1 < forecast[0].1, "rising");
+
+        // A service's plan has its own chart: one point per hour.
+        let mut plan = plan;
+        plan.service = Some(ServiceHeadroom {
+            service: "ci-9".parse().unwrap(),
+            name: "shop".into(),
+            members: 1,
+            tightest: None,
+            soonest_crossing: None,
+            utilisation: (0..48)
+                .map(|h| (14 * DAY + h * 3_600_000, 70.0 + h as f64 / 2.0))
+                .collect(),
+        });
+        let html = plan_html(&plan);
+        let service = polyline(&html, "service");
+        assert_eq!(service.len(), 48);
+        assert!(service
+            .iter()
+            .all(|(x, y)| (0.0..=640.0).contains(x) && (0.0..=140.0).contains(y)));
+        assert_eq!(html.matches("<svg").count(), 2);
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub struct Finding {
 }
 
 /// The two models fitted to a series' hourly means.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Forecast {
     /// The straight line's slope, per day, and its one-step error.
     pub trend_per_day: Option<f64>,
@@ -90,6 +90,9 @@ pub struct Forecast {
     /// When that model, fitting better than the line, first reaches
     /// critical within the horizon (Unix ms).
     pub seasonal_crossing: Option<i64>,
+    /// That model's forecast, hourly to the horizon, where it fits better
+    /// than the line (for charts).
+    pub seasonal_forecast: Vec<(i64, f64)>,
 }
 
 /// The seasons tried, in hours: a day and a week (each needs two whole
@@ -192,14 +195,19 @@ pub fn assess(ci: CiId, series: &str, look: &Look<'_>, now_ms: i64) -> Option<Fi
                 forecast.seasonal_rmse = Some(hw.rmse);
                 // Hours from the last mean to the horizon's end.
                 let hours = ((now_ms + horizon_ms - last.at_ms) / HOUR_MS).max(0) as usize;
-                forecast.seasonal_crossing = (hw.rmse < line.rmse)
-                    .then(|| {
-                        hw.forecast(hours)
-                            .iter()
-                            .position(|v| *v >= threshold.critical)
-                            .map(|i| last.at_ms + (i as i64 + 1) * HOUR_MS)
-                    })
-                    .flatten();
+                if hw.rmse < line.rmse {
+                    forecast.seasonal_forecast = hw
+                        .forecast(hours)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (last.at_ms + (i as i64 + 1) * HOUR_MS, v))
+                        .collect();
+                    forecast.seasonal_crossing = forecast
+                        .seasonal_forecast
+                        .iter()
+                        .find(|(_, v)| *v >= threshold.critical)
+                        .map(|(at, _)| *at);
+                }
             }
         }
     }

@@ -75,6 +75,10 @@ pub struct PlanLine {
     /// of a daily swing gets there before the trend through its middle.
     #[serde(default)]
     pub seasonal_crossing: Option<i64>,
+    /// That model's forecast, hourly to the horizon, where it fits better
+    /// than the line (for charts; empty otherwise).
+    #[serde(default)]
+    pub seasonal_forecast: Vec<(i64, f64)>,
     /// The hourly means, for charts.
     pub hourly: Vec<(i64, f64)>,
     /// Open RFCs on this CI that state a new capacity for this series
@@ -212,8 +216,14 @@ pub struct ServiceHeadroom {
     /// The member series with the least headroom, relative to its critical
     /// level: (CI, series, headroom).
     pub tightest: Option<(CiId, String, f64)>,
-    /// The soonest forecast crossing among its members.
+    /// The soonest forecast crossing among its members (by trend or by
+    /// seasonal forecast).
     pub soonest_crossing: Option<(CiId, String, i64)>,
+    /// Hour by hour, the highest use among its member series as a share of
+    /// each one's critical level (100 = a member at critical): the
+    /// service's tightest point over the period.
+    #[serde(default)]
+    pub utilisation: Vec<(i64, f64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,6 +233,20 @@ pub struct CapacityPlan {
     pub horizon_ms: i64,
     pub lines: Vec<PlanLine>,
     pub service: Option<ServiceHeadroom>,
+}
+
+/// Hour by hour, the highest of `lines`' hourly means as a percentage of
+/// each one's critical level.
+fn tightest_by_hour(lines: &[PlanLine]) -> Vec<(i64, f64)> {
+    let mut by_hour: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
+    for l in lines.iter().filter(|l| l.critical > 0.0) {
+        for &(at, mean) in &l.hourly {
+            let share = mean / l.critical * 100.0;
+            let worst = by_hour.entry(at).or_insert(share);
+            *worst = worst.max(share);
+        }
+    }
+    by_hour.into_iter().collect()
 }
 
 /// p95, p99 and highest of points' means.
@@ -294,8 +318,15 @@ impl<S: Store> Cmdb<S> {
                     tightest: lines.first().map(|l| (l.ci, l.series.clone(), l.headroom)),
                     soonest_crossing: lines
                         .iter()
-                        .filter_map(|l| l.crossing.map(|c| (l.ci, l.series.clone(), c.0)))
+                        .filter_map(|l| {
+                            let at = [l.crossing.map(|c| c.0), l.seasonal_crossing]
+                                .into_iter()
+                                .flatten()
+                                .min()?;
+                            Some((l.ci, l.series.clone(), at))
+                        })
                         .min_by_key(|c| c.2),
+                    utilisation: tightest_by_hour(&lines),
                 })
             }
             _ => None,
@@ -391,7 +422,7 @@ impl<S: Store> Cmdb<S> {
                     (&a.finding, &a.threshold, &a.hourly, &a.finding.series);
                 let fives = fives_of.remove(name).unwrap_or_default();
                 let (p95, p99, peak) = peaks(&fives);
-                let forecast = found.forecast;
+                let forecast = found.forecast.clone();
                 lines.push(PlanLine {
                     ci,
                     ci_name: record.name.clone(),
@@ -412,6 +443,7 @@ impl<S: Store> Cmdb<S> {
                     season_hours: forecast.season_hours,
                     seasonal_rmse: forecast.seasonal_rmse,
                     seasonal_crossing: forecast.seasonal_crossing,
+                    seasonal_forecast: forecast.seasonal_forecast,
                     hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
                     pending_changes: Vec::new(),
                 });
@@ -622,7 +654,37 @@ mod tests {
         let service = plan.service.unwrap();
         assert_eq!(service.members, 1);
         assert_eq!(service.tightest.unwrap().1, "fs.used_pct:/var");
-        assert_eq!(service.soonest_crossing.unwrap().2, at);
+        // Swap's peaks reach critical (about 20 days) before /var's trend
+        // (26): the soonest crossing is swap's.
+        let (_, series, soonest) = service.soonest_crossing.unwrap();
+        assert_eq!((series.as_str(), soonest), ("swap.used_pct", seasonal));
+        assert!(soonest < at);
+        // Its forecast, hour by hour to the horizon, is what crosses.
+        let first_critical = swap
+            .seasonal_forecast
+            .iter()
+            .find(|(_, v)| *v >= swap.critical)
+            .unwrap();
+        assert_eq!(first_critical.0, seasonal);
+        assert!(swap.seasonal_forecast.len() >= 29 * 24, "to the horizon");
+        assert!(
+            var.seasonal_forecast.is_empty(),
+            "the line fits /var better"
+        );
+        // The service hour by hour: the highest share of critical among
+        // its members' series.
+        assert_eq!(service.utilisation.len(), 14 * 24);
+        for &(hour, share) in &service.utilisation {
+            let highest = plan
+                .lines
+                .iter()
+                .filter_map(|l| {
+                    let mean = l.hourly.iter().find(|p| p.0 == hour)?.1;
+                    Some(mean / l.critical * 100.0)
+                })
+                .fold(f64::MIN, f64::max);
+            assert_eq!(share, highest);
+        }
         // A class scope leaves the others out.
         let none = f
             .cmdb
