@@ -30,6 +30,7 @@
 //! (default the CI's `availability.timezone`, else UTC) and
 //! `maintenance.exceptions` (`2026-12-27 closed`). A service's window
 //! covers what it depends on, to any depth: set it once on the service.
+//! The policy's `[[maintenance]]` windows cover CIs by class or by id.
 
 use std::collections::BTreeMap;
 
@@ -254,6 +255,7 @@ impl<S: Store> Cmdb<S> {
                 by: format!("{} is in status maintenance", record.name),
             }));
         }
+        let class = record.class.clone();
         // The CI's own window, then its dependents' (services), breadth
         // first; each CI once.
         let mut queue = std::collections::VecDeque::from([(record, 0)]);
@@ -279,6 +281,26 @@ impl<S: Store> Cmdb<S> {
                     if let Some(dependent) = self.ci(r.from)? {
                         queue.push_back((dependent, depth + 1));
                     }
+                }
+            }
+        }
+        // Then the policy's windows for its class or for it.
+        for rule in self
+            .policy
+            .maintenance
+            .iter()
+            .filter(|r| r.applies_to(ci, &class))
+        {
+            // Checked when the policy was read.
+            if let Ok(window) = rule.calendar() {
+                if window.covers(start_ms) {
+                    let whom = rule
+                        .ci
+                        .map_or_else(|| format!("class {}", rule.class), |c| c.to_string());
+                    return Ok(Some(Plan {
+                        rfc: None,
+                        by: format!("the policy's maintenance window for {whom} ({window})"),
+                    }));
                 }
             }
         }
@@ -723,5 +745,29 @@ mod tests {
         assert_eq!((outage.cause.as_str(), outage.planned), ("reboot", true));
         assert_eq!(outage.planned_by, Some(format!("the window of {rfc}")));
         assert!(f.incidents().is_empty());
+    }
+
+    #[test]
+    fn the_policys_maintenance_window_for_a_class_plans_its_outages() {
+        use crate::control::policy::Policy;
+        let mut text = include_str!("../../../configs/policy.toml").to_owned();
+        text.push_str(
+            "\n[[maintenance]]\nclass = 'data*'\nwindow = 'daily 00:00-24:00'\n\
+             [[maintenance]]\nclass = 'serv*'\nwindow = 'mon 12:00-13:00'\n\
+             timezone = 'Europe/London'\n",
+        );
+        let policy = Policy::from_toml(&text, std::path::Path::new("policy.toml")).unwrap();
+        let mut f = Fixture::with_policy(policy);
+        let ci = f.report(&[], NOON);
+        let class = f.cmdb.ci(ci).unwrap().unwrap().class;
+        assert_eq!(class, "server", "the second rule is the host's");
+        let outage = silence(&mut f, NOON, NOON + 10 * 60 * S);
+        assert_eq!(
+            outage.planned_by.as_deref(),
+            Some("the policy's maintenance window for class serv* (mon 12:00-13:00 Europe/London)")
+        );
+        // Outside it, unplanned: the database rule is not this CI's.
+        let outage = silence(&mut f, NOON + HOUR, NOON + HOUR + 10 * 60 * S);
+        assert!(!outage.planned && outage.incident.is_some(), "{outage:?}");
     }
 }

@@ -9,6 +9,7 @@
 //! This module decides from names and times only; it does not read the
 //! store.
 
+use crate::availability::hours::{Calendar, HoursError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -161,6 +162,36 @@ pub struct Policy {
     pub standard_changes: Vec<StandardChange>,
     /// Capacity thresholds, and how far ahead forecasts are watched.
     pub capacity: CapacityPolicy,
+    /// Maintenance windows by class or CI (`[[maintenance]]`), beside the
+    /// CIs' own `maintenance.window` attributes.
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceRule>,
+}
+
+/// A maintenance window in the policy, for the CIs of a class or one CI;
+/// the calendar is checked when the policy is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceRule {
+    pub class: Pattern,
+    pub ci: Option<fathom_shared::ids::CiId>,
+    /// Rules separated by `;`, as agreed hours are written
+    /// (`sun 02:00-04:00`).
+    pub window: String,
+    pub timezone: String,
+    pub exceptions: String,
+}
+
+impl MaintenanceRule {
+    pub fn applies_to(&self, ci: fathom_shared::ids::CiId, class: &str) -> bool {
+        match self.ci {
+            Some(only) => only == ci,
+            None => self.class.matches(class),
+        }
+    }
+
+    pub fn calendar(&self) -> Result<Calendar, HoursError> {
+        Calendar::parse(&self.timezone, &self.window, &self.exceptions)
+    }
 }
 
 /// `[capacity]`: thresholds on utilization series, and the horizon within
@@ -324,8 +355,32 @@ impl Policy {
             horizon_ms: duration("capacity.horizon", &capacity.horizon, "30d")?,
             thresholds,
         };
+        let mut maintenance = Vec::new();
+        for (i, m) in raw.maintenance.into_iter().enumerate() {
+            let key = |k: &str| format!("maintenance[{i}].{k}");
+            let ci =
+                m.ci.map(|c| c.parse().map_err(|e| invalid(&key("ci"), format!("{e}"))))
+                    .transpose()?;
+            let rule = MaintenanceRule {
+                class: m.class.unwrap_or_else(Pattern::any),
+                ci,
+                window: m.window,
+                timezone: m.timezone.unwrap_or_else(|| "UTC".into()),
+                exceptions: m.exceptions.unwrap_or_default(),
+            };
+            if let Err(e) = rule.calendar() {
+                let field = match e {
+                    HoursError::Zone(_) => "timezone",
+                    HoursError::Rule(_) => "window",
+                    HoursError::Exception(_) => "exceptions",
+                };
+                return Err(invalid(&key(field), e.to_string()));
+            }
+            maintenance.push(rule);
+        }
         Ok(Policy {
             capacity,
+            maintenance,
             new_cis: registration.new_cis.unwrap_or(NewCis::Register),
             stale_after_ms: duration("registration.stale_after", &registration.stale_after, "7d")?,
             flap_window_ms: duration("drift.flap_window", &drift.flap_window, "24h")?,
@@ -357,6 +412,18 @@ struct RawPolicy {
     #[serde(default)]
     standard_changes: Vec<RawStandardChange>,
     capacity: Option<RawCapacity>,
+    #[serde(default)]
+    maintenance: Vec<RawMaintenance>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaintenance {
+    class: Option<Pattern>,
+    ci: Option<String>,
+    window: String,
+    timezone: Option<String>,
+    exceptions: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -635,6 +702,17 @@ mod tests {
                 "capacity.thresholds[0].ci",
             ),
             ("[capacity]\nhorizon = 'forever'", "capacity.horizon"),
+            ("[[maintenance]]\nwindow = 'sun 04:00-02:00'", "maintenance[0].window"),
+            (
+                "[[maintenance]]\nwindow = 'sun 02:00-04:00'\ntimezone = 'Mars/Olympus'",
+                "maintenance[0].timezone",
+            ),
+            (
+                "[[maintenance]]\nwindow = 'sun 02:00-04:00'\nexceptions = 'someday closed'",
+                "maintenance[0].exceptions",
+            ),
+            ("[[maintenance]]\nci = 'db-1'\nwindow = 'sun 02:00-04:00'", "maintenance[0].ci"),
+            ("[[maintenance]]\nclass = 'database'", "window"),
             ("[control]\ndefault = 'maybe'", "default"),
             (
                 "[[standard_changes]]\nname = 'x'\nattribute = '*'\nwindow = { days = ['mon'], start = '25:00', end = '01:00' }",
