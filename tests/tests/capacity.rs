@@ -248,6 +248,33 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
             .all(|r| r.starts_with(&format!("{ci},metrics-host,memory.used_pct,"))),
         "{text}"
     );
+    // Bad input is answered with what was wrong.
+    for (args, says) in [
+        (
+            vec![
+                "metrics", "query", "memory.*", "--class", class, "--tier", "weekly",
+            ],
+            "tier",
+        ),
+        (
+            vec![
+                "metrics", "query", "memory.*", "--class", class, "--since", "-1d", "--until",
+                "-2d",
+            ],
+            "from_ms must be before to_ms",
+        ),
+        (
+            vec!["metrics", "show", ci.as_str(), "no.such_series"],
+            "no.such_series",
+        ),
+    ] {
+        let out = collector.cli(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+    }
     let table = collector.cli(&["metrics", "query", "memory.*", "--class", class]);
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(
