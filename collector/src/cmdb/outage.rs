@@ -685,21 +685,17 @@ mod tests {
         assert!(f.incidents().is_empty());
     }
 
-    #[test]
-    fn a_host_booting_again_between_reports_is_a_reboot() {
-        use crate::cmdb::reconcile::tests_support::inventory;
-        let mut f = Fixture::new();
-        let mut inv = inventory(&[], NOON);
-        inv.host.boot_time_ms = Some(NOON - 86_400 * S);
-        let ci = f.send(inv.clone());
-        steady(&mut f, NOON + 10 * S, NOON + 100 * S);
-        // The agent restarts with its host: a fresh inventory says it
-        // booted at 104 s; its reports never stopped for long.
+    /// Steady reports to 100 s, then the agent restarts with its host: a
+    /// fresh inventory says it booted at 104 s (its reports never stopped
+    /// for long). The check at 105 s finds one reboot, from the last
+    /// heartbeat to the boot.
+    fn reboot_at_104_s(f: &mut Fixture, mut inv: fathom_shared::wire::Inventory, ci: CiId) {
+        steady(f, NOON + 10 * S, NOON + 100 * S);
         inv.observed_at_ms = NOON + 105 * S;
         inv.host.boot_time_ms = Some(NOON + 104 * S);
         f.send(inv);
         assert_eq!(
-            check(&f, NOON + 105 * S),
+            check(f, NOON + 105 * S),
             vec![(
                 ci,
                 Change::Rebooted {
@@ -708,6 +704,16 @@ mod tests {
                 }
             )]
         );
+    }
+
+    #[test]
+    fn a_host_booting_again_between_reports_is_a_reboot() {
+        use crate::cmdb::reconcile::tests_support::inventory;
+        let mut f = Fixture::new();
+        let mut inv = inventory(&[], NOON);
+        inv.host.boot_time_ms = Some(NOON - 86_400 * S);
+        let ci = f.send(inv.clone());
+        reboot_at_104_s(&mut f, inv, ci);
         assert_eq!(check(&f, NOON + 106 * S), vec![], "reported once");
     }
 
@@ -726,21 +732,8 @@ mod tests {
                 end_ms: NOON + HOUR,
             },
         );
-        steady(&mut f, NOON + 10 * S, NOON + 100 * S);
         // Rebooted inside the window, nothing else going down at the time.
-        inv.observed_at_ms = NOON + 105 * S;
-        inv.host.boot_time_ms = Some(NOON + 104 * S);
-        f.send(inv);
-        assert_eq!(
-            check(&f, NOON + 105 * S),
-            vec![(
-                ci,
-                Change::Rebooted {
-                    start_ms: NOON + 100 * S,
-                    end_ms: NOON + 104 * S
-                }
-            )]
-        );
+        reboot_at_104_s(&mut f, inv, ci);
         let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
         assert_eq!((outage.cause.as_str(), outage.planned), ("reboot", true));
         assert_eq!(outage.planned_by, Some(format!("the window of {rfc}")));
