@@ -25,17 +25,31 @@ fn engine(e: sled::Error) -> StoreError {
 
 impl SledStore {
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             // Durability comes from explicit flushes before every
             // acknowledgement (group commit), not from a timer.
             .flush_every_ms(None)
-            .cache_capacity(64 * 1024 * 1024)
-            .open()
-            .map_err(|e| StoreError::Open {
-                path: path.to_owned(),
-                source: Box::new(e),
-            })?;
+            .cache_capacity(64 * 1024 * 1024);
+        // sled takes an advisory lock on the directory, and a database
+        // just closed in this process may hold it a few moments more while
+        // its I/O thread finishes (spacejam/sled#1234): wait that long
+        // before calling the directory taken.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if is_lock_held(&e) && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(StoreError::Open {
+                        path: path.to_owned(),
+                        source: Box::new(e),
+                    })
+                }
+            }
+        };
         let trees = Table::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
@@ -167,6 +181,14 @@ impl Store for SledStore {
     }
 }
 
+/// How long opening waits for a lock a closing database still holds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// sled 0.34's error for a directory another handle has locked.
+fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +223,21 @@ mod tests {
         let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.count(Table::Agents).unwrap(), 1);
         assert_eq!(store.scan_prefix(Table::Cis, b"").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_directory_held_open_is_refused_after_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = SledStore::open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        let Err(err) = SledStore::open(dir.path()) else {
+            panic!("the directory is locked")
+        };
+        assert!(started.elapsed() >= LOCK_WAIT);
+        assert!(
+            err.to_string().contains(&dir.path().display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
