@@ -325,7 +325,12 @@ impl<S: Store> Cmdb<S> {
                         .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
                 }
             }
-            check_service_attributes(&ci).map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+            // Checked when this edit sets one: an unrelated edit (a status)
+            // is not held up by an attribute that predates the checks.
+            if set.iter().any(|(field, _)| kept_by_people(field)) {
+                check_service_attributes(&ci)
+                    .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+            }
             let changes = changes_between(&before, &ci.fields());
             let detail = changes
                 .iter()

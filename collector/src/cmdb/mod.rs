@@ -757,7 +757,9 @@ impl<S: Store> Cmdb<S> {
     /// agent resending a report it never saw acknowledged; past this
     /// retention, such a resend is refused as a replay (it was stored).
     pub fn expire_report_records(&self, before_ms: i64) -> Result<usize, StoreError> {
-        const BATCH: usize = 5_000;
+        // Records are in time order per agent, so a run that finds nothing
+        // to expire reads one small batch per agent, not its whole week.
+        const BATCH: usize = 256;
         let mut removed = 0;
         for agent in self.list_agents()? {
             let prefix = agent.agent_id.as_bytes().to_vec();
@@ -1066,6 +1068,15 @@ mod tests {
             cmdb.apply(one, 5, "d5", &metrics(5000), 20_000),
             Err(CmdbError::Refused(Refusal::Replay { seq: 5, last: 10 }))
         ));
+        // More than one batch to expire: 300 more reports, all but the
+        // newest ten expired in one run.
+        for seq in 11..=310u64 {
+            let at = seq as i64 * 1000;
+            cmdb.apply(one, seq, &format!("d{seq}"), &metrics(at), at)
+                .unwrap();
+        }
+        assert_eq!(cmdb.expire_report_records(300_500).unwrap(), 295);
+        assert_eq!(cmdb.report_count(one).unwrap(), 10);
     }
 
     #[test]
