@@ -29,7 +29,7 @@ use anyhow::{bail, Context};
 use ed25519_dalek::SigningKey;
 use fathom_shared::codec;
 use fathom_shared::envelope::{seal, BodyKind};
-use fathom_shared::wire::{AckOutcome, DeviceReport, Enrollment, Inventory};
+use fathom_shared::wire::{AckOutcome, Cadence, DeviceReport, Enrollment, Inventory, Metrics};
 use tokio::sync::Notify;
 
 use crate::config::{AgentConfig, EnrollmentToken};
@@ -99,10 +99,7 @@ pub async fn run(
 
     if mode == Mode::Once {
         inventory_tick.tick().await;
-        let watch = config.watch_files.clone();
-        let inventory =
-            tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch))
-                .await?;
+        let inventory = take_inventory(&root, &config).await?;
         enqueue(
             &mut identity,
             &spool,
@@ -114,7 +111,7 @@ pub async fn run(
             &mut identity,
             &spool,
             BodyKind::Metrics,
-            &codec::encode(&sampler.sample())?,
+            &codec::encode(&sample(&mut sampler, &config))?,
         )?;
         if let Some(snmp) = config.snmp.clone() {
             let mut poller = Poller::new(snmp);
@@ -231,7 +228,7 @@ pub async fn run(
                 spool_device(&mut identity, &spool, &report)?;
             }
             _ = metrics_tick.tick() => {
-                let sample = sampler.sample();
+                let sample = sample(&mut sampler, &config);
                 enqueue(&mut identity, &spool, BodyKind::Metrics, &codec::encode(&sample)?)?;
             }
             () = &mut shutdown => {
@@ -314,10 +311,30 @@ fn spool_full(
 async fn take_inventory(root: &HostRoot, config: &AgentConfig) -> anyhow::Result<Inventory> {
     let root = root.clone();
     let watch = config.watch_files.clone();
-    Ok(
+    let mut inventory =
         tokio::task::spawn_blocking(move || probe::collect_inventory_watching(&root, &watch))
-            .await?,
-    )
+            .await?;
+    inventory.cadence = Some(cadence(config));
+    Ok(inventory)
+}
+
+/// A metrics sample, with the cadence the collector expects heartbeats at.
+fn sample(sampler: &mut Sampler, config: &AgentConfig) -> Metrics {
+    Metrics {
+        cadence: Some(cadence(config)),
+        ..sampler.sample()
+    }
+}
+
+/// What this agent is configured to send, stated in its reports so the
+/// collector expects heartbeats at this pace and not at the pace of the
+/// last few reports (a burst of change pushes is not the cadence).
+fn cadence(config: &AgentConfig) -> Cadence {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Cadence {
+        metrics_interval_ms: ms(config.metrics_interval),
+        inventory_interval_ms: ms(config.inventory_interval),
+    }
 }
 
 fn read_token(config: &AgentConfig) -> anyhow::Result<String> {

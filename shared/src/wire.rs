@@ -75,6 +75,29 @@ pub struct Inventory {
     pub containers: Option<Vec<Container>>,
     #[serde(default)]
     pub probe_errors: Vec<ProbeError>,
+    /// How often this agent sends its scheduled reports, as configured.
+    /// `None` from agents that predate it.
+    #[serde(default)]
+    pub cadence: Option<Cadence>,
+}
+
+/// How often an agent sends its scheduled reports, as it is configured to:
+/// the collector's expected heartbeat interval is the shorter of the two.
+/// Change pushes and device polls come on top, and are not the cadence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Cadence {
+    pub metrics_interval_ms: u64,
+    pub inventory_interval_ms: u64,
+}
+
+impl Cadence {
+    /// The longest gap between two scheduled reports while the agent runs.
+    pub fn heartbeat_interval_ms(&self) -> u64 {
+        match (self.metrics_interval_ms, self.inventory_interval_ms) {
+            (0, i) | (i, 0) => i,
+            (m, i) => m.min(i),
+        }
+    }
 }
 
 /// Lists an inventory's sections (everything but `host`, which every report
@@ -633,6 +656,9 @@ pub struct Metrics {
     pub filesystems: Vec<FilesystemUse>,
     #[serde(default)]
     pub interfaces: Vec<InterfaceCounters>,
+    /// How often this agent sends its scheduled reports, as configured.
+    #[serde(default)]
+    pub cadence: Option<Cadence>,
 }
 
 /// One poll of a network device by an agent (SNMP), with its throughput
@@ -651,6 +677,10 @@ pub struct DeviceReport {
     /// back (the device restarted, or a 32-bit counter wrapped twice).
     #[serde(default)]
     pub interface_rates: Vec<InterfaceRate>,
+    /// How often the agent polls this device, as configured: the device's
+    /// expected heartbeat interval.
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
 }
 
 /// A device report that cannot be taken as it is.

@@ -303,6 +303,7 @@ fn collect_the_rest(
         gpus,
         containers,
         probe_errors: Vec::new(),
+        cadence: None,
     }
 }
 

@@ -172,6 +172,7 @@ impl Sampler {
             swap_total_bytes: self.sys.total_swap(),
             filesystems,
             interfaces,
+            cadence: None,
         }
     }
 }

@@ -244,6 +244,8 @@ impl Poller {
                         target: label,
                         device: found,
                         interface_rates,
+                        poll_interval_ms: u64::try_from(self.config.poll_interval.as_millis())
+                            .ok(),
                     })
                     .await;
                 }

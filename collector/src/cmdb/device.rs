@@ -533,6 +533,7 @@ mod tests {
             target: target.into(),
             device,
             interface_rates: Vec::new(),
+            poll_interval_ms: None,
         };
         f.apply(Report::Device(Box::new(report)), at)
     }

@@ -75,6 +75,10 @@ pub struct AgentRecord {
     pub reports_received: u64,
     #[serde(default)]
     pub ci_id: Option<CiId>,
+    /// The interval between scheduled reports the agent last stated
+    /// (`wire::Cadence`): when the collector expects its next heartbeat.
+    #[serde(default)]
+    pub heartbeat_interval_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,6 +364,18 @@ pub(crate) fn tx_get<T: DeserializeOwned, E>(
             }
         },
     }
+}
+
+/// The CI a key begins with; a short key is a corrupt record, never a panic.
+pub(crate) fn ci_of_key(table: Table, key: &[u8]) -> Result<CiId, StoreError> {
+    key.get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(|b| CiId::from_u64(u64::from_be_bytes(b)))
+        .ok_or_else(|| StoreError::Corrupt {
+            table: table.name(),
+            key: hex_key(key),
+            source: "a key shorter than a CI id".into(),
+        })
 }
 
 pub fn token_hash(secret: &str) -> [u8; 32] {
@@ -662,9 +678,15 @@ impl<S: Store> Cmdb<S> {
                 let prepared = prepared.as_ref().expect("prepared for inventories");
                 let ci =
                     reconcile::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
+                let interval_ms = stated_interval(inventory.cadence);
+                if interval_ms.is_some() {
+                    agent_rec.heartbeat_interval_ms = interval_ms;
+                }
                 let beat = outage::Heartbeat {
                     seen_ms: now_ms,
                     boot_ms: inventory.host.boot_time_ms,
+                    // The agent's record holds what it states.
+                    interval_ms: None,
                 };
                 outage::put_heartbeat(tx, ci, beat)?;
                 let report = ReportRecord::new(kind, digest, Some(ci), now_ms);
@@ -686,6 +708,9 @@ impl<S: Store> Cmdb<S> {
                 let beat = outage::Heartbeat {
                     seen_ms: now_ms,
                     boot_ms: uptime.map(|u| sighting.observed_at_ms - u as i64 * 1000),
+                    interval_ms: device
+                        .poll_interval_ms
+                        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
                 };
                 outage::put_heartbeat(tx, ci, beat)?;
                 let report = ReportRecord::new(BodyKind::DeviceReport, digest, Some(ci), now_ms);
@@ -704,6 +729,9 @@ impl<S: Store> Cmdb<S> {
                 key.extend_from_slice(&metrics.observed_at_ms.to_be_bytes());
                 key.extend_from_slice(&seq.to_be_bytes());
                 tx.insert(Table::Metrics, &key, &encode(metrics))?;
+                if let Some(ms) = stated_interval(metrics.cadence) {
+                    agent_rec.heartbeat_interval_ms = Some(ms);
+                }
                 let ci = agent_rec.ci_id;
                 let report = ReportRecord::new(BodyKind::Metrics, digest, ci, now_ms);
                 record_report(tx, &mut agent_rec, seq, report)?;
@@ -885,6 +913,13 @@ impl ReportRecord {
     }
 }
 
+/// The heartbeat interval a report states, within the watch's bounds.
+fn stated_interval(cadence: Option<fathom_shared::wire::Cadence>) -> Option<i64> {
+    use crate::availability::outage::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
+    let ms = cadence?.heartbeat_interval_ms();
+    Some(i64::try_from(ms).unwrap_or(i64::MAX).clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS))
+}
+
 fn record_report(
     tx: &dyn Tx,
     agent: &mut AgentRecord,
@@ -954,6 +989,7 @@ fn apply_enrollment(
         last_seen_ms: now_ms,
         reports_received: 0,
         ci_id: None,
+        heartbeat_interval_ms: None,
     };
     tx.insert(Table::Agents, agent.as_bytes(), &encode(&record))?;
     Ok(Applied {

@@ -44,7 +44,7 @@ use super::reconcile::put_incident;
 use super::rfc::{Rfc, RfcStatus};
 use super::{ci_key, encode, next_id, tx_get, AgentStatus, Cmdb, Counter};
 use crate::availability::hours::Calendar;
-use crate::availability::outage::{Change, Watch};
+use crate::availability::outage::{Change, Expect, Watch};
 use crate::cmdb::history::Actor;
 use crate::control::policy::Level;
 use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
@@ -77,6 +77,10 @@ impl Default for AvailabilitySettings {
 pub struct Heartbeat {
     pub seen_ms: i64,
     pub boot_ms: Option<i64>,
+    /// The interval the reporting agent states for this CI's heartbeats
+    /// (its scheduled reports, or its polls of a device).
+    #[serde(default)]
+    pub interval_ms: Option<i64>,
 }
 
 /// Records a heartbeat inside a report's transaction.
@@ -139,38 +143,44 @@ impl<S: Store> Cmdb<S> {
         floor_ms: i64,
         settings: &AvailabilitySettings,
     ) -> Result<Vec<(CiId, Change)>, StoreError> {
-        let mut seen: BTreeMap<CiId, i64> = BTreeMap::new();
+        // Per CI: its latest heartbeat, and the shortest interval any of
+        // its agents states.
+        let mut seen: BTreeMap<CiId, (i64, Option<i64>)> = BTreeMap::new();
+        let mut note = |ci: CiId, at: i64, interval: Option<i64>| {
+            let (t, stated) = seen.entry(ci).or_insert((at, interval));
+            *t = (*t).max(at);
+            *stated = match (*stated, interval) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        };
         for agent in self.list_agents()? {
             if let (Some(ci), AgentStatus::Active) = (agent.ci_id, agent.status) {
-                let t = seen.entry(ci).or_insert(agent.last_seen_ms);
-                *t = (*t).max(agent.last_seen_ms);
+                note(ci, agent.last_seen_ms, agent.heartbeat_interval_ms);
             }
         }
         let mut boots: BTreeMap<CiId, i64> = BTreeMap::new();
         for (key, value) in self.store.scan_prefix(Table::Heartbeats, b"")? {
-            let ci = CiId::from_u64(u64::from_be_bytes(key[..8].try_into().expect("a CI key")));
+            let ci = super::ci_of_key(Table::Heartbeats, &key)?;
             let beat: Heartbeat = super::decode(Table::Heartbeats, &key, &value)?;
-            let t = seen.entry(ci).or_insert(beat.seen_ms);
-            *t = (*t).max(beat.seen_ms);
+            note(ci, beat.seen_ms, beat.interval_ms);
             if let Some(boot) = beat.boot_ms {
                 boots.insert(ci, boot);
             }
         }
         let mut changes = Vec::new();
         let mut watches = Vec::new();
-        for (ci, last) in seen {
+        for (ci, (last, stated_ms)) in seen {
             let stored: Option<Watch> = self.get(Table::Watches, &ci_key(ci))?;
             let mut watch = stored.clone().unwrap_or_else(|| Watch::new(last));
             if let Some(c) = boots.get(&ci).and_then(|b| watch.boot(*b, BOOT_SLACK_MS)) {
                 changes.push((ci, c));
             }
-            let change = watch.observe(
-                last,
-                now_ms,
-                floor_ms,
-                settings.missed_intervals,
-                settings.default_interval_ms,
-            );
+            let expect = Expect {
+                stated_ms,
+                default_ms: settings.default_interval_ms,
+            };
+            let change = watch.observe(last, now_ms, floor_ms, settings.missed_intervals, expect);
             if let Some(c) = change {
                 changes.push((ci, c));
             }
@@ -495,6 +505,75 @@ mod tests {
             }
             assert_eq!(check(f, t), vec![], "at {}", t - NOON);
         }
+    }
+
+    /// A metrics report stating the agent's cadence, received at `at`.
+    fn scheduled(f: &mut Fixture, at: i64, every: i64) {
+        let m = Metrics {
+            observed_at_ms: at,
+            cadence: Some(fathom_shared::wire::Cadence {
+                metrics_interval_ms: every as u64,
+                inventory_interval_ms: 3_600 * S as u64,
+            }),
+            ..Metrics::default()
+        };
+        f.apply(Report::Metrics(m), at);
+    }
+
+    #[test]
+    fn a_stated_cadence_survives_bursts_restarts_and_a_changed_interval() {
+        use crate::cmdb::reconcile::tests_support::inventory;
+        let mut f = Fixture::new();
+        let ci = f.report(&[], NOON);
+        // What the agent sends, by time after noon: (at, interval stated
+        // by metrics; `None` for a change push, which states nothing).
+        let mut reports: Vec<(i64, Option<i64>)> = Vec::new();
+        let every = |from: i64, to: i64, interval: i64| {
+            (from..=to)
+                .step_by(interval as usize)
+                .map(move |t| (t, Some(interval)))
+        };
+        reports.extend(every(60 * S, 1_800 * S, 60 * S));
+        // Eight package changes pushed 3 s apart.
+        reports.extend((0..8).map(|i| (603 * S + i * 3 * S, None)));
+        // The collector is down from 1,800 s to 2,400 s; the agent's spool
+        // drains as it comes back, then the schedule goes on.
+        reports.extend((0..10).map(|i| (2_401 * S + i * 100, Some(60 * S))));
+        reports.extend(every(2_460 * S, 3_000 * S, 60 * S));
+        // The agent restarts with metrics every 10 s, then every 120 s.
+        reports.extend(every(3_004 * S, 3_600 * S, 10 * S));
+        reports.extend(every(3_606 * S, 4_800 * S, 120 * S));
+        reports.sort_unstable();
+        let settings = AvailabilitySettings::default();
+        let mut next = reports.iter().peekable();
+        for t in (NOON..=NOON + 4_800 * S).step_by(5 * S as usize) {
+            while let Some((at, stated)) = next.next_if(|(at, _)| NOON + at <= t) {
+                match stated {
+                    Some(every) => scheduled(&mut f, NOON + at, *every),
+                    None => {
+                        f.send(inventory(&[("nginx", &format!("1.{at}"))], NOON + at));
+                    }
+                }
+            }
+            let after = t - NOON;
+            if (1_800 * S..2_400 * S).contains(&after) {
+                continue; // the collector is not running
+            }
+            let floor = if after < 2_400 * S { NOON } else { NOON + 2_400 * S };
+            let changes = f.cmdb.check_availability(t, floor, &settings).unwrap();
+            assert_eq!(changes, vec![], "at {} s", after / S);
+        }
+        assert!(f.cmdb.outages(Some(ci)).unwrap().is_empty());
+        // A real stop after the last report (4,686 s, stating 120 s) is
+        // found once three of its intervals have passed.
+        let last = NOON + 4_686 * S;
+        let down = (last..last + 1_000 * S)
+            .step_by(5 * S as usize)
+            .find(|t| !f.cmdb.check_availability(*t, NOON, &settings).unwrap().is_empty())
+            .unwrap();
+        assert_eq!(down - last, 365 * S, "the first check (every 5 s) past 360 s");
+        let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
+        assert_eq!(outage.start_ms, last + 120 * S);
     }
 
     #[test]

@@ -377,6 +377,7 @@ impl Host1 {
                     }),
                 })
                 .collect(),
+            cadence: None,
         }
     }
 }
