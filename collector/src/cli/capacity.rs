@@ -9,7 +9,7 @@ use super::{print_json, render};
 use crate::api::{PointsView, QueryView, SeriesView};
 use crate::capacity::series::Unit;
 use crate::capacity::store::Point;
-use crate::cmdb::availability_report::{AvailabilityReport, Downtime};
+use crate::cmdb::availability_report::{AvailabilityReport, Downtime, MIN_COVERAGE_PCT};
 use crate::cmdb::capacity_alert::{season_name, CapacityAlert};
 use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine, ServiceHeadroom};
 use crate::cmdb::outage::Outage;
@@ -427,7 +427,7 @@ pub fn availability_html(r: &AvailabilityReport) -> String {
     );
     html.push_str(&format!(
         "<h1>Availability of {} ({})</h1><p>{} to {} ({})</p><table>\
-         <tr><th>Agreed hours</th><td>{}</td></tr><tr><th>Availability</th><td>{}</td></tr>\
+         <tr><th>Agreed hours</th><td>{}</td></tr><tr><th>Monitored</th><td>{}</td></tr><tr><th>Availability</th><td>{}</td></tr>\
          <tr><th>Target</th><td>{}</td></tr><tr><th>Unplanned downtime</th><td>{} in {} outage(s)</td></tr>\
          <tr><th>Planned downtime (not counted)</th><td>{}</td></tr><tr><th>MTRS / MTBF</th><td>{} / {}</td></tr></table>",
         escape(&r.name),
@@ -436,9 +436,11 @@ pub fn availability_html(r: &AvailabilityReport) -> String {
         render::time(r.to_ms),
         escape(&r.timezone),
         hours(r.agreed_ms),
+        escape(&coverage(r)),
         pct(r.availability_pct),
         match (r.target_pct, r.target_met) {
             (Some(t), Some(met)) => format!("{t}%: {}", if met { "met" } else { "not met" }),
+            (Some(t), None) => format!("{t}%: not judged"),
             _ => "-".into(),
         },
         hours(r.down_ms),
@@ -944,6 +946,26 @@ fn hours(ms: i64) -> String {
     format!("{:.2} h", ms as f64 / 3_600_000.0)
 }
 
+/// How much of the agreed time was monitored, and whether the figure
+/// means anything: "0.10 h of 720.00 h (0.0 %): too little to be meaningful".
+fn coverage(r: &AvailabilityReport) -> String {
+    let share = r
+        .coverage_pct
+        .map_or_else(String::new, |c| format!(" ({c:.1} %)"));
+    let verdict = if r.meaningful {
+        String::new()
+    } else {
+        format!(
+            ": under {MIN_COVERAGE_PCT} %, the figure is not meaningful and the target not judged"
+        )
+    };
+    format!(
+        "{} of {}{share}{verdict}",
+        hours(r.monitored_ms),
+        hours(r.agreed_ms)
+    )
+}
+
 fn describe_availability(r: &AvailabilityReport) -> String {
     let pct = |p: Option<f64>| p.map_or_else(|| "-".into(), |p| format!("{p:.3}%"));
     let mut out = format!(
@@ -959,10 +981,12 @@ fn describe_availability(r: &AvailabilityReport) -> String {
         hours(r.agreed_ms),
         r.timezone
     ));
+    out.push_str(&format!("monitored      {}\n", coverage(r)));
     out.push_str(&format!("availability   {}", pct(r.availability_pct)));
     match (r.target_pct, r.target_met) {
         (Some(t), Some(true)) => out.push_str(&format!("  target {t}%: met\n")),
         (Some(t), Some(false)) => out.push_str(&format!("  target {t}%: NOT MET\n")),
+        (Some(t), None) => out.push_str(&format!("  target {t}%: not judged\n")),
         _ => out.push('\n'),
     }
     out.push_str(&format!(
@@ -985,11 +1009,13 @@ fn describe_availability(r: &AvailabilityReport) -> String {
                     m.name.clone(),
                     m.role.clone(),
                     pct(m.availability_pct),
+                    m.coverage_pct
+                        .map_or_else(|| "-".into(), |c| format!("{c:.1}%")),
                 ]
             })
             .collect();
         out.push_str(&render::table(
-            &["CI", "NAME", "ROLE", "AVAILABILITY"],
+            &["CI", "NAME", "ROLE", "AVAILABILITY", "MONITORED"],
             &rows,
         ));
     }

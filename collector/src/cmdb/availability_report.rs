@@ -25,9 +25,20 @@
 //! `availability.exceptions` (`2026-12-25 closed; 2026-12-24 08:00-12:00`),
 //! and `availability.target` (a percentage, e.g. `99.9`).
 //!
-//! Availability = (agreed time − downtime within it) / agreed time. MTRS
-//! (mean time to restore service) = downtime / outages; MTBF (mean time
-//! between failures) = uptime within agreed hours / outages; both count
+//! Only **monitored** time counts: a CI is monitored from its first
+//! heartbeat (`first_seen_ms`, set by its first report or poll, for manual
+//! CIs too once an agent reports for them) or its first recorded outage,
+//! whichever is earlier; a CI nothing ever reported for is never
+//! monitored. A service is monitored while every member is (and itself,
+//! if something reports for it). Time before a CI existed, or that nobody
+//! watched, is neither uptime nor downtime.
+//!
+//! Availability = (agreed monitored time − downtime within it) / agreed
+//! monitored time. The report says how much of the agreed time was
+//! monitored (`coverage_pct`); below [`MIN_COVERAGE_PCT`] the figure is
+//! marked not meaningful and the target is not judged. MTRS (mean time to
+//! restore service) = downtime / outages; MTBF (mean time between
+//! failures) = monitored uptime within agreed hours / outages; both count
 //! only outages that touch agreed hours.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +53,10 @@ use crate::availability::timeline::{k_of_n, serial, Timeline};
 use crate::store::{Store, StoreError};
 
 const MAX_DEPTH: usize = 8;
+
+/// Below this share of the agreed time monitored, an availability figure
+/// says too little to judge a target by.
+pub const MIN_COVERAGE_PCT: f64 = 90.0;
 
 /// Why a report cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +80,12 @@ pub struct Member {
     pub name: String,
     /// `serial`, or the redundancy group's name.
     pub role: String,
-    /// The member's own availability over the service's agreed hours.
+    /// The member's own availability over the service's agreed hours,
+    /// while it was monitored.
     pub availability_pct: Option<f64>,
+    /// The share of the agreed hours the member was monitored.
+    #[serde(default)]
+    pub coverage_pct: Option<f64>,
     /// The member's own unplanned downtime within those hours.
     pub downtime: Vec<Downtime>,
 }
@@ -88,11 +107,22 @@ pub struct AvailabilityReport {
     pub to_ms: i64,
     pub timezone: String,
     pub agreed_ms: i64,
+    /// Agreed time while the CI (or every member) was monitored: what
+    /// availability is computed over.
+    #[serde(default)]
+    pub monitored_ms: i64,
+    /// `monitored_ms` as a share of `agreed_ms`.
+    #[serde(default)]
+    pub coverage_pct: Option<f64>,
+    /// Whether enough was monitored ([`MIN_COVERAGE_PCT`]) for the figure
+    /// to mean something; when not, `target_met` is `None`.
+    #[serde(default)]
+    pub meaningful: bool,
     /// Unplanned downtime within agreed hours.
     pub down_ms: i64,
     /// Planned downtime within agreed hours (not held against it).
     pub planned_ms: i64,
-    /// `None` when no hours were agreed in the period.
+    /// `None` when no agreed hours were monitored in the period.
     pub availability_pct: Option<f64>,
     pub target_pct: Option<f64>,
     pub target_met: Option<bool>,
@@ -214,18 +244,25 @@ impl<S: Store> Cmdb<S> {
         let (hours, timezone) = hours_of(&record)?;
         let agreed = hours.agreed(from_ms, to_ms);
         let mut seen = BTreeSet::new();
-        let (down, planned) = self.down_of(&record, from_ms, to_ms, 0, &mut seen)?;
-        let down = down.intersection(&agreed);
-        let planned = planned
-            .intersection(&agreed)
+        let watched = self.down_of(&record, from_ms, to_ms, 0, &mut seen)?;
+        let counted = agreed.intersection(&watched.monitored);
+        let down = watched.down.intersection(&counted);
+        let planned = watched
+            .planned
+            .intersection(&counted)
             .intersection(&down.complement_within(from_ms, to_ms));
-        let pct = |down: &Timeline| {
-            (agreed.duration() > 0).then(|| {
-                (agreed.duration() - down.intersection(&agreed).duration()) as f64 * 100.0
-                    / agreed.duration() as f64
-            })
+        let figures = |w: &Watched| {
+            let counted = agreed.intersection(&w.monitored);
+            let down = w.down.intersection(&counted).duration();
+            let pct = (counted.duration() > 0).then(|| {
+                (counted.duration() - down) as f64 * 100.0 / counted.duration() as f64
+            });
+            let coverage = (agreed.duration() > 0)
+                .then(|| counted.duration() as f64 * 100.0 / agreed.duration() as f64);
+            (pct, coverage)
         };
-        let availability_pct = pct(&down);
+        let (availability_pct, coverage_pct) = figures(&watched);
+        let meaningful = coverage_pct.is_some_and(|c| c >= MIN_COVERAGE_PCT);
         let target_pct = target_of(&record)?;
         let outages = down.intervals().len();
         let members = self
@@ -234,19 +271,22 @@ impl<S: Store> Cmdb<S> {
             .map(|(m, role)| {
                 let member = self.ci(m)?;
                 let mut seen = BTreeSet::from([ci]);
-                let (member_down, _) = match &member {
+                let w = match &member {
                     Some(r) => self.down_of(r, from_ms, to_ms, 1, &mut seen)?,
-                    None => (Timeline::default(), Timeline::default()),
+                    None => Watched::default(),
                 };
+                let (availability_pct, coverage_pct) = figures(&w);
                 Ok(Member {
                     ci: m,
                     name: member.map(|r| r.name).unwrap_or_else(|| m.to_string()),
                     role,
-                    availability_pct: pct(&member_down),
-                    downtime: spans(&member_down.intersection(&agreed)),
+                    availability_pct,
+                    coverage_pct,
+                    downtime: spans(&w.down.intersection(&agreed).intersection(&w.monitored)),
                 })
             })
             .collect::<Result<Vec<_>, ReportError>>()?;
+        let monitored_ms = counted.duration();
         Ok(AvailabilityReport {
             ci,
             name: record.name.clone(),
@@ -255,14 +295,20 @@ impl<S: Store> Cmdb<S> {
             to_ms,
             timezone,
             agreed_ms: agreed.duration(),
+            monitored_ms,
+            coverage_pct,
+            meaningful,
             down_ms: down.duration(),
             planned_ms: planned.duration(),
             availability_pct,
-            target_met: availability_pct.zip(target_pct).map(|(a, t)| a >= t),
+            target_met: availability_pct
+                .zip(target_pct)
+                .filter(|_| meaningful)
+                .map(|(a, t)| a >= t),
             target_pct,
             outages,
             mtrs_ms: (outages > 0).then(|| down.duration() / outages as i64),
-            mtbf_ms: (outages > 0).then(|| (agreed.duration() - down.duration()) / outages as i64),
+            mtbf_ms: (outages > 0).then(|| (monitored_ms - down.duration()) / outages as i64),
             downtime: spans(&down),
             agreed: spans(&agreed),
             members,
@@ -303,8 +349,9 @@ impl<S: Store> Cmdb<S> {
         Ok(roles.into_iter().collect())
     }
 
-    /// A CI's unplanned and planned downtime in `[from_ms, to_ms)`: its own
-    /// outages, and, for a service, its members' by the rules above.
+    /// A CI's unplanned and planned downtime in `[from_ms, to_ms)`, and
+    /// when it was monitored: its own outages, and, for a service, its
+    /// members' by the rules above.
     fn down_of(
         &self,
         record: &CiRecord,
@@ -312,10 +359,10 @@ impl<S: Store> Cmdb<S> {
         to_ms: i64,
         depth: usize,
         seen: &mut BTreeSet<CiId>,
-    ) -> Result<(Timeline, Timeline), ReportError> {
+    ) -> Result<Watched, ReportError> {
         // `seen` holds the CIs on the path here: a cycle counts a CI once.
         if !seen.insert(record.id) || depth > MAX_DEPTH {
-            return Ok((Timeline::default(), Timeline::default()));
+            return Ok(Watched::default());
         }
         let result = self.down_of_members(record, from_ms, to_ms, depth, seen);
         seen.remove(&record.id);
@@ -330,36 +377,66 @@ impl<S: Store> Cmdb<S> {
         to_ms: i64,
         depth: usize,
         seen: &mut BTreeSet<CiId>,
-    ) -> Result<(Timeline, Timeline), ReportError> {
+    ) -> Result<Watched, ReportError> {
         let outages = self.outages(Some(record.id))?;
         let interval = |o: &super::outage::Outage| (o.start_ms, o.end_ms.unwrap_or(to_ms));
         let own = Timeline::new(outages.iter().filter(|o| !o.planned).map(interval));
         let planned = Timeline::new(outages.iter().filter(|o| o.planned).map(interval));
+        // Watched from its first heartbeat, or its first outage if that
+        // is older (an outage is proof somebody watched).
+        let since = record
+            .first_seen_ms
+            .into_iter()
+            .chain(outages.first().map(|o| o.start_ms))
+            .min();
+        let own_monitored = since.map(|s| Timeline::new([(s.max(from_ms), to_ms)]));
         let mut serial_down = vec![own.clip(from_ms, to_ms)];
         let mut planned_down = vec![planned.clip(from_ms, to_ms)];
+        let mut monitored: Vec<Timeline> = own_monitored.into_iter().collect();
         let structure = self.structure_of(record)?;
-        let mut member = |m: CiId| -> Result<(Timeline, Timeline), ReportError> {
+        let mut member = |m: CiId| -> Result<Watched, ReportError> {
             match self.ci(m)? {
                 Some(r) => self.down_of(&r, from_ms, to_ms, depth + 1, seen),
-                None => Ok(Default::default()),
+                None => Ok(Watched::default()),
             }
         };
         for m in structure.serial {
-            let (down, planned) = member(m)?;
-            serial_down.push(down);
-            planned_down.push(planned);
+            let w = member(m)?;
+            serial_down.push(w.down);
+            planned_down.push(w.planned);
+            monitored.push(w.monitored);
         }
         for (_, k, members) in structure.groups {
             let mut downs = Vec::new();
             for m in members {
-                let (down, planned) = member(m)?;
-                downs.push(down);
-                planned_down.push(planned);
+                let w = member(m)?;
+                downs.push(w.down);
+                planned_down.push(w.planned);
+                monitored.push(w.monitored);
             }
             serial_down.push(k_of_n(&downs, k, from_ms, to_ms));
         }
-        Ok((serial(&serial_down), serial(&planned_down)))
+        // Monitored while every part is.
+        let monitored = monitored
+            .into_iter()
+            .reduce(|a, b| a.intersection(&b))
+            .unwrap_or_default();
+        Ok(Watched {
+            down: serial(&serial_down),
+            planned: serial(&planned_down),
+            monitored,
+        })
     }
+}
+
+/// What the watch of a CI (or a service's members) saw over a period.
+#[derive(Debug, Default)]
+struct Watched {
+    /// Unplanned downtime.
+    down: Timeline,
+    planned: Timeline,
+    /// When it was watched at all.
+    monitored: Timeline,
 }
 
 #[cfg(test)]
@@ -391,7 +468,24 @@ mod tests {
             "service"
         };
         let new = new_ci(class, name, attributes);
-        c.create_ci(&person(), &new, "test", MON).unwrap().id
+        let id = c.create_ci(&person(), &new, "test", MON).unwrap().id;
+        // Servers have been reporting for a week.
+        if class == "server" {
+            watched_since(c, id, MON - 7 * 24 * H);
+        }
+        id
+    }
+
+    /// Makes `ci` monitored since `at`, as its first report would.
+    fn watched_since(c: &Cmdb<SledStore>, ci: CiId, at: i64) {
+        let mut record = c.ci(ci).unwrap().unwrap();
+        record.first_seen_ms = Some(at);
+        c.store()
+            .transaction::<(), ()>(|tx| {
+                tx.insert(Table::Cis, &ci_key(ci), &encode(&record))?;
+                Ok(())
+            })
+            .unwrap();
     }
 
     fn depends(c: &Cmdb<SledStore>, from: CiId, to: CiId) {
@@ -556,6 +650,46 @@ mod tests {
         assert_eq!(r.target_met, Some(false));
         assert_eq!(r.availability_pct, Some(95.0));
         assert_eq!(r.mtbf_ms, Some(19 * H));
+    }
+
+    #[test]
+    fn time_before_a_ci_was_monitored_is_not_uptime() {
+        let (_d, c) = cmdb();
+        // A host that first reported on Sunday 12:00, six hours down that
+        // evening: of the week, 12 h were monitored.
+        let host = c
+            .create_ci(&person(), &new_ci("server", "new-1", &[]), "test", MON)
+            .unwrap()
+            .id;
+        watched_since(&c, host, MON + 156 * H);
+        down(&c, host, 162, Some(165), false);
+        let r = week(&c, host);
+        assert_eq!((r.agreed_ms, r.monitored_ms), (168 * H, 12 * H));
+        assert_eq!(r.availability_pct, Some(75.0));
+        let coverage = r.coverage_pct.unwrap();
+        assert!((coverage - 100.0 * 12.0 / 168.0).abs() < 1e-9, "{coverage}");
+        assert!(!r.meaningful);
+        assert_eq!(r.mtbf_ms, Some(9 * H));
+
+        // A service of it and a CI nothing reports for: never monitored as
+        // a whole, so its 99.9 % target is neither met nor missed.
+        let manual = c
+            .create_ci(&person(), &new_ci("server", "manual", &[]), "test", MON)
+            .unwrap()
+            .id;
+        let svc = ci(&c, "shop", &[("availability.target", "99.9")]);
+        depends(&c, svc, host);
+        depends(&c, svc, manual);
+        let r = week(&c, svc);
+        assert_eq!((r.monitored_ms, r.availability_pct), (0, None));
+        assert_eq!((r.meaningful, r.target_met), (false, None));
+        let m = r.members.iter().find(|m| m.ci == manual).unwrap();
+        assert_eq!((m.availability_pct, m.coverage_pct), (None, Some(0.0)));
+
+        // Its first outage shows it was watched from then on.
+        down(&c, manual, 100, Some(101), false);
+        let r = week(&c, manual);
+        assert_eq!(r.monitored_ms, 68 * H);
     }
 
     #[test]
