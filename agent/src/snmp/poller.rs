@@ -244,8 +244,7 @@ impl Poller {
                         target: label,
                         device: found,
                         interface_rates,
-                        poll_interval_ms: u64::try_from(self.config.poll_interval.as_millis())
-                            .ok(),
+                        poll_interval_ms: u64::try_from(self.config.poll_interval.as_millis()).ok(),
                     })
                     .await;
                 }

@@ -448,8 +448,13 @@ pub enum IncidentCommand {
         impact: Option<Level>,
         #[arg(long, value_enum)]
         urgency: Option<Level>,
+        /// A note for the incident's log (required with --force).
         #[arg(long)]
         note: Option<String>,
+        /// Resolve or close it although drift it was raised for is still
+        /// open; recorded in the audit trail with the note.
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         json: bool,
     },
@@ -1072,7 +1077,7 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
             );
             println!("authorized   {}", value(&d.authorized));
             println!("discovered   {}", value(&d.discovered));
-            println!("kind         {:?}", d.kind);
+            println!("kind         {}", d.kind);
             println!("status       {}", d.status.as_str());
             println!("verdict      {}", verdict(&d));
             println!("policy rule  {}", d.decision.policy_rule);
@@ -1112,6 +1117,18 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                     o.seq,
                     o.agent_id
                 );
+            }
+            if !d.earlier.is_empty() {
+                println!("\nearlier decisions (until a later observation replaced them)");
+                for e in &d.earlier {
+                    println!(
+                        "  until {}: {} ({}): {}",
+                        render::time(e.until_ms),
+                        value(&e.value),
+                        e.kind,
+                        e.decision.explanation.join(" ")
+                    );
+                }
             }
         }
     }
@@ -1576,12 +1593,13 @@ pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Resu
             impact,
             urgency,
             note,
+            force,
             json,
         } => {
             let i: Value = client
                 .post(
                     &format!("v1/incidents/{id}/update"),
-                    &json!({"status": status, "assignee": assignee, "major": major, "impact": impact, "urgency": urgency, "note": note}),
+                    &json!({"status": status, "assignee": assignee, "major": major, "impact": impact, "urgency": urgency, "note": note, "force": force}),
                 )
                 .await?;
             print_record(json, &i, || {

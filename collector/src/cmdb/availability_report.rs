@@ -254,9 +254,8 @@ impl<S: Store> Cmdb<S> {
         let figures = |w: &Watched| {
             let counted = agreed.intersection(&w.monitored);
             let down = w.down.intersection(&counted).duration();
-            let pct = (counted.duration() > 0).then(|| {
-                (counted.duration() - down) as f64 * 100.0 / counted.duration() as f64
-            });
+            let pct = (counted.duration() > 0)
+                .then(|| (counted.duration() - down) as f64 * 100.0 / counted.duration() as f64);
             let coverage = (agreed.duration() > 0)
                 .then(|| counted.duration() as f64 * 100.0 / agreed.duration() as f64);
             (pct, coverage)

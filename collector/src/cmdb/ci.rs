@@ -101,8 +101,14 @@ pub struct CiRecord {
     pub identified_by: IdentifiedBy,
     /// Open items of the identification review queue about this CI.
     pub reviews: BTreeSet<ReviewId>,
-    /// Drift still open on an attribute, or reverted within the flap window.
+    /// Unauthorized drift still open, by attribute: what the CI's drift
+    /// counts and lists show.
     pub open_drifts: BTreeMap<String, DriftId>,
+    /// Drift seen reverted within the policy's flap window, by attribute:
+    /// kept only so the same drift and incident reopen if the value comes
+    /// back; not current drift.
+    #[serde(default)]
+    pub reverted_drifts: BTreeMap<String, DriftId>,
     /// Approved RFCs with a window that name this CI.
     pub scheduled_rfcs: BTreeSet<RfcId>,
     /// Set when an operator merged this CI into another.
@@ -164,6 +170,7 @@ impl CiRecord {
             },
             reviews: BTreeSet::new(),
             open_drifts: BTreeMap::new(),
+            reverted_drifts: BTreeMap::new(),
             scheduled_rfcs: BTreeSet::new(),
             merged_into: None,
             discovered_links: BTreeMap::new(),

@@ -19,7 +19,8 @@ use super::history::{changes_between, Actor, FieldChange, Fields, HistoryEntry, 
 use super::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use super::incident::{Incident, IncidentStatus};
 use super::reconcile::{
-    self, put_drift, put_incident, put_rfc, record_history, settle_incident_if_done, Sighting,
+    self, all_settled, put_drift, put_incident, put_rfc, record_history, settle_incident_if_done,
+    Sighting,
 };
 use super::review::{ReviewItem, ReviewStatus};
 use super::rfc::{
@@ -174,6 +175,56 @@ pub struct IncidentUpdate {
     pub urgency: Option<Level>,
     #[serde(default)]
     pub note: Option<String>,
+    /// Resolve or close an incident whose drift is still open; needs a
+    /// `note` saying why, and is audited as such.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Folds one open drift's discovered value into its CI's authorized
+/// state on `rfc`'s authority: a history entry, the drift settled as
+/// approved, and the observation as the RFC's evidence.
+fn fold_drift(
+    tx: &dyn Tx,
+    by: &Actor,
+    rfc: &mut Rfc,
+    mut drift: DriftRecord,
+    how: String,
+    now_ms: i64,
+) -> TxResult<()> {
+    let mut ci = load_ci(tx, drift.ci)?;
+    let old = ci.attributes.get(&drift.attribute).cloned();
+    match &drift.discovered {
+        Some(v) => ci.attributes.insert(drift.attribute.clone(), v.clone()),
+        None => ci.attributes.remove(&drift.attribute),
+    };
+    ci.open_drifts.remove(&drift.attribute);
+    let change = FieldChange {
+        field: drift.attribute.clone(),
+        old: old.clone(),
+        new: drift.discovered.clone(),
+    };
+    record_history(
+        tx,
+        &mut ci,
+        now_ms,
+        by,
+        Why::RetroactiveApproval { rfc: rfc.id },
+        vec![change],
+    )?;
+    put_ci(tx, &ci)?;
+    drift.settle(DriftStatus::Approved, now_ms, by.clone(), how);
+    put_drift(tx, &drift)?;
+    rfc.evidence.push(Evidence {
+        at_ms: drift.last_seen_ms,
+        ci: drift.ci,
+        attribute: drift.attribute.clone(),
+        old,
+        new: drift.discovered.clone(),
+        source: format!("{}, approved by {by}", drift.id),
+        drift: Some(drift.id),
+    });
+    Ok(())
 }
 
 /// Attributes people keep on any CI, discovered or not: service levels,
@@ -1012,12 +1063,15 @@ impl<S: Store> Cmdb<S> {
             rfc.approve(decision).map_err(conflict)?;
             if let RfcOrigin::MissingRfc { .. } = rfc.origin {
                 self.fold_retroactively(tx, by, &mut rfc, now_ms)?;
-            } else if rfc.status == RfcStatus::Scheduled {
-                for ci in rfc.cis.clone() {
-                    let mut c = load_ci(tx, ci)?;
-                    c.scheduled_rfcs.insert(id);
-                    put_ci(tx, &c)?;
+            } else {
+                if rfc.status == RfcStatus::Scheduled {
+                    for ci in rfc.cis.clone() {
+                        let mut c = load_ci(tx, ci)?;
+                        c.scheduled_rfcs.insert(id);
+                        put_ci(tx, &c)?;
+                    }
                 }
+                self.authorize_seen_drift(tx, by, &mut rfc, now_ms)?;
             }
             put_rfc(tx, &rfc)?;
             trail_entry(tx, now_ms, by, "rfc.approve", id.to_string(), comment.to_owned())?;
@@ -1034,8 +1088,7 @@ impl<S: Store> Cmdb<S> {
     ) -> TxResult<()> {
         let mut folded = 0;
         for drift_id in rfc.drifts.clone() {
-            let Some(mut drift) = tx_get::<DriftRecord, _>(tx, Table::Drifts, &drift_id.key())?
-            else {
+            let Some(drift) = tx_get::<DriftRecord, _>(tx, Table::Drifts, &drift_id.key())? else {
                 continue;
             };
             if drift.status != DriftStatus::Open {
@@ -1058,43 +1111,8 @@ impl<S: Store> Cmdb<S> {
                 });
                 continue;
             }
-            let mut ci = load_ci(tx, drift.ci)?;
-            let old = ci.attributes.get(&drift.attribute).cloned();
-            match &drift.discovered {
-                Some(v) => ci.attributes.insert(drift.attribute.clone(), v.clone()),
-                None => ci.attributes.remove(&drift.attribute),
-            };
-            ci.open_drifts.remove(&drift.attribute);
-            let change = FieldChange {
-                field: drift.attribute.clone(),
-                old: old.clone(),
-                new: drift.discovered.clone(),
-            };
-            record_history(
-                tx,
-                &mut ci,
-                now_ms,
-                by,
-                Why::RetroactiveApproval { rfc: rfc.id },
-                vec![change],
-            )?;
-            put_ci(tx, &ci)?;
-            drift.settle(
-                DriftStatus::Approved,
-                now_ms,
-                by.clone(),
-                format!("retroactively approved by {}", rfc.id),
-            );
-            put_drift(tx, &drift)?;
-            rfc.evidence.push(Evidence {
-                at_ms: drift.last_seen_ms,
-                ci: drift.ci,
-                attribute: drift.attribute.clone(),
-                old,
-                new: drift.discovered.clone(),
-                source: format!("{drift_id}, approved by {by}"),
-                drift: Some(drift_id),
-            });
+            let how = format!("retroactively approved by {}", rfc.id);
+            fold_drift(tx, by, rfc, drift, how, now_ms)?;
             folded += 1;
         }
         rfc.implement(
@@ -1110,6 +1128,82 @@ impl<S: Store> Cmdb<S> {
                     rfc.id
                 )
             })?;
+        }
+        Ok(())
+    }
+
+    /// An RFC approved after discovery already saw its change (an emergency
+    /// change approved after the fact): the open drift on its CIs that its
+    /// specs match is authorized now, whatever the window, with the
+    /// evidence already observed. Drafts left with nothing open are
+    /// cancelled, incidents with nothing open resolve, and an RFC whose
+    /// every spec is now seen is implemented.
+    fn authorize_seen_drift(
+        &self,
+        tx: &dyn Tx,
+        by: &Actor,
+        rfc: &mut Rfc,
+        now_ms: i64,
+    ) -> TxResult<()> {
+        let mut drafts = BTreeSet::new();
+        let mut incidents = BTreeSet::new();
+        for ci in rfc.cis.clone() {
+            let record = load_ci(tx, ci)?;
+            for id in record.open_drifts.values() {
+                let Some(drift) = tx_get::<DriftRecord, _>(tx, Table::Drifts, &id.key())? else {
+                    continue;
+                };
+                let covered = rfc
+                    .specs
+                    .iter()
+                    .any(|s| s.matches(&drift.attribute, drift.discovered.as_deref()));
+                if drift.status != DriftStatus::Open || !covered {
+                    continue;
+                }
+                drafts.extend(drift.missing_rfc);
+                incidents.extend(drift.incident);
+                rfc.drifts.push(drift.id);
+                let how = format!(
+                    "authorized by {}, approved after the change was seen",
+                    rfc.id
+                );
+                fold_drift(tx, by, rfc, drift, how, now_ms)?;
+            }
+        }
+        if incidents.is_empty() {
+            return Ok(());
+        }
+        for draft in drafts {
+            let mut d = load_rfc(tx, draft)?;
+            if matches!(d.status, RfcStatus::New | RfcStatus::Assessed)
+                && all_settled(tx, &d.drifts, None)?
+            {
+                d.cancel(now_ms, by, &format!("superseded by {}", rfc.id))
+                    .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
+                put_rfc(tx, &d)?;
+            }
+        }
+        for inc in incidents {
+            if !rfc.incidents.contains(&inc) {
+                rfc.incidents.push(inc);
+            }
+            settle_incident_if_done(tx, inc, now_ms, self.webhooks, || {
+                format!("the changes were authorized by {} ({by})", rfc.id)
+            })?;
+        }
+        if rfc.all_specs_seen() {
+            rfc.implement(
+                now_ms,
+                by,
+                "implemented: discovery had already seen every spec on every CI".into(),
+            )
+            .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?;
+            for ci in rfc.cis.clone() {
+                let mut c = load_ci(tx, ci)?;
+                if c.scheduled_rfcs.remove(&rfc.id) {
+                    put_ci(tx, &c)?;
+                }
+            }
         }
         Ok(())
     }
@@ -1399,6 +1493,40 @@ impl<S: Store> Cmdb<S> {
                 (Some(_), IncidentStatus::New) => Some(IncidentStatus::Assigned),
                 _ => None,
             });
+            // An incident raised by drift ends when its drift is settled.
+            let mut forced = None;
+            if matches!(status, Some(IncidentStatus::Resolved | IncidentStatus::Closed))
+                && i.status.is_open()
+            {
+                let mut open = Vec::new();
+                for d in &i.drifts {
+                    if let Some(d) = tx_get::<DriftRecord, _>(tx, Table::Drifts, &d.key())? {
+                        if d.status == DriftStatus::Open {
+                            open.push(d.id.to_string());
+                        }
+                    }
+                }
+                if !open.is_empty() {
+                    if !update.force {
+                        let drafts: Vec<String> = i.rfcs.iter().map(ToString::to_string).collect();
+                        return abort(ActionError::Conflict(format!(
+                            "{id} was raised by drift that is still open ({}): it resolves by itself \
+                             when that is settled (approve the missing RFC {}, or reject it and \
+                             revert the change). To resolve it anyway, give --force and a --note \
+                             saying why; that is recorded in the audit trail",
+                            open.join(", "),
+                            if drafts.is_empty() { "-".into() } else { drafts.join(", ") }
+                        )));
+                    }
+                    if note.trim().is_empty() {
+                        return abort(ActionError::Invalid(
+                            "--force needs a --note saying why the incident ends with its drift open"
+                                .into(),
+                        ));
+                    }
+                    forced = Some(open.join(", "));
+                }
+            }
             if !said.is_empty() {
                 i.note(now_ms, by, said.join("; "));
             }
@@ -1413,14 +1541,17 @@ impl<S: Store> Cmdb<S> {
                 return abort(ActionError::Invalid("nothing to update".into()));
             }
             put_incident(tx, &i, "incident.updated", self.webhooks)?;
-            trail_entry(
-                tx,
-                now_ms,
-                by,
-                "incident.update",
-                id.to_string(),
-                format!("{} {note}", said.join("; ")).trim().to_owned(),
-            )?;
+            let (action, detail) = match &forced {
+                Some(open) => (
+                    "incident.force_resolve",
+                    format!("{} with drift open ({open}): {note}", i.status.as_str()),
+                ),
+                None => (
+                    "incident.update",
+                    format!("{} {note}", said.join("; ")).trim().to_owned(),
+                ),
+            };
+            trail_entry(tx, now_ms, by, action, id.to_string(), detail)?;
             Ok(i)
         })
     }

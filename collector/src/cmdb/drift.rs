@@ -82,6 +82,22 @@ pub struct DriftRecord {
     pub resolved_at_ms: Option<i64>,
     pub resolution: Option<String>,
     pub resolved_by: Option<Actor>,
+    /// What earlier observations were, and how each was decided, when a
+    /// later one changed the kind or the explanation (oldest first, at
+    /// most [`MAX_OBSERVATIONS`]): `kind` and `decision` above are the
+    /// latest observation's.
+    #[serde(default)]
+    pub earlier: Vec<EarlierDecision>,
+}
+
+/// A decision a drift record carried before a later observation replaced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierDecision {
+    /// When it was last the current one.
+    pub until_ms: i64,
+    pub value: Option<String>,
+    pub kind: ChangeKind,
+    pub decision: Decision,
 }
 
 impl DriftRecord {
@@ -97,6 +113,30 @@ impl DriftRecord {
         }
         self.observations.push(observation);
         changed
+    }
+
+    /// Records a sighting and the decision taken on it: the explanation
+    /// shown is always the latest observation's; the one it replaces is
+    /// kept in `earlier`. Returns whether the value differs from the last.
+    pub fn observe_decided(
+        &mut self,
+        observation: Observation,
+        kind: ChangeKind,
+        decision: &Decision,
+    ) -> bool {
+        if kind != self.kind || *decision != self.decision {
+            if self.earlier.len() >= MAX_OBSERVATIONS {
+                self.earlier.remove(0);
+            }
+            self.earlier.push(EarlierDecision {
+                until_ms: self.last_seen_ms,
+                value: self.discovered.clone(),
+                kind: self.kind,
+                decision: std::mem::replace(&mut self.decision, decision.clone()),
+            });
+            self.kind = kind;
+        }
+        self.observe(observation)
     }
 
     pub fn settle(&mut self, status: DriftStatus, at_ms: i64, by: Actor, how: String) {

@@ -917,7 +917,11 @@ impl ReportRecord {
 fn stated_interval(cadence: Option<fathom_shared::wire::Cadence>) -> Option<i64> {
     use crate::availability::outage::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
     let ms = cadence?.heartbeat_interval_ms();
-    Some(i64::try_from(ms).unwrap_or(i64::MAX).clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS))
+    Some(
+        i64::try_from(ms)
+            .unwrap_or(i64::MAX)
+            .clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS),
+    )
 }
 
 fn record_report(

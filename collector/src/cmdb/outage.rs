@@ -559,7 +559,11 @@ mod tests {
             if (1_800 * S..2_400 * S).contains(&after) {
                 continue; // the collector is not running
             }
-            let floor = if after < 2_400 * S { NOON } else { NOON + 2_400 * S };
+            let floor = if after < 2_400 * S {
+                NOON
+            } else {
+                NOON + 2_400 * S
+            };
             let changes = f.cmdb.check_availability(t, floor, &settings).unwrap();
             assert_eq!(changes, vec![], "at {} s", after / S);
         }
@@ -569,9 +573,18 @@ mod tests {
         let last = NOON + 4_686 * S;
         let down = (last..last + 1_000 * S)
             .step_by(5 * S as usize)
-            .find(|t| !f.cmdb.check_availability(*t, NOON, &settings).unwrap().is_empty())
+            .find(|t| {
+                !f.cmdb
+                    .check_availability(*t, NOON, &settings)
+                    .unwrap()
+                    .is_empty()
+            })
             .unwrap();
-        assert_eq!(down - last, 365 * S, "the first check (every 5 s) past 360 s");
+        assert_eq!(
+            down - last,
+            365 * S,
+            "the first check (every 5 s) past 360 s"
+        );
         let outage = f.cmdb.outages(Some(ci)).unwrap().pop().unwrap();
         assert_eq!(outage.start_ms, last + 120 * S);
     }

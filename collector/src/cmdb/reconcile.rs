@@ -542,8 +542,8 @@ pub(crate) fn reconcile(
         if !discovered.observes(&attr) || differing.contains(attr.as_str()) {
             continue;
         }
+        ci.open_drifts.remove(&attr);
         let Some(mut drift) = load::<DriftRecord>(tx, Table::Drifts, &id.key())? else {
-            ci.open_drifts.remove(&attr);
             continue;
         };
         match drift.status {
@@ -575,14 +575,25 @@ pub(crate) fn reconcile(
                     }
                 }
                 touched_incidents.extend(drift.incident);
+                ci.reverted_drifts.insert(attr, id);
             }
-            DriftStatus::Reverted
-                if drift
-                    .resolved_at_ms
-                    .is_some_and(|t| s.now_ms.saturating_sub(t) <= policy.flap_window_ms) => {}
-            _ => {
-                ci.open_drifts.remove(&attr);
+            // Kept among the open ones by collectors before reverted drift
+            // was kept apart.
+            DriftStatus::Reverted => {
+                ci.reverted_drifts.insert(attr, id);
             }
+            _ => {}
+        }
+    }
+    // Reverted drift past the flap window will not reopen.
+    for (attr, id) in ci.reverted_drifts.clone() {
+        let within = load::<DriftRecord>(tx, Table::Drifts, &id.key())?.is_some_and(|d| {
+            d.status == DriftStatus::Reverted
+                && d.resolved_at_ms
+                    .is_some_and(|t| s.now_ms.saturating_sub(t) <= policy.flap_window_ms)
+        });
+        if !within {
+            ci.reverted_drifts.remove(&attr);
         }
     }
 
@@ -622,7 +633,11 @@ pub(crate) fn reconcile(
             &candidates,
             crate::cli::render::time,
         );
-        let existing = match ci.open_drifts.get(&d.attribute) {
+        let existing = match ci
+            .open_drifts
+            .get(&d.attribute)
+            .or_else(|| ci.reverted_drifts.get(&d.attribute))
+        {
             Some(id) => load::<DriftRecord>(tx, Table::Drifts, &id.key())?,
             None => None,
         };
@@ -646,6 +661,7 @@ pub(crate) fn reconcile(
                     touched_incidents.extend(old.incident);
                 }
                 ci.open_drifts.remove(&d.attribute);
+                ci.reverted_drifts.remove(&d.attribute);
             }
             Verdict::Authorized { authority } => {
                 let why = match authority {
@@ -688,11 +704,13 @@ pub(crate) fn reconcile(
                     touched_incidents.extend(old.incident);
                 }
                 ci.open_drifts.remove(&d.attribute);
+                ci.reverted_drifts.remove(&d.attribute);
                 folds.add(why, set_attribute(ci, d));
             }
             Verdict::Unauthorized => match existing {
                 Some(mut open) if open.status == DriftStatus::Open => {
-                    if open.observe(s.observation(d.discovered.clone())) {
+                    let observation = s.observation(d.discovered.clone());
+                    if open.observe_decided(observation, d.kind(), &decision) {
                         open.flips += 1;
                     }
                     put_drift(tx, &open)?;
@@ -708,7 +726,11 @@ pub(crate) fn reconcile(
                     reverted.resolution = None;
                     reverted.resolved_by = None;
                     reverted.flips += 1;
-                    reverted.observe(s.observation(d.discovered.clone()));
+                    let observation = s.observation(d.discovered.clone());
+                    reverted.observe_decided(observation, d.kind(), &decision);
+                    ci.reverted_drifts.remove(&d.attribute);
+                    ci.open_drifts.insert(d.attribute.clone(), reverted.id);
+                    reopen_missing_rfc(tx, ci, &mut reverted, &mut rfcs, s)?;
                     put_drift(tx, &reverted)?;
                     if let Some(inc_id) = reverted.incident {
                         if let Some(mut inc) =
@@ -717,20 +739,30 @@ pub(crate) fn reconcile(
                             inc.reopen_automatically(
                                 s.now_ms,
                                 format!(
-                                    "{} came back: {} is {} again ({}); flapping, {} flip(s)",
+                                    "{} came back: {} is {} again ({}); flapping, {} flip(s){}",
                                     reverted.id,
                                     d.attribute,
                                     describe(d.discovered.as_deref()),
                                     s.source(),
-                                    reverted.flips
+                                    reverted.flips,
+                                    reverted
+                                        .missing_rfc
+                                        .map(|r| format!("; approve or reject {r}"))
+                                        .unwrap_or_default()
                                 ),
                             );
+                            if let Some(r) = reverted.missing_rfc {
+                                if !inc.rfcs.contains(&r) {
+                                    inc.rfcs.push(r);
+                                }
+                            }
                             put_incident(tx, &inc, "incident.updated", s.webhooks)?;
                         }
                     }
                 }
                 _ => {
                     let record = new_drift(tx, ci, d, decision.clone(), s, DriftStatus::Open)?;
+                    ci.reverted_drifts.remove(&d.attribute);
                     ci.open_drifts.insert(d.attribute.clone(), record.id);
                     unauthorized.push(record);
                 }
@@ -768,6 +800,108 @@ pub(crate) fn reconcile(
         put_rfc(tx, &rfc)?;
     }
     Ok(())
+}
+
+/// A drift reopened by a flap needs something to approve: its draft is
+/// reopened if still undecided, or, if it was cancelled (the revert) or
+/// decided, a new draft is raised for it and linked.
+fn reopen_missing_rfc(
+    tx: &dyn Tx,
+    ci: &CiRecord,
+    drift: &mut DriftRecord,
+    rfcs: &mut BTreeMap<RfcId, Rfc>,
+    s: &Sighting<'_>,
+) -> TxResult<()> {
+    if let Some(id) = drift.missing_rfc {
+        if let Some(rfc) = load_rfc(tx, rfcs, id)? {
+            if matches!(rfc.status, RfcStatus::New | RfcStatus::Assessed) {
+                return Ok(());
+            }
+        }
+    }
+    let rfc_id = RfcId::from_u64(next_id(tx, Counter::Rfc)?);
+    let incident = drift.incident;
+    let line = drift_line(drift);
+    let title = format!(
+        "Missing RFC: {} changed again on {}",
+        drift.attribute, ci.name
+    );
+    let draft = missing_rfc_draft(
+        title,
+        line,
+        incident,
+        ci.id,
+        vec![Spec::exact(&drift.attribute, drift.discovered.as_deref())],
+    );
+    let origin = match incident {
+        Some(incident) => RfcOrigin::MissingRfc { incident },
+        None => RfcOrigin::Raised,
+    };
+    let mut rfc = Rfc::raised(
+        rfc_id,
+        &draft,
+        vec![ci.id],
+        &Actor::Collector,
+        s.now_ms,
+        origin,
+    );
+    rfc.drifts = vec![drift.id];
+    rfc.incidents = incident.into_iter().collect();
+    if let Some(earlier) = drift.missing_rfc {
+        rfc.log(
+            s.now_ms,
+            &Actor::Collector,
+            format!(
+                "raised because {} came back after {earlier} was settled",
+                drift.id
+            ),
+        );
+    }
+    drift.missing_rfc = Some(rfc_id);
+    rfcs.insert(rfc_id, rfc);
+    Ok(())
+}
+
+/// One line of an incident's symptom and a draft's description.
+fn drift_line(d: &DriftRecord) -> String {
+    format!(
+        "{} {}: {} → {} ({})",
+        d.id,
+        d.attribute,
+        describe(d.authorized.as_deref()),
+        describe(d.discovered.as_deref()),
+        d.decision.explanation.last().cloned().unwrap_or_default()
+    )
+}
+
+/// A missing-RFC draft: approving it accepts the changes, rejecting it
+/// asks for them to be reverted.
+fn missing_rfc_draft(
+    title: String,
+    description: String,
+    incident: Option<IncidentId>,
+    ci: CiId,
+    specs: Vec<Spec>,
+) -> NewRfc {
+    let whose = incident.map_or_else(String::new, |i| format!(" for {i}"));
+    NewRfc {
+        title,
+        description,
+        reason: format!(
+            "Drafted by the collector{whose}: approve to accept these changes into the CMDB \
+             (the incident resolves), or reject to have them reverted (the incident resolves when \
+             discovery sees the revert)."
+        ),
+        change_type: "unauthorized".into(),
+        level: RfcLevel::Normal,
+        impact: RfcImpact::Minor,
+        risk: Level::Medium,
+        targets: vec![Target::Ci(ci)],
+        specs,
+        implementation_plan: String::new(),
+        backout_plan: "Revert the changes listed; discovery will see the revert.".into(),
+        window: None,
+    }
 }
 
 fn describe(v: Option<&str>) -> String {
@@ -867,6 +1001,7 @@ fn new_drift(
         resolved_at_ms: None,
         resolution: None,
         resolved_by: None,
+        earlier: Vec::new(),
     };
     put_drift(tx, &record)?;
     Ok(record)
@@ -887,19 +1022,7 @@ fn raise_incident(
         .map(|d| s.policy.urgency_of(&d.attribute))
         .min()
         .unwrap_or(Level::Medium);
-    let lines: Vec<String> = drifts
-        .iter()
-        .map(|d| {
-            format!(
-                "{} {}: {} → {} ({})",
-                d.id,
-                d.attribute,
-                describe(d.authorized.as_deref()),
-                describe(d.discovered.as_deref()),
-                d.decision.explanation.last().cloned().unwrap_or_default()
-            )
-        })
-        .collect();
+    let lines: Vec<String> = drifts.iter().map(drift_line).collect();
     let title = match &*drifts {
         [one] => format!("Unauthorized change on {}: {}", ci.name, one.attribute),
         many => format!("{} unauthorized changes on {}", many.len(), ci.name),
@@ -924,27 +1047,16 @@ fn raise_incident(
     incident.cis = vec![ci.id];
     incident.drifts = drifts.iter().map(|d| d.id).collect();
     incident.rfcs = vec![rfc_id];
-    let draft = NewRfc {
-        title: format!("Missing RFC: {title}"),
-        description: lines.join("\n"),
-        reason: format!(
-            "Drafted by the collector for {incident_id}: approve to accept these changes into the CMDB \
-             (the incident resolves), or reject to have them reverted (the incident resolves when \
-             discovery sees the revert)."
-        ),
-        change_type: "unauthorized".into(),
-        level: RfcLevel::Normal,
-        impact: RfcImpact::Minor,
-        risk: Level::Medium,
-        targets: vec![Target::Ci(ci.id)],
-        specs: drifts
+    let draft = missing_rfc_draft(
+        format!("Missing RFC: {title}"),
+        lines.join("\n"),
+        Some(incident_id),
+        ci.id,
+        drifts
             .iter()
             .map(|d| Spec::exact(&d.attribute, d.discovered.as_deref()))
             .collect(),
-        implementation_plan: String::new(),
-        backout_plan: "Revert the changes listed; discovery will see the revert.".into(),
-        window: None,
-    };
+    );
     let origin = RfcOrigin::MissingRfc {
         incident: incident_id,
     };
@@ -1189,6 +1301,7 @@ mod tests {
     use super::*;
     use crate::cmdb::incident::IncidentStatus;
     use crate::cmdb::rfc::Window;
+    use crate::control::attributes::ChangeKind;
 
     const BASE: &[(&str, &str)] = &[("nginx", "1.22.1-9"), ("curl", "7.88.1-10")];
     const UPGRADED: &[(&str, &str)] = &[("nginx", "1.24.0-1"), ("curl", "7.88.1-10")];
@@ -1417,6 +1530,151 @@ mod tests {
             f.cmdb.rfc(inc.rfcs[0]).unwrap().unwrap().status,
             RfcStatus::Cancelled
         );
+    }
+
+    #[test]
+    fn a_change_back_after_its_revert_has_a_draft_to_approve() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        f.report(BASE, NOON + 2000);
+        let first = f.incidents().remove(0).rfcs[0];
+        assert_eq!(
+            f.cmdb.rfc(first).unwrap().unwrap().status,
+            RfcStatus::Cancelled
+        );
+        // Back again within the flap window: the same drift and incident
+        // reopen, with a new draft linked to both.
+        f.report(UPGRADED, NOON + 3000);
+        let inc = f.incidents().remove(0);
+        assert!(inc.status.is_open());
+        let drift = f.cmdb.drift(inc.drifts[0]).unwrap().unwrap();
+        assert_eq!(drift.status, DriftStatus::Open);
+        let draft = drift.missing_rfc.unwrap();
+        assert_ne!(draft, first);
+        assert_eq!(inc.rfcs, vec![first, draft]);
+        let rfc = f.cmdb.rfc(draft).unwrap().unwrap();
+        assert_eq!(rfc.status, RfcStatus::New);
+        assert_eq!(rfc.drifts, vec![drift.id]);
+        assert_eq!(rfc.specs[0].to_string(), "packages.nginx: 1.24.0-1");
+        // Approving it accepts the change and resolves the incident.
+        f.cmdb
+            .decide_rfc(&operator(), draft, true, "accepted", None, NOON + 4000)
+            .unwrap();
+        assert_eq!(
+            f.authorized(ci, "packages.nginx").as_deref(),
+            Some("1.24.0-1")
+        );
+        assert_eq!(f.incidents()[0].status, IncidentStatus::Resolved);
+    }
+
+    #[test]
+    fn an_rfc_approved_after_the_change_was_seen_settles_its_drift() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        let inc = f.incidents().remove(0);
+        let draft = inc.rfcs[0];
+        // An emergency change approved the next day, its window long past.
+        let window = Window {
+            start_ms: NOON - 2 * HOUR,
+            end_ms: NOON - HOUR,
+        };
+        let rfc = f.rfc(ci, "packages.nginx: 1.24.*", window);
+        let rfc = f.cmdb.rfc(rfc).unwrap().unwrap();
+        assert_eq!(rfc.status, RfcStatus::Implemented);
+        assert_eq!(rfc.evidence.len(), 1);
+        assert_eq!(rfc.evidence[0].new.as_deref(), Some("1.24.0-1"));
+        assert_eq!(rfc.evidence[0].at_ms, NOON + 1000, "when discovery saw it");
+        assert_eq!(
+            f.authorized(ci, "packages.nginx").as_deref(),
+            Some("1.24.0-1")
+        );
+        let drift = f.cmdb.drift(inc.drifts[0]).unwrap().unwrap();
+        assert_eq!(drift.status, DriftStatus::Approved);
+        assert!(drift.resolution.unwrap().contains(&rfc.id.to_string()));
+        assert_eq!(f.incidents()[0].status, IncidentStatus::Resolved);
+        let draft = f.cmdb.rfc(draft).unwrap().unwrap();
+        assert_eq!(draft.status, RfcStatus::Cancelled);
+        // Nothing drifts at the next inventory.
+        f.report(UPGRADED, NOON + 2000);
+        assert_eq!(f.incidents().len(), 1);
+        assert!(f.cmdb.ci(ci).unwrap().unwrap().open_drifts.is_empty());
+    }
+
+    #[test]
+    fn an_incident_of_open_drift_is_not_resolved_by_hand_without_force() {
+        use crate::cmdb::control::{ActionError, IncidentUpdate};
+        let mut f = Fixture::new();
+        f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        let inc = f.incidents().remove(0);
+        let resolve = |force: bool, note: Option<&str>| {
+            let update = IncidentUpdate {
+                status: Some(IncidentStatus::Resolved),
+                note: note.map(Into::into),
+                force,
+                ..IncidentUpdate::default()
+            };
+            f.cmdb
+                .update_incident(&operator(), inc.id, &update, NOON + 2000)
+        };
+        let refused = resolve(false, Some("done")).unwrap_err();
+        assert!(matches!(refused, ActionError::Conflict(_)), "{refused}");
+        let text = refused.to_string();
+        assert!(text.contains(&inc.drifts[0].to_string()), "{text}");
+        assert!(
+            text.contains(&inc.rfcs[0].to_string()) && text.contains("--force"),
+            "{text}"
+        );
+        let refused = resolve(true, None).unwrap_err();
+        assert!(matches!(refused, ActionError::Invalid(_)), "{refused}");
+        assert!(f.incidents()[0].status.is_open());
+        let resolved = resolve(true, Some("the vendor pushed it; RFC follows")).unwrap();
+        assert_eq!(resolved.status, IncidentStatus::Resolved);
+        let trail = f.cmdb.trail_entries().unwrap();
+        let entry = trail.last().unwrap();
+        assert_eq!(entry.action, "incident.force_resolve");
+        assert!(entry.detail.contains("the vendor pushed it"), "{entry:?}");
+        assert!(
+            entry.detail.contains(&inc.drifts[0].to_string()),
+            "{entry:?}"
+        );
+    }
+
+    #[test]
+    fn reverted_drift_is_not_current_drift() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        let drift = f.incidents()[0].drifts[0];
+        assert_eq!(f.cmdb.ci(ci).unwrap().unwrap().open_drifts.len(), 1);
+        f.report(BASE, NOON + 2000);
+        let record = f.cmdb.ci(ci).unwrap().unwrap();
+        assert!(record.open_drifts.is_empty(), "{:?}", record.open_drifts);
+        // Still watched for a flap, apart from the open ones.
+        assert_eq!(record.reverted_drifts.get("packages.nginx"), Some(&drift));
+        // And forgotten after the flap window.
+        f.report(BASE, NOON + 3 * HOUR);
+        assert!(f.cmdb.ci(ci).unwrap().unwrap().reverted_drifts.is_empty());
+    }
+
+    #[test]
+    fn each_observation_is_explained_as_it_was_decided() {
+        let mut f = Fixture::new();
+        f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        // nginx removed while its upgrade is still unauthorized.
+        f.report(&[("curl", "7.88.1-10")], NOON + 2000);
+        let drift = f.incidents()[0].drifts[0];
+        let d = f.cmdb.drift(drift).unwrap().unwrap();
+        assert_eq!(d.kind, ChangeKind::Removed);
+        assert_eq!(d.discovered, None);
+        let now = d.decision.explanation.join(" ");
+        assert!(!now.contains("1.24.0-1"), "{now}");
+        assert_eq!(d.earlier.len(), 1);
+        assert_eq!(d.earlier[0].kind, ChangeKind::Modified);
+        assert_eq!(d.earlier[0].value.as_deref(), Some("1.24.0-1"));
     }
 
     #[test]

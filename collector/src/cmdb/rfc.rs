@@ -379,7 +379,7 @@ impl Rfc {
         }
     }
 
-    fn log(&mut self, at_ms: i64, by: &Actor, text: String) {
+    pub(crate) fn log(&mut self, at_ms: i64, by: &Actor, text: String) {
         self.updated_at_ms = at_ms;
         self.log.push(Note {
             at_ms,

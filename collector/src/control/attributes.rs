@@ -582,6 +582,22 @@ pub enum ChangeKind {
     Removed,
 }
 
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Removed => "removed",
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every attribute inside the observed scopes whose discovered value differs
 /// from the authorized one, in name order. Attributes outside the scopes are
 /// never differences: not observed is not absent.

@@ -146,7 +146,8 @@ pub fn decide(
         }
         let name = &s.name;
         let why_not = if !s.kinds.contains(&difference.kind()) {
-            Some(format!("it allows {:?} changes only", s.kinds))
+            let kinds: Vec<&str> = s.kinds.iter().map(|k| k.as_str()).collect();
+            Some(format!("it allows {} changes only", kinds.join(" or ")))
         } else if let Some(p) = s
             .value
             .as_ref()
