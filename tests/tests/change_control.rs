@@ -976,6 +976,74 @@ fn manual_cis_and_relationships_import_export_and_feed_rfc_assessment() {
         "{csv}"
     );
 
+    // A file with only some columns changes only those: the rack keeps
+    // its owner and the shop its SLA; an empty cell clears, and the dry
+    // run lists each field it would change, old → new.
+    let shop_id = shop["id"].as_str().unwrap();
+    let rack = c
+        .cis()
+        .into_iter()
+        .find(|ci| ci["name"] == "DC1-R4")
+        .unwrap();
+    let rack_id = rack["id"].as_str().unwrap();
+    std::fs::write(
+        &cis,
+        format!("id,class,name\n{shop_id},service,shop\n{rack_id},rack,DC1-R4\n"),
+    )
+    .unwrap();
+    let import = |extra: &[&str]| {
+        let mut a = vec!["ci", "import", cis.to_str().unwrap(), "--reason", "partial"];
+        a.extend_from_slice(extra);
+        c.cli_json(&a)
+    };
+    let partial = import(&[]);
+    assert_eq!(partial["unchanged"], 2, "{partial}");
+    let rack = c
+        .cis()
+        .into_iter()
+        .find(|ci| ci["name"] == "DC1-R4")
+        .unwrap();
+    assert_eq!(rack["owner"], "facilities");
+    std::fs::write(
+        &cis,
+        format!("id,class,name,owner,location\n{rack_id},rack,DC1-R4,,Hall B\n"),
+    )
+    .unwrap();
+    let dry = import(&["--dry-run"]);
+    let changes = dry["changes"].as_array().unwrap();
+    let change = |field: &str| changes.iter().find(|ch| ch["field"] == field).cloned();
+    assert_eq!(changes.len(), 2, "{dry}");
+    assert_eq!(change("owner").unwrap()["old"], "facilities");
+    assert_eq!(change("owner").unwrap()["new"], Value::Null);
+    assert_eq!(change("location").unwrap()["new"], "Hall B");
+    let table = text(
+        &c,
+        &[
+            "ci",
+            "import",
+            cis.to_str().unwrap(),
+            "--reason",
+            "partial",
+            "--dry-run",
+        ],
+    );
+    assert!(
+        table.contains("owner") && table.contains("\"facilities\"") && table.contains("(empty)"),
+        "{table}"
+    );
+    import(&[]);
+    let rack = c
+        .cis()
+        .into_iter()
+        .find(|ci| ci["name"] == "DC1-R4")
+        .unwrap();
+    assert_eq!(
+        (rack["owner"].clone(), rack["location"].clone()),
+        (Value::Null, "Hall B".into())
+    );
+    let shop = c.cis().into_iter().find(|ci| ci["name"] == "shop").unwrap();
+    assert_eq!(shop["attributes"]["service.sla"], "99.9%");
+
     // Bad rows are refused whole, naming the row.
     std::fs::write(&cis, "class,name,criticality\nservice,crm,extreme\n").unwrap();
     let err = c.cli_fails(&["ci", "import", cis.to_str().unwrap(), "--reason", "x"]);

@@ -1973,7 +1973,7 @@ fn cis_csv(doc: &Exchange) -> anyhow::Result<String> {
             c.id.map(|i| i.to_string()).unwrap_or_default(),
             c.class.clone(),
             c.name.clone(),
-            c.description.clone(),
+            c.description.clone().unwrap_or_default(),
             c.status.clone().unwrap_or_default(),
             c.owner.clone().unwrap_or_default(),
             c.location.clone().unwrap_or_default(),
@@ -2017,15 +2017,15 @@ pub fn read_cis_csv(text: &str, file: &str) -> anyhow::Result<Vec<ExchangeCi>> {
             .and_then(|r| r.position())
             .map_or(i + 2, |p| p.line() as usize);
         let record = record.with_context(|| format!("{file}, line {line}"))?;
-        let get = |col: &str| -> Option<String> {
+        // A column the file has: its cell, empty to clear. One it does
+        // not have: `None`, leaving the CI's value alone.
+        let cell = |col: &str| -> Option<String> {
             headers
                 .iter()
                 .position(|h| h == col)
-                .and_then(|p| record.get(p))
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
+                .map(|p| record.get(p).unwrap_or_default().trim().to_owned())
         };
+        let get = |col: &str| cell(col).filter(|v| !v.is_empty());
         let mut ci = ExchangeCi {
             id: match get("id") {
                 Some(id) => Some(
@@ -2038,18 +2038,16 @@ pub fn read_cis_csv(text: &str, file: &str) -> anyhow::Result<Vec<ExchangeCi>> {
                 .ok_or_else(|| anyhow::anyhow!("{file}, line {line}: class is empty"))?,
             name: get("name")
                 .ok_or_else(|| anyhow::anyhow!("{file}, line {line}: name is empty"))?,
-            description: get("description").unwrap_or_default(),
+            description: cell("description"),
             status: get("status"),
-            owner: get("owner"),
-            location: get("location"),
+            owner: cell("owner"),
+            location: cell("location"),
             criticality: get("criticality"),
             attributes: Default::default(),
         };
         for (h, v) in headers.iter().zip(record.iter()) {
             if let Some(attr) = h.strip_prefix("attr:") {
-                if !v.trim().is_empty() {
-                    ci.attributes.insert(attr.to_owned(), v.trim().to_owned());
-                }
+                ci.attributes.insert(attr.to_owned(), v.trim().to_owned());
             }
         }
         out.push(ci);
@@ -2151,5 +2149,28 @@ pub async fn exchange_import(
         report.relationships_added,
         report.relationships_existing
     );
+    if !report.changes.is_empty() {
+        let shown = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "(empty)".into(), render::quoted)
+        };
+        let rows: Vec<Vec<String>> = report
+            .changes
+            .iter()
+            .map(|c| {
+                vec![
+                    c.ci.to_string(),
+                    render::clean(&c.name).into_owned(),
+                    c.field.clone(),
+                    shown(&c.old),
+                    shown(&c.new),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            render::table(&["CI", "NAME", "FIELD", "OLD", "NEW"], &rows)
+        );
+    }
     Ok(())
 }

@@ -26,6 +26,29 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Text that came from outside (agents, devices, imports) made safe for a
+/// terminal: control characters are shown as escapes (`\u{1b}`), never
+/// sent, so a hostile hostname cannot clear a screen or retitle a window.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A value in double quotes, cleaned: `"1.24.0-1"`.
+pub fn quoted(text: &str) -> String {
+    format!("\"{}\"", clean(text))
+}
+
 /// `2026-11-23 13:05:09Z` from Unix milliseconds.
 pub fn time(ms: i64) -> String {
     match jiff::Timestamp::from_millisecond(ms) {

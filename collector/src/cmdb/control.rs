@@ -229,7 +229,7 @@ fn fold_drift(
 
 /// Attributes people keep on any CI, discovered or not: service levels,
 /// maintenance windows and redundancy. Discovery never reports them.
-fn kept_by_people(attribute: &str) -> bool {
+pub(crate) fn kept_by_people(attribute: &str) -> bool {
     ["availability.", "maintenance.", "redundancy."]
         .iter()
         .any(|p| attribute.starts_with(p))

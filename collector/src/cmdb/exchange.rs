@@ -5,9 +5,15 @@
 //! the CLI also reads and writes it as CSV. An import is one transaction:
 //! every row applies or none does. Rows with an `id` update that CI; rows
 //! without one match an existing CI by class and name, or create one.
+//! An update changes only what the row says: a field or attribute the row
+//! leaves out (a column the CSV does not have, a key the JSON does not
+//! have, `null`) is left alone, and an empty value clears it. A dry run
+//! lists every field it would change, old → new.
 //! Relationship ends name a CI by id (`ci-12`) or by name. Attributes of
 //! discovered CIs are not importable (they change through discovery and
-//! RFCs); exporting and importing the same document changes nothing.
+//! RFCs), except the service-level ones people keep on any CI
+//! (`availability.*`, `maintenance.*`, `redundancy.*`); exporting and
+//! importing the same document changes nothing.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +21,7 @@ use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
 use super::ci::{put_relationship, CiRecord, CiSource, RelationKind, Relationship};
-use super::control::{trail_entry, ActionError};
+use super::control::{kept_by_people, trail_entry, ActionError};
 use super::history::{changes_between, Actor, FieldChange, Fields, Why};
 use super::reconcile::record_history;
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
@@ -28,8 +34,10 @@ pub struct ExchangeCi {
     pub id: Option<CiId>,
     pub class: String,
     pub name: String,
+    /// `None` leaves it as it is; `""` clears it (likewise `owner`,
+    /// `location` and each attribute).
     #[serde(default)]
-    pub description: String,
+    pub description: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]
@@ -67,6 +75,19 @@ pub struct ImportReport {
     pub unchanged: usize,
     pub relationships_added: usize,
     pub relationships_existing: usize,
+    /// Every field the import changes (or, in a dry run, would change).
+    #[serde(default)]
+    pub changes: Vec<ImportChange>,
+}
+
+/// One field an import changes on one CI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportChange {
+    pub ci: CiId,
+    pub name: String,
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
 }
 
 enum Abort {
@@ -90,7 +111,7 @@ impl ExchangeCi {
             id: Some(ci.id),
             class: ci.class.clone(),
             name: ci.name.clone(),
-            description: ci.description.clone(),
+            description: Some(ci.description.clone()),
             status: Some(ci.status.as_str().into()),
             owner: ci.owner.clone(),
             location: ci.location.clone(),
@@ -99,7 +120,7 @@ impl ExchangeCi {
         }
     }
 
-    /// Applies this row's CI fields to `ci`; `what` names the row.
+    /// Applies the CI fields this row has to `ci`; `what` names the row.
     fn apply_fields(&self, ci: &mut CiRecord, what: &str) -> Result<(), ActionError> {
         let set = |ci: &mut CiRecord, field: &str, value: Option<&str>| {
             ci.set_field(field, value)
@@ -107,15 +128,32 @@ impl ExchangeCi {
         };
         set(ci, "class", Some(&self.class))?;
         set(ci, "name", Some(&self.name))?;
-        set(ci, "description", Some(&self.description))?;
         for (field, value) in [("status", &self.status), ("criticality", &self.criticality)] {
-            if let Some(v) = value {
+            if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
                 set(ci, field, Some(v))?;
             }
         }
-        set(ci, "owner", self.owner.as_deref())?;
-        set(ci, "location", self.location.as_deref())?;
+        for (field, value) in [
+            ("description", &self.description),
+            ("owner", &self.owner),
+            ("location", &self.location),
+        ] {
+            if let Some(v) = value {
+                set(ci, field, Some(v.trim()).filter(|v| !v.is_empty()))?;
+            }
+        }
         Ok(())
+    }
+
+    /// Applies the row's attributes to `attributes`: each one it names is
+    /// set, or removed when empty; the rest stay.
+    fn apply_attributes(&self, attributes: &mut BTreeMap<String, String>) {
+        for (k, v) in &self.attributes {
+            match v.trim() {
+                "" => attributes.remove(k),
+                v => attributes.insert(k.clone(), v.to_owned()),
+            };
+        }
     }
 }
 
@@ -205,18 +243,35 @@ impl<S: Store> Cmdb<S> {
                         };
                         let before = ci.fields();
                         row.apply_fields(&mut ci, &what).map_err(|e| TxAbort::Abort(e.into()))?;
-                        if ci.source == CiSource::Manual {
-                            ci.attributes = row.attributes.clone();
-                        } else if !row.attributes.is_empty() && row.attributes != ci.attributes {
-                            return invalid(format!(
-                                "{what}: {id} is discovered; its attributes change through discovery and RFCs, not imports"
-                            ));
+                        let mut attributes = ci.attributes.clone();
+                        row.apply_attributes(&mut attributes);
+                        if ci.source != CiSource::Manual {
+                            let refused = attributes
+                                .keys()
+                                .chain(ci.attributes.keys())
+                                .find(|k| {
+                                    attributes.get(*k) != ci.attributes.get(*k)
+                                        && !kept_by_people(k)
+                                });
+                            if let Some(k) = refused {
+                                return invalid(format!(
+                                    "{what}: {id} is discovered; its attribute {k} changes through discovery and RFCs, not imports"
+                                ));
+                            }
                         }
+                        ci.attributes = attributes;
                         let changes = changes_between(&before, &ci.fields());
                         if changes.is_empty() {
                             report.unchanged += 1;
                             continue;
                         }
+                        report.changes.extend(changes.iter().map(|c| ImportChange {
+                            ci: id,
+                            name: ci.name.clone(),
+                            field: c.field.clone(),
+                            old: c.old.clone(),
+                            new: c.new.clone(),
+                        }));
                         record_history(tx, &mut ci, now_ms, by, why.clone(), changes)?;
                         tx.insert(Table::Cis, &ci_key(id), &encode(&ci))?;
                         report.updated.push(id);
@@ -225,9 +280,16 @@ impl<S: Store> Cmdb<S> {
                         let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
                         let mut ci = CiRecord::manual(id, &row.class, &row.name, now_ms);
                         row.apply_fields(&mut ci, &what).map_err(|e| TxAbort::Abort(e.into()))?;
-                        ci.attributes = row.attributes.clone();
+                        row.apply_attributes(&mut ci.attributes);
                         ci.registered = true;
                         let changes = changes_between(&Fields::new(), &ci.fields());
+                        report.changes.extend(changes.iter().map(|c| ImportChange {
+                            ci: id,
+                            name: ci.name.clone(),
+                            field: c.field.clone(),
+                            old: None,
+                            new: c.new.clone(),
+                        }));
                         record_history(tx, &mut ci, now_ms, by, why.clone(), changes)?;
                         tx.insert(Table::Cis, &ci_key(id), &encode(&ci))?;
                         by_name.entry(row.name.clone()).or_default().push(id);
