@@ -130,7 +130,11 @@ impl FromStr for CiId {
             reason,
         };
         const EXPECTED: &str = "expected `ci-` followed by a number, like ci-42";
-        let digits = s.strip_prefix("ci-").ok_or_else(|| err(EXPECTED))?;
+        // Case does not matter on input (`CI-7` is ci-7); ci-7 is printed.
+        let digits = match s.get(..3) {
+            Some(head) if head.eq_ignore_ascii_case("ci-") => &s[3..],
+            _ => return Err(err(EXPECTED)),
+        };
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err(EXPECTED));
         }
@@ -169,6 +173,7 @@ mod tests {
         let ci = CiId::from_u64(42);
         assert_eq!(ci.to_string(), "ci-42");
         assert_eq!("ci-42".parse::<CiId>().unwrap(), ci);
+        assert_eq!("CI-42".parse::<CiId>().unwrap(), ci, "case does not matter");
     }
 
     #[test]

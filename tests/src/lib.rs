@@ -232,15 +232,25 @@ impl Collector {
 
     /// Runs the `fathom` CLI with a given token and pinned fingerprint.
     pub fn cli_as(&self, token: &str, fingerprint: &str, args: &[&str]) -> Output {
-        Command::new(bin("fathom"))
-            .args(args)
+        self.cli_command(token, fingerprint, args).output().unwrap()
+    }
+
+    /// The `fathom` CLI as a command to run, with a given token and pinned
+    /// fingerprint.
+    pub fn cli_command(&self, token: &str, fingerprint: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("fathom"));
+        cmd.args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())
             .env("FATHOM_URL", self.url())
             .env("FATHOM_TOKEN", token)
-            .env("FATHOM_FINGERPRINT", fingerprint)
-            .output()
-            .unwrap()
+            .env("FATHOM_FINGERPRINT", fingerprint);
+        cmd
+    }
+
+    /// The admin's `fathom` CLI as a command to run.
+    pub fn admin_command(&self, args: &[&str]) -> Command {
+        self.cli_command(&self.admin_token, &self.fingerprint.to_string(), args)
     }
 
     /// Runs the CLI with `--json` and parses what it printed.

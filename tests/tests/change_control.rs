@@ -1115,6 +1115,26 @@ fn manual_cis_and_relationships_import_export_and_feed_rfc_assessment() {
     ]);
     assert_eq!(then[rack_id]["status"], "in_use");
     assert_eq!(then.as_object().unwrap().len(), 3);
+
+    // People's spellings: a CI by its unique name or its id in any case,
+    // relationship kinds with - or _, each printed one way.
+    let shop_id = shop["id"].as_str().unwrap();
+    let upper = rack_id.to_uppercase();
+    let related = c.cli_json(&["ci", "relate", "shop", "runs-on", &upper, "--reason", "a"]);
+    assert_eq!(related["from"], shop_id, "{related}");
+    assert_eq!(related["kind"], "runs_on");
+    assert_eq!(related["to"], rack_id);
+    let gone = c.cli_json(&[
+        "ci", "unrelate", shop_id, "runs_on", "DC1-R4", "--reason", "b",
+    ]);
+    assert_eq!(gone["kind"], "runs_on", "{gone}");
+    let help = text(&c, &["ci", "relate", "--help"]);
+    assert!(
+        help.contains("runs_on") && !help.contains("runs-on"),
+        "{help}"
+    );
+    let err = c.cli_fails(&["ci", "show", "nothing-by-this-name"]);
+    assert!(err.contains("no CI is named"), "{err}");
 }
 
 /// A running agent daemon, killed when dropped.

@@ -559,7 +559,40 @@ fn operator_api_needs_a_valid_token_and_cli_errors_are_clear() {
 
     let out = collector.cli(&["ci", "show", "not-an-id"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("invalid CI id"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no CI is named \"not-an-id\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `fathom … | head -1`: when the reader goes away, the CLI ends as Unix
+/// tools do (SIGPIPE), without a panic or an abort.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let collector = Collector::start();
+    collector.create_token("1h", 1);
+    let mut child = collector
+        .admin_command(&["token", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the CLI has even connected, let alone printed.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "ended by SIGPIPE: {:?}",
+        out.status
+    );
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub struct WindowArgs {
     /// Window start: now, +2h, or a timestamp like 2026-11-23T22:00:00Z.
     #[arg(long, requires = "end", allow_hyphen_values = true)]
     start: Option<String>,
-    /// Window end (same forms as --start).
+    /// Window end: a timestamp, or a duration after --start (+26h, 90m).
     #[arg(long, requires = "start", allow_hyphen_values = true)]
     end: Option<String>,
 }
@@ -47,9 +47,26 @@ impl WindowArgs {
                 let start_ms = render::parse_time(s, now)
                     .map_err(anyhow::Error::msg)
                     .context("--start")?;
-                let end_ms = render::parse_time(e, now)
-                    .map_err(anyhow::Error::msg)
-                    .context("--end")?;
+                // A duration is a length: relative to the start, not to now.
+                let e = e.trim();
+                let end_ms = if e.starts_with('-') {
+                    bail!("--end {e:?}: give a timestamp, or a duration after --start like +26h");
+                } else if let Some(length) = e.strip_prefix('+').or_else(|| {
+                    e.starts_with(|c: char| c.is_ascii_digit())
+                        .then_some(e)
+                        .filter(|e| render::parse_duration_secs(e).is_ok())
+                }) {
+                    let secs = render::parse_duration_secs(length)
+                        .map_err(anyhow::Error::msg)
+                        .context("--end")?;
+                    start_ms.saturating_add(
+                        i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+                    )
+                } else {
+                    render::parse_time(e, now)
+                        .map_err(anyhow::Error::msg)
+                        .context("--end")?
+                };
                 if end_ms <= start_ms {
                     bail!("--end must be after --start");
                 }
@@ -87,8 +104,9 @@ pub enum CiCommand {
     /// Show a CI: fields, authorized attributes, open drift, relationships,
     /// and its latest inventory; or, with --as-of, its fields at that time.
     Show {
-        /// The CI id (ci-…; see `fathom ci list`).
-        id: CiId,
+        /// The CI: its id (ci-…; see `fathom ci list`) or its name, where
+        /// no other CI has it.
+        id: CiRef,
         /// now, -7d, or a timestamp like 2026-11-01T00:00:00Z.
         #[arg(long, allow_hyphen_values = true)]
         as_of: Option<String>,
@@ -97,7 +115,8 @@ pub enum CiCommand {
     },
     /// Every write to a CI: who, when, why, and the previous values.
     History {
-        id: CiId,
+        /// The CI's id or unique name.
+        id: CiRef,
         #[arg(long)]
         json: bool,
     },
@@ -131,7 +150,8 @@ pub enum CiCommand {
     /// Change CI fields (status, owner, location, criticality, name,
     /// description, class) or, on CIs created by hand, attributes.
     Edit {
-        id: CiId,
+        /// The CI's id or unique name.
+        id: CiRef,
         /// field=value (repeatable).
         #[arg(long = "set", value_parser = key_value)]
         set: Vec<(String, String)>,
@@ -146,7 +166,8 @@ pub enum CiCommand {
     /// Take a discovered CI's latest inventory as its authorized state
     /// (needed when the policy says new_cis = "review").
     Register {
-        id: CiId,
+        /// The CI's id or unique name.
+        id: CiRef,
         #[arg(long)]
         json: bool,
     },
@@ -203,10 +224,12 @@ pub enum CiCommand {
     },
     /// Add a relationship: FROM KIND TO, e.g. `ci-3 runs_on ci-1`.
     Relate {
-        from: CiId,
+        /// The CI the relationship goes from: its id or unique name.
+        from: CiRef,
         #[arg(value_enum)]
         kind: RelationKind,
-        to: CiId,
+        /// The CI it goes to: its id or unique name.
+        to: CiRef,
         #[arg(long)]
         reason: String,
         #[arg(long)]
@@ -214,10 +237,12 @@ pub enum CiCommand {
     },
     /// Remove a relationship.
     Unrelate {
-        from: CiId,
+        /// The CI the relationship goes from: its id or unique name.
+        from: CiRef,
         #[arg(value_enum)]
         kind: RelationKind,
-        to: CiId,
+        /// The CI it goes to: its id or unique name.
+        to: CiRef,
         #[arg(long)]
         reason: String,
         #[arg(long)]
@@ -710,6 +735,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             as_of: Some(at),
             json,
         } => {
+            let id = id.resolve(client).await?;
             let at_ms = render::parse_time(&at, now_ms()).map_err(anyhow::Error::msg)?;
             let fields: Value = client
                 .get(&format!("v1/cis/{id}/as-of?at_ms={at_ms}"))
@@ -731,6 +757,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             as_of: None,
             json,
         } => {
+            let id = id.resolve(client).await?;
             let shown: Value = client.get(&format!("v1/cis/{id}")).await?;
             print_record(json, &shown, || {
                 let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
@@ -772,6 +799,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             })?;
         }
         CiCommand::History { id, json } => {
+            let id = id.resolve(client).await?;
             let history: Vec<HistoryEntry> = client.get(&format!("v1/cis/{id}/history")).await?;
             if json {
                 return print_json(&history);
@@ -827,6 +855,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             reason,
             json,
         } => {
+            let id = id.resolve(client).await?;
             let mut fields = serde_json::Map::new();
             for (k, v) in set {
                 fields.insert(k, Value::String(v));
@@ -848,6 +877,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             })?;
         }
         CiCommand::Register { id, json } => {
+            let id = id.resolve(client).await?;
             let ci: Value = client
                 .post(&format!("v1/cis/{id}/register"), &json!({}))
                 .await?;
@@ -971,16 +1001,73 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             to,
             reason,
             json,
-        } => relate(client, from, kind, to, true, reason, json).await?,
+        } => {
+            let (from, to) = (from.resolve(client).await?, to.resolve(client).await?);
+            relate(client, from, kind, to, true, reason, json).await?
+        }
         CiCommand::Unrelate {
             from,
             kind,
             to,
             reason,
             json,
-        } => relate(client, from, kind, to, false, reason, json).await?,
+        } => {
+            let (from, to) = (from.resolve(client).await?, to.resolve(client).await?);
+            relate(client, from, kind, to, false, reason, json).await?
+        }
     }
     Ok(())
+}
+
+/// A CI as people name it on the command line: `ci-12` (any case), or a
+/// name no other CI has.
+#[derive(Debug, Clone)]
+pub enum CiRef {
+    Id(CiId),
+    Name(String),
+}
+
+impl std::str::FromStr for CiRef {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<CiRef, Self::Err> {
+        Ok(match s.parse::<CiId>() {
+            Ok(id) => CiRef::Id(id),
+            Err(_) => CiRef::Name(s.trim().to_owned()),
+        })
+    }
+}
+
+impl CiRef {
+    /// The CI's id; a name is looked up, and must be one CI's.
+    pub async fn resolve(self, client: &Client) -> anyhow::Result<CiId> {
+        let name = match self {
+            CiRef::Id(id) => return Ok(id),
+            CiRef::Name(name) => name,
+        };
+        let cis: Vec<CiView> = client.get("v1/cis").await?;
+        let named: Vec<&CiRecord> = cis
+            .iter()
+            .map(|v| &v.ci)
+            .filter(|c| c.merged_into.is_none() && c.name == name)
+            .collect();
+        match named.as_slice() {
+            [one] => Ok(one.id),
+            [] => bail!(
+                "no CI is named {} (give a CI id like ci-12, or a name from `fathom ci list`)",
+                render::quoted(&name)
+            ),
+            many => bail!(
+                "{} CIs are named {}: {}; give the id",
+                many.len(),
+                render::quoted(&name),
+                many.iter()
+                    .map(|c| format!("{} ({})", c.id, c.class))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
 }
 
 /// `ci relate` and `ci unrelate`.
@@ -2173,4 +2260,39 @@ pub async fn exchange_import(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(start: &str, end: &str) -> anyhow::Result<Option<Window>> {
+        WindowArgs {
+            start: Some(start.into()),
+            end: Some(end.into()),
+        }
+        .window()
+    }
+
+    #[test]
+    fn a_relative_end_is_a_length_after_the_start() {
+        let w = window("2026-11-24T22:00:00Z", "+26h").unwrap().unwrap();
+        assert_eq!(w.end_ms - w.start_ms, 26 * 3_600_000);
+        let w = window("2026-11-24T22:00:00Z", "90m").unwrap().unwrap();
+        assert_eq!(w.end_ms - w.start_ms, 90 * 60_000);
+        let w = window("2026-11-24T22:00:00Z", "2026-11-25T02:00:00Z")
+            .unwrap()
+            .unwrap();
+        assert_eq!(w.end_ms - w.start_ms, 4 * 3_600_000);
+        // A start in the future with a relative end still works.
+        assert!(window("+30d", "+2h").unwrap().is_some());
+        let err = window("2026-11-24T22:00:00Z", "-2h").unwrap_err();
+        assert!(err.to_string().contains("after --start"), "{err}");
+    }
+
+    #[test]
+    fn ci_references_are_ids_in_any_case_or_names() {
+        assert!(matches!("CI-4".parse::<CiRef>(), Ok(CiRef::Id(id)) if id.to_string() == "ci-4"));
+        assert!(matches!("shop".parse::<CiRef>(), Ok(CiRef::Name(n)) if n == "shop"));
+    }
 }

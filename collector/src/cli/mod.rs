@@ -191,6 +191,12 @@ enum AgentCommand {
 
 pub fn fathom_main() -> ExitCode {
     let cli = FathomCli::parse();
+    // Output piped into `head` ends the command quietly when the pipe
+    // closes, as it does any Unix tool; the quick start keeps the default,
+    // since it serves a collector in this process.
+    if !matches!(cli.command, FathomCommand::Quickstart(_)) {
+        sigpipe::reset();
+    }
     // The CLI's own output is on stdout; logs only for trouble unless asked.
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| "warn".into());

@@ -25,6 +25,8 @@ use crate::store::{Table, Tx, TxAbort};
 #[serde(rename_all = "snake_case")]
 pub enum CiStatus {
     Planned,
+    #[value(name = "in_use", alias = "in-use")]
+    #[serde(alias = "in-use")]
     InUse,
     Maintenance,
     Retired,
@@ -50,8 +52,12 @@ impl CiStatus {
         }
     }
 
+    /// Reads a status as people write it: `in_use`, `in-use`, `In_Use`.
     pub fn parse(text: &str) -> Option<CiStatus> {
-        CiStatus::ALL.into_iter().find(|s| s.as_str() == text)
+        let text = text.trim().replace('-', "_");
+        CiStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(&text))
     }
 }
 
@@ -257,16 +263,54 @@ impl CiRecord {
     }
 }
 
+/// The shortest path from `start` to `goal` (both included) over the
+/// edges `next` gives for each CI, breadth first, each CI visited once.
+pub(crate) fn shortest_path<E>(
+    start: CiId,
+    goal: CiId,
+    mut next: impl FnMut(CiId) -> Result<Vec<CiId>, E>,
+) -> Result<Option<Vec<CiId>>, E> {
+    let mut came_from: BTreeMap<CiId, CiId> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(at) = queue.pop_front() {
+        if at == goal {
+            let mut path = vec![goal];
+            while let Some(&p) = path.last().and_then(|c| came_from.get(c)) {
+                path.push(p);
+            }
+            path.reverse();
+            return Ok(Some(path));
+        }
+        for to in next(at)? {
+            if to != start && !came_from.contains_key(&to) {
+                came_from.insert(to, at);
+                queue.push_back(to);
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Relationship types between CIs.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum RelationKind {
+    #[value(name = "runs_on", alias = "runs-on")]
+    #[serde(alias = "runs-on")]
     RunsOn,
+    #[value(name = "depends_on", alias = "depends-on")]
+    #[serde(alias = "depends-on")]
     DependsOn,
+    #[value(name = "connected_to", alias = "connected-to")]
+    #[serde(alias = "connected-to")]
     ConnectedTo,
+    #[value(name = "installed_on", alias = "installed-on")]
+    #[serde(alias = "installed-on")]
     InstalledOn,
+    #[value(name = "part_of", alias = "part-of")]
+    #[serde(alias = "part-of")]
     PartOf,
 }
 
@@ -291,6 +335,13 @@ impl RelationKind {
 
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// Kinds that say one CI needs or sits on another, so a loop of them
+    /// is nonsense (a CI would depend on itself); `connected_to` is a
+    /// cable, and cables may form rings.
+    pub fn is_dependency(self) -> bool {
+        self != RelationKind::ConnectedTo
     }
 
     pub fn from_code(code: u8) -> Option<RelationKind> {

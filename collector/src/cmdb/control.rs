@@ -181,6 +181,15 @@ pub struct IncidentUpdate {
     pub force: bool,
 }
 
+/// Why `from kind to` is refused: the path back that it would close.
+pub(crate) fn cycle_message(from: CiId, kind: RelationKind, to: CiId, back: &[CiId]) -> String {
+    let path: Vec<String> = back.iter().map(ToString::to_string).collect();
+    format!(
+        "{from} {kind} {to} would close a loop, since {} already; a CI cannot depend on itself",
+        path.join(&format!(" {kind} "))
+    )
+}
+
 /// Folds one open drift's discovered value into its CI's authorized
 /// state on `rfc`'s authority: a history entry, the drift settled as
 /// approved, and the observation as the RFC's evidence.
@@ -448,6 +457,22 @@ impl<S: Store> Cmdb<S> {
     }
 
     /// Relationships from and to a CI.
+    /// The CIs on a path of `kind` relationships from `start` to `goal`,
+    /// both included, if there is one.
+    pub(crate) fn path(
+        &self,
+        start: CiId,
+        goal: CiId,
+        kind: RelationKind,
+    ) -> Result<Option<Vec<CiId>>, StoreError> {
+        super::ci::shortest_path(start, goal, |at| {
+            let mut prefix = ci_key(at).to_vec();
+            prefix.push(kind.code());
+            let next: Vec<Relationship> = self.scan(Table::Relationships, &prefix)?;
+            Ok(next.into_iter().map(|r| r.to).collect())
+        })
+    }
+
     pub fn relationships_of(
         &self,
         id: CiId,
@@ -458,13 +483,12 @@ impl<S: Store> Cmdb<S> {
             .store
             .scan_prefix(Table::RelationshipsReverse, &ci_key(id))?
         {
-            let (Ok(kind), Ok(from)) = (
-                <[u8; 1]>::try_from(&k[8..9]),
-                <[u8; 8]>::try_from(&k[9..17]),
-            ) else {
+            let (Some(&kind), Some(Ok(from))) = (k.get(8), k.get(9..17).map(<[u8; 8]>::try_from))
+            else {
+                tracing::error!(key = %hex::encode(&k), "Corrupt reverse relationship key; skipped");
                 continue;
             };
-            let Some(kind) = RelationKind::from_code(kind[0]) else {
+            let Some(kind) = RelationKind::from_code(kind) else {
                 continue;
             };
             let key = Relationship::key(CiId::from_u64(u64::from_be_bytes(from)), kind, id);
@@ -509,6 +533,11 @@ impl<S: Store> Cmdb<S> {
     ) -> Result<Relationship, ActionError> {
         if from == to {
             return Err(ActionError::Invalid("a CI cannot relate to itself".into()));
+        }
+        if present && kind.is_dependency() {
+            if let Some(path) = self.path(to, from, kind)? {
+                return Err(ActionError::Invalid(cycle_message(from, kind, to, &path)));
+            }
         }
         self.act(|tx| {
             let mut a = load_ci(tx, from)?;

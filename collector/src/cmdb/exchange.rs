@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::ci::{put_relationship, CiRecord, CiSource, RelationKind, Relationship};
-use super::control::{kept_by_people, trail_entry, ActionError};
+use super::ci::{put_relationship, shortest_path, CiRecord, CiSource, RelationKind, Relationship};
+use super::control::{cycle_message, kept_by_people, trail_entry, ActionError};
 use super::history::{changes_between, Actor, FieldChange, Fields, Why};
 use super::reconcile::record_history;
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
@@ -197,7 +197,17 @@ impl<S: Store> Cmdb<S> {
             .filter(|c| c.merged_into.is_none())
             .map(|c| (c.id, c.class, c.name))
             .collect();
+        // Dependencies as they stand, so that no imported one closes a loop.
+        let mut standing: BTreeMap<(CiId, RelationKind), Vec<CiId>> = BTreeMap::new();
+        if doc.relationships.iter().any(|r| r.kind.is_dependency()) {
+            for r in self.scan::<Relationship>(Table::Relationships, b"")? {
+                if r.kind.is_dependency() {
+                    standing.entry((r.from, r.kind)).or_default().push(r.to);
+                }
+            }
+        }
         let result = self.store.transaction(|tx| {
+            let mut dependencies = standing.clone();
             let mut report = ImportReport {
                 dry_run,
                 ..ImportReport::default()
@@ -318,6 +328,15 @@ impl<S: Store> Cmdb<S> {
                     report.relationships_existing += 1;
                     continue;
                 }
+                if r.kind.is_dependency() {
+                    let next = |at: CiId| {
+                        Ok::<_, ()>(dependencies.get(&(at, r.kind)).cloned().unwrap_or_default())
+                    };
+                    if let Ok(Some(back)) = shortest_path(to, from, next) {
+                        return invalid(format!("{what}: {}", cycle_message(from, r.kind, to, &back)));
+                    }
+                    dependencies.entry((from, r.kind)).or_default().push(to);
+                }
                 let mut ends = Vec::new();
                 for id in [from, to] {
                     match tx_get::<CiRecord, Abort>(tx, Table::Cis, &ci_key(id))? {
@@ -385,4 +404,116 @@ fn trail_entry_import(
         TxAbort::Engine(c) => TxAbort::Engine(c),
         TxAbort::Abort(a) => TxAbort::Abort(Abort::Error(a)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdb::reconcile::tests_support::{new_ci, operator};
+    use crate::cmdb::test_support::cmdb;
+
+    #[test]
+    fn dependency_loops_are_refused_by_relate_and_by_import() {
+        let (_d, c) = cmdb();
+        let ci = |name: &str| {
+            c.create_ci(&operator(), &new_ci("service", name, &[]), "t", 0)
+                .unwrap()
+                .id
+        };
+        let (a, b, d) = (ci("a"), ci("b"), ci("d"));
+        let relate = |from, kind, to| c.relate(&operator(), from, kind, to, true, "t", 0);
+        relate(a, RelationKind::DependsOn, b).unwrap();
+        relate(b, RelationKind::DependsOn, d).unwrap();
+        let err = relate(d, RelationKind::DependsOn, a)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{a} depends_on {b} depends_on {d}")),
+            "{err}"
+        );
+        // Cables may form a ring; other kinds are their own graphs.
+        relate(d, RelationKind::ConnectedTo, a).unwrap();
+        relate(d, RelationKind::RunsOn, a).unwrap();
+
+        let doc = |from: &str, to: &str| Exchange {
+            cis: Vec::new(),
+            relationships: vec![ExchangeRelationship {
+                from: from.into(),
+                kind: RelationKind::DependsOn,
+                to: to.into(),
+            }],
+        };
+        let err = c
+            .import(&operator(), &doc("d", "a"), "t", true, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("loop") && err.contains("relationship 1"),
+            "{err}"
+        );
+        // A loop within the document itself.
+        let mut two = doc("a", "d");
+        two.relationships.push(ExchangeRelationship {
+            from: "d".into(),
+            kind: RelationKind::DependsOn,
+            to: "b".into(),
+        });
+        let err = c.import(&operator(), &two, "t", true, 0).unwrap_err();
+        assert!(err.to_string().contains("relationship 2"), "{err}");
+    }
+
+    #[test]
+    fn an_import_leaves_alone_what_it_does_not_name() {
+        let (_d, c) = cmdb();
+        let mut new = new_ci("rack", "r1", &[("rack.units", "42")]);
+        new.location = Some("hall A".into());
+        new.owner = Some("facilities".into());
+        let id = c.create_ci(&operator(), &new, "t", 0).unwrap().id;
+        let row = |f: fn(&mut ExchangeCi)| {
+            let mut row = ExchangeCi {
+                id: Some(id),
+                class: "rack".into(),
+                name: "r1".into(),
+                ..ExchangeCi::default()
+            };
+            f(&mut row);
+            Exchange {
+                cis: vec![row],
+                relationships: Vec::new(),
+            }
+        };
+        let report = c.import(&operator(), &row(|_| {}), "t", false, 1).unwrap();
+        assert_eq!((report.unchanged, report.changes.len()), (1, 0));
+        let kept = c.ci(id).unwrap().unwrap();
+        assert_eq!(kept.location.as_deref(), Some("hall A"));
+        assert_eq!(
+            kept.attributes.get("rack.units").map(String::as_str),
+            Some("42")
+        );
+
+        let clear = |r: &mut ExchangeCi| {
+            r.owner = Some(String::new());
+            r.attributes.insert("rack.units".into(), String::new());
+            r.attributes.insert("rack.row".into(), "7".into());
+        };
+        let dry = c.import(&operator(), &row(clear), "t", true, 2).unwrap();
+        let mut said: Vec<(String, Option<String>, Option<String>)> = dry
+            .changes
+            .iter()
+            .map(|ch| (ch.field.clone(), ch.old.clone(), ch.new.clone()))
+            .collect();
+        said.sort();
+        assert_eq!(
+            said,
+            vec![
+                ("owner".into(), Some("facilities".into()), None),
+                ("rack.row".into(), None, Some("7".into())),
+                ("rack.units".into(), Some("42".into()), None),
+            ]
+        );
+        assert_eq!(
+            c.ci(id).unwrap().unwrap().owner.as_deref(),
+            Some("facilities")
+        );
+    }
 }

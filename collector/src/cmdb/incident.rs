@@ -18,6 +18,8 @@ use crate::control::policy::{priority, Level};
 pub enum IncidentStatus {
     New,
     Assigned,
+    #[value(name = "in_progress", alias = "in-progress")]
+    #[serde(alias = "in-progress")]
     InProgress,
     Pending,
     Resolved,

@@ -117,9 +117,13 @@ pub enum Role {
     Viewer,
     /// Keeps CI records: creates, edits, registers, relates, merges and
     /// imports CIs; takes baselines and audits; raises RFCs.
+    #[value(name = "configuration_manager", alias = "configuration-manager")]
+    #[serde(alias = "configuration-manager")]
     ConfigurationManager,
     /// Controls change: raises, assesses, approves, rejects, schedules and
     /// reviews RFCs; works incidents.
+    #[value(name = "change_manager", alias = "change-manager")]
+    #[serde(alias = "change-manager")]
     ChangeManager,
     /// Everything, including tokens and revoking agents.
     Admin,
