@@ -51,9 +51,14 @@ enum Command {
     },
     /// Print the inventory this agent would send, without sending it.
     Inventory {
-        /// Directory standing in for `/` (e.g. a host mounted into a container).
-        #[arg(long, default_value = "/")]
-        host_root: PathBuf,
+        /// Take `host_root` and `watch_files` from this agent.toml (the
+        /// flags below add to or override them).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Directory standing in for `/` (e.g. a host mounted into a
+        /// container); default `/`, or the config's.
+        #[arg(long)]
+        host_root: Option<PathBuf>,
         /// A file or glob to fingerprint, as `watch_files` in agent.toml
         /// (repeatable).
         #[arg(long = "watch")]
@@ -294,21 +299,36 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             token,
             once,
         } => {
-            let config = load(&config)?;
+            let path = config;
+            let config = load(&path)?;
+            // A token given on the command line stands in for the file.
+            config.preflight(&path, token.is_some())?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let mode = if once { Mode::Once } else { Mode::Daemon };
-            runtime.block_on(runner::run(config, token, mode, shutdown_signal()))?;
+            let shutdown = async {
+                let signal = shutdown_signal().await;
+                tracing::info!(signal, "Shutdown requested");
+            };
+            runtime.block_on(runner::run(config, token, mode, shutdown))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inventory {
+            config,
             host_root,
-            watch,
+            mut watch,
             json,
         } => {
             for w in &watch {
                 probe::files::validate(w).map_err(|e| anyhow::anyhow!("--watch {e}"))?;
+            }
+            let configured = config.as_deref().map(load).transpose()?;
+            let host_root = host_root
+                .or_else(|| configured.as_ref().map(|c| c.host_root.clone()))
+                .unwrap_or_else(|| "/".into());
+            if let Some(c) = &configured {
+                watch.extend(c.watch_files.iter().cloned());
             }
             let inventory = probe::collect_inventory_watching(&HostRoot::new(host_root), &watch);
             if json {
@@ -396,7 +416,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ValidateConfig { config } => {
-            load(&config)?;
+            load(&config)?.preflight(&config, false)?;
             println!("{}: ok", config.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -417,13 +437,13 @@ fn load(path: &std::path::Path) -> anyhow::Result<AgentConfig> {
     Ok(AgentConfig::from_file(path)?)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM, naming which; the caller logs it, so
+/// the line carries the caller's target.
+pub async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
-    tracing::info!("Shutdown requested");
 }

@@ -270,6 +270,62 @@ impl AgentConfig {
     }
 }
 
+impl AgentConfig {
+    /// What `run` needs of the machine before it starts, checked without
+    /// starting, naming the key at fault: the host root is a directory,
+    /// the CA bundle reads, and an agent not yet enrolled can read its
+    /// token file (unless a token is `given` another way). `validate-config`
+    /// runs it too, so a config it passes is one `run` takes. `path` names
+    /// the config file in errors.
+    pub fn preflight(&self, path: &Path, given: bool) -> Result<(), ConfigError> {
+        let invalid = ConfigError::invalid(path);
+        match std::fs::metadata(&self.host_root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(invalid(
+                    "host_root",
+                    format!("{} is not a directory", self.host_root.display()),
+                ))
+            }
+            Err(e) => {
+                return Err(invalid(
+                    "host_root",
+                    format!("cannot read {}: {e}", self.host_root.display()),
+                ))
+            }
+        }
+        if let CollectorTrust::CaFile(ca) = &self.trust {
+            std::fs::read(ca)
+                .map_err(|e| invalid("ca_file", format!("cannot read {}: {e}", ca.display())))?;
+        }
+        if self.state_dir.exists() && !self.state_dir.is_dir() {
+            return Err(invalid(
+                "state_dir",
+                format!("{} is not a directory", self.state_dir.display()),
+            ));
+        }
+        let enrolled = self.state_dir.join("enrolled").exists() || given;
+        if let (false, Some(EnrollmentToken::File(file))) = (enrolled, &self.enrollment_token) {
+            let token = std::fs::read_to_string(file).map_err(|e| {
+                invalid(
+                    "enrollment_token_file",
+                    format!(
+                        "cannot read {} (needed until the agent has enrolled): {e}",
+                        file.display()
+                    ),
+                )
+            })?;
+            if token.trim().is_empty() {
+                return Err(invalid(
+                    "enrollment_token_file",
+                    format!("{} is empty", file.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -24,6 +24,7 @@ use crate::commit::GroupCommit;
 use crate::config::CollectorConfig;
 use crate::ingest::Ingest;
 use crate::store::sled_store::SledStore;
+use fathom_agent::config::ConfigError;
 
 /// A running collector.
 #[derive(Debug)]
@@ -58,6 +59,33 @@ impl Collector {
         tokio::task::spawn_blocking(move || cmdb.flush()).await??;
         Ok(())
     }
+}
+
+/// What `start` would refuse, checked without starting: the data
+/// directory can be one, and a configured certificate and key load. The
+/// error names the file and key, as config errors do; `validate-config`
+/// runs it too, so a config it passes is one `run` takes.
+pub fn preflight(config: &CollectorConfig, path: &Path) -> Result<(), ConfigError> {
+    let invalid = ConfigError::invalid(path);
+    if let Some(nearest) = config.data_dir.ancestors().find(|p| p.exists()) {
+        if !nearest.is_dir() {
+            return Err(invalid(
+                "data_dir",
+                format!("{} is not a directory", nearest.display()),
+            ));
+        }
+    }
+    if let Some((cert, key)) = &config.tls {
+        crate::tls::load(cert.clone(), key.clone()).map_err(|e| {
+            let which = match &e {
+                crate::tls::TlsError::Pem { path, .. } if path == key => "tls_key",
+                crate::tls::TlsError::Io(f) if f.path == *key => "tls_key",
+                _ => "tls_cert",
+            };
+            invalid(which, fathom_agent::probe::error_chain(&e))
+        })?;
+    }
+    Ok(())
 }
 
 pub async fn start(

@@ -50,6 +50,11 @@ pub fn load_or_create(
             (cert, key)
         }
     };
+    load(cert_path, key_path)
+}
+
+/// The server configuration from a certificate chain and key in PEM files.
+pub fn load(cert_path: PathBuf, key_path: PathBuf) -> Result<ServerTls, TlsError> {
     let cert_pem = fs::read(&cert_path).map_err(io("read", &cert_path))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .filter_map(Result::ok)

@@ -598,18 +598,44 @@ fn output_into_a_closed_pipe_ends_quietly() {
 #[test]
 fn bad_config_files_exit_non_zero_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let agent = format!(
+        "collector_url = \"https://x\"\ncollector_fingerprint = \"sha256:{}\"\nstate_dir = \"{d}/state\"\n",
+        "0".repeat(64)
+    );
+    // What `run` would refuse at start, validate-config refuses too.
     let cases = [
         (
             "fathom-agent",
             "agent.toml",
-            "collector_url = \"https://x\"\ncollector_fingerprint = \"sha256:00\"\n",
+            "collector_url = \"https://x\"\ncollector_fingerprint = \"sha256:00\"\n".to_owned(),
             "collector_fingerprint",
+        ),
+        (
+            "fathom-agent",
+            "agent.toml",
+            format!("{agent}enrollment_token_file = \"{d}/no-such-token\"\n"),
+            "enrollment_token_file",
+        ),
+        (
+            "fathom-agent",
+            "agent.toml",
+            format!("{agent}host_root = \"{d}/no-such-root\"\n"),
+            "host_root",
         ),
         (
             "fathom-collector",
             "collector.toml",
-            "listen = \"nowhere\"\n",
+            "listen = \"nowhere\"\n".to_owned(),
             "listen",
+        ),
+        (
+            "fathom-collector",
+            "collector.toml",
+            format!(
+                "data_dir = \"{d}/data\"\ntls_cert = \"{d}/no-cert.pem\"\ntls_key = \"{d}/no-key.pem\"\n"
+            ),
+            "tls_cert",
         ),
     ];
     for (program, file, text, key) in cases {
@@ -732,4 +758,9 @@ fn agent_status_and_inventory_commands_describe_the_agent() {
     let inventory: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(inventory["host"]["hostname"], "status-host");
     assert_eq!(inventory["packages"].as_array().unwrap().len(), 40);
+    // The same from the agent's own config, whose host_root is the fixture.
+    let out = agent.command(&["inventory", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from_config: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_config["host"]["hostname"], "status-host");
 }

@@ -391,9 +391,11 @@ async fn operator_inner<S: Store>(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!(
-                    "a {} token may not {}; that needs a {} token",
+                    "{} {} token may not {}; that needs {} {} token",
+                    article(role.as_str()),
                     role.as_str(),
                     needed.describe(),
+                    article(&needed.roles()),
                     needed.roles()
                 ),
             ));
@@ -535,4 +537,12 @@ pub(crate) fn store_error(e: &crate::store::StoreError) -> Refused {
         "storage",
         crate::error_chain(e),
     )
+}
+
+/// "a" or "an", as the word that follows sounds.
+fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
 }

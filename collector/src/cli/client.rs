@@ -98,8 +98,20 @@ impl Client {
         let Some(url) = args.url.clone().or(file.url.clone()) else {
             bail!("no collector URL: pass --url, set FATHOM_URL, or run `fathom quickstart` to write fathom-data/client.toml");
         };
+        // Say where a bad value came from: the flag (or its environment
+        // variable) wins over the file.
+        let url_origin = match args.url {
+            Some(_) => "--url (or FATHOM_URL)".to_owned(),
+            None => origin("url"),
+        };
         let base = reqwest::Url::parse(&url)
-            .with_context(|| format!("{} {url:?} is not a URL", origin("url")))?;
+            .with_context(|| format!("{url_origin} {url:?} is not a URL"))?;
+        if base.scheme() != "https" {
+            bail!(
+                "{url_origin} {url:?}: the collector speaks HTTPS only; use https://{}",
+                url.split_once("://").map_or(url.as_str(), |(_, rest)| rest)
+            );
+        }
         let token = match (args.token.clone().or(file.token.clone()), &file.token_file) {
             (Some(t), _) => t,
             (None, Some(path)) => std::fs::read_to_string(path)
@@ -109,10 +121,13 @@ impl Client {
             (None, None) => bail!("no operator token: pass --token or set FATHOM_TOKEN (the first admin token is in <data_dir>/admin.token)"),
         };
         let trust = match (args.fingerprint.clone().or(file.fingerprint.clone()), args.ca_file.clone().or(file.ca_file.clone())) {
-            (Some(fp), _) => Trust::Pinned(
-                fp.parse::<Fingerprint>()
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", origin("fingerprint")))?,
-            ),
+            (Some(fp), _) => Trust::Pinned(fp.parse::<Fingerprint>().map_err(|e| {
+                let from = match args.fingerprint {
+                    Some(_) => "--fingerprint (or FATHOM_FINGERPRINT)".to_owned(),
+                    None => origin("fingerprint"),
+                };
+                anyhow::anyhow!("{from}: {e}")
+            })?),
             (None, Some(ca)) => {
                 use rustls::pki_types::pem::PemObject;
                 let pem = std::fs::read(&ca).with_context(|| format!("cannot read CA file {}", ca.display()))?;
@@ -133,6 +148,11 @@ impl Client {
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
         Ok(Client { http, base, token })
+    }
+
+    /// The collector's URL, as this client reaches it.
+    pub fn base(&self) -> &reqwest::Url {
+        &self.base
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {

@@ -55,21 +55,26 @@ pub fn collector_main() -> ExitCode {
     let cli = CollectorCli::parse();
     fathom_agent::cli::init_logging(cli.log_format);
     let result = match cli.command {
-        CollectorCommand::Run { config } => CollectorConfig::from_file(&config)
+        CollectorCommand::Run { config: path } => CollectorConfig::from_file(&path)
+            .and_then(|config| crate::server::preflight(&config, &path).map(|()| config))
             .map_err(anyhow::Error::from)
             .and_then(|config| {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
                     .build()?;
                 runtime.block_on(async {
-                    let collector =
-                        crate::server::start(&config, fathom_agent::cli::shutdown_signal()).await?;
+                    let collector = crate::server::start(&config, async {
+                        let signal = fathom_agent::cli::shutdown_signal().await;
+                        tracing::info!(signal, "Shutdown requested");
+                    })
+                    .await?;
                     collector.stopped().await
                 })
             }),
-        CollectorCommand::ValidateConfig { config } => CollectorConfig::from_file(&config)
-            .map(|_| {
-                println!("{}: ok", config.display());
+        CollectorCommand::ValidateConfig { config: path } => CollectorConfig::from_file(&path)
+            .and_then(|config| crate::server::preflight(&config, &path))
+            .map(|()| {
+                println!("{}: ok", path.display());
             })
             .map_err(Into::into),
     };
@@ -254,7 +259,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             println!("fingerprint  {}", field("collector_fingerprint"));
             println!();
             println!("On the new host, in /etc/fathom/agent.toml:");
-            println!("  collector_url = \"<this collector's https URL>\"");
+            println!("  collector_url = \"{}\"", client.base());
             println!(
                 "  collector_fingerprint = \"{}\"",
                 field("collector_fingerprint")
@@ -308,18 +313,35 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                 .map(|a| {
                     vec![
                         a.agent_id.to_string(),
-                        a.hostname.clone(),
+                        render::clean(&a.hostname).into_owned(),
+                        render::clean(&a.agent_version).into_owned(),
                         format!("{:?}", a.status).to_lowercase(),
                         a.ci_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                         a.reports_received.to_string(),
                         render::time(a.last_seen_ms),
+                        match a.probe_errors.as_slice() {
+                            [] => "-".into(),
+                            [one] => render::clean(one).into_owned(),
+                            [first, rest @ ..] => {
+                                format!("{} (+{} more)", render::clean(first), rest.len())
+                            }
+                        },
                     ]
                 })
                 .collect();
             print!(
                 "{}",
                 render::table(
-                    &["AGENT", "HOSTNAME", "STATUS", "CI", "REPORTS", "LAST SEEN"],
+                    &[
+                        "AGENT",
+                        "HOSTNAME",
+                        "VERSION",
+                        "STATUS",
+                        "CI",
+                        "REPORTS",
+                        "LAST SEEN",
+                        "PROBE ERRORS"
+                    ],
                     &rows
                 )
             );

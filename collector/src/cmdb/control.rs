@@ -366,9 +366,22 @@ impl<S: Store> Cmdb<S> {
                 "say why (--reason): every CMDB write is traceable".into(),
             ));
         }
+        // Open incidents on the CI, read before the transaction (which
+        // cannot scan) and again by key inside it: their impact follows a
+        // change of the CI's criticality.
+        let incidents: Vec<IncidentId> = if set.iter().any(|(f, _)| f == "criticality") {
+            self.list_incidents()?
+                .into_iter()
+                .filter(|i| i.status.is_open() && i.cis.contains(&id))
+                .map(|i| i.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.act(|tx| {
             let mut ci = load_ci(tx, id)?;
             let before = ci.fields();
+            let criticality = ci.criticality;
             for (field, value) in set {
                 if field.contains('.') {
                     if ci.source != CiSource::Manual && !kept_by_people(field) {
@@ -402,9 +415,53 @@ impl<S: Store> Cmdb<S> {
             };
             record_history(tx, &mut ci, now_ms, by, why, changes)?;
             put_ci(tx, &ci)?;
+            if ci.criticality != criticality {
+                self.follow_criticality(tx, &ci, criticality, &incidents, by, now_ms)?;
+            }
             trail_entry(tx, now_ms, by, "ci.edit", id.to_string(), format!("{detail}: {reason}"))?;
             Ok(ci)
         })
+    }
+
+    /// A CI's criticality is its incidents' impact: open incidents on it
+    /// whose impact was the old criticality (not one a person set apart)
+    /// take the new one, with their priority and due time recomputed and
+    /// a note saying why.
+    fn follow_criticality(
+        &self,
+        tx: &dyn Tx,
+        ci: &CiRecord,
+        old: Level,
+        incidents: &[IncidentId],
+        by: &Actor,
+        now_ms: i64,
+    ) -> TxResult<()> {
+        for id in incidents {
+            let Some(mut i) = tx_get::<Incident, _>(tx, Table::Incidents, &id.key())? else {
+                continue;
+            };
+            if !i.status.is_open() || i.impact != old {
+                continue;
+            }
+            let before = i.priority;
+            i.impact = ci.criticality;
+            i.priority = crate::control::policy::priority(i.impact, i.urgency);
+            i.due_at_ms = self.policy.resolution_due(i.priority, i.detected_at_ms);
+            i.note(
+                now_ms,
+                by,
+                format!(
+                    "impact {} (was {}): {} is now of {} criticality; priority {} (was {before})",
+                    i.impact.as_str(),
+                    old.as_str(),
+                    ci.id,
+                    ci.criticality.as_str(),
+                    i.priority
+                ),
+            );
+            put_incident(tx, &i, "incident.updated", self.webhooks)?;
+        }
+        Ok(())
     }
 
     /// Establishes the authorized state of a discovered CI from its latest

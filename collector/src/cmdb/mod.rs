@@ -79,6 +79,9 @@ pub struct AgentRecord {
     /// (`wire::Cadence`): when the collector expects its next heartbeat.
     #[serde(default)]
     pub heartbeat_interval_ms: Option<i64>,
+    /// What the probes of its latest inventory could not read (probe: why).
+    #[serde(default)]
+    pub probe_errors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -686,6 +689,19 @@ impl<S: Store> Cmdb<S> {
                 if interval_ms.is_some() {
                     agent_rec.heartbeat_interval_ms = interval_ms;
                 }
+                // The version it runs now, not the one it enrolled with.
+                if !inventory.agent_version.is_empty() {
+                    agent_rec.agent_version = inventory.agent_version.chars().take(64).collect();
+                }
+                agent_rec.probe_errors = inventory
+                    .probe_errors
+                    .iter()
+                    .take(32)
+                    .map(|e| {
+                        let line = format!("{}: {}", e.probe, e.message);
+                        line.chars().take(300).collect()
+                    })
+                    .collect();
                 let beat = outage::Heartbeat {
                     seen_ms: now_ms,
                     boot_ms: inventory.host.boot_time_ms,
@@ -998,6 +1014,7 @@ fn apply_enrollment(
         reports_received: 0,
         ci_id: None,
         heartbeat_interval_ms: None,
+        probe_errors: Vec::new(),
     };
     tx.insert(Table::Agents, agent.as_bytes(), &encode(&record))?;
     Ok(Applied {

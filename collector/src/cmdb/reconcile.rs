@@ -1643,6 +1643,28 @@ mod tests {
     }
 
     #[test]
+    fn an_incidents_priority_follows_its_cis_criticality() {
+        let mut f = Fixture::new();
+        let ci = f.report(BASE, NOON);
+        f.report(UPGRADED, NOON + 1000);
+        let before = f.incidents().remove(0);
+        assert_eq!((before.impact, before.priority), (Level::Medium, 3));
+        let set = vec![("criticality".to_owned(), Some("high".to_owned()))];
+        f.cmdb
+            .edit_ci(&operator(), ci, &set, "it runs the shop now", NOON + 2000)
+            .unwrap();
+        let after = f.incidents().remove(0);
+        assert_eq!(after.impact, Level::High);
+        assert_eq!(
+            after.priority,
+            crate::control::policy::priority(Level::High, before.urgency)
+        );
+        assert!(after.priority < before.priority, "more urgent: {after:?}");
+        assert!(after.due_at_ms < before.due_at_ms);
+        assert!(after.log.last().unwrap().text.contains("criticality"));
+    }
+
+    #[test]
     fn reverted_drift_is_not_current_drift() {
         let mut f = Fixture::new();
         let ci = f.report(BASE, NOON);
