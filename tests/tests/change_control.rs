@@ -545,6 +545,16 @@ fn a_rebuilt_host_can_be_merged_into_its_old_ci() {
     assert_eq!(merged["agents"].as_array().unwrap().len(), 2);
     let gone = c.cli_json(&["ci", "show", &new.ci]);
     assert_eq!(gone["ci"]["merged_into"], old.ci.as_str());
+    // Retired, pointing at the survivor, and no longer listed as live.
+    assert_eq!(gone["ci"]["status"], "retired");
+    let live: Vec<Value> = c.cis();
+    assert!(live.iter().all(|v| v["id"] != new.ci.as_str()), "{live:#?}");
+    let all = c.cli_json(&["ci", "list", "--all"]);
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["id"] == new.ci.as_str()));
     // The rebuilt host's reports now land on the old CI.
     new.report();
     let agents = c.agents();

@@ -197,6 +197,10 @@ pub(super) async fn route<S: Store>(
         }};
     }
     let answer = match (r.method, r.segments) {
+        (&Method::GET, ["v1", "classes"]) => {
+            let classes: Vec<_> = cmdb.policy().classes.all().collect();
+            json(StatusCode::OK, &classes)
+        }
         (&Method::GET, ["v1", "cis"]) => {
             let stale_after = cmdb.policy().stale_after_ms;
             let cis: Vec<CiView> = cmdb
@@ -204,6 +208,8 @@ pub(super) async fn route<S: Store>(
                 .map_err(store)?
                 .into_iter()
                 .filter(|c| r.query("class").is_none_or(|k| c.class == k))
+                // Merged-away CIs are history, listed only when asked for.
+                .filter(|c| c.merged_into.is_none() || r.query("merged") == Some("true"))
                 .map(|ci| CiView {
                     stale: ci.is_stale(now, stale_after),
                     ci,

@@ -98,6 +98,15 @@ pub enum CiCommand {
         /// Only CIs discovery has not heard from for the policy's stale_after.
         #[arg(long)]
         stale: bool,
+        /// Also CIs merged into others (retired, kept for their history).
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The CI classes (built in and declared in the policy) with the
+    /// attributes each requires and allows.
+    Classes {
         #[arg(long)]
         json: bool,
     },
@@ -664,16 +673,21 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
         CiCommand::List {
             class,
             stale,
+            all,
             json,
             as_of: None,
         } => {
-            let mut path = "v1/cis?".to_string();
+            let mut query = form_urlencoded::Serializer::new(String::new());
             if let Some(c) = &class {
-                path.push_str(&format!("class={c}&"));
+                query.append_pair("class", c);
             }
             if stale {
-                path.push_str("stale=true");
+                query.append_pair("stale", "true");
             }
+            if all {
+                query.append_pair("merged", "true");
+            }
+            let path = format!("v1/cis?{}", query.finish());
             let cis: Vec<CiView> = client.get(&path).await?;
             if json {
                 return print_json(&cis);
@@ -728,6 +742,34 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                     ],
                     &rows
                 )
+            );
+        }
+        CiCommand::Classes { json } => {
+            let classes: Vec<crate::control::classes::CiClass> = client.get("v1/classes").await?;
+            if json {
+                return print_json(&classes);
+            }
+            let list = |v: Vec<String>| {
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.join(", ")
+                }
+            };
+            let rows: Vec<Vec<String>> = classes
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        c.description.clone(),
+                        list(c.required.clone()),
+                        list(c.allowed.iter().map(ToString::to_string).collect()),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(&["CLASS", "DESCRIPTION", "REQUIRED", "ALLOWED"], &rows)
             );
         }
         CiCommand::Show {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::availability_report::check_service_attributes;
 use super::ci::{
-    put_relationship, remove_relationship, CiRecord, CiSource, RelationKind, Relationship,
+    put_relationship, remove_relationship, CiRecord, CiSource, CiStatus, RelationKind, Relationship,
 };
 use super::drift::{DriftRecord, DriftStatus};
 use super::history::{changes_between, Actor, FieldChange, Fields, HistoryEntry, TrailEntry, Why};
@@ -22,7 +22,7 @@ use super::reconcile::{
     self, all_settled, put_drift, put_incident, put_rfc, record_history, settle_incident_if_done,
     Sighting,
 };
-use super::review::{ReviewItem, ReviewStatus};
+use super::review::{ReviewItem, ReviewKind, ReviewStatus};
 use super::rfc::{
     Approval, Assessment, Dependent, Evidence, NewRfc, Review, ReviewOutcome, Rfc, RfcOrigin,
     RfcStatus, Target, Window,
@@ -181,6 +181,31 @@ pub struct IncidentUpdate {
     pub force: bool,
 }
 
+/// Checks a CI as a person leaves it against the class model: a known
+/// class, and, for CIs kept by hand, the class's required and allowed
+/// attributes; and, with the CI as it was, that its status may follow.
+pub(crate) fn check_against_model(
+    policy: &crate::control::policy::Policy,
+    before: Option<&CiRecord>,
+    ci: &CiRecord,
+) -> Result<(), ActionError> {
+    let invalid = |e: String| ActionError::Invalid(format!("{}: {e}", ci.id));
+    if before.is_none_or(|b| b.class != ci.class) {
+        policy.classes.known(&ci.class).map_err(invalid)?;
+    }
+    if ci.source == CiSource::Manual {
+        policy
+            .classes
+            .check_manual(&ci.class, &ci.attributes)
+            .map_err(invalid)?;
+    }
+    if let Some(b) = before {
+        crate::control::classes::check_transition(b.status, ci.status)
+            .map_err(|e| ActionError::Conflict(format!("{}: {e}", ci.id)))?;
+    }
+    Ok(())
+}
+
 /// Why `from kind to` is refused: the path back that it would close.
 pub(crate) fn cycle_message(from: CiId, kind: RelationKind, to: CiId, back: &[CiId]) -> String {
     let path: Vec<String> = back.iter().map(ToString::to_string).collect();
@@ -328,6 +353,7 @@ impl<S: Store> Cmdb<S> {
             }
             ci.attributes = new.attributes.clone();
             check_service_attributes(&ci).map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+            check_against_model(&self.policy, None, &ci).map_err(TxAbort::Abort)?;
             ci.registered = true;
             let changes = changes_between(&Fields::new(), &ci.fields());
             let why = Why::Manual {
@@ -380,6 +406,7 @@ impl<S: Store> Cmdb<S> {
         };
         self.act(|tx| {
             let mut ci = load_ci(tx, id)?;
+            let as_was = ci.clone();
             let before = ci.fields();
             let criticality = ci.criticality;
             for (field, value) in set {
@@ -404,6 +431,7 @@ impl<S: Store> Cmdb<S> {
                 check_service_attributes(&ci)
                     .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
             }
+            check_against_model(&self.policy, Some(&as_was), &ci).map_err(TxAbort::Abort)?;
             let changes = changes_between(&before, &ci.fields());
             let detail = changes
                 .iter()
@@ -845,6 +873,10 @@ impl<S: Store> Cmdb<S> {
             }
             let before_o = o.fields();
             o.merged_into = Some(keep);
+            // No longer a live CI of its own: retired, pointing at the survivor.
+            if !matches!(o.status, CiStatus::Retired | CiStatus::Disposed) {
+                o.status = CiStatus::Retired;
+            }
             o.agents.clear();
             let mut o_changes = changes_between(&before_o, &o.fields());
             for r in outgoing.iter() {
@@ -863,6 +895,28 @@ impl<S: Store> Cmdb<S> {
             }
             for item in reviews.iter().filter(|i| i.status == ReviewStatus::Open) {
                 let cis = item.kind.cis();
+                // A question about the merged-away CI and a third one is now
+                // a question about the survivor and that one.
+                if let ReviewKind::PossibleDuplicate {
+                    ci,
+                    existing,
+                    reason,
+                } = &item.kind
+                {
+                    if cis.contains(&other) && !cis.contains(&keep) {
+                        let swap = |c: &CiId| if *c == other { keep } else { *c };
+                        let mut item = item.clone();
+                        item.kind = ReviewKind::PossibleDuplicate {
+                            ci: swap(ci),
+                            existing: swap(existing),
+                            reason: format!("{reason} ({other} has since been merged into {keep})"),
+                        };
+                        tx.insert(Table::Reviews, &item.id.key(), &encode(&item))?;
+                        o.reviews.remove(&item.id);
+                        k.reviews.insert(item.id);
+                        continue;
+                    }
+                }
                 if cis.contains(&other) && (cis.contains(&keep) || cis.len() == 1) {
                     let mut item = item.clone();
                     item.status = ReviewStatus::Merged;
@@ -1346,6 +1400,7 @@ impl<S: Store> Cmdb<S> {
             let mut applied = Vec::new();
             for ci_id in rfc.cis.clone() {
                 let mut ci = load_ci(tx, ci_id)?;
+                let as_was = ci.clone();
                 let before = ci.fields();
                 for spec in &field_specs {
                     let crate::control::spec::Expect::Value(v) = &spec.expect else {
@@ -1354,6 +1409,7 @@ impl<S: Store> Cmdb<S> {
                     ci.set_field(spec.attribute.as_str(), Some(v.as_str()))
                         .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
                 }
+                check_against_model(&self.policy, Some(&as_was), &ci).map_err(TxAbort::Abort)?;
                 ci.scheduled_rfcs.remove(&id);
                 let changes = changes_between(&before, &ci.fields());
                 for c in &changes {

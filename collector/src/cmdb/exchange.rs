@@ -21,7 +21,9 @@ use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
 use super::ci::{put_relationship, shortest_path, CiRecord, CiSource, RelationKind, Relationship};
-use super::control::{cycle_message, kept_by_people, trail_entry, ActionError};
+use super::control::{
+    check_against_model, cycle_message, kept_by_people, trail_entry, ActionError,
+};
 use super::history::{changes_between, Actor, FieldChange, Fields, Why};
 use super::reconcile::record_history;
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
@@ -98,6 +100,15 @@ enum Abort {
 impl From<ActionError> for Abort {
     fn from(e: ActionError) -> Self {
         Abort::Error(e)
+    }
+}
+
+/// An error about a row, naming the row first.
+fn named(what: &str, e: ActionError) -> ActionError {
+    match e {
+        ActionError::Invalid(m) => ActionError::Invalid(format!("{what}: {m}")),
+        ActionError::Conflict(m) => ActionError::Conflict(format!("{what}: {m}")),
+        other => other,
     }
 }
 
@@ -251,6 +262,7 @@ impl<S: Store> Cmdb<S> {
                         let Some(mut ci) = tx_get::<CiRecord, Abort>(tx, Table::Cis, &ci_key(id))? else {
                             return invalid(format!("{what}: there is no {id}"));
                         };
+                        let as_was = ci.clone();
                         let before = ci.fields();
                         row.apply_fields(&mut ci, &what).map_err(|e| TxAbort::Abort(e.into()))?;
                         let mut attributes = ci.attributes.clone();
@@ -270,6 +282,8 @@ impl<S: Store> Cmdb<S> {
                             }
                         }
                         ci.attributes = attributes;
+                        check_against_model(self.policy(), Some(&as_was), &ci)
+                            .map_err(|e| TxAbort::Abort(named(&what, e).into()))?;
                         let changes = changes_between(&before, &ci.fields());
                         if changes.is_empty() {
                             report.unchanged += 1;
@@ -291,6 +305,8 @@ impl<S: Store> Cmdb<S> {
                         let mut ci = CiRecord::manual(id, &row.class, &row.name, now_ms);
                         row.apply_fields(&mut ci, &what).map_err(|e| TxAbort::Abort(e.into()))?;
                         row.apply_attributes(&mut ci.attributes);
+                        check_against_model(self.policy(), None, &ci)
+                            .map_err(|e| TxAbort::Abort(named(&what, e).into()))?;
                         ci.registered = true;
                         let changes = changes_between(&Fields::new(), &ci.fields());
                         report.changes.extend(changes.iter().map(|c| ImportChange {
@@ -460,6 +476,46 @@ mod tests {
         });
         let err = c.import(&operator(), &two, "t", true, 0).unwrap_err();
         assert!(err.to_string().contains("relationship 2"), "{err}");
+    }
+
+    #[test]
+    fn classes_come_from_the_model_and_statuses_follow_the_lifecycle() {
+        let (_d, c) = cmdb();
+        let err = c
+            .create_ci(&operator(), &new_ci("serverr", "x", &[]), "t", 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean server?"), "{err}");
+        let id = c
+            .create_ci(&operator(), &new_ci("server", "x", &[]), "t", 0)
+            .unwrap()
+            .id;
+        let edit = |field: &str, value: &str| {
+            let set = vec![(field.to_owned(), Some(value.to_owned()))];
+            c.edit_ci(&operator(), id, &set, "t", 1)
+        };
+        assert!(edit("class", "spaceship").is_err());
+        edit("status", "retired").unwrap();
+        edit("status", "disposed").unwrap();
+        let err = edit("status", "in_use").unwrap_err();
+        assert!(matches!(err, ActionError::Conflict(_)), "{err}");
+        assert!(err.to_string().contains("disposed is final"), "{err}");
+        // An import is held to the same rules, naming the row.
+        let doc = Exchange {
+            cis: vec![ExchangeCi {
+                id: Some(id),
+                class: "server".into(),
+                name: "x".into(),
+                status: Some("planned".into()),
+                ..ExchangeCi::default()
+            }],
+            relationships: Vec::new(),
+        };
+        let err = c
+            .import(&operator(), &doc, "t", true, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CI 1") && err.contains("disposed"), "{err}");
     }
 
     #[test]

@@ -16,8 +16,10 @@
 //!   matches only byte-swapped, or only the hostname is shared: **not
 //!   merged**. The report gets a new CI and the pair goes to the review
 //!   queue, where a person merges them or keeps them apart;
-//! - only a MAC is shared and a strong identifier disagrees: a different
-//!   host (virtual MACs get reused); nothing to review.
+//! - the whole MAC set is identical but a strong identifier disagrees:
+//!   not merged, reviewed (cloned VMs that kept their MACs);
+//! - only some MACs are shared and a strong identifier disagrees: a
+//!   different host (virtual MACs get reused); nothing to review.
 //!
 //! Placeholder values that firmware vendors ship ("To Be Filled By O.E.M.",
 //! all-zero UUIDs) identify nothing and are dropped before matching.
@@ -298,6 +300,14 @@ pub fn identify(
                 names(&agreeing),
                 names(&disagreeing)
             ))
+        } else if !ids.macs.is_empty() && ids.macs == theirs.macs {
+            // Reused virtual MACs explain one shared address, never a
+            // whole identical set.
+            Some(format!(
+                "the same MAC set ({}), but different {} (cloned VMs that kept their MACs, or one host with a new identity)",
+                ids.macs.iter().cloned().collect::<Vec<_>>().join(", "),
+                names(&disagreeing)
+            ))
         } else if found_by == Rule::Hostname {
             Some(if disagreeing.is_empty() {
                 "same hostname, no hardware identifier to compare".to_string()
@@ -478,9 +488,19 @@ mod tests {
                 Box::new(review),
             ),
             (
-                "a shared MAC with another machine-id is another host",
-                ids(None, None, Some("m2"), &["aa:aa:aa:aa:aa:01"]),
+                "a MAC shared among others, with another machine-id, is another host",
+                ids(
+                    None,
+                    None,
+                    Some("m2"),
+                    &["aa:aa:aa:aa:aa:01", "cc:cc:cc:cc:cc:03"],
+                ),
                 Box::new(new_silently),
+            ),
+            (
+                "the identical MAC set with another machine-id: a clone to review",
+                ids(None, None, Some("m2"), &["aa:aa:aa:aa:aa:01"]),
+                Box::new(review),
             ),
             (
                 "nothing at all",

@@ -15,6 +15,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::classes::{CiClass, ClassModel};
+
 use super::attributes::{section_of, ChangeKind};
 use super::pattern::Pattern;
 use fathom_agent::config::{parse_toml, read_config, ConfigError};
@@ -166,6 +168,9 @@ pub struct Policy {
     /// CIs' own `maintenance.window` attributes.
     #[serde(default)]
     pub maintenance: Vec<MaintenanceRule>,
+    /// The CI classes: built in, and declared under `[[classes]]`.
+    #[serde(default)]
+    pub classes: ClassModel,
 }
 
 /// A maintenance window in the policy, for the CIs of a class or one CI;
@@ -378,9 +383,37 @@ impl Policy {
             }
             maintenance.push(rule);
         }
+        let mut classes = ClassModel::default();
+        for (i, c) in raw.classes.into_iter().enumerate() {
+            let key = |k: &str| format!("classes[{i}].{k}");
+            let name = c.name.trim();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(invalid(
+                    &key("name"),
+                    format!("{name:?}: use lower-case letters, digits and _"),
+                ));
+            }
+            if let Some(bad) = c.required.iter().find(|r| !r.contains('.')) {
+                return Err(invalid(
+                    &key("required"),
+                    format!("{bad:?} is not `section.name`"),
+                ));
+            }
+            classes.declare(CiClass {
+                name: name.to_owned(),
+                description: c.description.unwrap_or_default(),
+                required: c.required,
+                allowed: c.allowed,
+            });
+        }
         Ok(Policy {
             capacity,
             maintenance,
+            classes,
             new_cis: registration.new_cis.unwrap_or(NewCis::Register),
             stale_after_ms: duration("registration.stale_after", &registration.stale_after, "7d")?,
             flap_window_ms: duration("drift.flap_window", &drift.flap_window, "24h")?,
@@ -414,6 +447,19 @@ struct RawPolicy {
     capacity: Option<RawCapacity>,
     #[serde(default)]
     maintenance: Vec<RawMaintenance>,
+    #[serde(default)]
+    classes: Vec<RawClass>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClass {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    required: Vec<String>,
+    #[serde(default)]
+    allowed: Vec<Pattern>,
 }
 
 #[derive(Debug, Deserialize)]
