@@ -90,6 +90,28 @@ pub fn now_ms() -> i64 {
 }
 
 /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+/// The fenced code blocks of a Markdown text whose info string starts
+/// with `lang` (```` ```sh ````), in order, without their fences.
+pub fn fenced_blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        let fence = line.trim_start().strip_prefix("```");
+        match (&mut current, fence) {
+            (None, Some(info)) if info.split_whitespace().next() == Some(lang) => {
+                current = Some(String::new());
+            }
+            (Some(_), Some(_)) => blocks.extend(current.take()),
+            (Some(block), None) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {

@@ -698,6 +698,97 @@ impl Receiver {
     }
 }
 
+/// The receiver `docs/webhooks.md` gives, run as written: it accepts what
+/// a real collector sends and refuses a forgery and a replay.
+#[test]
+fn the_documented_webhook_receiver_verifies_real_events() {
+    let doc = include_str!("../../docs/webhooks.md");
+    let script = fathom_tests::fenced_blocks(doc, "python")
+        .pop()
+        .expect("docs/webhooks.md has a python receiver");
+    let dir = tempfile::tempdir().unwrap();
+    let (script_path, secret_path, out_path) = (
+        dir.path().join("receiver.py"),
+        dir.path().join("webhook.secret"),
+        dir.path().join("events.jsonl"),
+    );
+    std::fs::write(&script_path, script).unwrap();
+    let secret = "the-documented-secret-123";
+    std::fs::write(&secret_path, format!("{secret}\n")).unwrap();
+    let port = fathom_tests::free_port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _python = Kill(
+        std::process::Command::new("python3")
+            .arg(&script_path)
+            .arg(&secret_path)
+            .arg(port.to_string())
+            .arg(&out_path)
+            .spawn()
+            .unwrap(),
+    );
+    fathom_tests::wait_for(
+        "the receiver to listen",
+        std::time::Duration::from_secs(10),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
+    );
+    let post = |signature: &str, body: &str| -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "POST /hooks HTTP/1.0\r\nContent-Type: application/json\r\nX-Fathom-Delivery: 999\r\n\
+             X-Fathom-Signature: {signature}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    };
+    let body = r#"{"event":"incident.created","incident":{"id":"INC-999"}}"#;
+    let now = fathom_tests::now_ms() / 1000;
+    let signed = |t: i64, key: &str| {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(format!("{t}.{body}").as_bytes());
+        format!("t={t},sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    assert!(post(&signed(now, "not-the-secret"), body).contains("401"));
+    assert!(
+        post(&signed(now - 3_600, secret), body).contains("401"),
+        "a replay"
+    );
+
+    let c = Collector::start_with(&format!(
+        "[webhook]\nurl = \"http://127.0.0.1:{port}/hooks/fathom\"\nsecret_file = \"{}\"\n",
+        secret_path.display()
+    ));
+    let web = Host::new(&c, "web-31", "10000000000000000000000000000031");
+    set_package(web.path(), "adduser", Some("3.137"));
+    web.report();
+    let incident = incidents(&c).remove(0);
+    let accepted = fathom_tests::wait_for(
+        "the documented receiver to accept the event",
+        std::time::Duration::from_secs(20),
+        || {
+            let text = std::fs::read_to_string(&out_path).ok()?;
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|e| e["incident"]["id"] == incident["id"])
+        },
+    );
+    assert_eq!(accepted["event"], "incident.created");
+    assert!(!std::fs::read_to_string(&out_path)
+        .unwrap()
+        .contains("INC-999"));
+}
+
 #[test]
 fn incidents_reach_a_webhook_signed_and_nothing_is_lost_when_it_fails() {
     let receiver = Receiver::start(1);
