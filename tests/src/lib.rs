@@ -90,6 +90,51 @@ pub fn now_ms() -> i64 {
 }
 
 /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+/// Renders a page in headless Chromium (Debian's `chromium`, which
+/// `.ci/run` installs) and saves a screenshot of `width`×`height` to `png`,
+/// with the flags this closed network needs; returns the PNG's size as
+/// read from its header.
+pub fn screenshot(page: &Path, png: &Path, width: u32, height: u32) -> (u32, u32) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--window-size={width},{height}"))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run chromium ({e}); install Debian's chromium, as .ci/run does")
+        });
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG", "{} is not a PNG", png.display());
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// Where tests keep what people look at afterwards (screenshots):
+/// `target/<profile>/test-output/`.
+pub fn output_dir() -> PathBuf {
+    let dir = bin_dir().join("test-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// The fenced code blocks of a Markdown text whose info string starts
 /// with `lang` (```` ```sh ````), in order, without their fences.
 pub fn fenced_blocks(markdown: &str, lang: &str) -> Vec<String> {

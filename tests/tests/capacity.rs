@@ -302,6 +302,14 @@ fn a_running_agents_utilisation_reaches_the_metric_store() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert_eq!(html.matches("<svg").count(), lines.len());
     assert!(html.contains("memory.used_pct"));
+    // Minutes of data make a readable chart: a line across the plot, with
+    // times under it; Chromium renders the page (the screenshot is kept).
+    assert!(html.contains("class='x-label'"), "labelled time axis");
+    let shot = fathom_tests::output_dir().join("capacity-plan-minutes.png");
+    assert_eq!(
+        fathom_tests::screenshot(&page, &shot, 1280, 1600),
+        (1280, 1600)
+    );
 
     // Mistakes name what was wrong.
     let err = collector.cli_fails(&["metrics", "show", &ci, "fs.used_pct:/nowhere"]);

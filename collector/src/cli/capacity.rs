@@ -4,6 +4,7 @@
 use clap::Subcommand;
 use fathom_shared::ids::CiId;
 
+use super::chart::{self, Chart};
 use super::client::Client;
 use super::{print_json, render};
 use crate::api::{PointsView, QueryView, SeriesView};
@@ -267,101 +268,134 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// One series' chart: hourly means, warning and critical levels, and the
-/// trend from now to the horizon.
 /// A service's chart: its tightest member's share of critical, hour by
 /// hour, against 100 %.
 fn service_svg(plan: &CapacityPlan, s: &ServiceHeadroom) -> String {
-    const W: f64 = 640.0;
-    const H: f64 = 140.0;
-    let x0 = plan.from_ms as f64;
-    let x1 = plan.generated_ms.max(plan.from_ms + 1) as f64;
-    let top = s.utilisation.iter().map(|p| p.1).fold(110.0, f64::max);
-    let x = |t: i64| (t as f64 - x0) / (x1 - x0) * W;
-    let y = |v: f64| H - (v / top).clamp(0.0, 1.0) * H;
-    let points: Vec<String> = s
-        .utilisation
-        .iter()
-        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
-        .collect();
-    format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img'>\
-         <rect width='{W}' height='{H}' fill='#fafafa' stroke='#ccc'/>\
-         <line x1='0' x2='{W}' y1='{0:.1}' y2='{0:.1}' stroke='#c0392b' stroke-dasharray='4 3'/>\
-         <polyline class='service' fill='none' stroke='#2c6fbb' stroke-width='1.2' points='{1}'/></svg>",
-        y(100.0),
-        points.join(" ")
-    )
+    let from_ms = s.utilisation.first().map_or(plan.from_ms, |p| p.0);
+    let value = |v: f64| format!("{v:.0}%");
+    Chart {
+        lines: vec![chart::Line {
+            points: &s.utilisation,
+            class: "service",
+            colour: "#2c6fbb",
+            dashed: false,
+        }],
+        levels: vec![chart::Level {
+            value: 100.0,
+            label: "critical",
+            colour: "#c0392b",
+        }],
+        markers: Vec::new(),
+        from_ms,
+        to_ms: plan.generated_ms.max(from_ms + 3_600_000),
+        value: &value,
+        ceiling: None,
+    }
+    .svg()
 }
 
+/// One series' chart: its means (5-minute ones for a short history,
+/// hourly otherwise), warning and critical levels, the trend and the
+/// seasonal forecast ahead, and where they reach critical. The time axis
+/// runs from the first mean to as far ahead as there is history behind
+/// (at least a quarter of an hour, at most the plan's horizon), and on to a crossing
+/// within the horizon.
 fn plan_svg(plan: &CapacityPlan, l: &PlanLine) -> String {
-    const W: f64 = 640.0;
-    const H: f64 = 140.0;
-    let x0 = plan.from_ms as f64;
-    let x1 = (plan.generated_ms + plan.horizon_ms) as f64;
-    let top = l
-        .hourly
-        .iter()
-        .map(|p| p.1)
-        .fold(l.critical * 1.1, f64::max)
-        .max(1e-9);
-    let x = |t: i64| (t as f64 - x0) / (x1 - x0) * W;
-    let y = |v: f64| H - (v / top).clamp(0.0, 1.0) * H;
-    let mut svg = format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img'>\
-         <rect width='{W}' height='{H}' fill='#fafafa' stroke='#ccc'/>"
-    );
-    for (level, colour) in [(l.warning, "#e69500"), (l.critical, "#c0392b")] {
-        svg.push_str(&format!(
-            "<line x1='0' x2='{W}' y1='{0:.1}' y2='{0:.1}' stroke='{colour}' stroke-dasharray='4 3'/>",
-            y(level)
-        ));
-    }
-    let points: Vec<String> = l
-        .hourly
-        .iter()
-        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
-        .collect();
-    svg.push_str(&format!(
-        "<polyline fill='none' stroke='#2c6fbb' stroke-width='1.2' points='{}'/>",
-        points.join(" ")
-    ));
-    if let Some(slope) = l.trend_per_day {
-        let end = plan.generated_ms + plan.horizon_ms;
-        let days = plan.horizon_ms as f64 / 86_400_000.0;
-        svg.push_str(&format!(
-            "<line x1='{:.1}' y1='{:.1}' x2='{:.1}' y2='{:.1}' stroke='#555' stroke-dasharray='2 2'/>",
-            x(plan.generated_ms),
-            y(l.current),
-            x(end),
-            y(l.current + slope * days)
-        ));
-    }
-    if !l.seasonal_forecast.is_empty() {
-        let points: Vec<String> = l
-            .seasonal_forecast
-            .iter()
-            .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
-            .collect();
-        svg.push_str(&format!(
-            "<polyline class='forecast' fill='none' stroke='#8e44ad' stroke-width='1' stroke-dasharray='1 2' points='{}'/>",
-            points.join(" ")
-        ));
-    }
-    for at in [l.crossing.map(|c| c.0), l.seasonal_crossing]
+    const HOUR_MS: i64 = 3_600_000;
+    let data = if l.recent.is_empty() {
+        &l.hourly
+    } else {
+        &l.recent
+    };
+    let now = plan.generated_ms;
+    let from_ms = data
+        .first()
+        .map_or(now - HOUR_MS, |p| p.0)
+        .min(now - HOUR_MS / 4);
+    let ahead = (now - from_ms).clamp(HOUR_MS / 4, plan.horizon_ms.max(HOUR_MS));
+    let horizon_end = now + plan.horizon_ms;
+    let crossings: Vec<i64> = [l.crossing.map(|c| c.0), l.seasonal_crossing]
         .into_iter()
         .flatten()
-    {
-        svg.push_str(&format!(
-            "<line x1='{0:.1}' x2='{0:.1}' y1='0' y2='{H}' stroke='#c0392b'/>",
-            x(at)
-        ));
+        .filter(|c| *c <= horizon_end)
+        .collect();
+    let to_ms = crossings
+        .iter()
+        .map(|c| c + (c - from_ms) / 20)
+        .fold(now + ahead, i64::max)
+        .min(horizon_end.max(now + HOUR_MS / 4));
+    let trend: Vec<(i64, f64)> = l
+        .trend_per_day
+        .map(|slope| {
+            let days = (to_ms - now) as f64 / 86_400_000.0;
+            vec![(now, l.current), (to_ms, l.current + slope * days)]
+        })
+        .unwrap_or_default();
+    let unit = l.unit;
+    let value = move |v: f64| format_value(unit, v);
+    let (warning, critical) = (
+        format!("warning {}", format_value(unit, l.warning)),
+        format!("critical {}", format_value(unit, l.critical)),
+    );
+    let mut markers = vec![chart::Marker {
+        at_ms: now,
+        label: "now",
+        colour: "#777",
+    }];
+    if let Some(c) = l.crossing {
+        markers.push(chart::Marker {
+            at_ms: c.0,
+            label: "trend reaches critical",
+            colour: "#c0392b",
+        });
     }
-    svg.push_str(&format!(
-        "<line x1='{0:.1}' x2='{0:.1}' y1='0' y2='{H}' stroke='#999'/></svg>",
-        x(plan.generated_ms)
-    ));
-    svg
+    if let Some(c) = l.seasonal_crossing {
+        markers.push(chart::Marker {
+            at_ms: c,
+            label: "peaks reach critical",
+            colour: "#8e44ad",
+        });
+    }
+    Chart {
+        lines: vec![
+            chart::Line {
+                points: data,
+                class: "series",
+                colour: "#2c6fbb",
+                dashed: false,
+            },
+            chart::Line {
+                points: &trend,
+                class: "trend",
+                colour: "#555",
+                dashed: true,
+            },
+            chart::Line {
+                points: &l.seasonal_forecast,
+                class: "forecast",
+                colour: "#8e44ad",
+                dashed: true,
+            },
+        ],
+        levels: vec![
+            chart::Level {
+                value: l.warning,
+                label: &warning,
+                colour: "#e69500",
+            },
+            chart::Level {
+                value: l.critical,
+                label: &critical,
+                colour: "#c0392b",
+            },
+        ],
+        markers,
+        from_ms,
+        to_ms,
+        value: &value,
+        ceiling: (unit == Unit::Percent).then_some(100.0),
+    }
+    .svg()
 }
 
 /// The availability report as one self-contained HTML page: the figures,
@@ -480,7 +514,7 @@ pub fn plan_html(plan: &CapacityPlan) -> String {
             service_svg(plan, s)
         ));
     }
-    html.push_str("<p class=\"legend\">Blue: hourly mean. Dashed orange and red: warning and critical. Dotted grey: the trend from now to the horizon; dotted purple: the daily or weekly forecast, where it fits better than the trend. Grey: now; red: when a forecast reaches critical.</p>");
+    html.push_str("<p class=\"legend\">Blue: the means (5-minute ones while there are less than two days of data, hourly after). Dashed orange and red: warning and critical. Dotted grey: the trend from now to the horizon; dotted purple: the daily or weekly forecast, where it fits better than the trend. Grey: now; red: when a forecast reaches critical.</p>");
     html.push_str("<table><tr><th>CI</th><th>Series</th><th>Now</th><th>p95</th><th>Critical</th><th>Headroom</th><th>Reaches critical</th></tr>");
     for l in &plan.lines {
         let f = |v: f64| format_value(l.unit, v);
@@ -1150,7 +1184,7 @@ mod tests {
     const DAY: i64 = 86_400_000;
 
     /// A plan of one line: /var filling 1 %/day, a pending RFC doubling it.
-    fn plan_of_one_line() -> CapacityPlan {
+    pub(super) fn plan_of_one_line() -> CapacityPlan {
         let day = DAY;
         let line = PlanLine {
             ci: "ci-3".parse().unwrap(),
@@ -1179,6 +1213,7 @@ mod tests {
             hourly: (0..48)
                 .map(|h| (14 * day + h * 3_600_000, 62.0 + h as f64 / 24.0))
                 .collect(),
+            recent: Vec::new(),
             pending_changes: vec![crate::cmdb::capacity_plan::RfcEffect {
                 rfc: "RFC-4".parse().unwrap(),
                 title: "grow /var".into(),
@@ -1246,33 +1281,29 @@ mod tests {
         assert!(html.contains("web&lt;1&gt;") && !html.contains("web<1>"));
         assert!(html.contains("Pending changes") && html.contains("RFC-4 (scheduled"));
         assert!(html.contains("64.0% → 32.0%"), "{html}");
-        // 48 hourly points in the polyline, inside the chart.
-        let points = html
-            .split("points='")
-            .nth(1)
-            .unwrap()
-            .split('\'')
-            .next()
-            .unwrap();
-        let xy: Vec<(f64, f64)> = points
-            .split(' ')
-            .map(|p| {
-                let (x, y) = p.split_once(',').unwrap();
-                (x.parse().unwrap(), y.parse().unwrap())
-            })
-            .collect();
+        // 48 hourly points in the polyline, inside the plot area.
+        let inside = |(x, y): &(f64, f64)| {
+            (chart::LEFT..=chart::WIDTH - chart::RIGHT).contains(x)
+                && (chart::TOP..=chart::HEIGHT - chart::BOTTOM).contains(y)
+        };
+        let xy = polyline(&html, "series");
         assert_eq!(xy.len(), 48);
-        assert!(xy
-            .iter()
-            .all(|(x, y)| (0.0..=640.0).contains(x) && (0.0..=140.0).contains(y)));
+        assert!(xy.iter().all(inside), "{xy:?}");
         // Later points are higher (smaller y), as the values grow.
         assert!(xy[47].1 < xy[0].1);
-        // The forecast, dotted, from now to the horizon, inside the chart;
-        // a red mark where it reaches critical.
+        // Labelled axes: times and values in the series' unit.
+        assert!(html.contains("class='x-label'") && html.contains("class='y-label'"));
+        assert!(
+            html.contains(">100%</text>") || html.contains(">100.0%</text>"),
+            "{html}"
+        );
+        assert!(html.contains("critical 90.0%") && html.contains("trend reaches critical"));
+        // The forecast, dotted, from now on to just past where the trend
+        // reaches critical (day 40), inside the plot.
         let forecast = polyline(&html, "forecast");
-        assert_eq!(forecast.len(), 30);
-        assert!(forecast.iter().all(|(x, _)| (0.0..=640.0).contains(x)));
-        assert!(forecast[29].1 < forecast[0].1, "rising");
+        assert_eq!(forecast.len(), 25, "days 17 to 41");
+        assert!(forecast.iter().all(inside));
+        assert!(forecast[24].1 < forecast[0].1, "rising");
 
         // A service's plan has its own chart: one point per hour.
         let mut plan = plan;
@@ -1289,10 +1320,71 @@ mod tests {
         let html = plan_html(&plan);
         let service = polyline(&html, "service");
         assert_eq!(service.len(), 48);
-        assert!(service
-            .iter()
-            .all(|(x, y)| (0.0..=640.0).contains(x) && (0.0..=140.0).contains(y)));
+        assert!(service.iter().all(inside));
         assert_eq!(html.matches("<svg").count(), 2);
+    }
+
+    /// The share of the plot's width a polyline covers.
+    fn width_share(points: &[(f64, f64)]) -> f64 {
+        let xs = points.iter().map(|p| p.0);
+        let (lo, hi) = (
+            xs.clone().fold(f64::MAX, f64::min),
+            xs.fold(f64::MIN, f64::max),
+        );
+        (hi - lo) / (chart::WIDTH - chart::LEFT - chart::RIGHT)
+    }
+
+    #[test]
+    fn charts_are_readable_with_an_hour_of_data_and_with_a_year() {
+        const HOUR: i64 = 3_600_000;
+        let now = 400 * DAY;
+        let line = |hourly: Vec<(i64, f64)>, recent: Vec<(i64, f64)>| PlanLine {
+            trend_per_day: None,
+            crossing: None,
+            seasonal_crossing: None,
+            seasonal_forecast: Vec::new(),
+            hourly,
+            recent,
+            pending_changes: Vec::new(),
+            ..plan_of_one_line().lines.remove(0)
+        };
+        let plan = |line: PlanLine| CapacityPlan {
+            generated_ms: now,
+            from_ms: now - 30 * DAY,
+            horizon_ms: 30 * DAY,
+            lines: vec![line],
+            service: None,
+        };
+        // An hour old: twelve 5-minute means, one hourly one.
+        let fives: Vec<(i64, f64)> = (0..12)
+            .map(|i| (now - HOUR + i * 300_000, 20.0 + i as f64))
+            .collect();
+        let html = plan_html(&plan(line(vec![(now - HOUR, 25.0)], fives)));
+        let series = polyline(&html, "series");
+        assert_eq!(series.len(), 12);
+        assert!(width_share(&series) > 0.4, "{series:?}");
+        let times: Vec<&str> = html
+            .split("class='x-label'")
+            .skip(1)
+            .filter_map(|s| s.split('>').nth(1)?.split('<').next())
+            .collect();
+        assert!(
+            times.len() >= 4 && times.iter().all(|t| t.contains(':')),
+            "{times:?}"
+        );
+
+        // A year of hourly means.
+        let year: Vec<(i64, f64)> = (0..365 * 24)
+            .map(|h| (now - 365 * DAY + h * HOUR, 40.0 + (h % 24) as f64))
+            .collect();
+        let html = plan_html(&plan(line(year, Vec::new())));
+        let series = polyline(&html, "series");
+        assert_eq!(series.len(), 365 * 24);
+        assert!(width_share(&series) > 0.8, "{}", width_share(&series));
+        assert!(
+            html.contains("2026-") || html.contains("1971-"),
+            "dated ticks"
+        );
     }
 
     #[test]

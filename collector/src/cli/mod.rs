@@ -2,6 +2,7 @@
 //! operator CLI, which talks to a collector's API, and `quickstart`).
 
 mod capacity;
+mod chart;
 pub mod client;
 mod cmdb;
 mod quickstart;

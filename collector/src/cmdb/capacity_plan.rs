@@ -28,6 +28,8 @@ use crate::store::Store;
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+/// Below this many hourly means, charts draw the 5-minute means.
+const SHORT_HISTORY_HOURS: usize = 48;
 
 /// Which CIs a plan covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,10 @@ pub struct PlanLine {
     pub seasonal_forecast: Vec<(i64, f64)>,
     /// The hourly means, for charts.
     pub hourly: Vec<(i64, f64)>,
+    /// The 5-minute means, for charts of a series with less than two days
+    /// of hourly means (empty otherwise): an hour of data is a line too.
+    #[serde(default)]
+    pub recent: Vec<(i64, f64)>,
     /// Open RFCs on this CI that state a new capacity for this series
     /// (`hardware.memory_bytes`, `hardware.swap_bytes`,
     /// `hardware.cpu_threads`, `storage.<mount>.size_bytes`), with the use
@@ -422,6 +428,11 @@ impl<S: Store> Cmdb<S> {
                     (&a.finding, &a.threshold, &a.hourly, &a.finding.series);
                 let fives = fives_of.remove(name).unwrap_or_default();
                 let (p95, p99, peak) = peaks(&fives);
+                let recent = if hourly.len() < SHORT_HISTORY_HOURS {
+                    fives.iter().map(|p| (p.at_ms, p.mean)).collect()
+                } else {
+                    Vec::new()
+                };
                 let forecast = found.forecast.clone();
                 lines.push(PlanLine {
                     ci,
@@ -445,6 +456,7 @@ impl<S: Store> Cmdb<S> {
                     seasonal_crossing: forecast.seasonal_crossing,
                     seasonal_forecast: forecast.seasonal_forecast,
                     hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
+                    recent,
                     pending_changes: Vec::new(),
                 });
                 let line = lines.last_mut().expect("just pushed");
