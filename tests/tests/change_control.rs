@@ -964,16 +964,59 @@ fn the_audit_report_measures_accuracy_and_draws_the_sample() {
     assert_eq!(line["mismatches"][0], "packages.adduser");
     let _ = good;
 
+    // Accuracy per attribute: one of the drifting host's attributes is off.
+    let attributes = &report["attributes"];
+    let (compared, matching) = (
+        attributes["compared"].as_u64().unwrap(),
+        attributes["matching"].as_u64().unwrap(),
+    );
+    assert!(compared > 20 && matching == compared - 1, "{attributes}");
+    let packages = &report["attributes_by_section"]["packages"];
+    assert_eq!(
+        packages["compared"].as_u64().unwrap() - packages["matching"].as_u64().unwrap(),
+        1
+    );
+    assert_eq!(
+        line["attributes_compared"].as_u64().unwrap()
+            - line["attributes_matching"].as_u64().unwrap(),
+        1
+    );
+    // A rack kept by hand is not verifiable by discovery; a manual server is
+    // (it should be discovered).
+    let rack = c.cli_json(&[
+        "ci", "create", "--class", "rack", "--name", "R1", "--reason", "cabled",
+    ]);
+    let report = c.cli_json(&["audit", "report", "--seed", "7"]);
+    assert_eq!(
+        report["not_verifiable_by_discovery"],
+        serde_json::json!([rack["id"]])
+    );
+
     let csv = text(&c, &["audit", "report", "--seed", "7", "--format", "csv"]);
-    let mut lines = csv.lines();
+    let (per_ci, summary) = csv.split_once("\n\n").expect("a summary after the CIs");
+    let mut lines = per_ci.lines();
     assert_eq!(
         lines.next(),
-        Some("ci,class,name,registered,discovered,stale,consistent,mismatches,in_sample")
+        Some("ci,class,name,registered,discovered,verifiable,stale,consistent,attributes_compared,attributes_matching,accuracy_pct,mismatches,in_sample")
     );
-    assert_eq!(lines.count(), 3);
+    assert_eq!(lines.count(), 4);
+    let mut summary = summary.lines();
+    assert_eq!(
+        summary.next(),
+        Some("scope,name,compared,matching,accuracy_pct")
+    );
+    assert_eq!(summary.next(), Some("cis,all,2,1,50.00"));
+    assert!(summary.any(|l| l.starts_with("section,packages,")));
     let table = text(&c, &["audit", "report", "--seed", "7"]);
     assert!(table.contains("accuracy      50.0%"), "{table}");
+    assert!(table.contains("accuracy by attribute section"), "{table}");
 
+    // What was verified of the sample, by whom and with what result; a
+    // deficiency with an owner and a due date, then closed.
+    let sampled_server = sampled.iter().find(|c| c["class"] == "server").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let recorded = c.cli_json(&[
         "audit",
         "record",
@@ -983,13 +1026,57 @@ fn the_audit_report_measures_accuracy_and_draws_the_sample() {
         "Q4 audit",
         "--deficiency",
         &format!(
-            "{}|adduser upgraded without an RFC|raise the RFC or revert",
+            "{}|adduser upgraded without an RFC|raise the RFC or revert|carol|2026-12-31",
             drifting.ci
         ),
+        "--verified",
+        &format!("{sampled_server}|matches|serial on the chassis label|dave"),
     ]);
     assert_eq!(recorded["accuracy_pct"], 50.0);
     assert_eq!(recorded["deficiencies"][0]["ci"], drifting.ci.as_str());
+    assert_eq!(recorded["deficiencies"][0]["owner"], "carol");
+    assert!(recorded["deficiencies"][0]["due_ms"].as_i64().is_some());
+    assert_eq!(recorded["verifications"][0]["ci"], sampled_server.as_str());
+    assert_eq!(recorded["verifications"][0]["result"], "matches");
+    assert_eq!(recorded["verifications"][0]["by"], "dave");
     assert_eq!(c.cli_json(&["audit", "list"]).as_array().unwrap().len(), 1);
+    let audit = recorded["id"].as_str().unwrap();
+    let open = c.cli_json(&["audit", "deficiencies", "--open"]);
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    c.cli_json(&[
+        "audit",
+        "close-deficiency",
+        audit,
+        "1",
+        "--note",
+        "RFC-9 raised",
+    ]);
+    assert!(c
+        .cli_json(&["audit", "deficiencies", "--open"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let closed = c.cli_json(&["audit", "deficiencies"]);
+    assert_eq!(closed[0]["closed"]["note"], "RFC-9 raised");
+    // Only sampled CIs are verified.
+    let not_sampled = report["cis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["in_sample"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let err = c.cli_fails(&[
+        "audit",
+        "record",
+        "--seed",
+        "7",
+        "--verified",
+        &format!("{not_sampled}|matches|label"),
+    ]);
+    assert!(err.contains("not in the sample"), "{err}");
     let bad = c.cli_fails(&[
         "audit",
         "record",

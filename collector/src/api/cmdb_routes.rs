@@ -530,11 +530,37 @@ pub(super) async fn route<S: Store>(
                 seed: u64,
                 #[serde(default)]
                 deficiencies: Vec<crate::cmdb::audit::Deficiency>,
+                #[serde(default)]
+                verifications: Vec<crate::cmdb::audit::Verification>,
             }
             let a: Record = parse_request(r.body, "audit")?;
             write!(
                 StatusCode::CREATED,
-                cmdb.record_audit(actor, &a.note, a.seed, &a.deficiencies, now)
+                cmdb.record_audit(
+                    actor,
+                    &a.note,
+                    a.seed,
+                    &a.deficiencies,
+                    &a.verifications,
+                    now
+                )
+            )
+        }
+        (&Method::POST, ["v1", "audits", audit, "deficiencies", index, "close"]) => {
+            need(Permission::Audit)?;
+            let audit: crate::cmdb::ids::AuditId = id(audit)?;
+            let index: usize = index
+                .parse()
+                .map_err(|_| bad_request(format!("{index:?} is not a deficiency number")))?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Close {
+                note: String,
+            }
+            let c: Close = parse_request(r.body, "deficiency closure")?;
+            write!(
+                StatusCode::OK,
+                cmdb.close_deficiency(actor, audit, index, &c.note, now)
             )
         }
         (&Method::GET, ["v1", "export"]) => json(

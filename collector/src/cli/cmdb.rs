@@ -518,10 +518,36 @@ pub enum AuditCommand {
         /// The seed of the report whose sample was verified.
         #[arg(long)]
         seed: u64,
-        /// `ci-12|what is wrong|corrective action` (the CI may be empty;
-        /// repeatable).
+        /// `ci-12|what is wrong|corrective action[|owner[|due date]]` (the
+        /// CI may be empty; repeatable).
         #[arg(long = "deficiency", value_parser = parse_deficiency)]
         deficiencies: Vec<crate::cmdb::audit::Deficiency>,
+        /// A sampled CI checked by hand: `ci-12|matches|what was
+        /// checked[|who]`, result matches, differs or not_found
+        /// (repeatable).
+        #[arg(long = "verified", value_parser = parse_verification)]
+        verifications: Vec<crate::cmdb::audit::Verification>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a deficiency of a recorded audit once its corrective action is done.
+    CloseDeficiency {
+        /// The audit (AUD-…).
+        audit: crate::cmdb::ids::AuditId,
+        /// The deficiency's number in that audit, from 1.
+        number: usize,
+        /// What was done.
+        #[arg(long)]
+        note: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deficiencies of every recorded audit, with owner, due date and
+    /// closure.
+    Deficiencies {
+        /// Only those still open.
+        #[arg(long)]
+        open: bool,
         #[arg(long)]
         json: bool,
     },
@@ -545,20 +571,62 @@ pub enum Format {
 }
 
 fn parse_deficiency(text: &str) -> Result<crate::cmdb::audit::Deficiency, String> {
-    let parts: Vec<&str> = text.splitn(3, '|').collect();
-    let [ci, description, action] = parts.as_slice() else {
-        return Err(format!(
-            "{text:?}: write it as `ci-12|what is wrong|corrective action`"
-        ));
+    let parts: Vec<&str> = text.splitn(5, '|').collect();
+    let (ci, description, action, owner, due) = match parts.as_slice() {
+        [ci, d, a] => (ci, d, a, None, None),
+        [ci, d, a, o] => (ci, d, a, Some(o), None),
+        [ci, d, a, o, due] => (ci, d, a, Some(o), Some(due)),
+        _ => {
+            return Err(format!(
+                "{text:?}: write it as `ci-12|what is wrong|corrective action[|owner[|due date]]`"
+            ))
+        }
     };
     let ci = match ci.trim() {
         "" => None,
         c => Some(c.parse::<CiId>().map_err(|e| e.to_string())?),
     };
+    let due_ms = due
+        .map(|d| {
+            let d = d.trim();
+            // A date alone is due by the end of that day, UTC.
+            let text = if d.len() == 10 {
+                format!("{d}T23:59:59Z")
+            } else {
+                d.to_owned()
+            };
+            render::parse_time(&text, now_ms())
+        })
+        .transpose()?;
     Ok(crate::cmdb::audit::Deficiency {
         ci,
         description: description.trim().to_owned(),
         corrective_action: action.trim().to_owned(),
+        owner: owner.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()),
+        due_ms,
+        closed: None,
+    })
+}
+
+fn parse_verification(text: &str) -> Result<crate::cmdb::audit::Verification, String> {
+    use clap::ValueEnum;
+    let parts: Vec<&str> = text.splitn(4, '|').collect();
+    let (ci, result, checked, by) = match parts.as_slice() {
+        [ci, r, c] => (ci, r, c, ""),
+        [ci, r, c, b] => (ci, r, c, *b),
+        _ => {
+            return Err(format!(
+                "{text:?}: write it as `ci-12|matches|what was checked[|who checked]` \
+                 (result: matches, differs or not_found)"
+            ))
+        }
+    };
+    Ok(crate::cmdb::audit::Verification {
+        ci: ci.trim().parse::<CiId>().map_err(|e| e.to_string())?,
+        result: crate::cmdb::audit::VerificationResult::from_str(result.trim(), true)?,
+        checked: checked.trim().to_owned(),
+        by: by.trim().to_owned(),
+        at_ms: 0,
     })
 }
 
@@ -1757,16 +1825,88 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
                 Format::Table => print!("{}", describe_audit(&report)),
             }
         }
+        AuditCommand::CloseDeficiency {
+            audit,
+            number,
+            note,
+            json,
+        } => {
+            let r: Value = client
+                .post(
+                    &format!("v1/audits/{audit}/deficiencies/{number}/close"),
+                    &json!({ "note": note }),
+                )
+                .await?;
+            print_record(json, &r, || {
+                Ok(format!("closed deficiency {number} of {audit}\n"))
+            })?;
+        }
+        AuditCommand::Deficiencies { open, json } => {
+            let audits: Vec<crate::cmdb::audit::AuditRecord> = client.get("v1/audits").await?;
+            #[derive(serde::Serialize)]
+            struct Row<'a> {
+                audit: crate::cmdb::ids::AuditId,
+                number: usize,
+                #[serde(flatten)]
+                deficiency: &'a crate::cmdb::audit::Deficiency,
+            }
+            let rows: Vec<Row<'_>> = audits
+                .iter()
+                .flat_map(|a| {
+                    a.deficiencies.iter().enumerate().map(|(i, d)| Row {
+                        audit: a.id,
+                        number: i + 1,
+                        deficiency: d,
+                    })
+                })
+                .filter(|r| !open || r.deficiency.closed.is_none())
+                .collect();
+            if json {
+                return print_json(&rows);
+            }
+            let now = now_ms();
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let d = r.deficiency;
+                    vec![
+                        format!("{}#{}", r.audit, r.number),
+                        d.ci.map_or("-".into(), |c| c.to_string()),
+                        render::clean(&d.description).into_owned(),
+                        d.owner.clone().unwrap_or_else(|| "-".into()),
+                        d.due_ms.map_or("-".into(), |t| {
+                            let overdue = d.closed.is_none() && t < now;
+                            format!(
+                                "{}{}",
+                                render::time(t),
+                                if overdue { " OVERDUE" } else { "" }
+                            )
+                        }),
+                        d.closed.as_ref().map_or("open".into(), |c| {
+                            format!("closed {} by {}", render::time(c.at_ms), c.by)
+                        }),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(
+                    &["DEFICIENCY", "CI", "DESCRIPTION", "OWNER", "DUE", "STATUS"],
+                    &table
+                )
+            );
+        }
         AuditCommand::Record {
             note,
             seed,
             deficiencies,
+            verifications,
             json,
         } => {
             let r: Value = client
                 .post(
                     "v1/audits",
-                    &json!({"note": note, "seed": seed, "deficiencies": deficiencies}),
+                    &json!({"note": note, "seed": seed, "deficiencies": deficiencies, "verifications": verifications}),
                 )
                 .await?;
             print_record(json, &r, || {
@@ -1866,6 +2006,18 @@ fn describe_audit(r: &AuditReport) -> String {
         }
     };
     out.push_str(&format!(
+        "attributes    {} ({} of {} compared attributes match)\n",
+        r.attributes
+            .accuracy_pct
+            .map_or("n/a".into(), |a| format!("{a:.1}%")),
+        r.attributes.matching,
+        r.attributes.compared
+    ));
+    out.push_str(&format!(
+        "by hand only  {} CI(s) not verifiable by discovery (kept by hand; verify them in the sample)\n",
+        r.not_verifiable_by_discovery.len()
+    ));
+    out.push_str(&format!(
         "unregistered  {}\n",
         ids(&r.discovered_not_registered)
     ));
@@ -1901,11 +2053,24 @@ fn describe_audit(r: &AuditReport) -> String {
         &["CLASS", "CIS", "COMPARED", "MATCHING", "ACCURACY", "SAMPLE"],
         &rows,
     ));
-    if !r.mismatches_by_section.is_empty() {
-        out.push_str("\nmismatched attributes by section\n");
-        for (section, n) in &r.mismatches_by_section {
-            out.push_str(&format!("  {section:<12}{n}\n"));
-        }
+    if !r.attributes_by_section.is_empty() {
+        out.push_str("\naccuracy by attribute section\n");
+        let rows: Vec<Vec<String>> = r
+            .attributes_by_section
+            .iter()
+            .map(|(section, c)| {
+                vec![
+                    section.clone(),
+                    c.compared.to_string(),
+                    (c.compared - c.matching).to_string(),
+                    c.accuracy_pct.map_or("n/a".into(), |a| format!("{a:.1}%")),
+                ]
+            })
+            .collect();
+        out.push_str(&render::table(
+            &["SECTION", "COMPARED", "MISMATCHED", "ACCURACY"],
+            &rows,
+        ));
     }
     out.push_str(&format!(
         "\nverification sample (seed {}): check these by hand\n",
@@ -1931,7 +2096,11 @@ fn describe_audit(r: &AuditReport) -> String {
     out
 }
 
+/// The audit as CSV: one line per CI, then, after a blank line, the
+/// summary as `scope,name,compared,matching,accuracy_pct` lines (the
+/// whole CMDB, each class, each attribute section).
 fn audit_csv(r: &AuditReport) -> anyhow::Result<String> {
+    let pct = |p: Option<f64>| p.map_or(String::new(), |p| format!("{p:.2}"));
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
         "ci",
@@ -1939,8 +2108,12 @@ fn audit_csv(r: &AuditReport) -> anyhow::Result<String> {
         "name",
         "registered",
         "discovered",
+        "verifiable",
         "stale",
         "consistent",
+        "attributes_compared",
+        "attributes_matching",
+        "accuracy_pct",
         "mismatches",
         "in_sample",
     ])?;
@@ -1950,19 +2123,70 @@ fn audit_csv(r: &AuditReport) -> anyhow::Result<String> {
         } else {
             String::new()
         };
+        let accuracy = (c.attributes_compared > 0)
+            .then(|| c.attributes_matching as f64 * 100.0 / c.attributes_compared as f64);
         w.write_record([
             c.id.to_string(),
             c.class.clone(),
             c.name.clone(),
             c.registered.to_string(),
             c.discovered.to_string(),
+            c.verifiable.to_string(),
             c.stale.to_string(),
             consistent,
+            c.attributes_compared.to_string(),
+            c.attributes_matching.to_string(),
+            pct(accuracy),
             c.mismatches.join(" "),
             c.in_sample.to_string(),
         ])?;
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    let mut text = String::from_utf8(w.into_inner()?)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["scope", "name", "compared", "matching", "accuracy_pct"])?;
+    w.write_record([
+        "cis".into(),
+        "all".into(),
+        r.compared.to_string(),
+        r.matching.to_string(),
+        pct(r.accuracy_pct),
+    ])?;
+    w.write_record([
+        "attributes".into(),
+        "all".into(),
+        r.attributes.compared.to_string(),
+        r.attributes.matching.to_string(),
+        pct(r.attributes.accuracy_pct),
+    ])?;
+    for (class, c) in &r.by_class {
+        let accuracy = (c.compared > 0).then(|| c.matching as f64 * 100.0 / c.compared as f64);
+        w.write_record([
+            "class".into(),
+            class.clone(),
+            c.compared.to_string(),
+            c.matching.to_string(),
+            pct(accuracy),
+        ])?;
+    }
+    for (section, c) in &r.attributes_by_section {
+        w.write_record([
+            "section".into(),
+            section.clone(),
+            c.compared.to_string(),
+            c.matching.to_string(),
+            pct(c.accuracy_pct),
+        ])?;
+    }
+    w.write_record([
+        "not_verifiable_by_discovery".into(),
+        "all".into(),
+        r.not_verifiable_by_discovery.len().to_string(),
+        String::new(),
+        String::new(),
+    ])?;
+    text.push('\n');
+    text.push_str(&String::from_utf8(w.into_inner()?)?);
+    Ok(text)
 }
 
 pub async fn baseline(client: &Client, command: BaselineCommand) -> anyhow::Result<()> {

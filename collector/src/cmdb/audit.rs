@@ -4,11 +4,20 @@
 //! The report compares each registered CI's authorized state with its
 //! latest discovery (inside the scopes discovery observed, without what the
 //! policy ignores), and counts:
-//! - **accuracy**: the share of compared CIs with no difference;
+//! - **accuracy** two ways: the share of compared CIs with no difference
+//!   at all, and the share of compared attributes that match, overall, per
+//!   attribute section (`packages`, `hardware`…) and per CI;
 //! - mismatches by class and by attribute section;
 //! - CIs discovered but not registered; registered but never discovered
 //!   (CIs made by hand in a class that discovery reports) or no longer
-//!   discovered (stale); duplicates pending in the review queue.
+//!   discovered (stale); CIs kept by hand in classes discovery never
+//!   reports (racks, contracts, services), counted as **not verifiable by
+//!   discovery**: they are for the physical sample; duplicates pending in
+//!   the review queue.
+//!
+//! A recorded audit keeps, for each sampled CI that was checked, what was
+//! verified, by whom, when and the result; and its deficiencies, each with
+//! an owner, a due date and its closure.
 //!
 //! The **verification sample** for a physical audit follows the
 //! practitioners' rule: 50% of a class with fewer than 10 CIs, 20% for 10
@@ -43,6 +52,15 @@ pub struct CiAudit {
     /// Differing attributes (authorized vs latest discovery).
     pub mismatches: Vec<String>,
     pub in_sample: bool,
+    /// Attributes compared with discovery, and how many matched.
+    #[serde(default)]
+    pub attributes_compared: usize,
+    #[serde(default)]
+    pub attributes_matching: usize,
+    /// Kept by hand in a class discovery never reports: only a person can
+    /// verify it.
+    #[serde(default)]
+    pub verifiable: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +68,23 @@ pub struct Counts {
     pub cis: usize,
     pub compared: usize,
     pub matching: usize,
+}
+
+/// Attribute comparisons in one section (or overall).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttributeCounts {
+    pub compared: usize,
+    pub matching: usize,
+    /// matching / compared, 0–100.
+    pub accuracy_pct: Option<f64>,
+}
+
+impl AttributeCounts {
+    fn add(&mut self, matching: bool) {
+        self.compared += 1;
+        self.matching += usize::from(matching);
+        self.accuracy_pct = Some(self.matching as f64 * 100.0 / self.compared as f64);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +99,14 @@ pub struct AuditReport {
     pub by_class: BTreeMap<String, Counts>,
     /// Differing attributes per section.
     pub mismatches_by_section: BTreeMap<String, usize>,
+    /// Attributes compared and matching, overall and per section.
+    #[serde(default)]
+    pub attributes: AttributeCounts,
+    #[serde(default)]
+    pub attributes_by_section: BTreeMap<String, AttributeCounts>,
+    /// CIs kept by hand in classes discovery never reports.
+    #[serde(default)]
+    pub not_verifiable_by_discovery: Vec<CiId>,
     pub discovered_not_registered: Vec<CiId>,
     pub registered_never_discovered: Vec<CiId>,
     pub no_longer_discovered: Vec<CiId>,
@@ -80,6 +123,58 @@ pub struct Deficiency {
     pub ci: Option<CiId>,
     pub description: String,
     pub corrective_action: String,
+    /// Who sees the corrective action through.
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub due_ms: Option<i64>,
+    /// When and how it was closed; `None` while open.
+    #[serde(default)]
+    pub closed: Option<Closure>,
+}
+
+/// The end of a deficiency: when, by whom, and what was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closure {
+    pub at_ms: i64,
+    pub by: Actor,
+    pub note: String,
+}
+
+/// The outcome of checking one sampled CI against reality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationResult {
+    /// The record matches what was found.
+    Matches,
+    /// Something differs (record it as a deficiency too).
+    Differs,
+    /// The item was not found where the record says.
+    #[value(name = "not_found", alias = "not-found")]
+    #[serde(alias = "not-found")]
+    NotFound,
+}
+
+impl VerificationResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationResult::Matches => "matches",
+            VerificationResult::Differs => "differs",
+            VerificationResult::NotFound => "not_found",
+        }
+    }
+}
+
+/// One sampled CI checked by a person: what was verified and the result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub ci: CiId,
+    pub result: VerificationResult,
+    /// What was checked: "serial on the chassis label, rack position".
+    pub checked: String,
+    /// Who checked it; the recorder when not said.
+    pub by: String,
+    pub at_ms: i64,
 }
 
 /// A recorded audit: the report's figures when it was recorded, who ran
@@ -96,6 +191,11 @@ pub struct AuditRecord {
     pub seed: u64,
     pub sample: Vec<CiId>,
     pub deficiencies: Vec<Deficiency>,
+    /// What was verified of the sample, by whom, and the result.
+    #[serde(default)]
+    pub verifications: Vec<Verification>,
+    #[serde(default)]
+    pub attribute_accuracy_pct: Option<f64>,
 }
 
 /// The sample size for a class of `n` CIs.
@@ -151,6 +251,9 @@ impl<S: Store> Cmdb<S> {
                 .filter(|r| r.status == ReviewStatus::Open)
                 .count(),
             sample_sizes: BTreeMap::new(),
+            attributes: AttributeCounts::default(),
+            attributes_by_section: BTreeMap::new(),
+            not_verifiable_by_discovery: vec![],
             cis: vec![],
         };
         for ci in &all {
@@ -165,7 +268,14 @@ impl<S: Store> Cmdb<S> {
                 stale,
                 mismatches: vec![],
                 in_sample: false,
+                attributes_compared: 0,
+                attributes_matching: 0,
+                verifiable: ci.source == CiSource::Discovery
+                    || discovered_classes.contains(ci.class.as_str()),
             };
+            if !line.verifiable {
+                report.not_verifiable_by_discovery.push(ci.id);
+            }
             let counts = report.by_class.entry(ci.class.clone()).or_default();
             counts.cis += 1;
             if !ci.registered {
@@ -185,6 +295,27 @@ impl<S: Store> Cmdb<S> {
                     .into_iter()
                     .map(|x| x.attribute)
                     .collect();
+                // Every attribute either side has inside the observed scopes.
+                let differing: BTreeSet<&str> =
+                    line.mismatches.iter().map(String::as_str).collect();
+                let compared: BTreeSet<&String> = ci
+                    .attributes
+                    .keys()
+                    .chain(d.attributes.keys())
+                    .filter(|k| d.observes(k))
+                    .filter(|k| policy.control_of(&ci.class, k).control != Control::Ignored)
+                    .collect();
+                for k in compared {
+                    let matching = !differing.contains(k.as_str());
+                    line.attributes_compared += 1;
+                    line.attributes_matching += usize::from(matching);
+                    report.attributes.add(matching);
+                    report
+                        .attributes_by_section
+                        .entry(section_of(k).to_owned())
+                        .or_default()
+                        .add(matching);
+                }
                 counts.compared += 1;
                 report.compared += 1;
                 if line.mismatches.is_empty() {
@@ -227,6 +358,7 @@ impl<S: Store> Cmdb<S> {
         note: &str,
         seed: u64,
         deficiencies: &[Deficiency],
+        verifications: &[Verification],
         now_ms: i64,
     ) -> Result<AuditRecord, ActionError> {
         for d in deficiencies {
@@ -237,6 +369,38 @@ impl<S: Store> Cmdb<S> {
             }
         }
         let report = self.audit_report(seed, now_ms)?;
+        let sample: Vec<CiId> = report
+            .cis
+            .iter()
+            .filter(|c| c.in_sample)
+            .map(|c| c.id)
+            .collect();
+        let mut verified = Vec::new();
+        for v in verifications {
+            if !sample.contains(&v.ci) {
+                return Err(ActionError::Invalid(format!(
+                    "{} is not in the sample drawn with seed {seed} ({})",
+                    v.ci,
+                    sample
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if v.checked.trim().is_empty() {
+                return Err(ActionError::Invalid(format!(
+                    "say what was checked on {}",
+                    v.ci
+                )));
+            }
+            let mut v = v.clone();
+            if v.by.trim().is_empty() {
+                v.by = by.to_string();
+            }
+            v.at_ms = now_ms;
+            verified.push(v);
+        }
         self.act_on(|tx| {
             let id = AuditId::from_u64(next_id(tx, Counter::Audit)?);
             let record = AuditRecord {
@@ -248,13 +412,10 @@ impl<S: Store> Cmdb<S> {
                 compared: report.compared,
                 matching: report.matching,
                 seed,
-                sample: report
-                    .cis
-                    .iter()
-                    .filter(|c| c.in_sample)
-                    .map(|c| c.id)
-                    .collect(),
+                sample: sample.clone(),
                 deficiencies: deficiencies.to_vec(),
+                verifications: verified.clone(),
+                attribute_accuracy_pct: report.attributes.accuracy_pct,
             };
             tx.insert(Table::Audits, &id.key(), &encode(&record))?;
             super::control::trail_entry(
@@ -271,6 +432,61 @@ impl<S: Store> Cmdb<S> {
 
     pub fn list_audits(&self) -> Result<Vec<AuditRecord>, StoreError> {
         self.scan(Table::Audits, b"")
+    }
+
+    /// Closes deficiency `index` (from 1, as listed) of `audit`.
+    pub fn close_deficiency(
+        &self,
+        by: &Actor,
+        audit: AuditId,
+        index: usize,
+        note: &str,
+        now_ms: i64,
+    ) -> Result<AuditRecord, ActionError> {
+        if note.trim().is_empty() {
+            return Err(ActionError::Invalid("say what was done (--note)".into()));
+        }
+        self.act_on(|tx| {
+            let Some(mut record) =
+                super::tx_get::<AuditRecord, ActionError>(tx, Table::Audits, &audit.key())?
+            else {
+                return Err(crate::store::TxAbort::Abort(ActionError::NotFound(
+                    format!("no {audit}"),
+                )));
+            };
+            let count = record.deficiencies.len();
+            let Some(d) = index
+                .checked_sub(1)
+                .and_then(|i| record.deficiencies.get_mut(i))
+            else {
+                return Err(crate::store::TxAbort::Abort(ActionError::Invalid(format!(
+                    "{audit} has {count} deficiency(ies); give 1 to {count}"
+                ))));
+            };
+            if let Some(c) = &d.closed {
+                return Err(crate::store::TxAbort::Abort(ActionError::Conflict(
+                    format!(
+                        "deficiency {index} of {audit} was closed already, by {}",
+                        c.by
+                    ),
+                )));
+            }
+            d.closed = Some(Closure {
+                at_ms: now_ms,
+                by: by.clone(),
+                note: note.to_owned(),
+            });
+            tx.insert(Table::Audits, &audit.key(), &encode(&record))?;
+            super::control::trail_entry(
+                tx,
+                now_ms,
+                by,
+                "audit.close_deficiency",
+                format!("{audit}#{index}"),
+                note.to_owned(),
+            )?;
+            Ok(record)
+        })
     }
 }
 
