@@ -57,6 +57,8 @@ struct RawMetrics {
     hourly_days: Option<u64>,
     daily_years: Option<u64>,
     max_series_per_ci: Option<usize>,
+    stale_series_minutes: Option<u64>,
+    retire_series_hours: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,12 +322,36 @@ fn metric_settings(
             "must be between 16 and 100000".into(),
         ));
     }
+    let stale_after_ms = match raw.stale_series_minutes {
+        None => default.stale_after_ms,
+        Some(m) if (5..=1440).contains(&m) => m as i64 * 60_000,
+        Some(_) => {
+            return Err(invalid(
+                "metrics.stale_series_minutes",
+                "must be between 5 and 1440".into(),
+            ))
+        }
+    };
+    let retire_after_ms = match raw.retire_series_hours {
+        None => default.retire_after_ms.max(stale_after_ms),
+        Some(h) if (1..=8760).contains(&h) && h as i64 * 3_600_000 >= stale_after_ms => {
+            h as i64 * 3_600_000
+        }
+        Some(_) => {
+            return Err(invalid(
+                "metrics.retire_series_hours",
+                "must be between 1 and 8760, and no shorter than stale_series_minutes".into(),
+            ))
+        }
+    };
     Ok(MetricSettings {
         raw_ms,
         five_minute_ms,
         hour_ms,
         day_ms,
         max_series_per_ci,
+        stale_after_ms,
+        retire_after_ms,
         fold_every: seconds(
             "fold_interval_secs",
             raw.fold_interval_secs,

@@ -62,6 +62,12 @@ pub struct MetricSettings {
     /// How often the capacity task folds the log, and rolls up.
     pub fold_every: std::time::Duration,
     pub roll_up_every: std::time::Duration,
+    /// A series with no sample for this long is stale: shown with its last
+    /// value and time, and held to no threshold.
+    pub stale_after_ms: i64,
+    /// A series with no sample for this long leaves plans and threshold
+    /// checks, and its open capacity alert resolves.
+    pub retire_after_ms: i64,
 }
 
 impl Default for MetricSettings {
@@ -75,6 +81,8 @@ impl Default for MetricSettings {
             grace_ms: 5 * 60_000,
             fold_every: super::task::DEFAULT_FOLD_EVERY,
             roll_up_every: super::task::DEFAULT_ROLL_UP_EVERY,
+            stale_after_ms: 15 * 60_000,
+            retire_after_ms: 24 * HOUR_MS,
         }
     }
 }
@@ -634,6 +642,10 @@ impl<'a, S: Store> MetricStore<'a, S> {
     }
 
     /// The series of a CI, by name.
+    pub fn settings(&self) -> &MetricSettings {
+        self.settings
+    }
+
     pub fn series_of(&self, ci: CiId) -> Result<BTreeMap<String, SeriesMeta>, MetricError> {
         Ok(self.ci_series(ci)?.map(|r| r.series).unwrap_or_default())
     }

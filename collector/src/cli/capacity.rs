@@ -154,9 +154,9 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
         let f = |v: f64| format_value(l.unit, v);
         vec![
             l.ci.to_string(),
-            l.ci_name.clone(),
+            render::clean(&l.ci_name).into_owned(),
             l.series.clone(),
-            f(l.current),
+            now_cell(l),
             l.p95.map_or_else(|| "-".into(), f),
             l.peak.map_or_else(|| "-".into(), f),
             format!("{}/{}", f(l.warning), f(l.critical)),
@@ -193,7 +193,15 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
             s.name, s.service, s.members
         );
         if let Some((ci, series, headroom)) = &s.tightest {
-            println!("Tightest: {series} on {ci}, {headroom:.1} to critical.");
+            let unit = plan
+                .lines
+                .iter()
+                .find(|l| l.ci == *ci && l.series == *series)
+                .map_or(Unit::Percent, |l| l.unit);
+            println!(
+                "Tightest: {series} on {ci}, {} to critical.",
+                format_value(unit, *headroom)
+            );
         }
         if let Some((ci, series, at)) = &s.soonest_crossing {
             println!(
@@ -230,6 +238,15 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// A line's current value, or its last one and when its samples stopped.
+fn now_cell(l: &PlanLine) -> String {
+    let value = format_value(l.unit, l.current);
+    match l.stale_since_ms {
+        Some(at) => format!("{value} (stale since {})", render::time(at)),
+        None => value,
+    }
 }
 
 /// One sentence per open RFC's effect on a series.
@@ -523,7 +540,7 @@ pub fn plan_html(plan: &CapacityPlan) -> String {
             l.ci,
             escape(&l.ci_name),
             escape(&l.series),
-            f(l.current),
+            escape(&now_cell(l)),
             l.p95.map_or_else(|| "-".into(), f),
             f(l.critical),
             f(l.headroom),
@@ -909,20 +926,21 @@ fn write_plan_csv(plan: &CapacityPlan, to: impl std::io::Write) -> anyhow::Resul
         "season",
         "linear_rmse",
         "seasonal_rmse",
+        "stale_since",
     ])?;
-    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let opt = |v: Option<f64>| v.map(number).unwrap_or_default();
     let time = |v: Option<i64>| v.map(render::rfc3339).unwrap_or_default();
     for l in &plan.lines {
         out.write_record([
             l.ci.to_string(),
             l.ci_name.clone(),
             l.series.clone(),
-            l.current.to_string(),
+            number(l.current),
             opt(l.p95),
             opt(l.peak),
-            l.warning.to_string(),
-            l.critical.to_string(),
-            l.headroom.to_string(),
+            number(l.warning),
+            number(l.critical),
+            number(l.headroom),
             opt(l.trend_per_day),
             time(l.crossing.map(|c| c.0)),
             time(l.crossing.map(|c| c.1)),
@@ -931,10 +949,23 @@ fn write_plan_csv(plan: &CapacityPlan, to: impl std::io::Write) -> anyhow::Resul
             season(l).into(),
             opt(l.linear_rmse),
             opt(l.seasonal_rmse),
+            time(l.stale_since_ms),
         ])?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// A measured value for CSV: four decimals at most, no float noise
+/// (`20.63`, not `20.629999999999995`).
+fn number(v: f64) -> String {
+    let text = format!("{v:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.to_owned()
+    }
 }
 
 /// What explains a series' shape: `daily` or `weekly` where that
@@ -1213,6 +1244,7 @@ mod tests {
             hourly: (0..48)
                 .map(|h| (14 * day + h * 3_600_000, 62.0 + h as f64 / 24.0))
                 .collect(),
+            stale_since_ms: None,
             recent: Vec::new(),
             pending_changes: vec![crate::cmdb::capacity_plan::RfcEffect {
                 rfc: "RFC-4".parse().unwrap(),
@@ -1253,8 +1285,10 @@ mod tests {
 
     #[test]
     fn the_csv_plan_has_a_column_for_every_field_it_writes() {
+        let mut plan = plan_of_one_line();
+        plan.lines[0].headroom = 20.629999999999995;
         let mut bytes = Vec::new();
-        write_plan_csv(&plan_of_one_line(), &mut bytes).unwrap();
+        write_plan_csv(&plan, &mut bytes).unwrap();
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
         let header = reader.headers().unwrap().clone();
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -1269,6 +1303,8 @@ mod tests {
         assert_eq!(get("peaks_critical_at"), render::rfc3339(35 * DAY));
         assert_eq!(get("season"), "weekly", "error a third of the line's");
         assert_eq!(get("seasonal_rmse"), "0.1");
+        assert_eq!(get("headroom"), "20.63", "no float noise");
+        assert_eq!(get("current"), "64");
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct Finding {
     /// earliest, latest), Unix ms.
     pub crossing: Option<(i64, i64, Option<i64>)>,
     pub forecast: Forecast,
+    /// When its samples stopped, if they did more than the stale time ago:
+    /// `current` is then its last value, and no threshold applies.
+    pub stale_since_ms: Option<i64>,
 }
 
 /// The two models fitted to a series' hourly means.
@@ -98,6 +101,10 @@ pub struct Forecast {
 /// The seasons tried, in hours: a day and a week (each needs two whole
 /// seasons of hourly means).
 const SEASONS: [usize; 2] = [24, 168];
+
+/// How long a series must have been measured before a threshold on it
+/// raises anything: one sample of a busy minute is no capacity problem.
+pub const MIN_DATA_MS: i64 = 15 * MINUTE_MS;
 
 /// When to fit the seasonal model, the costlier of the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +232,7 @@ pub fn assess(ci: CiId, series: &str, look: &Look<'_>, now_ms: i64) -> Option<Fi
         severity,
         crossing,
         forecast,
+        stale_since_ms: None,
     })
 }
 
@@ -289,6 +297,18 @@ impl<S: Store> Cmdb<S> {
                 findings.push((a.finding, a.unit, a.threshold));
             }
         }
+        // Alerts on series no longer assessed (stopped for longer than the
+        // retire time, or their CI gone) resolve below.
+        let assessed: std::collections::BTreeSet<(CiId, &str)> = findings
+            .iter()
+            .map(|(f, ..)| (f.ci, f.series.as_str()))
+            .collect();
+        let orphans: Vec<CapacityAlert> = self
+            .capacity_alerts()?
+            .into_iter()
+            .filter(|a| !assessed.contains(&(a.ci, a.series.as_str())))
+            .collect();
+        let retire_hours = metrics.retire_after_ms / 3_600_000;
         let result = self.store.transaction_on::<Vec<AlertChange>, StoreError>(
             &[
                 Table::CapacityAlerts,
@@ -299,7 +319,37 @@ impl<S: Store> Cmdb<S> {
             ],
             |tx| {
                 let mut changes = Vec::new();
+                for orphan in &orphans {
+                    let key = alert_key(orphan.ci, &orphan.series);
+                    if tx_get::<CapacityAlert, _>(tx, Table::CapacityAlerts, &key)?.is_none() {
+                        continue;
+                    }
+                    if let Some(mut i) =
+                        tx_get::<Incident, _>(tx, Table::Incidents, &orphan.incident.key())?
+                    {
+                        i.resolve_automatically(
+                            now_ms,
+                            format!(
+                                "{} has had no samples for over {retire_hours} h (unmounted, \
+                                 removed or renamed); it is no longer watched",
+                                orphan.series
+                            ),
+                        );
+                        put_incident(tx, &i, "incident.updated", self.webhooks)?;
+                    }
+                    tx.remove(Table::CapacityAlerts, &key)?;
+                    changes.push(AlertChange::Resolved(
+                        orphan.ci,
+                        orphan.series.clone(),
+                        orphan.incident,
+                    ));
+                }
                 for (f, unit, t) in &findings {
+                    // A stopped series raises nothing and resolves nothing
+                    // until it retires.
+                    if f.stale_since_ms.is_some() {
+                        continue;
+                    }
                     let key = alert_key(f.ci, &f.series);
                     let alert: Option<CapacityAlert> = tx_get(tx, Table::CapacityAlerts, &key)?;
                     match (alert, f.severity) {
@@ -402,37 +452,62 @@ impl<S: Store> Cmdb<S> {
     ) -> Result<Vec<Assessed>, MetricError> {
         let policy = &self.policy.capacity;
         let ci = record.id;
-        let thresholded: Vec<(String, Unit, &Threshold)> = store
+        let thresholded: Vec<(String, Unit, &Threshold, i64)> = store
             .series_of(ci)?
             .into_iter()
             .filter_map(|(name, meta)| {
                 let t = policy.threshold_for(ci, &record.class, &name)?;
-                Some((name, meta.unit, t))
+                Some((name, meta.unit, t, meta.first_ms))
             })
             .collect();
         let names: Vec<&str> = thresholded.iter().map(|(n, ..)| n.as_str()).collect();
-        // Each of the CI's blocks decoded once for all its series.
+        let settings = store.settings();
+        // Each of the CI's blocks decoded once for all its series; far
+        // enough back to find where a stopped series stopped.
         let mut recent = store.points_of(
             ci,
             &names,
             Tier::FiveMinute,
-            now_ms - 15 * MINUTE_MS,
+            now_ms - settings.retire_after_ms.max(15 * MINUTE_MS),
             now_ms + 1,
         )?;
         let mut hourly_of =
             store.points_of(ci, &names, Tier::Hour, now_ms - history_ms, now_ms + 1)?;
         let mut out = Vec::new();
-        for (name, unit, t) in thresholded {
-            let recent = recent.remove(&name).unwrap_or_default();
+        for (name, unit, t, first_ms) in thresholded {
+            let points = recent.remove(&name).unwrap_or_default();
             let hourly = hourly_of.remove(&name).unwrap_or_default();
+            // The last 15 minutes give the current value; without them, the
+            // last bucket, marked stale once the stale time has passed.
+            let Some(last) = points.last() else { continue };
+            let last_sample_ms = last.at_ms + 5 * MINUTE_MS;
+            let fresh: Vec<Point> = points
+                .iter()
+                .filter(|p| p.at_ms >= now_ms - 15 * MINUTE_MS)
+                .cloned()
+                .collect();
+            let stale = now_ms - last_sample_ms > settings.stale_after_ms;
+            let current = if stale || fresh.is_empty() {
+                std::slice::from_ref(last)
+            } else {
+                &fresh[..]
+            };
             let look = Look {
-                recent: &recent,
+                recent: current,
                 hourly: &hourly,
                 threshold: t,
                 horizon_ms: policy.horizon_ms,
                 seasonal,
             };
-            if let Some(finding) = assess(ci, &name, &look, now_ms) {
+            if let Some(mut finding) = assess(ci, &name, &look, now_ms) {
+                if stale {
+                    finding.stale_since_ms = Some(last.at_ms);
+                    finding.severity = None;
+                }
+                // A threshold needs a quarter of an hour of data.
+                if now_ms - first_ms < MIN_DATA_MS {
+                    finding.severity = None;
+                }
                 out.push(Assessed {
                     unit,
                     threshold: t.clone(),
@@ -515,6 +590,45 @@ mod tests {
         };
         assert_eq!(series, "fs.used_pct:/var");
         *id
+    }
+
+    #[test]
+    fn a_threshold_needs_data_and_a_stopped_series_retires_its_alert() {
+        let mut f = Fixture::with_policy(Policy::builtin());
+        f.report(&[], NOON);
+        // /var at 95 % on a CI minutes old: too little data to raise.
+        let mut t = NOON;
+        while t <= NOON + 10 * MINUTE_MS {
+            report(&mut f, t, 95.0);
+            t += MINUTE_MS;
+        }
+        fold(&f, t);
+        assert_eq!(check(&f, t), vec![], "ten minutes of data");
+        while t <= NOON + 20 * MINUTE_MS {
+            report(&mut f, t, 95.0);
+            t += MINUTE_MS;
+        }
+        fold(&f, t);
+        let id = raised_on_var(&f, t);
+        // Unmounted: while stale, the alert stays as it was ...
+        let stopped = t;
+        fold(&f, stopped + 30 * MINUTE_MS);
+        assert_eq!(check(&f, stopped + 30 * MINUTE_MS), vec![]);
+        assert!(f.cmdb.incident(id).unwrap().unwrap().status.is_open());
+        // ... and once retired, it resolves, saying why.
+        let later = stopped + 25 * 3_600_000;
+        fold(&f, later);
+        let resolved = check(&f, later);
+        assert!(
+            matches!(&resolved[..], [AlertChange::Resolved(_, s, i)] if s == "fs.used_pct:/var" && *i == id),
+            "{resolved:?}"
+        );
+        let incident = f.cmdb.incident(id).unwrap().unwrap();
+        assert_eq!(incident.status, IncidentStatus::Resolved);
+        assert!(
+            incident.resolution.unwrap().contains("no samples"),
+            "resolution names why"
+        );
     }
 
     #[test]

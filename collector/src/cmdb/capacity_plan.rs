@@ -81,6 +81,10 @@ pub struct PlanLine {
     /// than the line (for charts; empty otherwise).
     #[serde(default)]
     pub seasonal_forecast: Vec<(i64, f64)>,
+    /// When its samples stopped, if they stopped more than the stale time
+    /// ago (an unmounted filesystem): `current` is its last value.
+    #[serde(default)]
+    pub stale_since_ms: Option<i64>,
     /// The hourly means, for charts.
     pub hourly: Vec<(i64, f64)>,
     /// The 5-minute means, for charts of a series with less than two days
@@ -455,6 +459,7 @@ impl<S: Store> Cmdb<S> {
                     seasonal_rmse: forecast.seasonal_rmse,
                     seasonal_crossing: forecast.seasonal_crossing,
                     seasonal_forecast: forecast.seasonal_forecast,
+                    stale_since_ms: found.stale_since_ms,
                     hourly: hourly.iter().map(|p| (p.at_ms, p.mean)).collect(),
                     recent,
                     pending_changes: Vec::new(),
@@ -521,6 +526,82 @@ mod tests {
             .relate(&person, shop, RelationKind::DependsOn, host, true, "t", at)
             .unwrap();
         shop
+    }
+
+    /// A filesystem unmounted: its series stops, and soon leaves the plan
+    /// and the threshold checks, marked stale with its last time meanwhile.
+    #[test]
+    fn a_series_that_stopped_is_stale_then_leaves_the_plan() {
+        let mut f = Fixture::with_policy(Policy::builtin());
+        let host = f.report(&[], NOON);
+        let settings = MetricSettings::default();
+        let fs = |mount: &str| FilesystemUse {
+            mount_point: mount.into(),
+            used_bytes: 50_000_000_000,
+            total_bytes: 100_000_000_000,
+            ..FilesystemUse::default()
+        };
+        let mut t = NOON;
+        let unmounted_at = NOON + 3 * 3_600_000;
+        let fold = |f: &Fixture, t: i64| {
+            let store = MetricStore::new(f.cmdb.store(), &settings);
+            while store.fold(1000, t).unwrap().entries > 0 {}
+            let mut from = Vec::new();
+            while let (Some(next), _) = store.roll_up(&from, 100, t).unwrap() {
+                from = next;
+            }
+        };
+        let plan_at = |f: &Fixture, t: i64| {
+            fold(f, t);
+            f.cmdb.capacity_plan(&Scope::All, 1, t, &settings).unwrap()
+        };
+        while t < NOON + 30 * 3_600_000 {
+            let mut filesystems = vec![fs("/")];
+            if t < unmounted_at {
+                filesystems.push(fs("/mnt/backup"));
+            }
+            let m = Metrics {
+                observed_at_ms: t,
+                filesystems,
+                ..Metrics::default()
+            };
+            f.apply(Report::Metrics(m), t);
+            t += 5 * MINUTE_MS;
+            if t == unmounted_at + 10 * MINUTE_MS {
+                let plan = plan_at(&f, t);
+                let line = plan
+                    .lines
+                    .iter()
+                    .find(|l| l.series == "fs.used_pct:/mnt/backup");
+                assert_eq!(
+                    line.expect("in the plan").stale_since_ms,
+                    None,
+                    "not stale yet"
+                );
+            }
+            if t == unmounted_at + 30 * MINUTE_MS {
+                let plan = plan_at(&f, t);
+                let line = plan
+                    .lines
+                    .iter()
+                    .find(|l| l.series == "fs.used_pct:/mnt/backup");
+                let line = line.expect("still in the plan, stale");
+                assert_eq!(
+                    line.stale_since_ms,
+                    Some(unmounted_at - 5 * MINUTE_MS),
+                    "{line:?}"
+                );
+                assert!((line.current - 50.0).abs() < 0.1);
+            }
+        }
+        let plan = plan_at(&f, t);
+        let series: Vec<&str> = plan.lines.iter().map(|l| l.series.as_str()).collect();
+        assert!(series.contains(&"fs.used_pct:/"), "{series:?}");
+        assert!(
+            !series.iter().any(|s| s.contains("/mnt/backup")),
+            "{series:?}"
+        );
+        let _ = host;
     }
 
     /// 14 days of /var filling 1 %/day from 50 %, with a daily swing of
