@@ -14,6 +14,7 @@ use serde_json::Value;
 
 mod capacity;
 mod change_control;
+mod docs;
 mod snmp;
 
 fn stderr(out: &std::process::Output) -> String {

@@ -2,10 +2,10 @@
 //! as a table (with a sparkline), JSON (the API's answer unchanged) or CSV.
 
 use clap::Subcommand;
-use fathom_shared::ids::CiId;
 
 use super::chart::{self, Chart};
 use super::client::Client;
+use super::cmdb::CiRef;
 use super::{print_json, render};
 use crate::api::{PointsView, QueryView, SeriesView};
 use crate::capacity::series::Unit;
@@ -45,14 +45,16 @@ impl Span {
 pub enum MetricsCommand {
     /// List a CI's series, with each one's latest value.
     List {
-        ci: CiId,
+        /// The CI: its id, or its name where no other CI has it.
+        ci: CiRef,
         #[arg(long)]
         json: bool,
     },
     /// A series' points over a period, at the finest tier that still holds
     /// it (or the one asked for).
     Show {
-        ci: CiId,
+        /// The CI: its id, or its name where no other CI has it.
+        ci: CiRef,
         /// The series, as `fathom metrics list` names it (fs.used_pct:/var).
         series: String,
         #[command(flatten)]
@@ -73,9 +75,9 @@ pub enum MetricsCommand {
         /// The CIs of this class.
         #[arg(long, conflicts_with = "service", required_unless_present = "service")]
         class: Option<String>,
-        /// A service and the CIs it depends on.
+        /// A service and the CIs it depends on (its id or unique name).
         #[arg(long)]
-        service: Option<CiId>,
+        service: Option<CiRef>,
         #[command(flatten)]
         span: Span,
         #[arg(long, conflicts_with = "csv")]
@@ -102,9 +104,9 @@ pub enum CapacityCommand {
         /// Only CIs of this class.
         #[arg(long, conflicts_with = "service")]
         class: Option<String>,
-        /// A service and everything it depends on.
+        /// A service and everything it depends on (its id or unique name).
         #[arg(long)]
-        service: Option<CiId>,
+        service: Option<CiRef>,
         /// The period the peaks and trend are taken over.
         #[arg(long, default_value_t = 30)]
         days: i64,
@@ -133,7 +135,7 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
         query.append_pair("class", c);
     }
     if let Some(s) = service {
-        query.append_pair("service", &s.to_string());
+        query.append_pair("service", &s.resolve(client).await?.to_string());
     }
     query.append_pair("days", &days.to_string());
     let answer: serde_json::Value = client
@@ -580,7 +582,8 @@ pub enum AvailabilityCommand {
     /// downtime (unplanned; planned beside it), outages, MTRS, MTBF, the
     /// target, and each member's own figure.
     Report {
-        ci: CiId,
+        /// The CI or service: its id, or its name where no other CI has it.
+        ci: CiRef,
         /// Start: -30d, or a timestamp like 2026-11-01T00:00:00Z.
         #[arg(long, default_value = "-30d", allow_hyphen_values = true)]
         since: String,
@@ -600,9 +603,9 @@ pub enum AvailabilityCommand {
     /// Outages found from missed heartbeats: when, how long, planned (by
     /// which RFC) or not (which incident).
     Outages {
-        /// Only this CI's.
+        /// Only this CI's (its id or unique name).
         #[arg(long)]
-        ci: Option<CiId>,
+        ci: Option<CiRef>,
         /// Only outages still going on.
         #[arg(long)]
         open: bool,
@@ -621,6 +624,7 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
             csv,
             html,
         } => {
+            let ci = ci.resolve(client).await?;
             let (from_ms, to_ms) = period(&since, &until)?;
             let answer: serde_json::Value = client
                 .get(&format!(
@@ -655,7 +659,7 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
         AvailabilityCommand::Outages { ci, open, json } => {
             let mut query = form_urlencoded::Serializer::new(String::new());
             if let Some(ci) = ci {
-                query.append_pair("ci", &ci.to_string());
+                query.append_pair("ci", &ci.resolve(client).await?.to_string());
             }
             if open {
                 query.append_pair("open", "true");
@@ -729,7 +733,7 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
                 query.append_pair("class", class);
             }
             if let Some(service) = service {
-                query.append_pair("service", &service.to_string());
+                query.append_pair("service", &service.resolve(client).await?.to_string());
             }
             query.append_pair("series", &series);
             span.add_to(&mut query)?;
@@ -755,6 +759,7 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
             print!("{}", describe_query(&view));
         }
         MetricsCommand::List { ci, json } => {
+            let ci = ci.resolve(client).await?;
             let answer: serde_json::Value = client.get(&format!("v1/metrics?ci={ci}")).await?;
             if json {
                 return print_json(&answer);
@@ -788,6 +793,7 @@ pub async fn metrics(client: &Client, command: MetricsCommand) -> anyhow::Result
             json,
             csv,
         } => {
+            let ci = ci.resolve(client).await?;
             let mut query = form_urlencoded::Serializer::new(String::new());
             query
                 .append_pair("ci", &ci.to_string())
