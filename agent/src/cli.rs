@@ -40,6 +40,7 @@ pub enum LogFormat {
 enum Command {
     /// Enroll if needed, then report inventory and metrics until stopped.
     Run {
+        /// The agent's config file.
         #[arg(long, short, env = "FATHOM_AGENT_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Enrollment token (overrides the config file); needed only on first start.
@@ -69,8 +70,10 @@ enum Command {
     },
     /// Show this agent's id, enrollment and spool.
     Status {
+        /// The agent's config file.
         #[arg(long, short, env = "FATHOM_AGENT_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Print JSON instead of a summary.
         #[arg(long)]
         json: bool,
     },
@@ -81,6 +84,7 @@ enum Command {
     },
     /// Check a config file and exit non-zero, naming the file and key, if it is wrong.
     ValidateConfig {
+        /// The agent's config file.
         #[arg(long, short, env = "FATHOM_AGENT_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
@@ -445,5 +449,34 @@ pub async fn shutdown_signal() -> &'static str {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "SIGINT",
         _ = term.recv() => "SIGTERM",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and argument of `fathom-agent` says what it is in
+    /// `--help`.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = ["help", "version"].contains(&arg.get_id().as_str());
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(format!("{here} (the command)"));
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "fathom-agent", &mut missing);
+        assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
     }
 }

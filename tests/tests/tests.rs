@@ -119,6 +119,36 @@ fn enrollment_and_first_inventory_create_a_ci() {
     );
     assert!(shown.contains("not read: dmi:"), "{shown}");
     assert!(shown.contains("identified  agent"), "{shown}");
+    // Forty packages are a count here, listed in full by --section.
+    assert!(
+        shown.contains("packages.*") && shown.contains("40 attributes"),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().count() < 120,
+        "{} lines",
+        shown.lines().count()
+    );
+    let section = String::from_utf8(
+        collector
+            .cli(&[
+                "ci",
+                "show",
+                ci["id"].as_str().unwrap(),
+                "--section",
+                "packages",
+            ])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        section
+            .lines()
+            .filter(|l| l.starts_with("packages."))
+            .count(),
+        40,
+        "{section}"
+    );
     // The human listing names the CI too.
     let table = String::from_utf8(collector.cli(&["ci", "list"]).stdout).unwrap();
     assert!(

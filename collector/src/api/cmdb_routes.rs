@@ -431,11 +431,27 @@ pub(super) async fn route<S: Store>(
             json(StatusCode::OK, &record)
         }
         (&Method::GET, ["v1", "incidents"]) => {
+            let status = r.query("status");
+            let priority = r
+                .query("priority")
+                .map(|p| {
+                    p.trim_start_matches(['P', 'p'])
+                        .parse::<u8>()
+                        .map_err(|_| bad_request(format!("priority {p:?}: give 1 to 4")))
+                })
+                .transpose()?;
+            let ci: Option<CiId> = r.query("ci").map(id).transpose()?;
+            let category = r.query("category");
             let incidents: Vec<_> = cmdb
                 .list_incidents()
                 .map_err(store)?
                 .into_iter()
                 .filter(|i| r.query("open") != Some("true") || i.status.is_open())
+                .filter(|i| status.is_none_or(|s| i.status.as_str() == s.replace('-', "_")))
+                .filter(|i| priority.is_none_or(|p| i.priority == p))
+                .filter(|i| ci.is_none_or(|c| i.cis.contains(&c)))
+                .filter(|i| category.is_none_or(|c| i.category == c))
+                .filter(|i| r.query("overdue") != Some("true") || i.overdue(now))
                 .collect();
             json(StatusCode::OK, &incidents)
         }

@@ -47,6 +47,7 @@ pub enum MetricsCommand {
     List {
         /// The CI: its id, or its name where no other CI has it.
         ci: CiRef,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -59,6 +60,7 @@ pub enum MetricsCommand {
         series: String,
         #[command(flatten)]
         span: Span,
+        /// Print the API's JSON instead of a table.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// One line per point: time, count, min, mean, max, p95.
@@ -80,6 +82,7 @@ pub enum MetricsCommand {
         service: Option<CiRef>,
         #[command(flatten)]
         span: Span,
+        /// Print the API's JSON instead of a table.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// One line per CI, series and point: ci, name, series, time, count,
@@ -90,6 +93,7 @@ pub enum MetricsCommand {
     /// Open capacity alerts: series over a policy threshold, or forecast
     /// to cross critical, each with its incident.
     Alerts {
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -110,8 +114,10 @@ pub enum CapacityCommand {
         /// The period the peaks and trend are taken over.
         #[arg(long, default_value_t = 30)]
         days: i64,
+        /// Print the API's JSON instead of a table.
         #[arg(long, conflicts_with_all = ["csv", "html"])]
         json: bool,
+        /// Print CSV instead of a table.
         #[arg(long, conflicts_with = "html")]
         csv: bool,
         /// Write a self-contained HTML page with a chart per series
@@ -590,6 +596,7 @@ pub enum AvailabilityCommand {
         /// End (same forms).
         #[arg(long, default_value = "now", allow_hyphen_values = true)]
         until: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// One line per stretch of downtime: start, end, seconds.
@@ -609,6 +616,7 @@ pub enum AvailabilityCommand {
         /// Only outages still going on.
         #[arg(long)]
         open: bool,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },

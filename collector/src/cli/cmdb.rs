@@ -101,12 +101,14 @@ pub enum CiCommand {
         /// Also CIs merged into others (retired, kept for their history).
         #[arg(long)]
         all: bool,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// The CI classes (built in and declared in the policy) with the
     /// attributes each requires and allows.
     Classes {
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -119,6 +121,12 @@ pub enum CiCommand {
         /// now, -7d, or a timestamp like 2026-11-01T00:00:00Z.
         #[arg(long, allow_hyphen_values = true)]
         as_of: Option<String>,
+        /// Only this section of its authorized attributes, in full
+        /// (packages, listeners, units…); large sections are otherwise
+        /// shown as a count.
+        #[arg(long, conflicts_with = "as_of")]
+        section: Option<String>,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -126,22 +134,28 @@ pub enum CiCommand {
     History {
         /// The CI's id or unique name.
         id: CiRef,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Create a CI by hand (racks, services, contracts…).
     Create {
+        /// The CI's class (see `fathom ci classes`).
         #[arg(long)]
         class: String,
+        /// Its name.
         #[arg(long)]
         name: String,
+        /// What it is.
         #[arg(long, default_value = "")]
         description: String,
         /// planned, in_use, maintenance, retired, disposed.
         #[arg(long)]
         status: Option<String>,
+        /// Who is accountable for it.
         #[arg(long)]
         owner: Option<String>,
+        /// Where it is (site, room, rack).
         #[arg(long)]
         location: Option<String>,
         /// high, medium or low (sets the impact of its incidents).
@@ -153,6 +167,7 @@ pub enum CiCommand {
         /// Why (kept in the CI's history).
         #[arg(long)]
         reason: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -167,8 +182,10 @@ pub enum CiCommand {
         /// A field to clear (repeatable).
         #[arg(long)]
         clear: Vec<String>,
+        /// Why (kept in the CI's history and the audit trail).
         #[arg(long)]
         reason: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -177,6 +194,7 @@ pub enum CiCommand {
     Register {
         /// The CI's id or unique name.
         id: CiRef,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -187,30 +205,43 @@ pub enum CiCommand {
     /// identifiers, inventories and relationships move; OTHER stays, marked
     /// merged, with its history.
     Merge {
+        /// The CI that stays.
         keep: CiId,
+        /// The CI folded into KEEP (it is retired, pointing at KEEP).
         other: CiId,
+        /// Why (kept in the CI's history and the audit trail).
         #[arg(long)]
         reason: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Move one agent off a CI onto a new CI (undo a wrong match).
     Split {
+        /// The CI.
         id: CiId,
+        /// The agent to move (its id; see `fathom agent list`).
         #[arg(long)]
         agent: fathom_shared::ids::AgentId,
+        /// Why (kept in the CI's history and the audit trail).
         #[arg(long)]
         reason: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Export CIs and relationships (JSON, or CSV: CIs, or relationships
     /// with --relationships).
     Export {
+        /// Only CIs of this class.
         #[arg(long)]
         class: Option<String>,
+        /// json (the document `ci import` reads back), csv, or table.
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
+        /// Same as --format csv.
+        #[arg(long, conflicts_with = "format")]
+        csv: bool,
         /// With --format csv: the relationships instead of the CIs.
         #[arg(long)]
         relationships: bool,
@@ -220,14 +251,18 @@ pub enum CiCommand {
     /// criticality, and attr:<section.name>) and, with --relationships, a
     /// CSV of from, kind, to. One transaction: all rows or none.
     Import {
+        /// The file to import: a JSON export, or a CSV of CIs.
         file: std::path::PathBuf,
+        /// A CSV of relationships to import too (columns from, kind, to).
         #[arg(long)]
         relationships: Option<std::path::PathBuf>,
         /// Show what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Why (kept in the CI's history and the audit trail).
         #[arg(long)]
         reason: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -235,12 +270,15 @@ pub enum CiCommand {
     Relate {
         /// The CI the relationship goes from: its id or unique name.
         from: CiRef,
+        /// The relationship kind: runs_on, depends_on, connected_to, installed_on or part_of.
         #[arg(value_enum)]
         kind: RelationKind,
         /// The CI it goes to: its id or unique name.
         to: CiRef,
+        /// Why (kept in the CI's history and the audit trail).
         #[arg(long)]
         reason: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -248,12 +286,15 @@ pub enum CiCommand {
     Unrelate {
         /// The CI the relationship goes from: its id or unique name.
         from: CiRef,
+        /// The relationship kind: runs_on, depends_on, connected_to, installed_on or part_of.
         #[arg(value_enum)]
         kind: RelationKind,
         /// The CI it goes to: its id or unique name.
         to: CiRef,
+        /// Why (kept in the CI's history and the audit trail).
         #[arg(long)]
         reason: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -266,14 +307,18 @@ pub enum ReviewCommand {
         /// Only open ones.
         #[arg(long)]
         open: bool,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Close an item without merging (distinct CIs, or a legitimate new key).
     Dismiss {
+        /// The review item (REV-…).
         id: crate::cmdb::ids::ReviewId,
+        /// A note for the record.
         #[arg(long)]
         note: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -286,17 +331,21 @@ pub enum RfcCommand {
         /// Only this status (new, approved, scheduled, implemented…).
         #[arg(long)]
         status: Option<String>,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Show an RFC with its assessment, decision, evidence and log.
     Show {
+        /// The RFC (RFC-…).
         id: RfcId,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Raise a request for change.
     Raise {
+        /// A one-line title.
         #[arg(long)]
         title: String,
         /// A CI id or a selector like class=server,name=web-* (repeatable).
@@ -305,97 +354,130 @@ pub enum RfcCommand {
         /// An expected change, e.g. 'packages.nginx: 1.24.*' (repeatable).
         #[arg(long = "spec")]
         specs: Vec<String>,
+        /// standard, normal or emergency.
         #[arg(long, value_enum, default_value = "normal")]
         level: RfcLevel,
+        /// minor, or major (reviewed by a change advisory board).
         #[arg(long, value_enum, default_value = "minor")]
         impact: RfcImpact,
+        /// high, medium or low.
         #[arg(long, value_enum, default_value = "medium")]
         risk: Level,
         /// install, upgrade, patch, migration, decommission…
         #[arg(long = "type", default_value = "change")]
         change_type: String,
+        /// What it is.
         #[arg(long, default_value = "")]
         description: String,
+        /// Why (kept in the CI's history and the audit trail).
         #[arg(long, default_value = "")]
         reason: String,
+        /// The implementation plan.
         #[arg(long, default_value = "")]
         plan: String,
+        /// The back-out (remediation) plan.
         #[arg(long, default_value = "")]
         backout: String,
         #[command(flatten)]
         window: WindowArgs,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Assess: resolve the targets and find what depends on them.
     Assess {
+        /// The RFC (RFC-…).
         id: RfcId,
+        /// high, medium or low.
         #[arg(long, value_enum, default_value = "medium")]
         risk: Level,
+        /// The assessment's notes.
         #[arg(long, default_value = "")]
         notes: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Approve (with a window it is scheduled at once). Approving a
     /// missing-RFC draft accepts its changes into the CMDB.
     Approve {
+        /// The RFC (RFC-…).
         id: RfcId,
+        /// A comment for the record (kept in its log and the audit trail).
         #[arg(long, default_value = "")]
         comment: String,
         #[command(flatten)]
         window: WindowArgs,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Reject. For a missing-RFC draft, the change must be reverted; its
     /// incident resolves when discovery sees that.
     Reject {
+        /// The RFC (RFC-…).
         id: RfcId,
+        /// A comment for the record (kept in its log and the audit trail).
         #[arg(long)]
         comment: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Set or move the window.
     Schedule {
+        /// The RFC (RFC-…).
         id: RfcId,
         #[command(flatten)]
         window: WindowArgs,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Mark implemented, applying CI-field specs (status: retired…).
     Implement {
+        /// The RFC (RFC-…).
         id: RfcId,
+        /// A comment for the record (kept in its log and the audit trail).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Post-implementation review.
     Review {
+        /// The RFC (RFC-…).
         id: RfcId,
+        /// successful or failed.
         #[arg(long, value_enum)]
         outcome: ReviewOutcome,
+        /// A comment for the record (kept in its log and the audit trail).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Close a reviewed, rejected or failed RFC.
     Close {
+        /// The RFC (RFC-…).
         id: RfcId,
+        /// A comment for the record (kept in its log and the audit trail).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Cancel an RFC not carried out.
     Cancel {
+        /// The RFC (RFC-…).
         id: RfcId,
+        /// A comment for the record (kept in its log and the audit trail).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -405,6 +487,7 @@ pub enum RfcCommand {
         /// Since when (default: the last 30 days): -90d, or a timestamp.
         #[arg(long, allow_hyphen_values = true, default_value = "-30d")]
         since: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -413,6 +496,7 @@ pub enum RfcCommand {
         /// From when (default now).
         #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -422,16 +506,21 @@ pub enum RfcCommand {
 pub enum DriftCommand {
     /// List drift records (differences discovery found, and their verdicts).
     List {
+        /// Only drift in this status.
         #[arg(long, value_enum)]
         status: Option<DriftStatus>,
+        /// Only this CI's.
         #[arg(long)]
         ci: Option<CiId>,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Explain one: which policy rule, RFC or standard change decided it.
     Show {
+        /// The drift record (DRIFT-…).
         id: DriftId,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -444,42 +533,72 @@ pub enum IncidentCommand {
         /// Only those not resolved or closed.
         #[arg(long)]
         open: bool,
+        /// Only those in this status.
+        #[arg(long, value_enum)]
+        status: Option<IncidentStatus>,
+        /// Only this priority (1 to 4, or P1 to P4).
+        #[arg(long)]
+        priority: Option<String>,
+        /// Only those about this CI (its id or unique name).
+        #[arg(long)]
+        ci: Option<CiRef>,
+        /// Only this category (unauthorized_change, unplanned_outage,
+        /// capacity, or one a person gave).
+        #[arg(long)]
+        category: Option<String>,
+        /// Only those past their due time and still open.
+        #[arg(long)]
+        overdue: bool,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Show an incident: priority, due time, links, resolution and log.
     Show {
+        /// The incident (INC-…).
         id: IncidentId,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Record an incident by hand.
     Raise {
+        /// A one-line title.
         #[arg(long)]
         title: String,
+        /// What was seen.
         #[arg(long, default_value = "")]
         symptom: String,
+        /// high, medium or low; with the urgency, sets the priority.
         #[arg(long, value_enum)]
         impact: Level,
+        /// high, medium or low; with the impact, sets the priority.
         #[arg(long, value_enum)]
         urgency: Level,
         /// Affected CI (repeatable).
         #[arg(long = "ci")]
         cis: Vec<CiId>,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Assign, change status, priority or the major flag, or add a note.
     Update {
+        /// The incident (INC-…).
         id: IncidentId,
+        /// The new status.
         #[arg(long, value_enum)]
         status: Option<IncidentStatus>,
+        /// Who works it.
         #[arg(long)]
         assignee: Option<String>,
+        /// Whether it is a major incident (true or false).
         #[arg(long)]
         major: Option<bool>,
+        /// high, medium or low; with the urgency, sets the priority.
         #[arg(long, value_enum)]
         impact: Option<Level>,
+        /// high, medium or low; with the impact, sets the priority.
         #[arg(long, value_enum)]
         urgency: Option<Level>,
         /// A note for the incident's log (required with --force).
@@ -489,6 +608,7 @@ pub enum IncidentCommand {
         /// open; recorded in the audit trail with the note.
         #[arg(long)]
         force: bool,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -504,15 +624,20 @@ pub enum AuditCommand {
         /// draws the same sample.
         #[arg(long)]
         seed: Option<u64>,
+        /// table, json or csv (the CIs, then a summary).
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// Same as --format json.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// Same as --format csv.
+        #[arg(long)]
+        csv: bool,
     },
     /// Record an audit: today's figures, the sample, and the deficiencies
     /// found with their corrective actions.
     Record {
+        /// A note for the record.
         #[arg(long, default_value = "")]
         note: String,
         /// The seed of the report whose sample was verified.
@@ -527,6 +652,7 @@ pub enum AuditCommand {
         /// (repeatable).
         #[arg(long = "verified", value_parser = parse_verification)]
         verifications: Vec<crate::cmdb::audit::Verification>,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -539,6 +665,7 @@ pub enum AuditCommand {
         /// What was done.
         #[arg(long)]
         note: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -548,16 +675,19 @@ pub enum AuditCommand {
         /// Only those still open.
         #[arg(long)]
         open: bool,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Recorded audits.
     List {
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// The audit trail: every operator action, oldest first.
     Trail {
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -639,27 +769,35 @@ pub enum BaselineCommand {
         /// A CI id or a selector like class=server (repeatable).
         #[arg(long = "target")]
         targets: Vec<String>,
+        /// What it is.
         #[arg(long, default_value = "")]
         description: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// List baselines.
     List {
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Every CI and field a baseline recorded.
     Show {
+        /// The baseline's name.
         name: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// What changed since a baseline (or between two, with --against).
     Diff {
+        /// The baseline's name.
         name: String,
+        /// The other baseline, or `now` for the CMDB as it is.
         #[arg(long)]
         against: Option<String>,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -842,8 +980,28 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
         }
         CiCommand::Show {
             id,
+            section: Some(section),
+            json,
+            ..
+        } => {
+            let id = id.resolve(client).await?;
+            let shown: Value = client.get(&format!("v1/cis/{id}")).await?;
+            let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
+            if json {
+                let picked: std::collections::BTreeMap<&String, &String> = ci
+                    .attributes
+                    .iter()
+                    .filter(|(k, _)| crate::control::attributes::section_of(k) == section)
+                    .collect();
+                return print_json(&picked);
+            }
+            print!("{}", super::describe_section(&ci, &section));
+        }
+        CiCommand::Show {
+            id,
             as_of: Some(at),
             json,
+            ..
         } => {
             let id = id.resolve(client).await?;
             let at_ms = render::parse_time(&at, now_ms()).map_err(anyhow::Error::msg)?;
@@ -865,6 +1023,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
         CiCommand::Show {
             id,
             as_of: None,
+            section: None,
             json,
         } => {
             let id = id.resolve(client).await?;
@@ -1086,8 +1245,12 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
         CiCommand::Export {
             class,
             format,
+            csv,
             relationships,
-        } => exchange_export(client, class, format, relationships).await?,
+        } => {
+            let format = if csv { Format::Csv } else { format };
+            exchange_export(client, class, format, relationships).await?
+        }
         CiCommand::Import {
             file,
             relationships,
@@ -1720,13 +1883,36 @@ fn describe_incident(i: &Incident) -> String {
 
 pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Result<()> {
     match command {
-        IncidentCommand::List { open, json } => {
+        IncidentCommand::List {
+            open,
+            status,
+            priority,
+            ci,
+            category,
+            overdue,
+            json,
+        } => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if open {
+                query.append_pair("open", "true");
+            }
+            if let Some(s) = status {
+                query.append_pair("status", s.as_str());
+            }
+            if let Some(p) = &priority {
+                query.append_pair("priority", p);
+            }
+            if let Some(ci) = ci {
+                query.append_pair("ci", &ci.resolve(client).await?.to_string());
+            }
+            if let Some(c) = &category {
+                query.append_pair("category", c);
+            }
+            if overdue {
+                query.append_pair("overdue", "true");
+            }
             let incidents: Vec<Incident> = client
-                .get(if open {
-                    "v1/incidents?open=true"
-                } else {
-                    "v1/incidents"
-                })
+                .get(&format!("v1/incidents?{}", query.finish()))
                 .await?;
             if json {
                 return print_json(&incidents);
@@ -1813,7 +1999,13 @@ pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Resu
 
 pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()> {
     match command {
-        AuditCommand::Report { seed, format, json } => {
+        AuditCommand::Report {
+            seed,
+            format,
+            json,
+            csv,
+        } => {
+            let format = if csv { Format::Csv } else { format };
             let path = match seed {
                 Some(s) => format!("v1/audit-report?seed={s}"),
                 None => "v1/audit-report".into(),
@@ -2431,7 +2623,49 @@ pub async fn exchange_export(
     };
     let doc: Exchange = client.get(&path).await?;
     match format {
-        Format::Json | Format::Table => print_json(&doc)?,
+        Format::Json => print_json(&doc)?,
+        Format::Table => {
+            let rows: Vec<Vec<String>> = doc
+                .cis
+                .iter()
+                .map(|c| {
+                    let opt = |v: &Option<String>| {
+                        v.as_deref()
+                            .map_or_else(|| "-".into(), |v| render::clean(v).into_owned())
+                    };
+                    vec![
+                        c.id.map_or_else(|| "-".into(), |i| i.to_string()),
+                        c.class.clone(),
+                        render::clean(&c.name).into_owned(),
+                        opt(&c.status),
+                        opt(&c.owner),
+                        opt(&c.location),
+                        opt(&c.criticality),
+                        c.attributes.len().to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(
+                    &[
+                        "CI",
+                        "CLASS",
+                        "NAME",
+                        "STATUS",
+                        "OWNER",
+                        "LOCATION",
+                        "CRITICALITY",
+                        "ATTRIBUTES"
+                    ],
+                    &rows
+                )
+            );
+            println!(
+                "{} relationship(s); --format json for the whole document",
+                doc.relationships.len()
+            );
+        }
         Format::Csv if relationships => {
             let mut w = csv::Writer::from_writer(Vec::new());
             for r in &doc.relationships {

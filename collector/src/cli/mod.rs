@@ -42,11 +42,13 @@ struct CollectorCli {
 enum CollectorCommand {
     /// Serve the API until SIGINT or SIGTERM.
     Run {
+        /// The config file.
         #[arg(long, short, env = "FATHOM_COLLECTOR_CONFIG", default_value = DEFAULT_COLLECTOR_CONFIG)]
         config: PathBuf,
     },
     /// Check a config file; exit non-zero, naming the file and key, if it is wrong.
     ValidateConfig {
+        /// The config file.
         #[arg(long, short, env = "FATHOM_COLLECTOR_CONFIG", default_value = DEFAULT_COLLECTOR_CONFIG)]
         config: PathBuf,
     },
@@ -154,11 +156,13 @@ enum TokenCommand {
         /// How many agents may enroll with it.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         uses: u32,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// List enrollment tokens (never their secrets).
     List {
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -174,6 +178,7 @@ enum OperatorTokenCommand {
         /// viewer reads; admin also creates tokens and revokes agents.
         #[arg(long, value_enum)]
         role: crate::cmdb::Role,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -183,6 +188,7 @@ enum OperatorTokenCommand {
 enum AgentCommand {
     /// List enrolled agents.
     List {
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -190,6 +196,7 @@ enum AgentCommand {
     Revoke {
         /// The agent id (32 hexadecimal digits; see `fathom agent list`).
         id: String,
+        /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -370,7 +377,38 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A CI as a person reads it, with a summary of its latest inventory.
+/// Sections with more attributes than this are shown as a count.
+const FOLD_SECTIONS_OVER: usize = 16;
+
+/// One section of a CI's authorized attributes, in full.
+pub fn describe_section(ci: &CiRecord, section: &str) -> String {
+    let rows: Vec<Vec<String>> = ci
+        .attributes
+        .iter()
+        .filter(|(k, _)| crate::control::attributes::section_of(k) == section)
+        .map(|(k, v)| vec![k.clone(), render::clean(v).into_owned()])
+        .collect();
+    if rows.is_empty() {
+        let names: std::collections::BTreeSet<&str> = ci
+            .attributes
+            .keys()
+            .map(|k| crate::control::attributes::section_of(k))
+            .collect();
+        return format!(
+            "{} has no {section} attributes (its sections: {})\n",
+            ci.id,
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    format!(
+        "{} ({}), {section}: {} attribute(s)\n{}",
+        ci.id,
+        render::clean(&ci.name),
+        rows.len(),
+        render::table(&["ATTRIBUTE", "VALUE"], &rows)
+    )
+}
+
 /// A CI's own fields and authorized attributes.
 fn describe_header(ci: &CiRecord) -> String {
     let mut out = String::new();
@@ -419,11 +457,32 @@ fn describe_header(ci: &CiRecord) -> String {
         "\nauthorized attributes (revision {})\n",
         ci.revision
     ));
-    let rows: Vec<Vec<String>> = ci
-        .attributes
-        .iter()
-        .map(|(k, v)| vec![format!("  {k}"), v.clone()])
-        .collect();
+    // Big sections (packages, sockets, units) are folded to a count; `ci
+    // show --section NAME` lists one in full.
+    let mut sections: std::collections::BTreeMap<&str, usize> = Default::default();
+    for k in ci.attributes.keys() {
+        *sections
+            .entry(crate::control::attributes::section_of(k))
+            .or_default() += 1;
+    }
+    let mut folded = std::collections::BTreeSet::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (k, v) in &ci.attributes {
+        let section = crate::control::attributes::section_of(k);
+        if sections[section] > FOLD_SECTIONS_OVER {
+            if folded.insert(section) {
+                rows.push(vec![
+                    format!("  {section}.*"),
+                    format!(
+                        "{} attributes (`fathom ci show {} --section {section}` lists them)",
+                        sections[section], ci.id
+                    ),
+                ]);
+            }
+            continue;
+        }
+        rows.push(vec![format!("  {k}"), render::clean(v).into_owned()]);
+    }
     out.push_str(
         &render::table(&["", ""], &rows)
             .lines()
@@ -642,4 +701,38 @@ pub fn describe_device(
         &rows,
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and every argument of both command lines says what it
+    /// is in `--help`.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = ["help", "version"].contains(&arg.get_id().as_str());
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(format!("{here} (the command)"));
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::FathomCli::command(), "fathom", &mut missing);
+        walk(
+            &super::CollectorCli::command(),
+            "fathom-collector",
+            &mut missing,
+        );
+        assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
+    }
 }

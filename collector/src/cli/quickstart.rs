@@ -132,7 +132,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     step("Waiting for its first inventory");
     let started = Instant::now();
-    let ci: CiRecord = loop {
+    // A fresh inventory, not the one a previous run left: reported since now.
+    let started_ms = fathom_agent::now_ms();
+    let mut dots = false;
+    let (ci, packages): (CiRecord, Option<usize>) = loop {
         if agent.is_finished() {
             let result = agent.await?;
             result.context("the agent stopped")?;
@@ -145,16 +148,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .and_then(|a| a.ci_id)
         {
             let shown: serde_json::Value = client.get(&format!("v1/cis/{ci_id}")).await?;
-            break serde_json::from_value(shown["ci"].clone())?;
+            let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
+            if ci.last_seen_ms.is_some_and(|t| t >= started_ms) {
+                let packages = shown["inventory"]["inventory"]["packages"]
+                    .as_array()
+                    .map(Vec::len);
+                break (ci, packages);
+            }
         }
         if started.elapsed() > Duration::from_secs(args.timeout_secs) {
             bail!("no inventory from the agent after {} s", args.timeout_secs);
         }
         print!(".");
+        dots = true;
         std::io::stdout().flush()?;
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    done(&format!("took {:.1} s", started.elapsed().as_secs_f64()));
+    let took = format!("took {:.1} s", started.elapsed().as_secs_f64());
+    done(&if dots { format!(" {took}") } else { took });
 
     let attr = |k: &str| {
         ci.attributes
@@ -167,11 +178,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  hostname   {}", ci.name);
     println!("  OS         {}", attr("os.pretty_name"));
     println!("  kernel     {}", attr("os.kernel"));
-    let packages = ci
-        .attributes
-        .keys()
-        .filter(|k| k.starts_with("packages."))
-        .count();
+    // As this inventory found them, not as the CMDB last authorized them.
+    let packages = packages.unwrap_or_else(|| {
+        ci.attributes
+            .keys()
+            .filter(|k| k.starts_with("packages."))
+            .count()
+    });
     println!("  packages   {packages}");
     println!();
     println!("Explore it from another terminal, in this directory:");
