@@ -161,6 +161,41 @@ fn an_upgrade_with_no_rfc_is_an_incident_with_a_missing_rfc_explained() {
     // Seen again: no second incident.
     web.report();
     assert_eq!(self::incidents(&c).len(), 1);
+    // Explanations are in words, not Rust's debug output.
+    assert!(
+        !explained.contains('{') && !explained.contains("Modified"),
+        "{explained}"
+    );
+    assert!(explained.contains("kind         modified"), "{explained}");
+
+    // The incident ends with its drift: a plain resolve is refused, naming
+    // the drift and the draft; --force with a reason does it, audited.
+    let id = incident["id"].as_str().unwrap();
+    let err = c.cli_fails(&["incident", "update", id, "--status", "resolved"]);
+    assert!(err.contains(drift_id) && err.contains("--force"), "{err}");
+    let forced = c.cli_json(&[
+        "incident",
+        "update",
+        id,
+        "--status",
+        "resolved",
+        "--force",
+        "--note",
+        "vendor hotfix",
+    ]);
+    assert_eq!(forced["status"], "resolved");
+    let trail = c.cli_json(&["audit", "trail"]);
+    let last = trail.as_array().unwrap().last().unwrap();
+    assert_eq!(last["action"], "incident.force_resolve", "{last}");
+    assert!(
+        last["detail"].as_str().unwrap().contains("vendor hotfix"),
+        "{last}"
+    );
+    // Classes come from the model.
+    let err = c.cli_fails(&[
+        "ci", "create", "--class", "serverr", "--name", "x", "--reason", "typo",
+    ]);
+    assert!(err.contains("did you mean server?"), "{err}");
 }
 
 #[test]
