@@ -452,31 +452,37 @@ pub async fn shutdown_signal() -> &'static str {
     }
 }
 
+/// The commands and arguments of `cmd`, to any depth, that `--help` would
+/// show without a word of explanation (`fathom-agent status json`): every
+/// one of Fathom's command lines is checked to have none.
+pub fn missing_help(cmd: &clap::Command) -> Vec<String> {
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = ["help", "version"].contains(&arg.get_id().as_str());
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let here = format!("{path} {}", sub.get_name());
+            if sub.get_name() != "help" && sub.get_about().is_none() {
+                missing.push(format!("{here} (the command)"));
+            }
+            walk(sub, &here, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(cmd, cmd.get_name(), &mut missing);
+    missing
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 
-    /// Every command and argument of `fathom-agent` says what it is in
-    /// `--help`.
     #[test]
     fn every_command_and_argument_has_help() {
-        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
-            for arg in cmd.get_arguments() {
-                let builtin = ["help", "version"].contains(&arg.get_id().as_str());
-                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
-                    missing.push(format!("{path} {}", arg.get_id()));
-                }
-            }
-            for sub in cmd.get_subcommands() {
-                let here = format!("{path} {}", sub.get_name());
-                if sub.get_name() != "help" && sub.get_about().is_none() {
-                    missing.push(format!("{here} (the command)"));
-                }
-                walk(sub, &here, missing);
-            }
-        }
-        let mut missing = Vec::new();
-        walk(&super::Cli::command(), "fathom-agent", &mut missing);
+        let missing = super::missing_help(&super::Cli::command());
         assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
     }
 }

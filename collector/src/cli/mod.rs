@@ -711,28 +711,10 @@ mod tests {
     /// is in `--help`.
     #[test]
     fn every_command_and_argument_has_help() {
-        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
-            for arg in cmd.get_arguments() {
-                let builtin = ["help", "version"].contains(&arg.get_id().as_str());
-                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
-                    missing.push(format!("{path} {}", arg.get_id()));
-                }
-            }
-            for sub in cmd.get_subcommands() {
-                let here = format!("{path} {}", sub.get_name());
-                if sub.get_name() != "help" && sub.get_about().is_none() {
-                    missing.push(format!("{here} (the command)"));
-                }
-                walk(sub, &here, missing);
-            }
-        }
-        let mut missing = Vec::new();
-        walk(&super::FathomCli::command(), "fathom", &mut missing);
-        walk(
+        let mut missing = fathom_agent::cli::missing_help(&super::FathomCli::command());
+        missing.extend(fathom_agent::cli::missing_help(
             &super::CollectorCli::command(),
-            "fathom-collector",
-            &mut missing,
-        );
+        ));
         assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
     }
 }
