@@ -795,3 +795,38 @@ fn agent_status_and_inventory_commands_describe_the_agent() {
     let from_config: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(from_config["host"]["hostname"], "status-host");
 }
+
+/// A hostile agent's strings (its hostname here) reach an operator's
+/// terminal escaped: no control character is sent; `--json` stays exact.
+#[test]
+fn agent_supplied_text_cannot_drive_the_operators_terminal() {
+    let collector = Collector::start();
+    let hostile = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    let root = fixture_root(hostile, "77777777777777777777777777777777");
+    let agent = Agent::new(&collector, root.path(), "");
+    let token = collector.create_token("1h", 1);
+    assert!(agent.run_once(Some(&token)).status.success());
+    let listed = collector.cli_json(&["ci", "list"]);
+    let ci = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["name"], hostile, "JSON is exact");
+    for args in [
+        vec!["ci", "list"],
+        vec!["ci", "show", ci.as_str()],
+        vec!["agent", "list"],
+        vec!["ci", "history", ci.as_str()],
+    ] {
+        let out = collector.cli(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{args:?} sent a control character:\n{text:?}"
+        );
+        assert!(
+            text.contains("evil\\u{1b}]0;pwned"),
+            "{args:?} shows it escaped:\n{text}"
+        );
+    }
+}

@@ -808,7 +808,8 @@ fn opt(v: &Option<String>) -> String {
 }
 
 fn value(v: &Option<String>) -> String {
-    v.clone().unwrap_or_else(|| "(absent)".into())
+    v.as_deref()
+        .map_or_else(|| "(absent)".into(), |v| render::clean(v).into_owned())
 }
 
 fn print_record(
@@ -819,7 +820,8 @@ fn print_record(
     if json {
         return print_json(value);
     }
-    print!("{}", human()?);
+    // Records quote what agents sent (names, values): terminal-safe.
+    print!("{}", render::clean_text(&human()?));
     Ok(())
 }
 
@@ -1431,31 +1433,36 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
             if json {
                 return print_json(&d);
             }
-            println!(
+            use std::fmt::Write;
+            let mut out = String::new();
+            let _ = writeln!(
+                out,
                 "{}  {} on {} ({}, class {})",
                 d.id, d.attribute, d.ci_name, d.ci, d.class
             );
-            println!("authorized   {}", value(&d.authorized));
-            println!("discovered   {}", value(&d.discovered));
-            println!("kind         {}", d.kind);
-            println!("status       {}", d.status.as_str());
-            println!("verdict      {}", verdict(&d));
-            println!("policy rule  {}", d.decision.policy_rule);
-            println!("first seen   {}", render::time(d.first_seen_ms));
-            println!(
+            let _ = writeln!(out, "authorized   {}", value(&d.authorized));
+            let _ = writeln!(out, "discovered   {}", value(&d.discovered));
+            let _ = writeln!(out, "kind         {}", d.kind);
+            let _ = writeln!(out, "status       {}", d.status.as_str());
+            let _ = writeln!(out, "verdict      {}", verdict(&d));
+            let _ = writeln!(out, "policy rule  {}", d.decision.policy_rule);
+            let _ = writeln!(out, "first seen   {}", render::time(d.first_seen_ms));
+            let _ = writeln!(
+                out,
                 "last seen    {} ({} observation(s), {} flip(s))",
                 render::time(d.last_seen_ms),
                 d.observation_count,
                 d.flips
             );
             if let Some(i) = d.incident {
-                println!("incident     {i}");
+                let _ = writeln!(out, "incident     {i}");
             }
             if let Some(r) = d.missing_rfc {
-                println!("missing RFC  {r}");
+                let _ = writeln!(out, "missing RFC  {r}");
             }
             if let Some(res) = &d.resolution {
-                println!(
+                let _ = writeln!(
+                    out,
                     "settled      {} by {}: {res}",
                     d.resolved_at_ms.map(render::time).unwrap_or_default(),
                     d.resolved_by
@@ -1464,13 +1471,14 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                         .unwrap_or_default()
                 );
             }
-            println!("\nwhy");
+            let _ = writeln!(out, "\nwhy");
             for line in &d.decision.explanation {
-                println!("  - {line}");
+                let _ = writeln!(out, "  - {line}");
             }
-            println!("\nobservations");
+            let _ = writeln!(out, "\nobservations");
             for o in &d.observations {
-                println!(
+                let _ = writeln!(
+                    out,
                     "  {} {} (report {} of agent {})",
                     render::time(o.at_ms),
                     value(&o.value),
@@ -1479,9 +1487,13 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                 );
             }
             if !d.earlier.is_empty() {
-                println!("\nearlier decisions (until a later observation replaced them)");
+                let _ = writeln!(
+                    out,
+                    "\nearlier decisions (until a later observation replaced them)"
+                );
                 for e in &d.earlier {
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "  until {}: {} ({}): {}",
                         render::time(e.until_ms),
                         value(&e.value),
@@ -1490,6 +1502,7 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                     );
                 }
             }
+            print!("{}", render::clean_text(&out));
         }
     }
     Ok(())
