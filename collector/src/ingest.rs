@@ -103,7 +103,9 @@ impl<S: Store> Ingest<S> {
         })?;
         let header = *verified.header();
         let skew_ms = header.sent_at_ms.saturating_sub(now_ms);
-        if skew_ms.abs() > self.skew_ms {
+        // `unsigned_abs`: `i64::MIN.abs()` would overflow (and, unchecked,
+        // pass the test).
+        if skew_ms.unsigned_abs() > self.skew_ms.unsigned_abs() {
             return Err(IngestError::ClockSkew {
                 skew_ms,
                 allowed_ms: self.skew_ms,

@@ -6,9 +6,8 @@
 //! `fathom quickstart` and tests start it the same way.
 
 use std::future::Future;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -92,7 +91,13 @@ pub async fn start(
     config: &CollectorConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Collector> {
-    std::fs::create_dir_all(&config.data_dir)
+    // Everything the collector writes is its own: the store, keys and
+    // tokens are readable by its user alone (as PostgreSQL does).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let store = SledStore::open(&config.data_dir.join("cmdb"))?;
     let cmdb =
@@ -100,17 +105,18 @@ pub async fn start(
     let tls = crate::tls::load_or_create(config.tls.as_ref(), &config.data_dir)?;
     let admin_token_path = config.data_dir.join("admin.token");
     if !cmdb.has_operator_tokens()? {
-        let secret = cmdb.create_operator_token("admin", Role::Admin, fathom_agent::now_ms())?;
+        // The file first, atomically, then the store: a crash between the
+        // two leaves a file whose token the next start makes anew, never a
+        // token in the store that nobody knows.
+        let secret = crate::cmdb::new_secret("fop");
+        fathom_agent::fsio::write_atomic(
+            &admin_token_path,
+            format!("{secret}\n").as_bytes(),
+            0o600,
+        )
+        .with_context(|| format!("cannot write {}", admin_token_path.display()))?;
+        cmdb.add_operator_token(&secret, "admin", Role::Admin, fathom_agent::now_ms())?;
         cmdb.flush()?;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&admin_token_path)
-            .with_context(|| format!("cannot write {}", admin_token_path.display()))?;
-        writeln!(f, "{secret}")?;
-        f.sync_all()?;
         tracing::info!(path = %admin_token_path.display(), "Created the first admin token");
     }
     let listener = TcpListener::bind(config.listen)

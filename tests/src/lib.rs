@@ -352,14 +352,25 @@ impl Collector {
 
     /// POSTs raw bytes to `/v1/reports`: (status, JSON answer).
     pub fn post_raw(&self, body: &[u8]) -> (u16, Value) {
+        self.post_typed(body, Some("application/vnd.fathom.envelope"))
+    }
+
+    /// POSTs raw bytes to `/v1/reports` with this Content-Type (none if
+    /// `None`): (status, JSON answer).
+    pub fn post_typed(&self, body: &[u8], content_type: Option<&str>) -> (u16, Value) {
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(client_config(&Trust::Pinned(self.fingerprint)).unwrap())
             .build()
             .unwrap();
         let url = format!("{}v1/reports", self.url());
         let body = body.to_vec();
+        let content_type = content_type.map(str::to_owned);
         runtime().block_on(async move {
-            match client.post(url).body(body).send().await {
+            let mut request = client.post(url).body(body);
+            if let Some(t) = content_type {
+                request = request.header("content-type", t);
+            }
+            match request.send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let bytes = r.bytes().await.unwrap_or_default();

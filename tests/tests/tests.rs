@@ -298,6 +298,19 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
         &metrics_body(),
     );
     expect(&collector, &skewed, 400, "clock_skew");
+    // The most negative send time there is: no overflow lets it through.
+    let earliest = seal(&key, BodyKind::Metrics, next + 1, i64::MIN, &metrics_body());
+    expect(&collector, &earliest, 400, "clock_skew");
+    // Only the documented content type is taken.
+    let typed = seal(&key, BodyKind::Metrics, next + 1, now_ms(), &metrics_body());
+    for content_type in [None, Some("text/plain"), Some("application/json")] {
+        let (status, answer) = collector.post_typed(&typed, content_type);
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (415, Some("unsupported_media_type")),
+            "{content_type:?}"
+        );
+    }
 
     // Oversized, by its Content-Length: refused before it is read.
     let huge = vec![0u8; 100 * 1024];
@@ -828,5 +841,34 @@ fn agent_supplied_text_cannot_drive_the_operators_terminal() {
             text.contains("evil\\u{1b}]0;pwned"),
             "{args:?} shows it escaped:\n{text}"
         );
+    }
+}
+
+/// The collector's state is its user's alone: the data directory 0700, the
+/// store's files, the TLS key and the admin token 0600.
+#[test]
+fn the_collectors_files_are_readable_by_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let collector = Collector::start();
+    let data = collector.data_dir();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    let mut files = Vec::new();
+    let mut dirs = vec![data.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                assert_eq!(mode(&path) & 0o077, 0, "{}", path.display());
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with("admin.token")));
+    assert!(files.iter().any(|f| f.starts_with(data.join("cmdb"))));
+    for f in &files {
+        assert_eq!(mode(f) & 0o077, 0, "{} is {:o}", f.display(), mode(f));
     }
 }

@@ -288,7 +288,31 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Refused>
     }
 }
 
+/// The one content type agents send reports as.
+pub const ENVELOPE_TYPE: &str = "application/vnd.fathom.envelope";
+
 async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
+    let content_type = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if content_type.as_deref() != Some(ENVELOPE_TYPE) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "reports are sent as {ENVELOPE_TYPE}, not {}",
+                content_type.as_deref().unwrap_or("(no Content-Type)")
+            ),
+        );
+    }
     let Ok(_slot) = api.report_slots.try_acquire() else {
         return error(
             StatusCode::TOO_MANY_REQUESTS,

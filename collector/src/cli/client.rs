@@ -33,9 +33,14 @@ pub struct ClientArgs {
     /// Collector base URL, e.g. https://collector:8443/
     #[arg(long, global = true, env = "FATHOM_URL")]
     pub url: Option<String>,
-    /// Operator API token.
+    /// Operator API token. Prefer --token-file: a command line is seen by
+    /// every user of the host (ps).
     #[arg(long, global = true, env = "FATHOM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A file holding the operator API token (e.g. the collector's
+    /// admin.token); it wins over --token.
+    #[arg(long, global = true, env = "FATHOM_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Trust the collector certificate with this SHA-256 fingerprint.
     #[arg(long, global = true, env = "FATHOM_FINGERPRINT")]
     pub fingerprint: Option<String>,
@@ -112,12 +117,22 @@ impl Client {
                 url.split_once("://").map_or(url.as_str(), |(_, rest)| rest)
             );
         }
-        let token = match (args.token.clone().or(file.token.clone()), &file.token_file) {
-            (Some(t), _) => t,
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", origin(&format!("token_file {}", path.display()))))?
+        let token_file = args
+            .token_file
+            .as_ref()
+            .map(|p| (p, format!("--token-file {}", p.display())))
+            .or_else(|| {
+                file.token_file
+                    .as_ref()
+                    .map(|p| (p, origin(&format!("token_file {}", p.display()))))
+            });
+        let token = match (args.token.clone().or(file.token.clone()), token_file) {
+            (Some(t), _) if args.token_file.is_none() => t,
+            (_, Some((path, from))) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {from}"))?
                 .trim()
                 .to_owned(),
+            (Some(t), None) => t,
             (None, None) => bail!("no operator token: pass --token or set FATHOM_TOKEN (the first admin token is in <data_dir>/admin.token)"),
         };
         let trust = match (args.fingerprint.clone().or(file.fingerprint.clone()), args.ca_file.clone().or(file.ca_file.clone())) {

@@ -484,8 +484,12 @@ impl<S: Store> Cmdb<S> {
         now_ms: i64,
     ) -> Result<(String, EnrollmentTokenRecord), StoreError> {
         let secret = new_secret("ftk");
+        // The id people see is drawn apart from the secret: it gives no
+        // part of it away.
+        let mut id = [0u8; 6];
+        getrandom::fill(&mut id).expect("the OS provides randomness");
         let record = EnrollmentTokenRecord {
-            id: secret[4..16].to_owned(),
+            id: hex::encode(id),
             created_at_ms: now_ms,
             expires_at_ms: now_ms.saturating_add(ttl_ms),
             uses_total: uses,
@@ -508,13 +512,25 @@ impl<S: Store> Cmdb<S> {
         now_ms: i64,
     ) -> Result<String, StoreError> {
         let secret = new_secret("fop");
+        self.add_operator_token(&secret, name, role, now_ms)?;
+        Ok(secret)
+    }
+
+    /// Stores an operator token whose secret the caller made (and has
+    /// already kept where its user will find it).
+    pub fn add_operator_token(
+        &self,
+        secret: &str,
+        name: &str,
+        role: Role,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let record = OperatorToken {
             name: name.to_owned(),
             role,
             created_at_ms: now_ms,
         };
-        self.put(Table::OperatorTokens, &token_hash(&secret), &record)?;
-        Ok(secret)
+        self.put(Table::OperatorTokens, &token_hash(secret), &record)
     }
 
     pub fn operator_token(&self, secret: &str) -> Result<Option<OperatorToken>, StoreError> {
@@ -976,9 +992,18 @@ fn apply_enrollment(
     }
     if let Some(existing) = tx_get::<AgentRecord, _>(tx, Table::Agents, agent.as_bytes())? {
         // The same key enrolling again (it never got our answer): nothing to
-        // do, and no token use is spent.
+        // do, and no token use is spent; but only with the token that
+        // admitted it, or anyone holding a key could probe with garbage.
         if existing.status == AgentStatus::Revoked {
             return Err(TxAbort::Abort(Refusal::Revoked(agent)));
+        }
+        let token = tx_get::<EnrollmentTokenRecord, _>(
+            tx,
+            Table::EnrollmentTokens,
+            &token_hash(&body.token),
+        )?;
+        if token.is_none_or(|t| t.id != existing.token_id) {
+            return Err(TxAbort::Abort(Refusal::TokenInvalid));
         }
         return Ok(Applied {
             outcome: AckOutcome::Duplicate,
@@ -1040,11 +1065,23 @@ mod tests {
             enroll(&cmdb, 2, &one_use),
             Err(CmdbError::Refused(Refusal::TokenUsedUp))
         ));
-        // The same agent again is a duplicate, not a second use.
+        // The same agent again is a duplicate, not a second use; but only
+        // with the token that admitted it.
         assert_eq!(
             enroll(&cmdb, 1, &one_use).unwrap().outcome,
             AckOutcome::Duplicate
         );
+        assert!(matches!(
+            enroll(&cmdb, 1, "ftk_nope"),
+            Err(CmdbError::Refused(Refusal::TokenInvalid))
+        ));
+        let (other, record) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
+        assert!(matches!(
+            enroll(&cmdb, 1, &other),
+            Err(CmdbError::Refused(Refusal::TokenInvalid))
+        ));
+        // A token's id gives nothing of its secret away.
+        assert!(!other.contains(&record.id), "{other} {}", record.id);
         let (expired, _) = cmdb.create_enrollment_token(500, 5, 0).unwrap();
         assert!(matches!(
             enroll(&cmdb, 3, &expired),

@@ -375,6 +375,7 @@ fn ingest_section(reports: usize, concurrency: usize) {
             .unwrap();
             let r = client
                 .post(&url)
+                .header("content-type", "application/vnd.fathom.envelope")
                 .body(seal(key, BodyKind::Enrollment, 0, now_ms(), &body))
                 .send()
                 .await
@@ -430,7 +431,13 @@ fn ingest_section(reports: usize, concurrency: usize) {
                 let url = url.clone();
                 tasks.spawn(async move {
                     for envelope in agent_envelopes {
-                        let r = client.post(&url).body(envelope).send().await.unwrap();
+                        let r = client
+                            .post(&url)
+                            .header("content-type", "application/vnd.fathom.envelope")
+                            .body(envelope)
+                            .send()
+                            .await
+                            .unwrap();
                         assert!(r.status().is_success(), "{}", r.status());
                         let _ = r.bytes().await;
                     }

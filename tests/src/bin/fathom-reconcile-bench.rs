@@ -230,7 +230,13 @@ fn latency_section(subject: &Inventory) {
         let url = reports.clone();
         let envelope = seal(&k, kind, seq, now_ms(), &body);
         runtime.block_on(async move {
-            let r = client.post(url).body(envelope).send().await.unwrap();
+            let r = client
+                .post(url)
+                .header("content-type", "application/vnd.fathom.envelope")
+                .body(envelope)
+                .send()
+                .await
+                .unwrap();
             assert!(r.status().is_success(), "{}", r.status());
         })
     };
