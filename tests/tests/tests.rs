@@ -872,3 +872,101 @@ fn the_collectors_files_are_readable_by_its_user_only() {
         assert_eq!(mode(f) & 0o077, 0, "{} is {:o}", f.display(), mode(f));
     }
 }
+
+/// Tokens and agents are managed on the record: creating and revoking
+/// either kind of token, and revoking an agent, are in the audit trail;
+/// a revoked or expired operator token opens nothing; the last admin token
+/// stays.
+#[test]
+fn token_and_agent_management_is_audited_and_enforced() {
+    let collector = Collector::start();
+    let fingerprint = collector.fingerprint.to_string();
+    let trail = || {
+        let entries = collector.cli_json(&["audit", "trail"]);
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let enrollment = collector.cli_json(&["token", "create", "--ttl", "1h", "--uses", "2"]);
+    let created = collector.cli_json(&[
+        "operator-token",
+        "create",
+        "--name",
+        "script",
+        "--role",
+        "viewer",
+        "--ttl",
+        "1h",
+    ]);
+    let secret = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(
+        !secret.contains(&id),
+        "the id gives nothing of the secret away"
+    );
+    let listed = collector.cli_json(&["operator-token", "list"]);
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["name"], "script");
+    assert!(row["expires_at_ms"].as_i64().is_some());
+    assert!(!listed.to_string().contains(&secret), "no secrets listed");
+    let out = collector.cli_as(&secret, &fingerprint, &["ci", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    collector.cli_json(&["operator-token", "revoke", &id]);
+    let out = collector.cli_as(&secret, &fingerprint, &["ci", "list"]);
+    assert!(
+        stderr(&out).contains("401") && stderr(&out).contains("revoked"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The last admin token cannot go.
+    let admin = collector
+        .cli_json(&["operator-token", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let err = collector.cli_fails(&["operator-token", "revoke", &admin]);
+    assert!(err.contains("last valid admin token"), "{err}");
+
+    // An agent revoked; an enrollment token revoked before its second use.
+    let root = fixture_root("revoked-host", "88888888888888888888888888888888");
+    let agent = Agent::new(&collector, root.path(), "");
+    let token = enrollment["token"].as_str().unwrap();
+    assert!(agent.run_once(Some(token)).status.success());
+    collector.cli_json(&["agent", "revoke", &agent.agent_id().to_string()]);
+    collector.cli_json(&["token", "revoke", enrollment["id"].as_str().unwrap()]);
+    let other = fixture_root("late-host", "99999999999999999999999999999999");
+    let late = Agent::new(&collector, other.path(), "");
+    assert!(
+        !late.run_once(Some(token)).status.success(),
+        "a revoked token admits nobody"
+    );
+
+    let actions = trail();
+    for action in [
+        "token.create",
+        "operator_token.create",
+        "operator_token.revoke",
+        "agent.revoke",
+        "token.revoke",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} not in {actions:?}"
+        );
+    }
+}

@@ -91,7 +91,7 @@ impl Request<'_> {
     }
 }
 
-fn action_error(e: ActionError) -> Refused {
+pub(crate) fn action_error(e: ActionError) -> Refused {
     match e {
         ActionError::NotFound(m) => not_found(m),
         ActionError::Invalid(m) => bad_request(m),

@@ -408,6 +408,15 @@ async fn operator_inner<S: Store>(
         .operator_token(&token)
         .map_err(|e| store_error(&e))?
         .ok_or_else(|| unauthenticated("unknown operator token"))?;
+    match operator.state(now_ms()) {
+        crate::cmdb::tokens::TokenState::Valid => {}
+        crate::cmdb::tokens::TokenState::Expired => {
+            return Err(unauthenticated("this operator token has expired"))
+        }
+        crate::cmdb::tokens::TokenState::Revoked => {
+            return Err(unauthenticated("this operator token was revoked"))
+        }
+    }
     let role = operator.role;
     let need = |needed: Permission| -> Result<(), Refused> {
         if !role.may(needed) {
@@ -464,8 +473,8 @@ async fn operator_inner<S: Store>(
             }
             let ttl_ms = i64::try_from(request.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
             let (secret, record) = cmdb
-                .create_enrollment_token(ttl_ms, request.uses, now_ms())
-                .map_err(|e| store_error(&e))?;
+                .issue_enrollment_token(&actor, ttl_ms, request.uses, now_ms())
+                .map_err(cmdb_routes::action_error)?;
             durable(api).await?;
             tracing::info!(token_id = %record.id, uses = record.uses_total, expires_at_ms = record.expires_at_ms, "Enrollment token created");
             json(
@@ -486,20 +495,59 @@ async fn operator_inner<S: Store>(
             struct CreateOperator {
                 name: String,
                 role: crate::cmdb::Role,
+                #[serde(default)]
+                ttl_secs: Option<u64>,
             }
             let request: CreateOperator = parse_request(&body, "operator token request")?;
             if request.name.trim().is_empty() || request.name.len() > 100 {
                 return Err(bad_request("name must be 1 to 100 characters"));
             }
-            let secret = cmdb
-                .create_operator_token(&request.name, request.role, now_ms())
-                .map_err(|e| store_error(&e))?;
+            if request.ttl_secs == Some(0) {
+                return Err(bad_request("ttl_secs must be at least 1"));
+            }
+            let ttl_ms = request
+                .ttl_secs
+                .map(|t| i64::try_from(t.saturating_mul(1000)).unwrap_or(i64::MAX));
+            let (secret, view) = cmdb
+                .issue_operator_token(&actor, &request.name, request.role, ttl_ms, now_ms())
+                .map_err(cmdb_routes::action_error)?;
             durable(api).await?;
-            tracing::info!(name = %request.name, role = ?request.role, "Operator token created");
+            tracing::info!(name = %request.name, role = ?request.role, id = %view.id, "Operator token created");
             json(
                 StatusCode::CREATED,
-                &serde_json::json!({"token": secret, "name": request.name, "role": request.role}),
+                &serde_json::json!({
+                    "token": secret,
+                    "id": view.id,
+                    "name": request.name,
+                    "role": request.role,
+                    "expires_at_ms": view.expires_at_ms,
+                }),
             )
+        }
+        (&Method::GET, ["v1", "operator-tokens"]) => {
+            need(Permission::Administer)?;
+            json(
+                StatusCode::OK,
+                &cmdb.list_operator_tokens().map_err(|e| store_error(&e))?,
+            )
+        }
+        (&Method::POST, ["v1", "operator-tokens", id, "revoke"]) => {
+            need(Permission::Administer)?;
+            let view = cmdb
+                .revoke_operator_token(&actor, id, now_ms())
+                .map_err(cmdb_routes::action_error)?;
+            durable(api).await?;
+            tracing::info!(id = %view.id, name = %view.name, "Operator token revoked");
+            json(StatusCode::OK, &view)
+        }
+        (&Method::POST, ["v1", "enrollment-tokens", id, "revoke"]) => {
+            need(Permission::Administer)?;
+            let record = cmdb
+                .revoke_enrollment_token(&actor, id, now_ms())
+                .map_err(cmdb_routes::action_error)?;
+            durable(api).await?;
+            tracing::info!(token_id = %record.id, "Enrollment token revoked");
+            json(StatusCode::OK, &record)
         }
         (&Method::GET, ["v1", "enrollment-tokens"]) => json(
             StatusCode::OK,
@@ -513,9 +561,8 @@ async fn operator_inner<S: Store>(
             need(Permission::Administer)?;
             let id: AgentId = id.parse().map_err(|e| bad_request(format!("{e}")))?;
             let agent = cmdb
-                .revoke_agent(id, now_ms())
-                .map_err(|e| store_error(&e))?
-                .ok_or_else(|| not_found(format!("no agent {id}")))?;
+                .revoke_agent(&actor, id, now_ms())
+                .map_err(cmdb_routes::action_error)?;
             durable(api).await?;
             tracing::info!(agent_id = %id, "Agent revoked");
             json(StatusCode::OK, &agent)

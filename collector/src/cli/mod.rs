@@ -160,6 +160,14 @@ enum TokenCommand {
         #[arg(long)]
         json: bool,
     },
+    /// End an enrollment token: no agent enrolls with it again.
+    Revoke {
+        /// The token's id (see `fathom token list`).
+        id: String,
+        /// Print the API's JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// List enrollment tokens (never their secrets).
     List {
         /// Print the API's JSON instead of a table.
@@ -178,7 +186,24 @@ enum OperatorTokenCommand {
         /// viewer reads; admin also creates tokens and revokes agents.
         #[arg(long, value_enum)]
         role: crate::cmdb::Role,
+        /// How long it is valid: 90s, 30m, 12h, 90d (default: until revoked).
+        #[arg(long, value_parser = render::parse_duration_secs)]
+        ttl: Option<u64>,
         /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List operator tokens: id, name, role, expiry (never their secrets).
+    List {
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an operator token; it opens nothing from now on.
+    Revoke {
+        /// The token's id (see `fathom operator-token list`).
+        id: String,
+        /// Print the API's JSON instead of a summary.
         #[arg(long)]
         json: bool,
     },
@@ -296,11 +321,67 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                 render::table(&["ID", "CREATED", "EXPIRES", "USED"], &rows)
             );
         }
-        FathomCommand::OperatorToken(OperatorTokenCommand::Create { name, role, json }) => {
+        FathomCommand::OperatorToken(OperatorTokenCommand::List { json }) => {
+            let tokens: Vec<crate::cmdb::tokens::OperatorTokenView> =
+                client.get("v1/operator-tokens").await?;
+            if json {
+                return print_json(&tokens);
+            }
+            let now = fathom_agent::now_ms();
+            let rows: Vec<Vec<String>> = tokens
+                .iter()
+                .map(|t| {
+                    let state = match (t.revoked_at_ms, t.expires_at_ms) {
+                        (Some(r), _) => format!("revoked {}", render::time(r)),
+                        (None, Some(e)) if e <= now => format!("expired {}", render::time(e)),
+                        (None, Some(e)) => format!("valid until {}", render::time(e)),
+                        (None, None) => "valid".into(),
+                    };
+                    vec![
+                        t.id.clone(),
+                        t.name.clone(),
+                        t.role.as_str().to_owned(),
+                        render::time(t.created_at_ms),
+                        state,
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render::table(&["ID", "NAME", "ROLE", "CREATED", "STATE"], &rows)
+            );
+        }
+        FathomCommand::OperatorToken(OperatorTokenCommand::Revoke { id, json }) => {
+            let revoked: Value = client
+                .post(&format!("v1/operator-tokens/{id}/revoke"), &Value::Null)
+                .await?;
+            if json {
+                return print_json(&revoked);
+            }
+            println!(
+                "revoked operator token {id} ({})",
+                revoked["name"].as_str().unwrap_or_default()
+            );
+        }
+        FathomCommand::Token(TokenCommand::Revoke { id, json }) => {
+            let revoked: Value = client
+                .post(&format!("v1/enrollment-tokens/{id}/revoke"), &Value::Null)
+                .await?;
+            if json {
+                return print_json(&revoked);
+            }
+            println!("revoked enrollment token {id}");
+        }
+        FathomCommand::OperatorToken(OperatorTokenCommand::Create {
+            name,
+            role,
+            ttl,
+            json,
+        }) => {
             let created: Value = client
                 .post(
                     "v1/operator-tokens",
-                    &serde_json::json!({"name": name, "role": role}),
+                    &serde_json::json!({"name": name, "role": role, "ttl_secs": ttl}),
                 )
                 .await?;
             if json {

@@ -36,6 +36,7 @@ pub mod outage;
 pub mod reconcile;
 pub mod review;
 pub mod rfc;
+pub mod tokens;
 
 use std::convert::Infallible;
 
@@ -109,6 +110,11 @@ pub struct OperatorToken {
     pub name: String,
     pub role: Role,
     pub created_at_ms: i64,
+    /// After this, the token opens nothing (`--ttl`).
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
+    #[serde(default)]
+    pub revoked_at_ms: Option<i64>,
 }
 
 #[derive(
@@ -483,6 +489,18 @@ impl<S: Store> Cmdb<S> {
         uses: u32,
         now_ms: i64,
     ) -> Result<(String, EnrollmentTokenRecord), StoreError> {
+        let (secret, record) = self.new_enrollment_token(ttl_ms, uses, now_ms);
+        self.put(Table::EnrollmentTokens, &token_hash(&secret), &record)?;
+        Ok((secret, record))
+    }
+
+    /// A secret and its record, not yet stored.
+    pub(crate) fn new_enrollment_token(
+        &self,
+        ttl_ms: i64,
+        uses: u32,
+        now_ms: i64,
+    ) -> (String, EnrollmentTokenRecord) {
         let secret = new_secret("ftk");
         // The id people see is drawn apart from the secret: it gives no
         // part of it away.
@@ -495,8 +513,7 @@ impl<S: Store> Cmdb<S> {
             uses_total: uses,
             uses_left: uses,
         };
-        self.put(Table::EnrollmentTokens, &token_hash(&secret), &record)?;
-        Ok((secret, record))
+        (secret, record)
     }
 
     pub fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenRecord>, StoreError> {
@@ -529,6 +546,8 @@ impl<S: Store> Cmdb<S> {
             name: name.to_owned(),
             role,
             created_at_ms: now_ms,
+            expires_at_ms: None,
+            revoked_at_ms: None,
         };
         self.put(Table::OperatorTokens, &token_hash(secret), &record)
     }
@@ -551,31 +570,6 @@ impl<S: Store> Cmdb<S> {
         let mut agents: Vec<AgentRecord> = self.scan(Table::Agents, b"")?;
         agents.sort_by_key(|a| a.enrolled_at_ms);
         Ok(agents)
-    }
-
-    /// Revokes an agent: its reports are refused from now on. Returns the
-    /// updated record, or `None` if there is no such agent.
-    pub fn revoke_agent(
-        &self,
-        id: AgentId,
-        now_ms: i64,
-    ) -> Result<Option<AgentRecord>, StoreError> {
-        never_aborts(
-            self.store
-                .transaction::<Option<AgentRecord>, Infallible>(|tx| {
-                    let Some(mut agent) =
-                        tx_get::<AgentRecord, _>(tx, Table::Agents, id.as_bytes())?
-                    else {
-                        return Ok(None);
-                    };
-                    if agent.status != AgentStatus::Revoked {
-                        agent.status = AgentStatus::Revoked;
-                        agent.revoked_at_ms = Some(now_ms);
-                        tx.insert(Table::Agents, id.as_bytes(), &encode(&agent))?;
-                    }
-                    Ok(Some(agent))
-                }),
-        )
     }
 
     // CIs.
@@ -1364,14 +1358,19 @@ mod tests {
         let (token, _) = cmdb.create_enrollment_token(10_000, 1, 0).unwrap();
         enroll(&cmdb, 1, &token).unwrap();
         let agent = AgentId::from_public_key(&[1; 32]);
-        cmdb.revoke_agent(agent, 5).unwrap().unwrap();
+        cmdb.revoke_agent(&crate::cmdb::history::Actor::Collector, agent, 5)
+            .unwrap();
         assert!(matches!(
             cmdb.apply(agent, 1, "x", &inventory("m", None), 6),
             Err(CmdbError::Refused(Refusal::Revoked(_)))
         ));
-        assert!(cmdb
-            .revoke_agent(AgentId::from_public_key(&[9; 32]), 5)
-            .unwrap()
-            .is_none());
+        assert!(matches!(
+            cmdb.revoke_agent(
+                &crate::cmdb::history::Actor::Collector,
+                AgentId::from_public_key(&[9; 32]),
+                5
+            ),
+            Err(crate::cmdb::control::ActionError::NotFound(_))
+        ));
     }
 }
