@@ -153,15 +153,21 @@ pub async fn run(
 
     let key = identity.key().clone();
     let needs_full = Arc::new(Notify::new());
-    let deliverer = tokio::spawn(deliver(
-        spool.clone(),
-        transport,
-        key,
-        poke.clone(),
-        needs_full.clone(),
-        config.max_backoff,
-        false,
-    ));
+    let deliverer = {
+        let (spool, poke, needs_full) = (spool.clone(), poke.clone(), needs_full.clone());
+        let max_backoff = config.max_backoff;
+        tokio::spawn(supervise("deliverer", max_backoff, move || {
+            deliver(
+                spool.clone(),
+                transport.clone(),
+                key.clone(),
+                poke.clone(),
+                needs_full.clone(),
+                max_backoff,
+                false,
+            )
+        }))
+    };
     let mut tracker = Tracker::default();
     // Device polls arrive on a channel from their own task; the sender is
     // kept alive when there is nothing to poll, so the branch just waits.
@@ -476,6 +482,28 @@ pub async fn deliver(
     }
 }
 
+/// Runs a long-lived task for as long as the agent runs: when it fails,
+/// the error is logged at ERROR and the task starts again after a back-off,
+/// never a silent stop. It ends only when the task does by itself.
+pub(crate) async fn supervise<F, Fut>(name: &'static str, max_backoff: Duration, mut start: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut backoff = Backoff::new(max_backoff);
+    loop {
+        match start().await {
+            Ok(()) => return,
+            Err(e) => {
+                let wait = backoff.next();
+                let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+                tracing::error!(task = name, error = %chain.join(": "), restart_in_ms = wait.as_millis() as u64, "Task failed; starting it again");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
 /// Delivery attempts `run --once` makes before giving up.
 pub const ONCE_ATTEMPTS: u32 = 5;
 
@@ -528,5 +556,25 @@ mod tests {
         assert!(waits[10..].iter().any(|w| *w > Backoff::BASE));
         b.reset();
         assert!(b.next() <= Backoff::BASE);
+    }
+
+    #[test]
+    fn a_failing_task_is_started_again_until_it_ends_by_itself() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let starts = std::cell::Cell::new(0);
+        runtime.block_on(supervise("test", Duration::from_millis(5), || {
+            starts.set(starts.get() + 1);
+            let n = starts.get();
+            async move {
+                if n < 3 {
+                    anyhow::bail!("spool head unreadable (attempt {n})")
+                }
+                Ok(())
+            }
+        }));
+        assert_eq!(starts.get(), 3);
     }
 }

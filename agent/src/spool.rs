@@ -68,13 +68,20 @@ impl Spool {
                 "inventory_delta" => BodyKind::InventoryDelta,
                 "device_report" => BodyKind::DeviceReport,
                 // Leftover temporary files from a crash mid-write.
-                _ => {
+                "tmp" => {
                     let _ = fs::remove_file(item.path());
+                    continue;
+                }
+                // Not ours: left alone, said once.
+                _ => {
+                    tracing::warn!(path = %item.path().display(), "An unknown file in the spool directory is left alone");
                     continue;
                 }
             };
             let Ok(seq) = seq.parse() else { continue };
-            let len = item.metadata().map_err(io("stat", &item.path()))?.len();
+            // A report that cannot even be looked at is set aside when its
+            // turn comes (`peek`), not a reason to refuse the whole spool.
+            let len = item.metadata().map_or(0, |m| m.len());
             entries.push(Entry { seq, kind, len });
         }
         entries.sort_by_key(|e| e.seq);
@@ -171,21 +178,53 @@ impl Spool {
     }
 
     /// The oldest report and its body.
-    pub fn peek(&self) -> Result<Option<(Entry, Vec<u8>)>, SpoolError> {
-        let Some(entry) = self.entries.first() else {
-            return Ok(None);
-        };
-        let path = self.path_of(entry.seq, entry.kind);
-        let body = fs::read(&path).map_err(io("read", &path))?;
-        Ok(Some((entry.clone(), body)))
+    /// The oldest report and its body. A head that cannot be read (its file
+    /// deleted, or a directory or a dangling link in its place) is set aside
+    /// into `unreadable/` with an ERROR log, and the next one is taken: one
+    /// bad file never stops delivery.
+    pub fn peek(&mut self) -> Result<Option<(Entry, Vec<u8>)>, SpoolError> {
+        while let Some(entry) = self.entries.first().cloned() {
+            let path = self.path_of(entry.seq, entry.kind);
+            match fs::read(&path) {
+                Ok(body) => return Ok(Some((entry, body))),
+                Err(e) => {
+                    self.entries.remove(0);
+                    let kept = self.set_aside(&path);
+                    tracing::error!(
+                        seq = entry.seq,
+                        kind = entry.kind.as_str(),
+                        path = %path.display(),
+                        error = %e,
+                        kept_at = ?kept.as_ref().map(|p| p.display().to_string()),
+                        "A spooled report cannot be read; it is set aside and will not be sent"
+                    );
+                }
+            }
+        }
+        Ok(None)
     }
 
-    /// Removes a report once the collector acknowledged it.
+    /// Moves whatever is at `path` into `unreadable/`, if anything is.
+    fn set_aside(&self, path: &Path) -> Option<PathBuf> {
+        fs::symlink_metadata(path).ok()?;
+        let dir = self.dir.join("unreadable");
+        fs::create_dir_all(&dir).ok()?;
+        let to = dir.join(path.file_name()?);
+        fs::rename(path, &to).ok().map(|()| to)
+    }
+
+    /// Removes a report once the collector acknowledged it. A file already
+    /// gone is what removing wanted.
     pub fn remove(&mut self, seq: u64) -> Result<(), SpoolError> {
         if let Some(i) = self.entries.iter().position(|e| e.seq == seq) {
             let entry = self.entries.remove(i);
             let path = self.path_of(entry.seq, entry.kind);
-            fs::remove_file(&path).map_err(io("remove", &path))?;
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io("remove", &path)(e).into())
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -224,6 +263,43 @@ mod tests {
         assert_eq!((entry.seq, body.as_slice()), (1, &b"i1"[..]));
         spool.remove(1).unwrap();
         assert_eq!(spool.peek().unwrap().unwrap().0.seq, 2);
+    }
+
+    #[test]
+    fn an_unreadable_head_is_set_aside_and_the_rest_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        for seq in 1..=4 {
+            spool.push(seq, BodyKind::Metrics, b"m").unwrap();
+        }
+        // Deleted under the running agent; a directory; a dangling link.
+        let path = |seq: u64| dir.path().join(format!("{seq:020}.metrics"));
+        fs::remove_file(path(1)).unwrap();
+        fs::remove_file(path(2)).unwrap();
+        fs::create_dir(path(2)).unwrap();
+        fs::remove_file(path(3)).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), path(3)).unwrap();
+        let (entry, body) = spool.peek().unwrap().unwrap();
+        assert_eq!((entry.seq, body.as_slice()), (4, &b"m"[..]));
+        assert_eq!(spool.len(), 1);
+        let aside: Vec<String> = fs::read_dir(dir.path().join("unreadable"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            aside.len(),
+            2,
+            "the directory and the link, kept: {aside:?}"
+        );
+        // Removing a report whose file is already gone is no error.
+        fs::remove_file(path(4)).unwrap();
+        spool.remove(4).unwrap();
+        // Unknown files are left alone; a crash's temporary file is not.
+        fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        fs::write(dir.path().join("00000000000000000009.tmp"), "half").unwrap();
+        Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        assert!(dir.path().join("notes.txt").exists());
+        assert!(!dir.path().join("00000000000000000009.tmp").exists());
     }
 
     #[test]
