@@ -6,7 +6,11 @@
 //! order.
 //!
 //! Layout: one file per report in the spool directory, named
-//! `<seq, 20 digits>.<kind>` and holding the msgpack body. The envelope is
+//! `<seq, 20 digits>.<kind>` and holding the msgpack body sealed at spool
+//! time: `FSP1`, the SHA-256 of the body, then the body. A file whose body
+//! no longer matches its digest (a disk error, someone editing it) is set
+//! aside unsent, so nothing the agent did not measure reaches the
+//! collector. Files of older agents, without the seal, are read as they are. The envelope is
 //! signed at each send attempt (with a fresh send time), so a report that
 //! waited out a long outage is not refused for clock skew.
 //!
@@ -23,7 +27,38 @@ use std::path::{Path, PathBuf};
 
 use fathom_shared::envelope::BodyKind;
 
+use sha2::{Digest, Sha256};
+
 use crate::fsio::{fs_err as io, write_atomic, FsError};
+
+/// What a sealed spool file starts with.
+const SEAL: &[u8; 4] = b"FSP1";
+const SEAL_LEN: usize = SEAL.len() + 32;
+
+/// The body as a spool file holds it: sealed with its digest.
+fn seal(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SEAL_LEN + body.len());
+    out.extend_from_slice(SEAL);
+    out.extend_from_slice(&Sha256::digest(body));
+    out.extend_from_slice(body);
+    out
+}
+
+/// The body of a spool file, if its seal holds (or it has none: an older
+/// agent's file).
+fn unseal(mut file: Vec<u8>) -> Result<Vec<u8>, &'static str> {
+    if !file.starts_with(SEAL) {
+        return Ok(file);
+    }
+    if file.len() < SEAL_LEN {
+        return Err("it is shorter than its seal");
+    }
+    let body = file.split_off(SEAL_LEN);
+    if Sha256::digest(&body)[..] != file[SEAL.len()..] {
+        return Err("its body does not match the digest it was spooled with");
+    }
+    Ok(body)
+}
 
 /// One spooled report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +178,7 @@ impl Spool {
             dropped.push(entry.seq);
         }
         let path = self.path_of(seq, kind);
-        write_atomic(&path, body, 0o600)?;
+        write_atomic(&path, &seal(body), 0o600)?;
         self.entries.push(Entry { seq, kind, len });
         self.entries.sort_by_key(|e| e.seq);
         Ok(dropped)
@@ -185,7 +220,10 @@ impl Spool {
     pub fn peek(&mut self) -> Result<Option<(Entry, Vec<u8>)>, SpoolError> {
         while let Some(entry) = self.entries.first().cloned() {
             let path = self.path_of(entry.seq, entry.kind);
-            match fs::read(&path) {
+            let read = fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|file| unseal(file).map_err(str::to_owned));
+            match read {
                 Ok(body) => return Ok(Some((entry, body))),
                 Err(e) => {
                     self.entries.remove(0);
@@ -196,7 +234,7 @@ impl Spool {
                         path = %path.display(),
                         error = %e,
                         kept_at = ?kept.as_ref().map(|p| p.display().to_string()),
-                        "A spooled report cannot be read; it is set aside and will not be sent"
+                        "A spooled report cannot be read, or fails its checksum; it is set aside and will not be sent"
                     );
                 }
             }
@@ -242,7 +280,15 @@ impl Spool {
         let entry = self.entries.remove(i);
         let from = self.path_of(entry.seq, entry.kind);
         let to = rejected.join(from.file_name().unwrap());
-        fs::rename(&from, &to).map_err(io("move", &from))?;
+        // Kept as the bare body, for tools to decode; as it is if its seal
+        // does not hold.
+        match fs::read(&from).ok().and_then(|f| unseal(f).ok()) {
+            Some(body) => {
+                write_atomic(&to, &body, 0o600)?;
+                fs::remove_file(&from).map_err(io("remove", &from))?;
+            }
+            None => fs::rename(&from, &to).map_err(io("move", &from))?,
+        }
         Ok(to)
     }
 }
@@ -300,6 +346,33 @@ mod tests {
         Spool::open(dir.path(), 1 << 20, 100).unwrap();
         assert!(dir.path().join("notes.txt").exists());
         assert!(!dir.path().join("00000000000000000009.tmp").exists());
+    }
+
+    #[test]
+    fn a_report_changed_in_the_spool_is_never_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        let body = fathom_shared::codec::encode(&("memory_used_bytes", 1000u64)).unwrap();
+        spool.push(1, BodyKind::Metrics, &body).unwrap();
+        spool.push(2, BodyKind::Metrics, &body).unwrap();
+        // Still valid msgpack, another value: 1000 becomes 1001.
+        let path = dir.path().join(format!("{:020}.metrics", 1));
+        let mut file = fs::read(&path).unwrap();
+        *file.last_mut().unwrap() ^= 1;
+        fs::write(&path, file).unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        let (entry, read) = spool.peek().unwrap().unwrap();
+        assert_eq!((entry.seq, read), (2, body), "the changed one is skipped");
+        assert!(dir
+            .path()
+            .join("unreadable")
+            .join(path.file_name().unwrap())
+            .exists());
+        // An older agent's unsealed file is still delivered.
+        fs::write(dir.path().join(format!("{:020}.metrics", 3)), b"legacy").unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        spool.remove(2).unwrap();
+        assert_eq!(spool.peek().unwrap().unwrap().1, b"legacy");
     }
 
     #[test]
