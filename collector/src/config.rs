@@ -31,6 +31,7 @@ struct RawConfig {
     clock_skew_secs: Option<u64>,
     max_concurrent_reports: Option<usize>,
     report_records_days: Option<u64>,
+    store_sync: Option<String>,
     policy: Option<PathBuf>,
     webhook: Option<RawWebhook>,
     #[serde(default)]
@@ -97,6 +98,9 @@ pub struct CollectorConfig {
     pub metrics: MetricSettings,
     /// How outages are found.
     pub availability: AvailabilitySettings,
+    /// Whether an acknowledgement waits for stable storage (`fdatasync`
+    /// after sled's flush) or for the operating system only.
+    pub store_sync: crate::store::sled_store::Sync,
 }
 
 impl CollectorConfig {
@@ -114,6 +118,7 @@ impl CollectorConfig {
             webhook: None,
             metrics: MetricSettings::default(),
             availability: AvailabilitySettings::default(),
+            store_sync: crate::store::sled_store::Sync::Data,
         }
     }
 }
@@ -176,6 +181,16 @@ impl CollectorConfig {
                 "must be between 1 and 3650".into(),
             ));
         }
+        let store_sync = match raw.store_sync.as_deref() {
+            None | Some("fdatasync") => crate::store::sled_store::Sync::Data,
+            Some("none") => crate::store::sled_store::Sync::None,
+            Some(other) => {
+                return Err(invalid(
+                    "store_sync",
+                    format!("{other:?}: use \"fdatasync\" (the default) or \"none\""),
+                ))
+            }
+        };
         let policy = match &raw.policy {
             // A relative policy path is relative to the config file.
             Some(p) => {
@@ -239,6 +254,7 @@ impl CollectorConfig {
             clock_skew: Duration::from_secs(raw.clock_skew_secs.unwrap_or(DEFAULT_CLOCK_SKEW_SECS)),
             max_concurrent_reports,
             report_records_ms: report_records_days as i64 * DAY_MS,
+            store_sync,
         })
     }
 }

@@ -99,7 +99,7 @@ pub async fn start(
         .mode(0o700)
         .create(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let store = SledStore::open(&config.data_dir.join("cmdb"))?;
+    let store = SledStore::open_with(&config.data_dir.join("cmdb"), config.store_sync)?;
     let cmdb =
         Arc::new(Cmdb::new(store, config.policy.clone()).with_webhooks(config.webhook.is_some()));
     let tls = crate::tls::load_or_create(config.tls.as_ref(), &config.data_dir)?;

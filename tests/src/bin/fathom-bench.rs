@@ -44,10 +44,17 @@ fn main() {
         fathom_tests::rfc3339(fathom_tests::now_ms())
     );
     machine();
+    // `--only ingest`: the collector's ingest alone, without and with
+    // fdatasync before each acknowledgement, side by side.
+    if arg::<String>("--only").as_deref() == Some("ingest") {
+        ingest_section(reports, concurrency, "none");
+        ingest_section(reports, concurrency, "fdatasync");
+        return;
+    }
     inventory_section();
     daemon_rss_section();
     steady_state_section(steady_secs);
-    ingest_section(reports, concurrency);
+    ingest_section(reports, concurrency, "fdatasync");
 }
 
 fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -340,10 +347,10 @@ fn steady_state_section(secs: u64) {
     );
 }
 
-fn ingest_section(reports: usize, concurrency: usize) {
-    println!("### Collector ingest, durable acknowledgements\n");
+fn ingest_section(reports: usize, concurrency: usize, store_sync: &str) {
+    println!("### Collector ingest, durable acknowledgements (store_sync = {store_sync})\n");
     let collector = Arc::new(Collector::start_logging(
-        "max_concurrent_reports = 4096\n",
+        &format!("max_concurrent_reports = 4096\nstore_sync = \"{store_sync}\"\n"),
         "warn",
     ));
     let token = collector.create_token("1h", concurrency as u32);
