@@ -126,7 +126,7 @@ impl Value {
         )
     }
 
-    /// Text, as the issue asks: UTF-8 where valid (trailing NULs dropped),
+    /// Text: UTF-8 where valid (trailing NULs dropped),
     /// else colon-separated hex.
     pub fn text(&self) -> Option<String> {
         match self {

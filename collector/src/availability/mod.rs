@@ -1,4 +1,4 @@
-//! Availability management (issue 6, in progress): outage timelines and
+//! Availability management: outage timelines and
 //! the exact interval arithmetic service availability is computed with.
 //!
 //! - [`hours`]: agreed service hours, a weekly schedule in a time zone

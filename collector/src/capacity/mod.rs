@@ -1,4 +1,4 @@
-//! Capacity management (issue 6, in progress): every CI's utilization
+//! Capacity management: every CI's utilization
 //! series, and their analysis.
 //!
 //! - [`series`]: what is measured (series names, units, the samples a
