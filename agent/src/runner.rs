@@ -148,6 +148,9 @@ pub async fn run(
             result = deliverer => result?,
             () = &mut shutdown => {}
         }
+        // Past any number the deliverer gave out renumbering the spool.
+        let floor = spool.lock().unwrap().floor();
+        identity.advance_past(floor)?;
         return Ok(());
     }
 
@@ -364,8 +367,11 @@ fn enqueue(
     kind: BodyKind,
     body: &[u8],
 ) -> anyhow::Result<u64> {
+    let mut spool = spool.lock().unwrap();
+    // Above anything the deliverer renumbered after a lost counter.
+    identity.advance_past(spool.floor())?;
     let seq = identity.next_seq()?;
-    let dropped = spool.lock().unwrap().push(seq, kind, body)?;
+    let dropped = spool.push(seq, kind, body)?;
     tracing::debug!(
         seq,
         kind = kind.as_str(),
@@ -414,6 +420,7 @@ async fn enroll(
                 status,
                 code,
                 message,
+                ..
             } => {
                 bail!("the collector refused enrollment ({status} {code}): {message}")
             }
@@ -470,10 +477,29 @@ pub async fn deliver(
                 tracing::warn!(seq = entry.seq, error = %reason, retry_in_ms = wait.as_millis() as u64, spooled = spool.lock().unwrap().len(), "Delivery failed; will retry");
                 tokio::time::sleep(wait).await;
             }
+            // The collector holds reports up to `last` already: this
+            // agent's counter went back (a state directory restored from a
+            // backup). Resume above it rather than lose the spool. The
+            // answer comes over the pinned TLS connection, and the counter
+            // only ever moves forward.
+            SendOutcome::Rejected {
+                code,
+                last_seq: Some(last),
+                ..
+            } if code == "replay" && last >= entry.seq => {
+                let highest = spool.lock().unwrap().renumber_above(last)?;
+                tracing::warn!(
+                    seq = entry.seq,
+                    collector_last_seq = last,
+                    renumbered_up_to = highest,
+                    "The collector already holds this agent's reports up to a later sequence number (its counter went back, e.g. restored from a backup); the spooled reports are renumbered above it"
+                );
+            }
             SendOutcome::Rejected {
                 status,
                 code,
                 message,
+                ..
             } => {
                 let moved = spool.lock().unwrap().reject(entry.seq)?;
                 tracing::error!(seq = entry.seq, kind = entry.kind.as_str(), status, code = %code, error = %message, kept_at = %moved.display(), "Collector refused a report; it will not be resent");

@@ -82,6 +82,8 @@ pub struct Spool {
     max_bytes: u64,
     max_reports: usize,
     entries: Vec<Entry>,
+    /// The highest sequence number renumbering gave out.
+    floor: u64,
 }
 
 impl Spool {
@@ -125,6 +127,7 @@ impl Spool {
             max_bytes,
             max_reports,
             entries,
+            floor: 0,
         })
     }
 
@@ -265,6 +268,30 @@ impl Spool {
             }
         }
         Ok(())
+    }
+
+    /// The highest sequence number given to a report here, renumbered ones
+    /// included: the producer's counter never goes below it.
+    pub fn floor(&self) -> u64 {
+        self.floor.max(self.highest_seq().unwrap_or(0))
+    }
+
+    /// Gives every queued report a new sequence number above `last` (the
+    /// collector already holds reports up to it: this agent's counter went
+    /// back), in order, renaming their files. Returns the highest new one.
+    pub fn renumber_above(&mut self, last: u64) -> Result<u64, SpoolError> {
+        let mut next = last;
+        let mut renumbered = Vec::with_capacity(self.entries.len());
+        for entry in std::mem::take(&mut self.entries) {
+            next += 1;
+            let from = self.path_of(entry.seq, entry.kind);
+            let to = self.path_of(next, entry.kind);
+            fs::rename(&from, &to).map_err(io("renumber", &from))?;
+            renumbered.push(Entry { seq: next, ..entry });
+        }
+        self.entries = renumbered;
+        self.floor = self.floor.max(next);
+        Ok(next)
     }
 
     /// Moves a report the collector refused (a 4xx answer) out of the queue

@@ -42,6 +42,8 @@ pub enum SendOutcome {
         status: u16,
         code: String,
         message: String,
+        /// With `replay`: the last sequence the collector holds.
+        last_seq: Option<u64>,
     },
 }
 
@@ -114,6 +116,7 @@ impl Transport {
         let error: ErrorBody = serde_json::from_slice(&body).unwrap_or_else(|_| ErrorBody {
             code: "unknown".into(),
             message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            last_seq: None,
         });
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
             SendOutcome::Retryable(format!("collector answered {status}: {}", error.message))
@@ -122,6 +125,7 @@ impl Transport {
                 status: status.as_u16(),
                 code: error.code,
                 message: error.message,
+                last_seq: error.last_seq,
             }
         }
     }

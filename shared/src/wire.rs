@@ -799,6 +799,11 @@ pub enum AckOutcome {
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
+    /// With `replay`: the highest sequence number the collector holds for
+    /// this agent, so an agent whose counter went back (restored from a
+    /// backup) resumes above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
 }
 
 #[cfg(test)]

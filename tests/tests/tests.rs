@@ -970,3 +970,45 @@ fn token_and_agent_management_is_audited_and_enforced() {
         );
     }
 }
+
+/// An agent whose sequence counter went back (its state directory restored
+/// from an old backup) resumes above what the collector holds: its reports
+/// are renumbered, not lost as replays, and both sides log it.
+#[test]
+fn a_lost_sequence_counter_resumes_above_the_collectors() {
+    let collector = Collector::start();
+    let (agent, _root, key) = enrolled(&collector);
+    let id = AgentId::from_public_key(&key.verifying_key().to_bytes());
+    for _ in 0..2 {
+        assert!(agent.run_once(None).status.success());
+    }
+    let before = agent_json(&collector, id);
+    let last = before["last_seq"].as_u64().unwrap();
+    assert!(last >= 4, "{before}");
+    // The backup held an old counter.
+    std::fs::write(agent.state_dir().join("seq"), "1").unwrap();
+    let out = agent.run_once(None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("renumbered"), "{}", stderr(&out));
+    assert!(agent.spooled() == 0, "everything delivered");
+    let after = agent_json(&collector, id);
+    assert_eq!(
+        after["reports_received"].as_u64().unwrap(),
+        before["reports_received"].as_u64().unwrap() + 2,
+        "the inventory and the metrics of this run, stored: {after}"
+    );
+    assert!(after["last_seq"].as_u64().unwrap() > last);
+    // The counter itself moved past them: the next run needs no renumbering.
+    let seq: u64 = std::fs::read_to_string(agent.state_dir().join("seq"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(seq >= after["last_seq"].as_u64().unwrap(), "seq file {seq}");
+    let out = agent.run_once(None);
+    assert!(!stderr(&out).contains("renumbered"), "{}", stderr(&out));
+    assert!(
+        collector.log().contains("told the last sequence"),
+        "the collector said so too"
+    );
+}

@@ -95,6 +95,7 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
         &ErrorBody {
             code: code.to_owned(),
             message: message.into(),
+            last_seq: None,
         },
     )
 }
@@ -369,6 +370,18 @@ fn ingest_error(e: &IngestError) -> Answer {
     };
     if status.is_server_error() {
         tracing::error!(error = %message, "Report could not be stored");
+    } else if let IngestError::Refused(Refusal::Replay { seq, last }) = e {
+        // Either a replay, or an agent whose counter went back: it is
+        // told where to resume.
+        tracing::warn!(seq, last_seq = last, error = %message, "Report refused as a replay; the agent is told the last sequence held");
+        return json(
+            status,
+            &ErrorBody {
+                code: code.to_owned(),
+                message,
+                last_seq: Some(*last),
+            },
+        );
     } else {
         tracing::info!(code, error = %message, "Report refused");
     }
