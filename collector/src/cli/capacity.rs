@@ -6,6 +6,7 @@ use clap::Subcommand;
 use super::chart::{self, Chart};
 use super::client::Client;
 use super::cmdb::CiRef;
+use super::render::html_escape as escape;
 use super::{print_json, render};
 use crate::api::{PointsView, QueryView, SeriesView};
 use crate::capacity::series::Unit;
@@ -284,13 +285,6 @@ fn pending_changes(plan: &CapacityPlan) -> Vec<String> {
         }
     }
     out
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A service's chart: its tightest member's share of critical, hour by

@@ -7,6 +7,8 @@
 
 use std::fmt::Write;
 
+use super::render::html_escape as escape;
+
 /// A line to draw: its points (Unix ms, value), CSS class and colour.
 #[derive(Debug)]
 pub struct Line<'a> {
@@ -237,13 +239,6 @@ pub fn time_ticks(from_ms: i64, to_ms: i64) -> Vec<(i64, String)> {
         at += step;
     }
     ticks
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]

@@ -67,6 +67,16 @@ pub fn clean_text(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Text for HTML and SVG, inside elements or either kind of quoted
+/// attribute.
+pub fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 /// A value in double quotes, cleaned: `"1.24.0-1"`.
 pub fn quoted(text: &str) -> String {
     format!("\"{}\"", clean(text))
