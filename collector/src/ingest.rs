@@ -40,6 +40,8 @@ pub enum IngestError {
     ClockSkew { skew_ms: i64, allowed_ms: i64 },
     #[error("undecodable body")]
     Body(#[source] CodecError),
+    #[error("the report is too large to take")]
+    TooManyItems(#[source] fathom_shared::wire::TooManyItems),
     #[error("inventory delta is not well formed")]
     BadDelta(#[source] DeltaError),
     #[error("device report is not well formed")]
@@ -116,14 +118,23 @@ impl<S: Store> Ingest<S> {
                 public_key: header.public_key,
                 body: codec::decode(&verified).map_err(IngestError::Body)?,
             },
-            BodyKind::Inventory => Report::Inventory(Box::new(
-                codec::decode(&verified).map_err(IngestError::Body)?,
-            )),
+            BodyKind::Inventory => {
+                let inventory: fathom_shared::wire::Inventory =
+                    codec::decode(&verified).map_err(IngestError::Body)?;
+                inventory
+                    .check_limits()
+                    .map_err(IngestError::TooManyItems)?;
+                Report::Inventory(Box::new(inventory))
+            }
             BodyKind::Metrics => {
-                Report::Metrics(codec::decode(&verified).map_err(IngestError::Body)?)
+                let metrics: fathom_shared::wire::Metrics =
+                    codec::decode(&verified).map_err(IngestError::Body)?;
+                metrics.check_limits().map_err(IngestError::TooManyItems)?;
+                Report::Metrics(metrics)
             }
             BodyKind::InventoryDelta => {
                 let delta: InventoryDelta = codec::decode(&verified).map_err(IngestError::Body)?;
+                delta.check_limits().map_err(IngestError::TooManyItems)?;
                 delta.validate().map_err(IngestError::BadDelta)?;
                 Report::InventoryDelta(Box::new(delta))
             }

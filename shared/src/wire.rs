@@ -639,6 +639,103 @@ pub struct ProbeError {
     pub message: String,
 }
 
+/// A report holding more items in a section than any real host has: it is
+/// refused before reconciliation, naming the section, so one enrolled
+/// agent cannot stall the collector with a flood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("section {section} holds {count} items; at most {max} are taken")]
+pub struct TooManyItems {
+    pub section: &'static str,
+    pub count: usize,
+    pub max: usize,
+}
+
+/// The most items a report's section may hold, per section. Generous: ten
+/// times what a large real host reports.
+pub const MAX_ITEMS: [(&str, usize); 13] = [
+    ("packages", 200_000),
+    ("files", 10_000),
+    ("filesystems", 4_096),
+    ("interfaces", 16_384),
+    ("block_devices", 4_096),
+    ("units", 50_000),
+    ("listeners", 50_000),
+    ("users", 100_000),
+    ("groups", 100_000),
+    ("kernel_modules", 10_000),
+    ("memory_modules", 1_024),
+    ("gpus", 256),
+    ("containers", 20_000),
+];
+
+fn limit(section: &'static str) -> usize {
+    MAX_ITEMS
+        .iter()
+        .find(|(s, _)| *s == section)
+        .map_or(usize::MAX, |(_, n)| *n)
+}
+
+fn check(section: &'static str, count: usize) -> Result<(), TooManyItems> {
+    let max = limit(section);
+    if count > max {
+        return Err(TooManyItems {
+            section,
+            count,
+            max,
+        });
+    }
+    Ok(())
+}
+
+impl Inventory {
+    /// Checks every section against [`MAX_ITEMS`].
+    pub fn check_limits(&self) -> Result<(), TooManyItems> {
+        let len = |v: Option<usize>| v.unwrap_or(0);
+        check("packages", len(self.packages.as_ref().map(Vec::len)))?;
+        check("files", len(self.files.as_ref().map(Vec::len)))?;
+        check("filesystems", len(self.filesystems.as_ref().map(Vec::len)))?;
+        check("interfaces", len(self.interfaces.as_ref().map(Vec::len)))?;
+        check(
+            "block_devices",
+            len(self.block_devices.as_ref().map(Vec::len)),
+        )?;
+        check("units", len(self.units.as_ref().map(Vec::len)))?;
+        check("listeners", len(self.listeners.as_ref().map(Vec::len)))?;
+        check("users", len(self.users.as_ref().map(Vec::len)))?;
+        check("groups", len(self.groups.as_ref().map(Vec::len)))?;
+        check(
+            "kernel_modules",
+            len(self.kernel_modules.as_ref().map(Vec::len)),
+        )?;
+        check(
+            "memory_modules",
+            len(self.memory_modules.as_ref().map(Vec::len)),
+        )?;
+        check("gpus", len(self.gpus.as_ref().map(Vec::len)))?;
+        check("containers", len(self.containers.as_ref().map(Vec::len)))?;
+        Ok(())
+    }
+}
+
+impl InventoryDelta {
+    /// Checks the delta's sections, and its package changes as packages.
+    pub fn check_limits(&self) -> Result<(), TooManyItems> {
+        self.inventory.check_limits()?;
+        if let Some(c) = &self.packages_changed {
+            check("packages", c.upsert.len() + c.remove.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl Metrics {
+    /// Checks the per-filesystem and per-interface figures.
+    pub fn check_limits(&self) -> Result<(), TooManyItems> {
+        check("filesystems", self.filesystems.len())?;
+        check("interfaces", self.interfaces.len())
+    }
+}
+
 /// One sample of utilisation figures.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metrics {
@@ -809,6 +906,33 @@ pub struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_section_has_a_limit_and_it_is_checked() {
+        let mut inventory = Inventory {
+            packages: Some(vec![Package::default(); 3]),
+            ..Inventory::default()
+        };
+        assert!(inventory.check_limits().is_ok());
+        inventory.gpus = Some(vec![Gpu::default(); 257]);
+        let err = inventory.check_limits().unwrap_err();
+        assert_eq!((err.section, err.count, err.max), ("gpus", 257, 256));
+        assert!(err.to_string().contains("gpus"), "{err}");
+        // Every section an inventory can carry has a limit.
+        for section in Inventory::SECTIONS {
+            if *section != "hardware" && *section != "dmi" && *section != "virtualization" {
+                assert!(
+                    MAX_ITEMS.iter().any(|(s, _)| s == section),
+                    "no limit for {section}"
+                );
+            }
+        }
+        let metrics = Metrics {
+            interfaces: vec![InterfaceCounters::default(); 16_385],
+            ..Metrics::default()
+        };
+        assert_eq!(metrics.check_limits().unwrap_err().section, "interfaces");
+    }
     use crate::codec;
     use crate::envelope::{seal, BodyKind, UnverifiedEnvelope};
 

@@ -342,6 +342,32 @@ fn forged_replayed_tampered_oversized_and_garbage_reports_are_refused() {
         })
         .unwrap(),
     );
+    // More items in a section than any host has: refused before
+    // reconciliation, naming the section.
+    let flood = seal(
+        &key,
+        BodyKind::Inventory,
+        next + 1,
+        now_ms(),
+        &codec::encode(&Inventory {
+            kernel_modules: Some((0..10_001).map(|i| format!("m{i}")).collect()),
+            ..Inventory::default()
+        })
+        .unwrap(),
+    );
+    let (status, answer) = collector.post_raw(&flood);
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("too_many_items")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("kernel_modules"),
+        "{answer}"
+    );
     let (status, answer) = collector.post_raw(&odd_delta);
     assert_eq!((status, answer["code"].as_str()), (422, Some("bad_delta")));
     assert!(

@@ -360,6 +360,7 @@ fn ingest_error(e: &IngestError) -> Answer {
         IngestError::ClockSkew { .. } => (StatusCode::BAD_REQUEST, "clock_skew"),
         IngestError::Body(_) => (StatusCode::BAD_REQUEST, "bad_body"),
         IngestError::BadDelta(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_delta"),
+        IngestError::TooManyItems(_) => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_items"),
         IngestError::BadDevice(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_device_report"),
         IngestError::Refused(Refusal::Replay { .. }) => (StatusCode::CONFLICT, "replay"),
         IngestError::Refused(Refusal::TokenInvalid) => (StatusCode::UNAUTHORIZED, "token_invalid"),
