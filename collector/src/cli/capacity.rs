@@ -163,7 +163,7 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
         let f = |v: f64| format_value(l.unit, v);
         vec![
             l.ci.to_string(),
-            render::clean(&l.ci_name).into_owned(),
+            l.ci_name.clone(),
             l.series.clone(),
             now_cell(l),
             l.p95.map_or_else(|| "-".into(), f),

@@ -2077,7 +2077,7 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
                     vec![
                         format!("{}#{}", r.audit, r.number),
                         d.ci.map_or("-".into(), |c| c.to_string()),
-                        render::clean(&d.description).into_owned(),
+                        d.description.clone(),
                         d.owner.clone().unwrap_or_else(|| "-".into()),
                         d.due_ms.map_or("-".into(), |t| {
                             let overdue = d.closed.is_none() && t < now;
@@ -2642,14 +2642,12 @@ pub async fn exchange_export(
                 .cis
                 .iter()
                 .map(|c| {
-                    let opt = |v: &Option<String>| {
-                        v.as_deref()
-                            .map_or_else(|| "-".into(), |v| render::clean(v).into_owned())
-                    };
+                    let opt =
+                        |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), str::to_owned);
                     vec![
                         c.id.map_or_else(|| "-".into(), |i| i.to_string()),
                         c.class.clone(),
-                        render::clean(&c.name).into_owned(),
+                        c.name.clone(),
                         opt(&c.status),
                         opt(&c.owner),
                         opt(&c.location),
@@ -2760,7 +2758,7 @@ pub async fn exchange_import(
             .map(|c| {
                 vec![
                     c.ci.to_string(),
-                    render::clean(&c.name).into_owned(),
+                    c.name.clone(),
                     c.field.clone(),
                     shown(&c.old),
                     shown(&c.new),

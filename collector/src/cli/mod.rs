@@ -402,17 +402,17 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                 .map(|a| {
                     vec![
                         a.agent_id.to_string(),
-                        render::clean(&a.hostname).into_owned(),
-                        render::clean(&a.agent_version).into_owned(),
+                        a.hostname.clone(),
+                        a.agent_version.clone(),
                         format!("{:?}", a.status).to_lowercase(),
                         a.ci_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                         a.reports_received.to_string(),
                         render::time(a.last_seen_ms),
                         match a.probe_errors.as_slice() {
                             [] => "-".into(),
-                            [one] => render::clean(one).into_owned(),
+                            [one] => one.clone(),
                             [first, rest @ ..] => {
-                                format!("{} (+{} more)", render::clean(first), rest.len())
+                                format!("{first} (+{} more)", rest.len())
                             }
                         },
                     ]
@@ -467,7 +467,7 @@ pub fn describe_section(ci: &CiRecord, section: &str) -> String {
         .attributes
         .iter()
         .filter(|(k, _)| crate::control::attributes::section_of(k) == section)
-        .map(|(k, v)| vec![k.clone(), render::clean(v).into_owned()])
+        .map(|(k, v)| vec![k.clone(), v.clone()])
         .collect();
     if rows.is_empty() {
         let names: std::collections::BTreeSet<&str> = ci
@@ -562,7 +562,7 @@ fn describe_header(ci: &CiRecord) -> String {
             }
             continue;
         }
-        rows.push(vec![format!("  {k}"), render::clean(v).into_owned()]);
+        rows.push(vec![format!("  {k}"), v.clone()]);
     }
     out.push_str(
         &render::table(&["", ""], &rows)

@@ -462,15 +462,31 @@ impl<S: Store> Cmdb<S> {
             .collect();
         let names: Vec<&str> = thresholded.iter().map(|(n, ..)| n.as_str()).collect();
         let settings = store.settings();
-        // Each of the CI's blocks decoded once for all its series; far
-        // enough back to find where a stopped series stopped.
+        // Each of the CI's blocks decoded once for all its series: the last
+        // quarter of an hour, and only for series silent in it, back far
+        // enough to find where they stopped.
         let mut recent = store.points_of(
             ci,
             &names,
             Tier::FiveMinute,
-            now_ms - settings.retire_after_ms.max(15 * MINUTE_MS),
+            now_ms - 15 * MINUTE_MS,
             now_ms + 1,
         )?;
+        let silent: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| recent.get(*n).is_none_or(Vec::is_empty))
+            .collect();
+        if !silent.is_empty() {
+            let back = store.points_of(
+                ci,
+                &silent,
+                Tier::FiveMinute,
+                now_ms - settings.retire_after_ms.max(15 * MINUTE_MS),
+                now_ms + 1,
+            )?;
+            recent.extend(back);
+        }
         let mut hourly_of =
             store.points_of(ci, &names, Tier::Hour, now_ms - history_ms, now_ms + 1)?;
         let mut out = Vec::new();

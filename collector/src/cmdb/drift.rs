@@ -116,15 +116,22 @@ impl DriftRecord {
     }
 
     /// Records a sighting and the decision taken on it: the explanation
-    /// shown is always the latest observation's; the one it replaces is
-    /// kept in `earlier`. Returns whether the value differs from the last.
+    /// shown is always the latest observation's. One made for another value,
+    /// kind or verdict is kept in `earlier`; the same value seen again only
+    /// refreshes it (its explanation names when it was observed). Returns
+    /// whether the value differs from the last.
     pub fn observe_decided(
         &mut self,
         observation: Observation,
         kind: ChangeKind,
         decision: &Decision,
     ) -> bool {
-        if kind != self.kind || *decision != self.decision {
+        let replaced = kind != self.kind
+            || observation.value != self.discovered
+            || decision.verdict != self.decision.verdict
+            || decision.policy_rule != self.decision.policy_rule;
+        let previous = std::mem::replace(&mut self.decision, decision.clone());
+        if replaced {
             if self.earlier.len() >= MAX_OBSERVATIONS {
                 self.earlier.remove(0);
             }
@@ -132,7 +139,7 @@ impl DriftRecord {
                 until_ms: self.last_seen_ms,
                 value: self.discovered.clone(),
                 kind: self.kind,
-                decision: std::mem::replace(&mut self.decision, decision.clone()),
+                decision: previous,
             });
             self.kind = kind;
         }

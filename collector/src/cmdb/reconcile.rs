@@ -1697,6 +1697,10 @@ mod tests {
         assert_eq!(d.earlier.len(), 1);
         assert_eq!(d.earlier[0].kind, ChangeKind::Modified);
         assert_eq!(d.earlier[0].value.as_deref(), Some("1.24.0-1"));
+        // The same removal seen again keeps no copy of its own explanation.
+        f.report(&[("curl", "7.88.1-10")], NOON + 3000);
+        let d = f.cmdb.drift(drift).unwrap().unwrap();
+        assert_eq!((d.earlier.len(), d.observation_count), (1, 3));
     }
 
     #[test]
