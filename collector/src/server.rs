@@ -25,6 +25,9 @@ use crate::ingest::Ingest;
 use crate::store::sled_store::SledStore;
 use fathom_agent::config::ConfigError;
 
+/// How long stopping waits for the last flush.
+pub const FINAL_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A running collector.
 #[derive(Debug)]
 pub struct Collector {
@@ -51,11 +54,22 @@ impl Collector {
     }
 
     /// Waits until the server has stopped (after its shutdown future resolved)
-    /// and everything is flushed.
+    /// and everything is flushed. A store that cannot be flushed (a full
+    /// disk, a hung device) fails the stop after [`FINAL_FLUSH_WAIT`]
+    /// instead of holding it: what it held was never acknowledged.
     pub async fn stopped(self) -> anyhow::Result<()> {
         self.task.await?;
         let cmdb = self.cmdb.clone();
-        tokio::task::spawn_blocking(move || cmdb.flush()).await??;
+        let flush = tokio::task::spawn_blocking(move || cmdb.flush());
+        match tokio::time::timeout(FINAL_FLUSH_WAIT, flush).await {
+            Ok(flushed) => {
+                flushed?.context("the final flush failed; unacknowledged writes are dropped")?
+            }
+            Err(_) => anyhow::bail!(
+                "the final flush did not finish within {} s; unacknowledged writes are dropped",
+                FINAL_FLUSH_WAIT.as_secs()
+            ),
+        }
         Ok(())
     }
 }

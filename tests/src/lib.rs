@@ -185,6 +185,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[derive(Debug)]
 pub struct Collector {
     pub dir: tempfile::TempDir,
+    data: PathBuf,
     pub port: u16,
     child: Option<Child>,
     log_filter: &'static str,
@@ -209,14 +210,35 @@ impl Collector {
     /// logging of every request would be what they measure.
     pub fn start_logging(extra: &str, log_filter: &'static str) -> Collector {
         let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Self::start_in(dir, data, extra, log_filter)
+    }
+
+    /// Starts with its store in `data` (a filesystem a test made, say).
+    pub fn start_at(data: &Path, extra: &str) -> Collector {
+        Self::start_in(
+            tempfile::tempdir().unwrap(),
+            data.to_owned(),
+            extra,
+            "debug",
+        )
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        data: PathBuf,
+        extra: &str,
+        log_filter: &'static str,
+    ) -> Collector {
         let port = free_port();
         let config = format!(
             "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{extra}",
-            dir.path().join("data").display()
+            data.display()
         );
         std::fs::write(dir.path().join("collector.toml"), config).unwrap();
         let mut c = Collector {
             dir,
+            data,
             port,
             child: None,
             log_filter,
@@ -229,7 +251,7 @@ impl Collector {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 
     pub fn url(&self) -> String {
@@ -283,6 +305,55 @@ impl Collector {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("collector.log")).unwrap_or_default()
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it, at most
+    /// `within`; panics if it is still running then.
+    pub fn stop(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > within {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the collector ignored SIGTERM for {within:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `GET /v1/health`: (status, JSON answer).
+    pub fn health(&self) -> (u16, Value) {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(client_config(&Trust::Pinned(self.fingerprint)).unwrap())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let url = format!("{}v1/health", self.url());
+        runtime().block_on(async move {
+            match client.get(url).send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let bytes = r.bytes().await.unwrap_or_default();
+                    (
+                        status,
+                        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    )
+                }
+                Err(e) => (0, Value::String(e.to_string())),
+            }
+        })
     }
 
     /// Kills the process without letting it shut down cleanly.

@@ -15,6 +15,7 @@ use serde_json::Value;
 mod capacity;
 mod change_control;
 mod docs;
+mod faults;
 mod snmp;
 
 fn stderr(out: &std::process::Output) -> String {

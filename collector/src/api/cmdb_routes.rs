@@ -70,6 +70,8 @@ pub(super) struct Request<'a> {
     pub query: &'a [(String, String)],
     pub body: &'a [u8],
     pub actor: &'a Actor,
+    /// Taken before any write this request makes.
+    pub begun: crate::commit::Begun,
 }
 
 impl Request<'_> {
@@ -192,7 +194,7 @@ pub(super) async fn route<S: Store>(
     macro_rules! write {
         ($status:expr, $value:expr) => {{
             let value = $value.map_err(action_error)?;
-            durable(api).await?;
+            durable(api, r.begun).await?;
             json($status, &value)
         }};
     }
@@ -598,7 +600,7 @@ pub(super) async fn route<S: Store>(
                 .import(actor, &i.document, &i.reason, i.dry_run, now)
                 .map_err(action_error)?;
             if !i.dry_run {
-                durable(api).await?;
+                durable(api, r.begun).await?;
             }
             json(StatusCode::OK, &report)
         }

@@ -202,7 +202,14 @@ async fn route<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, peer: Socket
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let answer = match (&method, segments.as_slice()) {
         (&Method::GET, ["v1", "health"]) => {
-            json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+            // Ready when the store takes writes; otherwise 503 with why.
+            let health = api.commit.health();
+            let status = if health.is_ok() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json(status, &health)
         }
         (&Method::POST, ["v1", "reports"]) => report(api, req).await,
         (_, ["v1", ..]) => operator(api, req, &method, &segments).await,
@@ -327,15 +334,26 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
         Ok(b) => b,
         Err(refused) => return refused.answer(),
     };
+    // While the store cannot be written, say so without work or a log
+    // line per report; `/v1/health` and the flusher's one line say why.
+    if let Err(e) = api.commit.check_writable() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
+    }
+    let begun = api.commit.begin();
     // Inline on the worker, not `spawn_blocking`: ingest is a signature check
     // and an in-memory transaction (tens of microseconds, no disk wait; the
     // flush happens in the flusher task), and the hand-off to the blocking
     // pool cost more than the work itself under load.
     let ack = match api.ingest.ingest(&bytes, now_ms()) {
         Ok(ack) => ack,
-        Err(e) => return ingest_error(&e),
+        Err(e) => {
+            if matches!(e, IngestError::Store(_)) {
+                api.commit.suspect();
+            }
+            return ingest_error(&e);
+        }
     };
-    if let Err(refused) = durable(api).await {
+    if let Err(refused) = durable(api, begun).await {
         return refused.answer();
     }
     tracing::debug!(agent_id = %ack.agent_id, seq = ack.seq, outcome = ?ack.outcome, "Report acknowledged");
@@ -454,6 +472,12 @@ async fn operator_inner<S: Store>(
             .into_owned()
             .collect();
     let body = read_body(req, MAX_OPERATOR_BODY).await?;
+    if method != Method::GET {
+        api.commit
+            .check_writable()
+            .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
+    }
+    let begun = api.commit.begin();
     let actor = Actor::Operator {
         name: operator.name.clone(),
         role,
@@ -464,6 +488,7 @@ async fn operator_inner<S: Store>(
         query: &query,
         body: &body,
         actor: &actor,
+        begun,
     };
     if let Some(answer) = cmdb_routes::route(api, &request, &need).await? {
         return Ok(answer);
@@ -489,7 +514,7 @@ async fn operator_inner<S: Store>(
             let (secret, record) = cmdb
                 .issue_enrollment_token(&actor, ttl_ms, request.uses, now_ms())
                 .map_err(cmdb_routes::action_error)?;
-            durable(api).await?;
+            durable(api, begun).await?;
             tracing::info!(token_id = %record.id, uses = record.uses_total, expires_at_ms = record.expires_at_ms, "Enrollment token created");
             json(
                 StatusCode::CREATED,
@@ -525,7 +550,7 @@ async fn operator_inner<S: Store>(
             let (secret, view) = cmdb
                 .issue_operator_token(&actor, &request.name, request.role, ttl_ms, now_ms())
                 .map_err(cmdb_routes::action_error)?;
-            durable(api).await?;
+            durable(api, begun).await?;
             tracing::info!(name = %request.name, role = ?request.role, id = %view.id, "Operator token created");
             json(
                 StatusCode::CREATED,
@@ -550,7 +575,7 @@ async fn operator_inner<S: Store>(
             let view = cmdb
                 .revoke_operator_token(&actor, id, now_ms())
                 .map_err(cmdb_routes::action_error)?;
-            durable(api).await?;
+            durable(api, begun).await?;
             tracing::info!(id = %view.id, name = %view.name, "Operator token revoked");
             json(StatusCode::OK, &view)
         }
@@ -559,7 +584,7 @@ async fn operator_inner<S: Store>(
             let record = cmdb
                 .revoke_enrollment_token(&actor, id, now_ms())
                 .map_err(cmdb_routes::action_error)?;
-            durable(api).await?;
+            durable(api, begun).await?;
             tracing::info!(token_id = %record.id, "Enrollment token revoked");
             json(StatusCode::OK, &record)
         }
@@ -577,7 +602,7 @@ async fn operator_inner<S: Store>(
             let agent = cmdb
                 .revoke_agent(&actor, id, now_ms())
                 .map_err(cmdb_routes::action_error)?;
-            durable(api).await?;
+            durable(api, begun).await?;
             tracing::info!(agent_id = %id, "Agent revoked");
             json(StatusCode::OK, &agent)
         }
@@ -604,9 +629,12 @@ pub(crate) fn parse_request<T: serde::de::DeserializeOwned>(
 
 /// Waits until every write so far is on disk; a failed flush is a 503, which
 /// the caller may retry.
-pub(crate) async fn durable<S: Store>(api: &Api<S>) -> Result<(), Refused> {
+pub(crate) async fn durable<S: Store>(
+    api: &Api<S>,
+    begun: crate::commit::Begun,
+) -> Result<(), Refused> {
     api.commit
-        .durable()
+        .durable(begun)
         .await
         .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
     if let Some(w) = &api.webhook {

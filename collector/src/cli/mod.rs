@@ -65,14 +65,18 @@ pub fn collector_main() -> ExitCode {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
                     .build()?;
-                runtime.block_on(async {
+                let result = runtime.block_on(async {
                     let collector = crate::server::start(&config, async {
                         let signal = fathom_agent::cli::shutdown_signal().await;
                         tracing::info!(signal, "Shutdown requested");
                     })
                     .await?;
                     collector.stopped().await
-                })
+                });
+                // A flush stuck in the kernel must not hold the exit: the
+                // runtime would otherwise wait for its thread forever.
+                runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+                result
             }),
         CollectorCommand::ValidateConfig { config: path } => CollectorConfig::from_file(&path)
             .and_then(|config| crate::server::preflight(&config, &path))

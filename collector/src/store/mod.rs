@@ -262,4 +262,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes everything written so far durable. Blocking.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Makes the store usable again after a failed flush, dropping what
+    /// was written since the last successful one (nothing of it was
+    /// acknowledged). Blocking; an error means it is still unusable.
+    fn recover(&self) -> Result<(), StoreError>;
 }

@@ -24,33 +24,19 @@ pub enum Sync {
 #[derive(Debug)]
 struct DataFile {
     file: std::fs::File,
-    syncs: std::sync::atomic::AtomicU64,
 }
 
-#[derive(Debug, Clone)]
-pub struct SledStore {
+/// One open database: what a failure may force us to drop and open again.
+#[derive(Debug)]
+struct Engine {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     /// `None` under `Sync::None`.
-    data: Option<std::sync::Arc<DataFile>>,
-    /// One writing transaction at a time. sled's transactions are optimistic
-    /// and spin (`sched_yield`) when they collide; with every report touching
-    /// its agent's record, queueing writers here measured 20% faster than
-    /// letting them collide, and sled serializes commits anyway.
-    writer: std::sync::Arc<std::sync::Mutex<()>>,
+    data: Option<DataFile>,
 }
 
-fn engine(e: sled::Error) -> StoreError {
-    StoreError::Engine(Box::new(e))
-}
-
-impl SledStore {
-    /// Opens the store whose acknowledgements wait for stable storage.
-    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
-        Self::open_with(path, Sync::Data)
-    }
-
-    pub fn open_with(path: &Path, sync: Sync) -> Result<SledStore, StoreError> {
+impl Engine {
+    fn open(path: &Path, sync: Sync) -> Result<Engine, StoreError> {
         let config = sled::Config::new()
             .path(path)
             // Durability comes from explicit flushes before every
@@ -80,7 +66,7 @@ impl SledStore {
             .iter()
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(engine)?;
+            .map_err(engine_error)?;
         let data = match sync {
             Sync::None => None,
             Sync::Data => {
@@ -89,29 +75,64 @@ impl SledStore {
                     path: file_path,
                     source: Box::new(e),
                 })?;
-                Some(std::sync::Arc::new(DataFile {
-                    file,
-                    syncs: Default::default(),
-                }))
+                Some(DataFile { file })
             }
         };
+        Ok(Engine { db, trees, data })
+    }
+
+    fn tree(&self, table: Table) -> &sled::Tree {
+        &self.trees[table.index()]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    path: std::sync::Arc<std::path::PathBuf>,
+    sync: Sync,
+    /// `None` only while [`Store::recover`] swaps databases.
+    engine: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<Engine>>>>,
+    syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// One writing transaction at a time. sled's transactions are optimistic
+    /// and spin (`sched_yield`) when they collide; with every report touching
+    /// its agent's record, queueing writers here measured 20% faster than
+    /// letting them collide, and sled serializes commits anyway.
+    writer: std::sync::Arc<std::sync::Mutex<()>>,
+}
+
+fn engine_error(e: sled::Error) -> StoreError {
+    StoreError::Engine(Box::new(e))
+}
+
+impl SledStore {
+    /// Opens the store whose acknowledgements wait for stable storage.
+    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        Self::open_with(path, Sync::Data)
+    }
+
+    pub fn open_with(path: &Path, sync: Sync) -> Result<SledStore, StoreError> {
+        let engine = Engine::open(path, sync)?;
         Ok(SledStore {
-            db,
-            trees,
-            data,
+            path: std::sync::Arc::new(path.to_owned()),
+            sync,
+            engine: std::sync::Arc::new(std::sync::RwLock::new(Some(std::sync::Arc::new(engine)))),
+            syncs: Default::default(),
             writer: Default::default(),
         })
     }
 
     /// How many times a flush synced the data file to stable storage.
     pub fn data_syncs(&self) -> u64 {
-        self.data
-            .as_ref()
-            .map_or(0, |d| d.syncs.load(std::sync::atomic::Ordering::Relaxed))
+        self.syncs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn tree(&self, table: Table) -> &sled::Tree {
-        &self.trees[table.index()]
+    /// The open database; an error while [`Store::recover`] swaps it.
+    fn engine(&self) -> Result<std::sync::Arc<Engine>, StoreError> {
+        self.engine
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Engine("the store is being reopened after a failure".into()))
     }
 }
 
@@ -166,12 +187,13 @@ impl Store for SledStore {
         tables: &[Table],
         body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>,
     ) -> Result<R, TransactionError<E>> {
+        let engine = self.engine()?;
         let mut slot = [None; Table::ALL.len()];
         let mut trees = Vec::with_capacity(tables.len());
         for t in tables {
             if slot[t.index()].is_none() {
                 slot[t.index()] = Some(trees.len());
-                trees.push(self.tree(*t).clone());
+                trees.push(engine.tree(*t).clone());
             }
         }
         // A poisoned lock only means another writer panicked mid-transaction;
@@ -188,55 +210,88 @@ impl Store for SledStore {
         });
         result.map_err(|e| match e {
             sled::transaction::TransactionError::Abort(e) => TransactionError::Aborted(e),
-            sled::transaction::TransactionError::Storage(e) => TransactionError::Store(engine(e)),
+            sled::transaction::TransactionError::Storage(e) => {
+                TransactionError::Store(engine_error(e))
+            }
         })
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.tree(table)
+        self.engine()?
+            .tree(table)
             .get(key)
             .map(|v| v.map(|v| v.to_vec()))
-            .map_err(engine)
+            .map_err(engine_error)
     }
 
     fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError> {
-        self.tree(table)
+        self.engine()?
+            .tree(table)
             .scan_prefix(prefix)
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
             .collect::<Result<_, _>>()
-            .map_err(engine)
+            .map_err(engine_error)
     }
 
     fn scan_from(&self, table: Table, start: &[u8], limit: usize) -> Result<Entries, StoreError> {
-        self.tree(table)
+        self.engine()?
+            .tree(table)
             .range(start..)
             .take(limit)
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
             .collect::<Result<_, _>>()
-            .map_err(engine)
+            .map_err(engine_error)
     }
 
     fn count(&self, table: Table) -> Result<usize, StoreError> {
-        Ok(self.tree(table).len())
+        Ok(self.engine()?.tree(table).len())
     }
 
     fn generate_id(&self) -> Result<u64, StoreError> {
-        self.db.generate_id().map_err(engine)
+        self.engine()?.db.generate_id().map_err(engine_error)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(engine)?;
+        let engine = self.engine()?;
+        engine.db.flush().map_err(engine_error)?;
         // sled 0.34 ends its flush with `sync_file_range`, which neither
         // flushes the disk's cache nor the file's size: only `fdatasync`
         // makes the write survive a power cut (spacejam/sled#1452). One
         // per flush, and the group commit shares a flush among writers.
-        if let Some(data) = &self.data {
+        if let Some(data) = &engine.data {
             data.file
                 .sync_data()
                 .map_err(|e| StoreError::Engine(Box::new(e)))?;
-            data.syncs
+            self.syncs
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        Ok(())
+    }
+
+    /// sled 0.34 keeps the first I/O error it meets (a full disk, say) and
+    /// fails every later write and flush with it, even once the cause is
+    /// gone: only a database opened anew writes again. Opening replays the
+    /// log up to the last flush, so what was never acknowledged is dropped
+    /// and everything acknowledged is kept.
+    fn recover(&self) -> Result<(), StoreError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let old = self
+            .engine
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        // Readers that took the old database before the swap finish with
+        // it; the directory's lock is released when the last one does,
+        // which opening waits for.
+        drop(old);
+        let fresh = Engine::open(&self.path, self.sync)?;
+        *self
+            .engine
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::sync::Arc::new(fresh));
         Ok(())
     }
 }

@@ -1,0 +1,347 @@
+//! Fault injection: the collector and agent under a full disk, kill -9,
+//! hostile clients and oversized reports. Each scenario is bounded to a few
+//! seconds; `FATHOM_FAULT_ROUNDS` makes the looping ones run longer
+//! (docs/reliability.md gives the command and the figures of a long run).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use fathom_shared::codec;
+use fathom_shared::envelope::{seal, BodyKind};
+use fathom_shared::tls::{client_config, Trust};
+use fathom_shared::wire::{FilesystemUse, Metrics};
+use fathom_tests::{now_ms, wait_for, Collector};
+use serde_json::Value;
+
+use crate::enrolled;
+
+/// How many rounds the looping scenarios run: a few in CI, more by hand.
+fn rounds(default: usize) -> usize {
+    std::env::var("FATHOM_FAULT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A small filesystem made by the test, unmounted when dropped.
+struct Mount {
+    point: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Mount {
+    fn tmpfs(size: &str) -> Mount {
+        let dir = tempfile::tempdir().unwrap();
+        let point = dir.path().join("mnt");
+        std::fs::create_dir(&point).unwrap();
+        mount(
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "fathom-test"],
+            &point,
+        );
+        Mount { point, _dir: dir }
+    }
+
+    fn ext4(megabytes: u32) -> Mount {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("fs.img");
+        let file = std::fs::File::create(&image).unwrap();
+        file.set_len(u64::from(megabytes) << 20).unwrap();
+        let made = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .output()
+            .expect("mkfs.ext4 (e2fsprogs) runs");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let point = dir.path().join("mnt");
+        std::fs::create_dir(&point).unwrap();
+        mount(&["-o", "loop", image.to_str().unwrap()], &point);
+        Mount { point, _dir: dir }
+    }
+
+    /// Writes a file until the filesystem refuses more; returns its path.
+    fn fill(&self) -> PathBuf {
+        let path = self.point.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0x5a; 64 * 1024];
+        loop {
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+        // Small writes fill the last partial block.
+        while file.write(&[0]).is_ok_and(|n| n == 1) {}
+        path
+    }
+}
+
+fn mount(args: &[&str], point: &Path) {
+    let out = Command::new("mount")
+        .args(args)
+        .arg(point)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mounting a test filesystem needs root (CI runs as root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.point).status();
+    }
+}
+
+/// Sends hand-made envelopes over one client: faster than a client per
+/// report when a scenario sends hundreds.
+struct Sender {
+    client: reqwest::Client,
+    url: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Sender {
+    fn new(collector: &Collector) -> Sender {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(
+                client_config(&Trust::Pinned(collector.fingerprint)).unwrap(),
+            )
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Sender {
+            client,
+            url: format!("{}v1/reports", collector.url()),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// (status, the answer's outcome or error code).
+    fn send(&self, envelope: &[u8]) -> (u16, String) {
+        let request = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/vnd.fathom.envelope")
+            .body(envelope.to_vec());
+        self.runtime.block_on(async move {
+            match request.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let answer: Value =
+                        serde_json::from_slice(&r.bytes().await.unwrap_or_default())
+                            .unwrap_or(Value::Null);
+                    let code = answer["outcome"]
+                        .as_str()
+                        .or(answer["code"].as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    (status, code)
+                }
+                Err(e) => (0, e.to_string()),
+            }
+        })
+    }
+}
+
+/// A metrics report of about 8 KB, so a few hundred fill a segment.
+fn sizeable_metrics(seq: u64) -> Vec<u8> {
+    codec::encode(&Metrics {
+        observed_at_ms: now_ms(),
+        memory_total_bytes: seq,
+        filesystems: (0..100)
+            .map(|i| FilesystemUse {
+                mount_point: format!("/srv/volume-{i:03}"),
+                used_bytes: seq * 1000 + i,
+                total_bytes: 1 << 40,
+                inodes_used: None,
+                inodes_total: None,
+            })
+            .collect(),
+        ..Metrics::default()
+    })
+    .unwrap()
+}
+
+/// The envelopes a scenario sent, by sequence number, and what became of them.
+#[derive(Default)]
+struct Ledger {
+    sent: BTreeMap<u64, Vec<u8>>,
+    acknowledged: Vec<u64>,
+}
+
+impl Ledger {
+    fn send(&mut self, sender: &Sender, key: &SigningKey, seq: u64) -> (u16, String) {
+        let envelope = seal(
+            key,
+            BodyKind::Metrics,
+            seq,
+            now_ms(),
+            &sizeable_metrics(seq),
+        );
+        let answer = sender.send(&envelope);
+        if answer.0 == 200 {
+            self.acknowledged.push(seq);
+        }
+        self.sent.insert(seq, envelope);
+        answer
+    }
+
+    /// Every acknowledged report is stored: sent again, each is answered
+    /// `duplicate`, which the collector says only of a report it holds.
+    fn assert_all_stored(&self, sender: &Sender) {
+        for seq in &self.acknowledged {
+            let answer = sender.send(&self.sent[seq]);
+            assert_eq!(
+                answer,
+                (200, "duplicate".to_owned()),
+                "report {seq} was acknowledged but is not stored"
+            );
+        }
+    }
+}
+
+fn error_lines(log: &str) -> usize {
+    log.lines().filter(|l| l.contains("ERROR")).count()
+}
+
+/// Fills the store's filesystem, checks that writes are refused (503) with
+/// the reason in `/v1/health` and a handful of log lines rather than one
+/// per report, frees the space, and checks the collector writes again by
+/// itself within seconds with nothing acknowledged lost, and stops cleanly
+/// while failing.
+fn full_disk_and_back(mount: &Mount) {
+    let data = mount.point.join("data");
+    let mut collector = Collector::start_at(&data, "");
+    let (_agent, _root, key) = enrolled(&collector);
+    let sender = Sender::new(&collector);
+    let mut ledger = Ledger::default();
+    let mut seq = 100;
+    for _ in 0..20 {
+        seq += 1;
+        assert_eq!(ledger.send(&sender, &key, seq).0, 200);
+    }
+
+    let filler = mount.fill();
+    // Until the store next needs a block, reports still fit; then 503s.
+    let refused_at = (0..3000)
+        .find_map(|_| {
+            seq += 1;
+            let (status, code) = ledger.send(&sender, &key, seq);
+            assert!(
+                status == 200 || status == 503,
+                "{status} {code}: a full disk is a 503, nothing else"
+            );
+            (status == 503).then_some(seq)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the store never ran out of space; log:\n{}",
+                collector.log()
+            )
+        });
+    let (status, health) = collector.health();
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["status"], "unavailable", "{health}");
+    assert!(
+        health["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("No space left on device")),
+        "health says why: {health}"
+    );
+    // Hammering a failing store logs the state change, not every report.
+    let errors_before = error_lines(&collector.log());
+    for _ in 0..300 {
+        seq += 1;
+        let (status, code) = ledger.send(&sender, &key, seq);
+        assert_eq!((status, code.as_str()), (503, "storage"));
+    }
+    let errors_after = error_lines(&collector.log());
+    assert!(
+        errors_after - errors_before <= 2,
+        "{} ERROR lines for 300 refused reports:\n{}",
+        errors_after - errors_before,
+        collector.log()
+    );
+    assert!(errors_after <= 12, "{}", collector.log());
+
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    wait_for("the store to recover", Duration::from_secs(10), || {
+        (collector.health().0 == 200).then_some(())
+    });
+    eprintln!("recovered {:?} after the space came back", freed.elapsed());
+    let (_, health) = collector.health();
+    assert!(health["failed_flushes"].as_u64().unwrap() >= 1, "{health}");
+    assert!(health["recoveries"].as_u64().unwrap() >= 1, "{health}");
+    assert!(collector
+        .log()
+        .contains("The store was reopened and flushed; writes are accepted again"));
+    // Reports refused while failing are sent again, as agents do.
+    let refused: Vec<u64> = ledger
+        .sent
+        .keys()
+        .copied()
+        .filter(|s| *s >= refused_at && !ledger.acknowledged.contains(s))
+        .take(20)
+        .collect();
+    for s in refused {
+        let envelope = ledger.sent[&s].clone();
+        let (status, _) = sender.send(&envelope);
+        assert_eq!(status, 200, "report {s} after recovery");
+        ledger.acknowledged.push(s);
+    }
+    for _ in 0..20 {
+        seq += 1;
+        assert_eq!(ledger.send(&sender, &key, seq).0, 200);
+    }
+    ledger.assert_all_stored(&sender);
+
+    // Nothing acknowledged is lost across a restart either.
+    assert!(collector.stop(Duration::from_secs(15)).success());
+    collector.restart();
+    let sender = Sender::new(&collector);
+    ledger.assert_all_stored(&sender);
+
+    // Stopping while the disk is full is prompt, and says the last flush
+    // failed rather than hanging.
+    let filler = mount.fill();
+    let failing = (0..3000).any(|_| {
+        seq += 1;
+        ledger.send(&sender, &key, seq).0 == 503
+    });
+    assert!(failing);
+    let stopped = Instant::now();
+    collector.stop(Duration::from_secs(20));
+    eprintln!(
+        "stopped {:?} after SIGTERM with the disk full",
+        stopped.elapsed()
+    );
+    std::fs::remove_file(&filler).unwrap();
+    collector.restart();
+    ledger.assert_all_stored(&Sender::new(&collector));
+}
+
+#[test]
+fn a_full_disk_refuses_writes_says_why_and_recovers_when_space_returns_on_ext4() {
+    full_disk_and_back(&Mount::ext4(48));
+}
+
+#[test]
+fn a_full_disk_refuses_writes_says_why_and_recovers_when_space_returns_on_tmpfs() {
+    full_disk_and_back(&Mount::tmpfs("48m"));
+}
