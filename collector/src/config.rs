@@ -17,6 +17,15 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/fathom-collector";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
 pub const DEFAULT_MAX_CONCURRENT_REPORTS: usize = 512;
+/// Reports in progress from one client address. Agents send one at a time,
+/// and a report takes milliseconds, so thousands of agents behind one NAT
+/// address still fit; a client holding slots open cannot take them all.
+pub const DEFAULT_MAX_REPORTS_PER_ADDRESS: usize = 32;
+/// Report bytes buffered at once, across every request.
+pub const DEFAULT_REPORT_BODY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
+/// After the first ten seconds, a body slower than this is cut off: an
+/// agent on a 64 kbit/s link still sends faster.
+pub const DEFAULT_MIN_BODY_BYTES_PER_SEC: u64 = 4096;
 pub const DEFAULT_REPORT_RECORDS_DAYS: u64 = 7;
 const DAY_MS: i64 = 86_400_000;
 
@@ -30,6 +39,9 @@ struct RawConfig {
     max_body_bytes: Option<usize>,
     clock_skew_secs: Option<u64>,
     max_concurrent_reports: Option<usize>,
+    max_reports_per_address: Option<usize>,
+    report_body_budget_bytes: Option<usize>,
+    min_body_bytes_per_sec: Option<u64>,
     report_records_days: Option<u64>,
     store_sync: Option<String>,
     policy: Option<PathBuf>,
@@ -87,6 +99,9 @@ pub struct CollectorConfig {
     pub max_body_bytes: usize,
     pub clock_skew: Duration,
     pub max_concurrent_reports: usize,
+    pub max_reports_per_address: usize,
+    pub report_body_budget_bytes: usize,
+    pub min_body_bytes_per_sec: u64,
     /// How long the record of each received report is kept (to answer an
     /// agent's resend with the same acknowledgement), in ms.
     pub report_records_ms: i64,
@@ -113,6 +128,9 @@ impl CollectorConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             clock_skew: Duration::from_secs(DEFAULT_CLOCK_SKEW_SECS),
             max_concurrent_reports: DEFAULT_MAX_CONCURRENT_REPORTS,
+            max_reports_per_address: DEFAULT_MAX_REPORTS_PER_ADDRESS,
+            report_body_budget_bytes: DEFAULT_REPORT_BODY_BUDGET_BYTES,
+            min_body_bytes_per_sec: DEFAULT_MIN_BODY_BYTES_PER_SEC,
             report_records_ms: DEFAULT_REPORT_RECORDS_DAYS as i64 * DAY_MS,
             policy: Policy::builtin(),
             webhook: None,
@@ -169,6 +187,35 @@ impl CollectorConfig {
         if max_concurrent_reports == 0 {
             return Err(invalid(
                 "max_concurrent_reports",
+                "must be at least 1".into(),
+            ));
+        }
+        let max_reports_per_address = raw
+            .max_reports_per_address
+            .unwrap_or(DEFAULT_MAX_REPORTS_PER_ADDRESS);
+        if max_reports_per_address == 0 {
+            return Err(invalid(
+                "max_reports_per_address",
+                "must be at least 1".into(),
+            ));
+        }
+        let report_body_budget_bytes = raw
+            .report_body_budget_bytes
+            .unwrap_or(DEFAULT_REPORT_BODY_BUDGET_BYTES.max(max_body_bytes * 4));
+        if report_body_budget_bytes < max_body_bytes + 1024 {
+            return Err(invalid(
+                "report_body_budget_bytes",
+                format!(
+                    "must be more than max_body_bytes ({max_body_bytes}), or the largest report never fits"
+                ),
+            ));
+        }
+        let min_body_bytes_per_sec = raw
+            .min_body_bytes_per_sec
+            .unwrap_or(DEFAULT_MIN_BODY_BYTES_PER_SEC);
+        if min_body_bytes_per_sec == 0 {
+            return Err(invalid(
+                "min_body_bytes_per_sec",
                 "must be at least 1".into(),
             ));
         }
@@ -253,6 +300,9 @@ impl CollectorConfig {
             max_body_bytes,
             clock_skew: Duration::from_secs(raw.clock_skew_secs.unwrap_or(DEFAULT_CLOCK_SKEW_SECS)),
             max_concurrent_reports,
+            max_reports_per_address,
+            report_body_budget_bytes,
+            min_body_bytes_per_sec,
             report_records_ms: report_records_days as i64 * DAY_MS,
             store_sync,
         })

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use fathom_shared::codec::{self, CodecError};
-use fathom_shared::envelope::{BodyKind, EnvelopeError, UnverifiedEnvelope};
+use fathom_shared::envelope::{BodyKind, EnvelopeError, Header, UnverifiedEnvelope};
 use fathom_shared::ids::AgentId;
 use fathom_shared::wire::{Ack, DeltaError, DeviceReport, DeviceReportError, InventoryDelta};
 
@@ -79,24 +79,37 @@ impl<S: Store> Ingest<S> {
         }
     }
 
+    /// Step 2 alone, for a header that arrived before its body: an enrolled,
+    /// unrevoked agent whose key is the header's. Enrollment passes (the
+    /// token in the body vouches for the key).
+    pub fn check_sender(&self, claimed: &Header) -> Result<(), IngestError> {
+        if claimed.kind == BodyKind::Enrollment {
+            return Ok(());
+        }
+        let agent = self
+            .cmdb
+            .agent(claimed.agent_id)
+            .map_err(IngestError::Store)?
+            .ok_or(IngestError::UnknownAgent(claimed.agent_id))?;
+        if agent.status == AgentStatus::Revoked {
+            return Err(IngestError::Revoked(claimed.agent_id));
+        }
+        if agent.public_key != hex::encode(claimed.public_key) {
+            return Err(IngestError::KeyMismatch(claimed.agent_id));
+        }
+        Ok(())
+    }
+
+    /// The body limit envelopes are parsed with.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
     /// Runs steps 1–6. Blocking (it writes to the store).
     pub fn ingest(&self, bytes: &[u8], now_ms: i64) -> Result<Ack, IngestError> {
         let unverified =
             UnverifiedEnvelope::parse(bytes, self.max_body).map_err(IngestError::Envelope)?;
-        let claimed = *unverified.claimed_header();
-        if claimed.kind != BodyKind::Enrollment {
-            let agent = self
-                .cmdb
-                .agent(claimed.agent_id)
-                .map_err(IngestError::Store)?
-                .ok_or(IngestError::UnknownAgent(claimed.agent_id))?;
-            if agent.status == AgentStatus::Revoked {
-                return Err(IngestError::Revoked(claimed.agent_id));
-            }
-            if agent.public_key != hex::encode(claimed.public_key) {
-                return Err(IngestError::KeyMismatch(claimed.agent_id));
-            }
-        }
+        self.check_sender(unverified.claimed_header())?;
         let verified = unverified.verify().map_err(|e| match e {
             EnvelopeError::BadSignature
             | EnvelopeError::BadPublicKey

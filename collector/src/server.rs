@@ -14,7 +14,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use fathom_shared::tls::Fingerprint;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::api::{self, Api};
@@ -155,7 +154,12 @@ pub async fn start(
         ingest: Ingest::new(cmdb.clone(), config.max_body_bytes, config.clock_skew),
         commit,
         max_body: config.max_body_bytes,
-        report_slots: Semaphore::new(config.max_concurrent_reports),
+        intake: api::intake::Intake::new(api::intake::Limits {
+            max_concurrent_reports: config.max_concurrent_reports,
+            max_reports_per_address: config.max_reports_per_address,
+            report_body_budget_bytes: config.report_body_budget_bytes,
+            min_body_bytes_per_sec: config.min_body_bytes_per_sec,
+        }),
         fingerprint: tls.fingerprint,
         webhook,
     });

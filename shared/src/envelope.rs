@@ -118,6 +118,60 @@ pub enum EnvelopeError {
     BadSignature,
 }
 
+/// The fixed header alone, as it arrives before the body: enough to refuse
+/// an unknown or revoked sender, or a body over the limit, before reading
+/// (or buffering) the body. Nothing in it is trusted until the whole
+/// envelope's signature verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedHeader {
+    pub header: Header,
+    pub body_len: usize,
+}
+
+impl ClaimedHeader {
+    /// Parses and checks the framing fields of the first [`HEADER_LEN`]
+    /// bytes: magic, version, kind, flags, and the body length against
+    /// `max_body`.
+    pub fn parse(bytes: &[u8; HEADER_LEN], max_body: usize) -> Result<Self, EnvelopeError> {
+        if bytes[0..4] != MAGIC {
+            return Err(EnvelopeError::BadMagic);
+        }
+        let version = u16::from_be_bytes([bytes[4], bytes[5]]);
+        if version != PROTOCOL_VERSION {
+            return Err(EnvelopeError::UnsupportedVersion { found: version });
+        }
+        let kind =
+            BodyKind::from_u8(bytes[6]).ok_or(EnvelopeError::UnknownKind { found: bytes[6] })?;
+        if bytes[7] & !FLAG_DEFLATE != 0 {
+            return Err(EnvelopeError::BadFlags { found: bytes[7] });
+        }
+        let body_len = u32::from_be_bytes(bytes[72..76].try_into().unwrap()) as usize;
+        if body_len > max_body {
+            return Err(EnvelopeError::BodyTooLarge {
+                len: body_len,
+                max: max_body,
+            });
+        }
+        Ok(ClaimedHeader {
+            header: Header {
+                version,
+                kind,
+                agent_id: AgentId::from_bytes(bytes[8..24].try_into().unwrap()),
+                public_key: bytes[24..56].try_into().unwrap(),
+                seq: u64::from_be_bytes(bytes[56..64].try_into().unwrap()),
+                sent_at_ms: i64::from_be_bytes(bytes[64..72].try_into().unwrap()),
+                deflated: bytes[7] & FLAG_DEFLATE != 0,
+            },
+            body_len,
+        })
+    }
+
+    /// The whole envelope's length: header, body and signature.
+    pub fn envelope_len(&self) -> usize {
+        HEADER_LEN + self.body_len + SIGNATURE_LEN
+    }
+}
+
 /// An envelope whose framing is sound but whose signature is not yet checked.
 #[derive(Debug, Clone, Copy)]
 pub struct UnverifiedEnvelope<'a> {
@@ -146,48 +200,17 @@ impl<'a> UnverifiedEnvelope<'a> {
                 min,
             });
         }
-        if bytes[0..4] != MAGIC {
-            return Err(EnvelopeError::BadMagic);
-        }
-        let version = u16::from_be_bytes([bytes[4], bytes[5]]);
-        if version != PROTOCOL_VERSION {
-            return Err(EnvelopeError::UnsupportedVersion { found: version });
-        }
-        let kind =
-            BodyKind::from_u8(bytes[6]).ok_or(EnvelopeError::UnknownKind { found: bytes[6] })?;
-        if bytes[7] & !FLAG_DEFLATE != 0 {
-            return Err(EnvelopeError::BadFlags { found: bytes[7] });
-        }
-        let deflated = bytes[7] & FLAG_DEFLATE != 0;
-        let agent_id = AgentId::from_bytes(bytes[8..24].try_into().unwrap());
-        let public_key: [u8; 32] = bytes[24..56].try_into().unwrap();
-        let seq = u64::from_be_bytes(bytes[56..64].try_into().unwrap());
-        let sent_at_ms = i64::from_be_bytes(bytes[64..72].try_into().unwrap());
-        let body_len = u32::from_be_bytes(bytes[72..76].try_into().unwrap()) as usize;
-        if body_len > max_body {
-            return Err(EnvelopeError::BodyTooLarge {
-                len: body_len,
-                max: max_body,
-            });
-        }
-        let expected = HEADER_LEN + body_len + SIGNATURE_LEN;
+        let header = ClaimedHeader::parse(bytes[..HEADER_LEN].try_into().unwrap(), max_body)?;
+        let expected = header.envelope_len();
         if bytes.len() != expected {
             return Err(EnvelopeError::LengthMismatch {
                 expected,
                 actual: bytes.len(),
             });
         }
-        let signed_end = HEADER_LEN + body_len;
+        let signed_end = HEADER_LEN + header.body_len;
         Ok(UnverifiedEnvelope {
-            header: Header {
-                version,
-                kind,
-                agent_id,
-                public_key,
-                seq,
-                sent_at_ms,
-                deflated,
-            },
+            header: header.header,
             signed: &bytes[..signed_end],
             body: &bytes[HEADER_LEN..signed_end],
             signature: bytes[signed_end..].try_into().unwrap(),

@@ -356,6 +356,21 @@ impl Collector {
         })
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("collector running").id()
+    }
+
+    /// A line of `/proc/<pid>/status` in KiB: `VmRSS` now, `VmHWM` the peak.
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
     /// Kills the process without letting it shut down cleanly.
     pub fn kill(&mut self) {
         let mut child = self.child.take().unwrap();

@@ -345,3 +345,271 @@ fn a_full_disk_refuses_writes_says_why_and_recovers_when_space_returns_on_ext4()
 fn a_full_disk_refuses_writes_says_why_and_recovers_when_space_returns_on_tmpfs() {
     full_disk_and_back(&Mount::tmpfs("48m"));
 }
+
+/// Raw TLS connections to the report route from chosen loopback addresses,
+/// written by hand so a test can send part of a body and stall.
+mod raw {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::sync::Arc;
+
+    use fathom_shared::tls::{client_config, Fingerprint, Trust};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpSocket;
+    use tokio_rustls::client::TlsStream;
+    use tokio_rustls::TlsConnector;
+
+    pub fn connector(fingerprint: Fingerprint) -> TlsConnector {
+        TlsConnector::from(Arc::new(
+            client_config(&Trust::Pinned(fingerprint)).unwrap(),
+        ))
+    }
+
+    /// Connects from `from`, sends a report's request head declaring
+    /// `content_length` bytes, and `prefix` of the body.
+    pub async fn report_request(
+        connector: &TlsConnector,
+        port: u16,
+        from: Ipv4Addr,
+        content_length: usize,
+        prefix: &[u8],
+    ) -> std::io::Result<TlsStream<tokio::net::TcpStream>> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(from.into(), 0))?;
+        let tcp = socket
+            .connect(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))
+            .await?;
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await?;
+        let head = format!(
+            "POST /v1/reports HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/vnd.fathom.envelope\r\ncontent-length: {content_length}\r\n\r\n"
+        );
+        tls.write_all(head.as_bytes()).await?;
+        tls.write_all(prefix).await?;
+        tls.flush().await?;
+        Ok(tls)
+    }
+}
+
+/// The header of an envelope `body_len` bytes long from `key`: what a
+/// client that knows an enrolled agent's public key (it is no secret) can
+/// send without its private key.
+fn claimed_header(key: &SigningKey, seq: u64, body_len: usize) -> Vec<u8> {
+    let envelope = seal(key, BodyKind::Metrics, seq, now_ms(), &[0x90; 16]);
+    let mut header = envelope[..fathom_shared::envelope::HEADER_LEN].to_vec();
+    header[72..76].copy_from_slice(&u32::try_from(body_len).unwrap().to_be_bytes());
+    header[7] = 0;
+    header
+}
+
+#[test]
+fn slow_bodies_from_one_address_do_not_lock_out_a_valid_agent() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let collector = Collector::start_with("");
+    let (_agent, _root, key) = enrolled(&collector);
+    let attack_for = Duration::from_secs(4 * rounds(4) as u64);
+    let stop = Arc::new(AtomicBool::new(false));
+    let cut_off = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
+    // 520 connections from 127.0.0.2, each sending a request head and the
+    // header of a 1 KiB report, then one body byte every two seconds; a
+    // connection the collector drops is opened again.
+    let attacker = {
+        let (stop, cut_off, open) = (stop.clone(), cut_off.clone(), open.clone());
+        let connector = raw::connector(collector.fingerprint);
+        let port = collector.port;
+        let header = claimed_header(&key, 1_000_000, 1024);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut tasks = Vec::new();
+                for _ in 0..520 {
+                    let (stop, cut_off, open) = (stop.clone(), cut_off.clone(), open.clone());
+                    let (connector, header) = (connector.clone(), header.clone());
+                    tasks.push(tokio::spawn(async move {
+                        use tokio::io::AsyncWriteExt;
+                        while !stop.load(Ordering::Relaxed) {
+                            let from = std::net::Ipv4Addr::new(127, 0, 0, 2);
+                            let envelope_len = header.len() + 1024 + 64;
+                            let Ok(mut tls) =
+                                raw::report_request(&connector, port, from, envelope_len, &header)
+                                    .await
+                            else {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                continue;
+                            };
+                            open.fetch_add(1, Ordering::Relaxed);
+                            while !stop.load(Ordering::Relaxed) {
+                                tokio::time::sleep(Duration::from_secs(2)).await;
+                                if tls.write_all(&[0]).await.is_err() || tls.flush().await.is_err()
+                                {
+                                    cut_off.fetch_add(1, Ordering::Relaxed);
+                                    break;
+                                }
+                            }
+                        }
+                    }));
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
+            });
+        })
+    };
+    wait_for(
+        "the attack to be under way",
+        Duration::from_secs(30),
+        || (open.load(Ordering::Relaxed) >= 520).then_some(()),
+    );
+
+    // Meanwhile an agent on another address sends its reports.
+    let sender = Sender::new(&collector);
+    let mut ledger = Ledger::default();
+    let started = Instant::now();
+    let mut seq = 10;
+    let mut refusals = Vec::new();
+    while started.elapsed() < attack_for {
+        seq += 1;
+        let (status, code) = ledger.send(&sender, &key, seq);
+        if status != 200 {
+            refusals.push((status, code));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = ledger.sent.len();
+    let served = ledger.acknowledged.len();
+    eprintln!(
+        "valid agent: {served} of {sent} acknowledged during the attack; {} attack connections cut off",
+        cut_off.load(Ordering::Relaxed)
+    );
+    assert!(
+        served * 100 >= sent * 95,
+        "only {served} of {sent} acknowledged: {refusals:?}"
+    );
+    // Trickling connections are cut off, not held for a minute.
+    if attack_for >= Duration::from_secs(14) {
+        assert!(cut_off.load(Ordering::Relaxed) > 0);
+    }
+    attacker.join().unwrap();
+    ledger.assert_all_stored(&sender);
+    assert!(collector.log().contains("address_limit"));
+}
+
+#[test]
+fn bodies_that_pin_memory_are_refused_or_bounded_by_the_budget() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let collector = Collector::start_logging("", "info");
+    let (_agent, _root, key) = enrolled(&collector);
+    let baseline_kib = collector.memory_kib("VmRSS");
+    let body_len = 8 * 1024 * 1024 - 1024;
+    let envelope_len = fathom_shared::envelope::HEADER_LEN + body_len + 64;
+    let connections = 512;
+    let refused_early = Arc::new(AtomicUsize::new(0));
+    let attack = |header: Vec<u8>| {
+        let connector = raw::connector(collector.fingerprint);
+        let port = collector.port;
+        let refused_early = refused_early.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut tasks = Vec::new();
+            for i in 0..connections {
+                let (connector, header) = (connector.clone(), header.clone());
+                let refused_early = refused_early.clone();
+                tasks.push(tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    // 16 addresses, 32 connections each: within the
+                    // per-address limit, so only the budget holds them.
+                    let from = std::net::Ipv4Addr::new(127, 0, 1, 1 + (i % 16) as u8);
+                    let Ok(mut tls) =
+                        raw::report_request(&connector, port, from, envelope_len, &header).await
+                    else {
+                        return;
+                    };
+                    let chunk = vec![0x41; 64 * 1024];
+                    let mut sent = header.len();
+                    // All of it but the last byte, then stall.
+                    while sent + chunk.len() < envelope_len {
+                        if tls.write_all(&chunk).await.is_err() {
+                            refused_early.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        sent += chunk.len();
+                    }
+                    let _ = tls.flush().await;
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        });
+    };
+
+    // Unauthenticated: a header naming no enrolled agent is refused before
+    // its body is read.
+    let stranger = SigningKey::from_bytes(&[0x42; 32]);
+    let started = Instant::now();
+    attack(claimed_header(&stranger, 1, body_len));
+    let unauthenticated_peak = collector.memory_kib("VmHWM");
+    eprintln!(
+        "unauthenticated: {connections} × 8 MiB refused in {:?}; peak RSS {} MiB (baseline {} MiB)",
+        started.elapsed(),
+        unauthenticated_peak / 1024,
+        baseline_kib / 1024
+    );
+    assert_eq!(refused_early.load(Ordering::Relaxed), connections);
+    assert!(unauthenticated_peak < baseline_kib + 128 * 1024);
+
+    // With an enrolled agent's public key (no secret): the budget holds.
+    refused_early.store(0, Ordering::Relaxed);
+    let started = Instant::now();
+    attack(claimed_header(&key, 1_000_000, body_len));
+    let peak_kib = collector.memory_kib("VmHWM");
+    eprintln!(
+        "known key: {connections} × 8 MiB in {:?}, {} refused while sending; peak RSS {} MiB",
+        started.elapsed(),
+        refused_early.load(Ordering::Relaxed),
+        peak_kib / 1024
+    );
+    assert!(
+        peak_kib < 512 * 1024,
+        "peak RSS {} MiB under the attack",
+        peak_kib / 1024
+    );
+    // The memory goes back once the attack is over, and reports are taken.
+    let mut last = 0;
+    let returned = Instant::now();
+    while returned.elapsed() < Duration::from_secs(60) {
+        last = collector.memory_kib("VmRSS");
+        if last < baseline_kib + 128 * 1024 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let settled = last;
+    assert!(
+        settled < baseline_kib + 128 * 1024,
+        "RSS still {} MiB a minute after the attack (baseline {} MiB, peak {} MiB)",
+        settled / 1024,
+        baseline_kib / 1024,
+        peak_kib / 1024
+    );
+    eprintln!("RSS after the attack: {} MiB", settled / 1024);
+    let sender = Sender::new(&collector);
+    let mut ledger = Ledger::default();
+    for seq in 10..15 {
+        assert_eq!(ledger.send(&sender, &key, seq).0, 200);
+    }
+}

@@ -27,6 +27,7 @@
 
 mod capacity_routes;
 mod cmdb_routes;
+pub mod intake;
 
 pub use capacity_routes::{PointsView, QueryView, SeriesView};
 pub use cmdb_routes::CiView;
@@ -43,7 +44,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::cmdb::history::Actor;
@@ -70,7 +70,8 @@ pub struct Api<S> {
     pub ingest: Ingest<S>,
     pub commit: Arc<GroupCommit>,
     pub max_body: usize,
-    pub report_slots: Semaphore,
+    /// Slots, budget and rates for report bodies.
+    pub intake: intake::Intake,
     pub fingerprint: fathom_shared::tls::Fingerprint,
     /// The webhook deliverer, poked after each durable write.
     pub webhook: Option<crate::webhook::Handle>,
@@ -211,7 +212,7 @@ async fn route<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, peer: Socket
             };
             json(status, &health)
         }
-        (&Method::POST, ["v1", "reports"]) => report(api, req).await,
+        (&Method::POST, ["v1", "reports"]) => report(api, req, peer).await,
         (_, ["v1", ..]) => operator(api, req, &method, &segments).await,
         _ => error(
             StatusCode::NOT_FOUND,
@@ -223,45 +224,12 @@ async fn route<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, peer: Socket
     answer
 }
 
-/// Reads a body, refusing it before allocation if it claims to be too large,
-/// and as soon as it grows too large if it does not say.
+/// Reads an operator's body, refusing it before allocation if it claims to
+/// be too large, and as soon as it grows too large if it does not say.
 async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Refused> {
-    let too_large = || {
-        refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request body exceeds {max} bytes"),
-        )
-    };
-    if let Some(len) = req.headers().get(hyper::header::CONTENT_LENGTH) {
-        match len.to_str().ok().and_then(|l| l.parse::<usize>().ok()) {
-            Some(n) if n > max => {
-                // Answering without reading leaves the client's body unread
-                // in our socket; closing it then sends a reset that can
-                // destroy the answer before the client reads it. A modest
-                // excess is read and dropped (never stored) so the client
-                // gets its 413; a huge one is refused at once.
-                if n <= max.saturating_add(DRAIN_LIMIT) {
-                    let mut body = req.into_body();
-                    let drain = async {
-                        while let Some(frame) = body.frame().await {
-                            if frame.is_err() {
-                                break;
-                            }
-                        }
-                    };
-                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
-                }
-                return Err(too_large());
-            }
-            Some(_) => {}
-            None => {
-                return Err(refuse(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "Content-Length is not a number",
-                ))
-            }
+    if let Some(n) = intake::content_length(&req)? {
+        if n > max {
+            return Err(too_large(req, n, max).await);
         }
     }
     // A client that trickles its body would otherwise hold a report slot
@@ -286,7 +254,11 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Refused>
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(too_large())
+            Err(refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds {max} bytes"),
+            ))
         }
         Err(e) => Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -296,10 +268,34 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Refused>
     }
 }
 
+/// Refuses a body whose `Content-Length` is over `max`. Answering without
+/// reading leaves the client's body unread in our socket; closing it then
+/// sends a reset that can destroy the answer before the client reads it. A
+/// modest excess is read and dropped (never stored) so the client gets its
+/// 413; a huge one is refused at once.
+pub(crate) async fn too_large(req: Request<Incoming>, declared: usize, max: usize) -> Refused {
+    if declared <= max.saturating_add(DRAIN_LIMIT) {
+        let mut body = req.into_body();
+        let drain = async {
+            while let Some(frame) = body.frame().await {
+                if frame.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+    }
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("request body exceeds {max} bytes"),
+    )
+}
+
 /// The one content type agents send reports as.
 pub const ENVELOPE_TYPE: &str = "application/vnd.fathom.envelope";
 
-async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
+async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, peer: SocketAddr) -> Answer {
     let content_type = req
         .headers()
         .get(hyper::header::CONTENT_TYPE)
@@ -321,19 +317,33 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
             ),
         );
     }
-    let Ok(_slot) = api.report_slots.try_acquire() else {
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "overloaded",
-            "the collector is at its concurrent report limit; retry later",
-        );
+    let _admitted = match api.intake.admit(peer.ip()) {
+        Ok(a) => a,
+        Err(refused) => {
+            tracing::debug!(code = refused.code, message = %refused.message, "Report refused before its body was read");
+            return refused.answer();
+        }
     };
-    let max =
-        api.max_body + fathom_shared::envelope::HEADER_LEN + fathom_shared::envelope::SIGNATURE_LEN;
-    let bytes = match read_body(req, max).await {
+    let body = api
+        .intake
+        .read(req, api.ingest.max_body(), |header| {
+            // A failing store may not read either; the 503 below says why.
+            if api.commit.check_writable().is_err() {
+                return Ok(());
+            }
+            api.ingest
+                .check_sender(&header.header)
+                .map_err(|e| ingest_refusal(&e))
+        })
+        .await;
+    let body = match body {
         Ok(b) => b,
-        Err(refused) => return refused.answer(),
+        Err(refused) => {
+            tracing::debug!(code = refused.code, message = %refused.message, "Report refused before its body was read");
+            return refused.answer();
+        }
     };
+    let bytes = &body.bytes;
     // While the store cannot be written, say so without work or a log
     // line per report; `/v1/health` and the flusher's one line say why.
     if let Err(e) = api.commit.check_writable() {
@@ -344,7 +354,7 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
     // and an in-memory transaction (tens of microseconds, no disk wait; the
     // flush happens in the flusher task), and the hand-off to the blocking
     // pool cost more than the work itself under load.
-    let ack = match api.ingest.ingest(&bytes, now_ms()) {
+    let ack = match api.ingest.ingest(bytes, now_ms()) {
         Ok(ack) => ack,
         Err(e) => {
             if matches!(e, IngestError::Store(_)) {
@@ -360,10 +370,18 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>) -> Answer {
     json(StatusCode::OK, &ack)
 }
 
-fn ingest_error(e: &IngestError) -> Answer {
+/// A refusal of the header's sender, before the body is read.
+fn ingest_refusal(e: &IngestError) -> Refused {
+    let (status, code) = ingest_status(e);
+    if status.is_server_error() {
+        tracing::error!(error = %crate::error_chain(e), "Checking a report's sender failed");
+    }
+    refuse(status, code, crate::error_chain(e))
+}
+
+fn ingest_status(e: &IngestError) -> (StatusCode, &'static str) {
     use fathom_shared::envelope::EnvelopeError;
-    let message = crate::error_chain(e);
-    let (status, code) = match e {
+    match e {
         IngestError::Envelope(EnvelopeError::BodyTooLarge { .. }) => {
             (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
         }
@@ -386,7 +404,12 @@ fn ingest_error(e: &IngestError) -> Answer {
         IngestError::Refused(Refusal::TokenUsedUp) => (StatusCode::UNAUTHORIZED, "token_used_up"),
         IngestError::Refused(_) => (StatusCode::BAD_REQUEST, "refused"),
         IngestError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage"),
-    };
+    }
+}
+
+fn ingest_error(e: &IngestError) -> Answer {
+    let message = crate::error_chain(e);
+    let (status, code) = ingest_status(e);
     if status.is_server_error() {
         tracing::error!(error = %message, "Report could not be stored");
     } else if let IngestError::Refused(Refusal::Replay { seq, last }) = e {

@@ -274,6 +274,18 @@ impl Store for SledStore {
     /// log up to the last flush, so what was never acknowledged is dropped
     /// and everything acknowledged is kept.
     fn recover(&self) -> Result<(), StoreError> {
+        // Opening writes, and a database dropped cannot be had back: while
+        // the disk is still full, keep the failed one, which still reads.
+        let free = free_bytes(&self.path)?;
+        if free < RECOVERY_HEADROOM {
+            return Err(StoreError::Engine(
+                format!(
+                    "{free} bytes free on the store's filesystem; waiting for {} MiB before reopening",
+                    RECOVERY_HEADROOM >> 20
+                )
+                .into(),
+            ));
+        }
         let _writer = self
             .writer
             .lock()
@@ -294,6 +306,16 @@ impl Store for SledStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::sync::Arc::new(fresh));
         Ok(())
     }
+}
+
+/// Free space the store's filesystem needs before a failed store is reopened.
+const RECOVERY_HEADROOM: u64 = 4 << 20;
+
+/// Bytes an unprivileged writer may still use on `path`'s filesystem.
+fn free_bytes(path: &Path) -> Result<u64, StoreError> {
+    let stat = rustix::fs::statvfs(path)
+        .map_err(|e| StoreError::Engine(Box::new(std::io::Error::from(e))))?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// How long opening waits for a lock a closing database still holds.
