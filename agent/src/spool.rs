@@ -45,8 +45,9 @@ fn seal(body: &[u8]) -> Vec<u8> {
 }
 
 /// The body of a spool file, if its seal holds (or it has none: an older
-/// agent's file).
-fn unseal(mut file: Vec<u8>) -> Result<Vec<u8>, &'static str> {
+/// agent's file). Public for the fuzz targets.
+#[doc(hidden)]
+pub fn unseal(mut file: Vec<u8>) -> Result<Vec<u8>, &'static str> {
     if !file.starts_with(SEAL) {
         return Ok(file);
     }

@@ -446,6 +446,31 @@ enum Answer {
 }
 
 /// SNMPv3 messages with USM.
+/// Runs every decoder of datagrams from devices on `bytes`: an SNMPv2c
+/// message, an SNMPv3 discovery answer, and an SNMPv3 answer for an
+/// authenticated, private user. For the fuzz targets; whatever the bytes,
+/// it must return.
+#[doc(hidden)]
+pub fn decode_untrusted(bytes: &[u8]) {
+    let _ = rasn::ber::decode::<Message<Pdus>>(bytes);
+    let _ = v3::discovered(bytes, 1);
+    let user = User {
+        name: "fathom".into(),
+        auth: Auth::Sha256,
+        auth_password: "auth-passphrase".into(),
+        priv_password: Some("priv-passphrase".into()),
+    };
+    let mut engine = Engine {
+        id: b"\x80\x00\x1f\x88\x04fathom".to_vec(),
+        boots: 1,
+        time: 1,
+        seen: Instant::now(),
+        auth_key: vec![0x11; 32],
+        priv_key: Some(vec![0x22; 16]),
+    };
+    let _ = v3::decode(&user, &mut engine, bytes, 1);
+}
+
 mod v3 {
     use rasn::types::OctetString;
     use rasn_snmp::v3::{

@@ -416,7 +416,10 @@ impl<'a, S: Store> MetricStore<'a, S> {
             done.samples += 1;
         }
         if !refused.is_empty() {
-            tracing::warn!(%ci, series = ?refused, limit = self.settings.max_series_per_ci,
+            // A count and a few names: a report with thousands of series
+            // must not make a log line of them all.
+            let examples: Vec<&String> = refused.iter().take(5).collect();
+            tracing::warn!(%ci, refused = refused.len(), examples = ?examples, limit = self.settings.max_series_per_ci,
                 "Series not stored: the name is not storable, or the CI has as many series as allowed");
         }
         for (start, rows) in by_block {
