@@ -169,7 +169,11 @@ mod log_tests {
         assert_eq!(out.write(long.as_bytes()).unwrap(), long.len());
         let written = String::from_utf8(out.0).expect("cut on a character boundary");
         assert!(written.len() <= MAX_LOG_LINE + 40, "{}", written.len());
-        assert!(written.ends_with(" bytes cut]\n"), "{}", &written[written.len() - 40..]);
+        assert!(
+            written.ends_with(" bytes cut]\n"),
+            "{}",
+            &written[written.len() - 40..]
+        );
         assert_eq!(written.lines().count(), 1);
     }
 }

@@ -12,6 +12,7 @@ use fathom_shared::wire::{Enrollment, Inventory, InventoryDelta, Metrics};
 use fathom_tests::{fixture_root, now_ms, wait_for, Agent, Collector};
 use serde_json::Value;
 
+mod audit;
 mod capacity;
 mod change_control;
 mod docs;
