@@ -613,3 +613,174 @@ fn bodies_that_pin_memory_are_refused_or_bounded_by_the_budget() {
         assert_eq!(ledger.send(&sender, &key, seq).0, 200);
     }
 }
+
+#[test]
+fn a_huge_inventory_is_one_mass_change_and_other_agents_are_still_served() {
+    use fathom_shared::wire::{Host, Inventory, Package};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let collector = Collector::start_logging("", "info");
+    let (_agent, _root, key) = enrolled(&collector);
+    let bystander_root =
+        fathom_tests::fixture_root("bystander", "77777777777777777777777777777777");
+    let bystander = fathom_tests::Agent::new(&collector, bystander_root.path(), "");
+    let token = collector.create_token("10m", 1);
+    assert!(bystander.run_once(Some(&token)).status.success());
+    let bystander_key = bystander.key();
+
+    let n = (20_000 * rounds(1)).min(200_000);
+    let inventory = |version: &str| {
+        codec::encode(&Inventory {
+            observed_at_ms: now_ms(),
+            agent_version: "fault-test".into(),
+            host: Host {
+                hostname: "raw-host".into(),
+                arch: "x86_64".into(),
+                machine_id: Some("11111111111111111111111111111111".into()),
+                ..Host::default()
+            },
+            packages: Some(
+                (0..n)
+                    .map(|i| Package {
+                        name: format!("package-{i:06}"),
+                        version: version.into(),
+                        arch: None,
+                        manager: "dpkg".into(),
+                        source: None,
+                        installed_at_ms: None,
+                    })
+                    .collect(),
+            ),
+            ..Inventory::default()
+        })
+        .unwrap()
+    };
+    let sender = Sender::new(&collector);
+    let base = seal(
+        &key,
+        BodyKind::Inventory,
+        1_000,
+        now_ms(),
+        &inventory("1.0"),
+    );
+    assert_eq!(sender.send(&base).0, 200);
+    // Its packages replace the fixture's: one mass change, accepted by
+    // approving its draft.
+    let drafts = collector.cli_json(&["rfc", "list"]);
+    let draft = drafts.as_array().unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approved = Instant::now();
+    let out = collector.cli(&["rfc", "approve", &draft, "--comment", "the new baseline"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "approving the first mass change took {:?}",
+        approved.elapsed()
+    );
+
+    // The whole distribution upgraded, without an RFC, while another agent
+    // keeps reporting.
+    let upgraded = seal(
+        &key,
+        BodyKind::Inventory,
+        1_001,
+        now_ms(),
+        &inventory("2.0"),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        let url = collector.url();
+        let fingerprint = collector.fingerprint;
+        std::thread::spawn(move || {
+            let client = reqwest::Client::builder()
+                .tls_backend_preconfigured(client_config(&Trust::Pinned(fingerprint)).unwrap())
+                .build()
+                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let mut latencies = Vec::new();
+            let mut seq = 500;
+            while !done.load(Ordering::Relaxed) {
+                seq += 1;
+                let envelope = seal(
+                    &bystander_key,
+                    BodyKind::Metrics,
+                    seq,
+                    now_ms(),
+                    &sizeable_metrics(seq),
+                );
+                let started = Instant::now();
+                let status = runtime.block_on(async {
+                    client
+                        .post(format!("{url}v1/reports"))
+                        .header("content-type", "application/vnd.fathom.envelope")
+                        .body(envelope)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0)
+                });
+                latencies.push((status, started.elapsed()));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            latencies
+        })
+    };
+    let started = Instant::now();
+    let (status, code) = sender.send(&upgraded);
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    done.store(true, Ordering::Relaxed);
+    let latencies = watcher.join().unwrap();
+    assert_eq!((status, code.as_str()), (200, "stored"));
+    let slowest = latencies.iter().map(|(_, t)| *t).max().unwrap_or_default();
+    eprintln!(
+        "{n} packages changed: ingested in {took:?}; the other agent's {} reports meanwhile took at most {slowest:?}",
+        latencies.len()
+    );
+    assert!(latencies.iter().all(|(s, _)| *s == 200), "{latencies:?}");
+
+    // One reviewable unit, not one record per package. (The hand-made
+    // inventory also differs from the agent's own in a few host fields:
+    // a drift each.)
+    let drift = collector.cli_json(&["drift", "list"]);
+    let packages: Vec<&Value> = drift
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["section"] == "packages" && d["status"] == "open")
+        .collect();
+    assert_eq!(
+        packages.len(),
+        1,
+        "{} package drift records",
+        packages.len()
+    );
+    assert_eq!(packages[0]["attribute"], "packages.*");
+    assert_eq!(packages[0]["members"].as_array().unwrap().len(), n);
+    assert!(drift.as_array().unwrap().len() < 20);
+    let incidents = collector.cli_json(&["incident", "list"]);
+    let title = format!("{n} unauthorized changes on raw-host");
+    assert_eq!(
+        incidents
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["title"] == title.as_str())
+            .count(),
+        1,
+        "{incidents}"
+    );
+    // The warning for it is one bounded line.
+    let log = collector.log();
+    assert!(log.lines().all(|l| l.len() <= 8 * 1024 + 64));
+}

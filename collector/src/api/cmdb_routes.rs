@@ -254,8 +254,11 @@ pub(super) async fn route<S: Store>(
                 .map(|d| DeviceSample::of(d.agent_id, &d.report));
             let (outgoing, incoming) = cmdb.relationships_of(ci).map_err(store)?;
             let mut open_drift = Vec::new();
-            for d in record.open_drifts.values() {
-                open_drift.extend(cmdb.drift(*d).map_err(store)?);
+            // Members of a mass change all name it: each drift once.
+            let ids: std::collections::BTreeSet<DriftId> =
+                record.open_drifts.values().copied().collect();
+            for d in ids {
+                open_drift.extend(cmdb.drift(d).map_err(store)?);
             }
             json(
                 StatusCode::OK,

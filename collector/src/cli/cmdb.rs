@@ -1429,6 +1429,8 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
             print!("{}", render::table(DRIFT_HEADERS, &rows));
         }
         DriftCommand::Show { id, json } => {
+            /// Members of a mass change `drift show` lists.
+            const MASS_MEMBERS_SHOWN: usize = 20;
             let d: DriftRecord = client.get(&format!("v1/drift/{id}")).await?;
             if json {
                 return print_json(&d);
@@ -1470,6 +1472,25 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                         .map(ToString::to_string)
                         .unwrap_or_default()
                 );
+            }
+            if d.is_mass_change() {
+                let open = d.members.iter().filter(|m| m.open).count();
+                let _ = writeln!(
+                    out,
+                    "\nmass change: {} attribute(s), {open} still open (the first {} shown; --json lists all)",
+                    d.members.len(),
+                    d.members.len().min(MASS_MEMBERS_SHOWN)
+                );
+                for m in d.members.iter().take(MASS_MEMBERS_SHOWN) {
+                    let _ = writeln!(
+                        out,
+                        "  {} {}: {} → {}",
+                        if m.open { "open  " } else { "closed" },
+                        m.attribute,
+                        value(&m.authorized),
+                        value(&m.discovered)
+                    );
+                }
             }
             let _ = writeln!(out, "\nwhy");
             for line in &d.decision.explanation {

@@ -227,37 +227,49 @@ fn fold_drift(
     now_ms: i64,
 ) -> TxResult<()> {
     let mut ci = load_ci(tx, drift.ci)?;
-    let old = ci.attributes.get(&drift.attribute).cloned();
-    match &drift.discovered {
-        Some(v) => ci.attributes.insert(drift.attribute.clone(), v.clone()),
-        None => ci.attributes.remove(&drift.attribute),
-    };
-    ci.open_drifts.remove(&drift.attribute);
-    let change = FieldChange {
-        field: drift.attribute.clone(),
-        old: old.clone(),
-        new: drift.discovered.clone(),
-    };
+    // A mass change folds every member still open, as one history entry.
+    let changes: Vec<(String, Option<String>)> = drift
+        .open_changes()
+        .into_iter()
+        .map(|(a, v)| (a.to_owned(), v.map(str::to_owned)))
+        .collect();
+    let mut fields = Vec::with_capacity(changes.len());
+    for (attribute, value) in changes {
+        let old = ci.attributes.get(&attribute).cloned();
+        match &value {
+            Some(v) => ci.attributes.insert(attribute.clone(), v.clone()),
+            None => ci.attributes.remove(&attribute),
+        };
+        ci.open_drifts.remove(&attribute);
+        rfc.evidence.push(Evidence {
+            at_ms: drift.last_seen_ms,
+            ci: drift.ci,
+            attribute: attribute.clone(),
+            old: old.clone(),
+            new: value.clone(),
+            source: format!("{}, approved by {by}", drift.id),
+            drift: Some(drift.id),
+        });
+        fields.push(FieldChange {
+            field: attribute,
+            old,
+            new: value,
+        });
+    }
+    for member in &mut drift.members {
+        member.open = false;
+    }
     record_history(
         tx,
         &mut ci,
         now_ms,
         by,
         Why::RetroactiveApproval { rfc: rfc.id },
-        vec![change],
+        fields,
     )?;
     put_ci(tx, &ci)?;
     drift.settle(DriftStatus::Approved, now_ms, by.clone(), how);
     put_drift(tx, &drift)?;
-    rfc.evidence.push(Evidence {
-        at_ms: drift.last_seen_ms,
-        ci: drift.ci,
-        attribute: drift.attribute.clone(),
-        old,
-        new: drift.discovered.clone(),
-        source: format!("{}, approved by {by}", drift.id),
-        drift: Some(drift.id),
-    });
     Ok(())
 }
 
@@ -1227,6 +1239,8 @@ impl<S: Store> Cmdb<S> {
         now_ms: i64,
     ) -> TxResult<()> {
         let mut folded = 0;
+        let spec_list = rfc.specs.clone();
+        let specs = crate::control::spec::SpecIndex::new(&spec_list);
         for drift_id in rfc.drifts.clone() {
             let Some(drift) = tx_get::<DriftRecord, _>(tx, Table::Drifts, &drift_id.key())? else {
                 continue;
@@ -1236,11 +1250,7 @@ impl<S: Store> Cmdb<S> {
             }
             // Only the value the draft describes: if it moved on since, the
             // approval does not cover the new value.
-            if !rfc
-                .specs
-                .iter()
-                .any(|s| s.matches(&drift.attribute, drift.discovered.as_deref()))
-            {
+            if !drift.covered_by(&specs) {
                 rfc.log.push(super::history::Note {
                     at_ms: now_ms,
                     by: by.clone(),
@@ -1289,14 +1299,15 @@ impl<S: Store> Cmdb<S> {
         let mut incidents = BTreeSet::new();
         for ci in rfc.cis.clone() {
             let record = load_ci(tx, ci)?;
-            for id in record.open_drifts.values() {
+            // The members of a mass change all name it: each drift once.
+            let ids: BTreeSet<DriftId> = record.open_drifts.values().copied().collect();
+            let spec_list = rfc.specs.clone();
+            let specs = crate::control::spec::SpecIndex::new(&spec_list);
+            for id in ids {
                 let Some(drift) = tx_get::<DriftRecord, _>(tx, Table::Drifts, &id.key())? else {
                     continue;
                 };
-                let covered = rfc
-                    .specs
-                    .iter()
-                    .any(|s| s.matches(&drift.attribute, drift.discovered.as_deref()));
+                let covered = drift.covered_by(&specs);
                 if drift.status != DriftStatus::Open || !covered {
                     continue;
                 }

@@ -56,6 +56,25 @@ pub struct Observation {
 /// Observations kept per drift; the count goes on.
 pub const MAX_OBSERVATIONS: usize = 50;
 
+/// A report whose new drift in one section (unauthorized, or authorized)
+/// exceeds this many attributes records it as one *mass change*: one drift
+/// record for the section (`package.*`, "412 changes") listing its members,
+/// reviewed, approved or reverted as one unit, as a distribution upgrade is.
+pub const MASS_CHANGE_THRESHOLD: usize = 50;
+
+/// One attribute of a mass change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub attribute: String,
+    /// The authorized value when the change was first seen.
+    pub authorized: Option<String>,
+    /// The latest discovered value.
+    pub discovered: Option<String>,
+    /// Still differs from the authorized value, undecided; `false` once
+    /// it was reverted, authorized or folded.
+    pub open: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriftRecord {
     pub id: DriftId,
@@ -88,6 +107,10 @@ pub struct DriftRecord {
     /// latest observation's.
     #[serde(default)]
     pub earlier: Vec<EarlierDecision>,
+    /// For a mass change (`attribute` is `section.*`): every attribute it
+    /// stands for. Empty for the drift of one attribute.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
 }
 
 /// A decision a drift record carried before a later observation replaced it.
@@ -101,6 +124,33 @@ pub struct EarlierDecision {
 }
 
 impl DriftRecord {
+    /// Whether this drift stands for many attributes of one section.
+    pub fn is_mass_change(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    /// The changes it stands for that are still open: (attribute, value).
+    pub fn open_changes(&self) -> Vec<(&str, Option<&str>)> {
+        if self.is_mass_change() {
+            self.members
+                .iter()
+                .filter(|m| m.open)
+                .map(|m| (m.attribute.as_str(), m.discovered.as_deref()))
+                .collect()
+        } else {
+            vec![(self.attribute.as_str(), self.discovered.as_deref())]
+        }
+    }
+
+    /// Whether `specs` describe every change this drift still stands for.
+    pub fn covered_by(&self, specs: &crate::control::spec::SpecIndex<'_>) -> bool {
+        let open = self.open_changes();
+        !open.is_empty()
+            && open
+                .iter()
+                .all(|(attribute, value)| specs.matches(attribute, *value))
+    }
+
     /// Records a sighting; returns whether the value differs from the last.
     pub fn observe(&mut self, observation: Observation) -> bool {
         let changed = observation.value != self.discovered;

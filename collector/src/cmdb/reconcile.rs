@@ -30,7 +30,7 @@ use fathom_shared::wire::Inventory;
 
 use super::ci::CiRecord;
 use super::device::NETWORK_DEVICE;
-use super::drift::{DriftRecord, DriftStatus, Observation};
+use super::drift::{DriftRecord, DriftStatus, Member, Observation, MASS_CHANGE_THRESHOLD};
 use super::history::{Actor, FieldChange, HistoryEntry, Why};
 use super::identify::{self, Decision as Identified, Identifiers, Rule};
 use super::ids::{DriftId, IncidentId, ReviewId, RfcId};
@@ -538,11 +538,17 @@ pub(crate) fn reconcile(
     // Open drift seen back at its authorized value: reverted.
     let mut touched_incidents: BTreeSet<IncidentId> = BTreeSet::new();
     let mut rfcs: BTreeMap<RfcId, Rfc> = BTreeMap::new();
+    // Mass changes this report touches, loaded once and written once.
+    let mut masses = MassChanges::default();
     for (attr, id) in ci.open_drifts.clone() {
         if !discovered.observes(&attr) || differing.contains(attr.as_str()) {
             continue;
         }
         ci.open_drifts.remove(&attr);
+        if let Some(mass) = masses.existing(tx, id)? {
+            mass.close_member(&attr, MemberEnd::Reverted);
+            continue;
+        }
         let Some(mut drift) = load::<DriftRecord>(tx, Table::Drifts, &id.key())? else {
             continue;
         };
@@ -622,24 +628,88 @@ pub(crate) fn reconcile(
         })
         .collect();
 
+    let decisions: Vec<Decision> = differences
+        .iter()
+        .map(|d| {
+            decide::decide(
+                policy,
+                &ci.class,
+                d,
+                s.observed_at_ms,
+                &candidates,
+                crate::cli::render::time,
+            )
+        })
+        .collect();
+    // Sections where this report makes more new drift records than a
+    // person can review one by one: they become one mass change each.
+    let mut new_records: BTreeMap<(&str, bool), usize> = BTreeMap::new();
+    for (d, decision) in differences.iter().zip(&decisions) {
+        let known = ci.open_drifts.contains_key(&d.attribute)
+            || ci.reverted_drifts.contains_key(&d.attribute);
+        let authorized = match decision.verdict {
+            Verdict::Unauthorized if !known => false,
+            Verdict::Authorized { .. } => true,
+            _ => continue,
+        };
+        *new_records
+            .entry((section_of(&d.attribute), authorized))
+            .or_default() += 1;
+    }
+    let mass_sections: BTreeSet<(String, bool)> = new_records
+        .into_iter()
+        .filter(|(_, n)| *n > MASS_CHANGE_THRESHOLD)
+        .map(|((section, authorized), _)| (section.to_owned(), authorized))
+        .collect();
+
     let mut folds = Folds::default();
     let mut unauthorized: Vec<DriftRecord> = Vec::new();
-    for d in &differences {
-        let decision = decide::decide(
-            policy,
-            &ci.class,
-            d,
-            s.observed_at_ms,
-            &candidates,
-            crate::cli::render::time,
-        );
-        let existing = match ci
+    for (d, decision) in differences.iter().zip(decisions) {
+        let existing_id = ci
             .open_drifts
             .get(&d.attribute)
             .or_else(|| ci.reverted_drifts.get(&d.attribute))
-        {
+            .copied();
+        if let Some(id) = existing_id {
+            if let Some(mass) = masses.existing(tx, id)? {
+                // A member of an open mass change: the unit is decided as a
+                // whole; a member decided on its own leaves it.
+                match &decision.verdict {
+                    Verdict::Unauthorized => mass.observe_member(d),
+                    Verdict::Informational => {
+                        mass.close_member(&d.attribute, MemberEnd::Settled);
+                        ci.open_drifts.remove(&d.attribute);
+                        folds.add(
+                            Why::Discovery {
+                                agent_id: s.agent,
+                                seq: s.seq,
+                            },
+                            set_attribute(ci, d),
+                        );
+                    }
+                    Verdict::Authorized { authority } => {
+                        mass.close_member(&d.attribute, MemberEnd::Settled);
+                        ci.open_drifts.remove(&d.attribute);
+                        let why = authority_why(authority, s);
+                        if let Authority::Rfc { rfc } = authority {
+                            if let Some(r) = load_rfc(tx, &mut rfcs, *rfc)? {
+                                r.evidence.push(evidence(ci, d, s, id));
+                                r.updated_at_ms = s.now_ms;
+                            }
+                        }
+                        folds.add(why, set_attribute(ci, d));
+                    }
+                }
+                continue;
+            }
+        }
+        let existing = match existing_id {
             Some(id) => load::<DriftRecord>(tx, Table::Drifts, &id.key())?,
             None => None,
+        };
+        let mass_key = |authorized: bool| {
+            let key = (section_of(&d.attribute).to_owned(), authorized);
+            mass_sections.contains(&key).then_some(key)
         };
         match &decision.verdict {
             Verdict::Informational => {
@@ -664,31 +734,36 @@ pub(crate) fn reconcile(
                 ci.reverted_drifts.remove(&d.attribute);
             }
             Verdict::Authorized { authority } => {
-                let why = match authority {
-                    Authority::Rfc { rfc } => Why::Rfc { rfc: *rfc },
-                    Authority::StandardChange { name } => Why::StandardChange {
-                        name: name.clone(),
-                        agent_id: s.agent,
-                        seq: s.seq,
-                    },
+                let why = authority_why(authority, s);
+                let record_id = match mass_key(true) {
+                    Some(key) => {
+                        let mass = masses.new_for(
+                            tx,
+                            key,
+                            ci,
+                            d,
+                            &decision,
+                            s,
+                            DriftStatus::Authorized,
+                        )?;
+                        mass.resolved_at_ms = Some(s.now_ms);
+                        mass.resolved_by = Some(actor.clone());
+                        mass.resolution = Some(why.to_string());
+                        mass.id
+                    }
+                    None => {
+                        let mut record =
+                            new_drift(tx, ci, d, decision.clone(), s, DriftStatus::Authorized)?;
+                        record.resolved_at_ms = Some(s.now_ms);
+                        record.resolved_by = Some(actor.clone());
+                        record.resolution = Some(why.to_string());
+                        put_drift(tx, &record)?;
+                        record.id
+                    }
                 };
-                let mut record =
-                    new_drift(tx, ci, d, decision.clone(), s, DriftStatus::Authorized)?;
-                record.resolved_at_ms = Some(s.now_ms);
-                record.resolved_by = Some(actor.clone());
-                record.resolution = Some(why.to_string());
-                put_drift(tx, &record)?;
                 if let Authority::Rfc { rfc } = authority {
                     if let Some(r) = load_rfc(tx, &mut rfcs, *rfc)? {
-                        r.evidence.push(Evidence {
-                            at_ms: s.observed_at_ms,
-                            ci: ci.id,
-                            attribute: d.attribute.clone(),
-                            old: d.authorized.clone(),
-                            new: d.discovered.clone(),
-                            source: s.source(),
-                            drift: Some(record.id),
-                        });
+                        r.evidence.push(evidence(ci, d, s, record_id));
                         r.updated_at_ms = s.now_ms;
                     }
                 }
@@ -698,7 +773,7 @@ pub(crate) fn reconcile(
                         DriftStatus::Superseded,
                         s.now_ms,
                         actor.clone(),
-                        format!("{why}; see {}", record.id),
+                        format!("{why}; see {record_id}"),
                     );
                     put_drift(tx, &old)?;
                     touched_incidents.extend(old.incident);
@@ -761,14 +836,30 @@ pub(crate) fn reconcile(
                     }
                 }
                 _ => {
-                    let record = new_drift(tx, ci, d, decision.clone(), s, DriftStatus::Open)?;
+                    let id = match mass_key(false) {
+                        Some(key) => {
+                            masses
+                                .new_for(tx, key, ci, d, &decision, s, DriftStatus::Open)?
+                                .id
+                        }
+                        None => {
+                            let record =
+                                new_drift(tx, ci, d, decision.clone(), s, DriftStatus::Open)?;
+                            let id = record.id;
+                            unauthorized.push(record);
+                            id
+                        }
+                    };
                     ci.reverted_drifts.remove(&d.attribute);
-                    ci.open_drifts.insert(d.attribute.clone(), record.id);
-                    unauthorized.push(record);
+                    ci.open_drifts.insert(d.attribute.clone(), id);
                 }
             },
         }
     }
+
+    let (new_open, settled) = masses.finish(tx, s, &actor, &mut rfcs)?;
+    unauthorized.extend(new_open);
+    touched_incidents.extend(settled);
 
     for (why, changes) in std::mem::take(&mut folds.0) {
         record_history(tx, ci, s.now_ms, &actor, why, changes)?;
@@ -800,6 +891,234 @@ pub(crate) fn reconcile(
         put_rfc(tx, &rfc)?;
     }
     Ok(())
+}
+
+fn authority_why(authority: &Authority, s: &Sighting<'_>) -> Why {
+    match authority {
+        Authority::Rfc { rfc } => Why::Rfc { rfc: *rfc },
+        Authority::StandardChange { name } => Why::StandardChange {
+            name: name.clone(),
+            agent_id: s.agent,
+            seq: s.seq,
+        },
+    }
+}
+
+fn evidence(ci: &CiRecord, d: &Difference, s: &Sighting<'_>, drift: DriftId) -> Evidence {
+    Evidence {
+        at_ms: s.observed_at_ms,
+        ci: ci.id,
+        attribute: d.attribute.clone(),
+        old: d.authorized.clone(),
+        new: d.discovered.clone(),
+        source: s.source(),
+        drift: Some(drift),
+    }
+}
+
+/// How a member leaves a mass change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberEnd {
+    /// Seen back at its authorized value.
+    Reverted,
+    /// Authorized, or made informational, on its own.
+    Settled,
+}
+
+/// An open mass change loaded for one report.
+#[derive(Debug)]
+struct MassState {
+    record: DriftRecord,
+    /// Member index by attribute.
+    index: BTreeMap<String, usize>,
+    observed: bool,
+    reverted: usize,
+    settled: usize,
+}
+
+impl MassState {
+    fn observe_member(&mut self, d: &Difference) {
+        if let Some(&i) = self.index.get(&d.attribute) {
+            let member = &mut self.record.members[i];
+            if member.discovered != d.discovered {
+                member.discovered = d.discovered.clone();
+                self.record.flips += 1;
+            }
+        }
+        self.observed = true;
+    }
+
+    fn close_member(&mut self, attribute: &str, end: MemberEnd) {
+        if let Some(&i) = self.index.get(attribute) {
+            let member = &mut self.record.members[i];
+            if member.open {
+                member.open = false;
+                match end {
+                    MemberEnd::Reverted => self.reverted += 1,
+                    MemberEnd::Settled => self.settled += 1,
+                }
+            }
+        }
+    }
+}
+
+/// The mass changes one report touches: open ones already recorded
+/// (loaded once, however many members the report mentions) and new ones,
+/// each written once when the report is done.
+#[derive(Debug, Default)]
+struct MassChanges {
+    /// By id; `None` for a drift that is not an open mass change.
+    existing: BTreeMap<DriftId, Option<MassState>>,
+    /// New ones by (section, authorized).
+    new: BTreeMap<(String, bool), DriftRecord>,
+}
+
+impl MassChanges {
+    /// The open mass change `id`, if it is one.
+    fn existing(&mut self, tx: &dyn Tx, id: DriftId) -> TxResult<Option<&mut MassState>> {
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.existing.entry(id) {
+            let state = load::<DriftRecord>(tx, Table::Drifts, &id.key())?
+                .filter(|d| d.is_mass_change() && d.status == DriftStatus::Open)
+                .map(|record| MassState {
+                    index: record
+                        .members
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| (m.attribute.clone(), i))
+                        .collect(),
+                    record,
+                    observed: false,
+                    reverted: 0,
+                    settled: 0,
+                });
+            entry.insert(state);
+        }
+        Ok(self.existing.get_mut(&id).and_then(Option::as_mut))
+    }
+
+    /// The new mass change for `key`, made at its first member; `d` joins it.
+    #[allow(clippy::too_many_arguments)]
+    fn new_for(
+        &mut self,
+        tx: &dyn Tx,
+        key: (String, bool),
+        ci: &CiRecord,
+        d: &Difference,
+        decision: &Decision,
+        s: &Sighting<'_>,
+        status: DriftStatus,
+    ) -> TxResult<&mut DriftRecord> {
+        if !self.new.contains_key(&key) {
+            let id = DriftId::from_u64(next_id(tx, Counter::Drift)?);
+            let record = DriftRecord {
+                id,
+                ci: ci.id,
+                ci_name: ci.name.clone(),
+                class: ci.class.clone(),
+                attribute: format!("{}.*", key.0),
+                section: key.0.clone(),
+                kind: d.kind(),
+                authorized: None,
+                discovered: None,
+                first_seen_ms: s.observed_at_ms,
+                last_seen_ms: s.observed_at_ms,
+                decision: decision.clone(),
+                status,
+                incident: None,
+                missing_rfc: None,
+                flips: 0,
+                observation_count: 1,
+                observations: Vec::new(),
+                resolved_at_ms: None,
+                resolution: None,
+                resolved_by: None,
+                earlier: Vec::new(),
+                members: Vec::new(),
+            };
+            self.new.insert(key.clone(), record);
+        }
+        let record = self.new.get_mut(&key).expect("inserted above");
+        record.members.push(Member {
+            attribute: d.attribute.clone(),
+            authorized: d.authorized.clone(),
+            discovered: d.discovered.clone(),
+            open: status == DriftStatus::Open,
+        });
+        Ok(record)
+    }
+
+    /// Writes what changed. Returns the new open mass changes (for the
+    /// report's incident, which writes them) and the incidents of mass
+    /// changes this report settled.
+    fn finish(
+        self,
+        tx: &dyn Tx,
+        s: &Sighting<'_>,
+        actor: &Actor,
+        rfcs: &mut BTreeMap<RfcId, Rfc>,
+    ) -> TxResult<(Vec<DriftRecord>, Vec<IncidentId>)> {
+        let mut open = Vec::new();
+        for (_, mut record) in self.new {
+            let summary = Some(format!("{} changes", record.members.len()));
+            record.discovered = summary.clone();
+            record.observations = vec![s.observation(summary)];
+            if record.status == DriftStatus::Open {
+                open.push(record);
+            } else {
+                put_drift(tx, &record)?;
+            }
+        }
+        let mut touched = Vec::new();
+        for state in self.existing.into_values().flatten() {
+            let MassState {
+                mut record,
+                observed,
+                reverted,
+                settled,
+                ..
+            } = state;
+            let still_open = record.members.iter().filter(|m| m.open).count();
+            if observed || reverted + settled > 0 {
+                record.observe(s.observation(Some(format!("{still_open} open changes"))));
+            }
+            if still_open == 0 {
+                let (status, how) = if settled == 0 {
+                    (
+                        DriftStatus::Reverted,
+                        format!("discovery saw every change reverted ({})", s.source()),
+                    )
+                } else {
+                    (
+                        DriftStatus::Superseded,
+                        format!(
+                            "every change was reverted or decided on its own ({})",
+                            s.source()
+                        ),
+                    )
+                };
+                record.settle(status, s.now_ms, actor.clone(), how);
+                touched.extend(record.incident);
+            }
+            put_drift(tx, &record)?;
+            if still_open == 0 {
+                if let Some(rfc_id) = record.missing_rfc {
+                    if let Some(rfc) = load_rfc(tx, rfcs, rfc_id)? {
+                        if matches!(rfc.status, RfcStatus::New | RfcStatus::Assessed)
+                            && all_settled(tx, &rfc.drifts, None)?
+                        {
+                            rfc.cancel(
+                                s.now_ms,
+                                actor,
+                                "the changes were reverted; no RFC is needed",
+                            )
+                            .expect("new RFCs can be cancelled");
+                        }
+                    }
+                }
+            }
+        }
+        Ok((open, touched))
+    }
 }
 
 /// A drift reopened by a flap needs something to approve: its draft is
@@ -864,6 +1183,29 @@ fn reopen_missing_rfc(
 
 /// One line of an incident's symptom and a draft's description.
 fn drift_line(d: &DriftRecord) -> String {
+    if d.is_mass_change() {
+        let examples: Vec<String> = d
+            .members
+            .iter()
+            .take(3)
+            .map(|m| {
+                format!(
+                    "{}: {} → {}",
+                    m.attribute,
+                    describe(m.authorized.as_deref()),
+                    describe(m.discovered.as_deref())
+                )
+            })
+            .collect();
+        return format!(
+            "{} {}: {} changes in one report, reviewed as one mass change (e.g. {}{})",
+            d.id,
+            d.attribute,
+            d.members.len(),
+            examples.join("; "),
+            if d.members.len() > 3 { "; …" } else { "" }
+        );
+    }
     format!(
         "{} {}: {} → {} ({})",
         d.id,
@@ -1002,6 +1344,7 @@ fn new_drift(
         resolution: None,
         resolved_by: None,
         earlier: Vec::new(),
+        members: Vec::new(),
     };
     put_drift(tx, &record)?;
     Ok(record)
@@ -1023,9 +1366,12 @@ fn raise_incident(
         .min()
         .unwrap_or(Level::Medium);
     let lines: Vec<String> = drifts.iter().map(drift_line).collect();
+    let changes: usize = drifts.iter().map(|d| d.members.len().max(1)).sum();
     let title = match &*drifts {
-        [one] => format!("Unauthorized change on {}: {}", ci.name, one.attribute),
-        many => format!("{} unauthorized changes on {}", many.len(), ci.name),
+        [one] if !one.is_mass_change() => {
+            format!("Unauthorized change on {}: {}", ci.name, one.attribute)
+        }
+        _ => format!("{changes} unauthorized changes on {}", ci.name),
     };
     let mut incident = Incident::new(
         incident_id,
@@ -1054,7 +1400,8 @@ fn raise_incident(
         ci.id,
         drifts
             .iter()
-            .map(|d| Spec::exact(&d.attribute, d.discovered.as_deref()))
+            .flat_map(DriftRecord::open_changes)
+            .map(|(attribute, value)| Spec::exact(attribute, value))
             .collect(),
     );
     let origin = RfcOrigin::MissingRfc {
@@ -1516,6 +1863,156 @@ mod tests {
             f.cmdb.rfc(inc.rfcs[0]).unwrap().unwrap().status,
             RfcStatus::Rejected
         );
+    }
+
+    /// `n` packages at `version`, and one that never changes.
+    fn fleet_of(n: usize, version: &str) -> Vec<(String, String)> {
+        let mut packages: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("lib{i:04}"), version.to_owned()))
+            .collect();
+        packages.push(("nginx".into(), "1.22.1-9".into()));
+        packages
+    }
+
+    fn report_owned(f: &mut Fixture, packages: &[(String, String)], at: i64) -> CiId {
+        let borrowed: Vec<(&str, &str)> = packages
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        f.report(&borrowed, at)
+    }
+
+    #[test]
+    fn a_mass_change_is_one_drift_one_incident_and_one_draft() {
+        let mut f = Fixture::new();
+        let n = MASS_CHANGE_THRESHOLD * 4;
+        let ci = report_owned(&mut f, &fleet_of(n, "1.0"), NOON);
+        report_owned(&mut f, &fleet_of(n, "2.0"), NOON + 1000);
+        let drifts = f.cmdb.list_drifts().unwrap();
+        assert_eq!(drifts.len(), 1, "one record for the section, not {n}");
+        let mass = &drifts[0];
+        assert!(mass.is_mass_change());
+        assert_eq!(mass.attribute, "packages.*");
+        assert_eq!(mass.members.len(), n);
+        assert_eq!(
+            mass.discovered.as_deref(),
+            Some(format!("{n} changes").as_str())
+        );
+        let record = f.cmdb.ci(ci).unwrap().unwrap();
+        assert_eq!(record.open_drifts.len(), n);
+        assert!(record.open_drifts.values().all(|id| *id == mass.id));
+        let incidents = f.incidents();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(
+            incidents[0].title,
+            format!("{n} unauthorized changes on web-1")
+        );
+        assert!(incidents[0].symptom.contains("reviewed as one mass change"));
+        let draft = f.cmdb.rfc(incidents[0].rfcs[0]).unwrap().unwrap();
+        assert_eq!(draft.specs.len(), n, "the draft lists every change");
+
+        // Seen again: still one record, observed once more, nothing new.
+        report_owned(&mut f, &fleet_of(n, "2.0"), NOON + 2000);
+        assert_eq!(f.cmdb.list_drifts().unwrap().len(), 1);
+        assert_eq!(f.incidents().len(), 1);
+        let mass = f.cmdb.drift(mass.id).unwrap().unwrap();
+        assert_eq!(mass.observation_count, 2);
+
+        // Approving the draft accepts the whole upgrade, as one history entry.
+        f.cmdb
+            .decide_rfc(
+                &operator(),
+                draft.id,
+                true,
+                "the planned upgrade",
+                None,
+                NOON + 3000,
+            )
+            .unwrap();
+        assert_eq!(f.authorized(ci, "packages.lib0007").as_deref(), Some("2.0"));
+        assert_eq!(
+            f.authorized(ci, "packages.nginx").as_deref(),
+            Some("1.22.1-9")
+        );
+        let mass = f.cmdb.drift(mass.id).unwrap().unwrap();
+        assert_eq!(mass.status, DriftStatus::Approved);
+        assert!(mass.members.iter().all(|m| !m.open));
+        assert!(f.cmdb.ci(ci).unwrap().unwrap().open_drifts.is_empty());
+        let inc = f.cmdb.incident(incidents[0].id).unwrap().unwrap();
+        assert_eq!(inc.status, IncidentStatus::Resolved);
+        report_owned(&mut f, &fleet_of(n, "2.0"), NOON + 4000);
+        assert_eq!(f.incidents().len(), 1);
+    }
+
+    #[test]
+    fn a_mass_change_reverted_member_by_member_ends_reverted() {
+        let mut f = Fixture::new();
+        let n = MASS_CHANGE_THRESHOLD + 10;
+        let ci = report_owned(&mut f, &fleet_of(n, "1.0"), NOON);
+        report_owned(&mut f, &fleet_of(n, "2.0"), NOON + 1000);
+        let mass = f.cmdb.list_drifts().unwrap().remove(0);
+        // Half rolled back: still open, with the rest.
+        let mut half = fleet_of(n, "2.0");
+        for p in half.iter_mut().take(n / 2) {
+            p.1 = "1.0".into();
+        }
+        report_owned(&mut f, &half, NOON + 2000);
+        let open = f.cmdb.drift(mass.id).unwrap().unwrap();
+        assert_eq!(open.status, DriftStatus::Open);
+        assert_eq!(open.members.iter().filter(|m| m.open).count(), n - n / 2);
+        assert_eq!(f.cmdb.ci(ci).unwrap().unwrap().open_drifts.len(), n - n / 2);
+        // All of it rolled back: reverted, the draft cancelled, the
+        // incident resolved.
+        report_owned(&mut f, &fleet_of(n, "1.0"), NOON + 3000);
+        let done = f.cmdb.drift(mass.id).unwrap().unwrap();
+        assert_eq!(done.status, DriftStatus::Reverted);
+        let inc = f.incidents().remove(0);
+        assert_eq!(inc.status, IncidentStatus::Resolved);
+        assert_eq!(
+            f.cmdb.rfc(inc.rfcs[0]).unwrap().unwrap().status,
+            RfcStatus::Cancelled
+        );
+        assert!(f.cmdb.ci(ci).unwrap().unwrap().open_drifts.is_empty());
+        // A handful of changes is still one drift each.
+        let mut few = fleet_of(n, "1.0");
+        for p in few.iter_mut().take(3) {
+            p.1 = "3.0".into();
+        }
+        report_owned(&mut f, &few, NOON + 4000);
+        let new: Vec<_> = f
+            .cmdb
+            .list_drifts()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.status == DriftStatus::Open)
+            .collect();
+        assert_eq!(new.len(), 3);
+        assert!(new.iter().all(|d| !d.is_mass_change()));
+    }
+
+    #[test]
+    fn a_scheduled_mass_upgrade_is_one_authorized_record() {
+        let mut f = Fixture::new();
+        let n = MASS_CHANGE_THRESHOLD * 2;
+        let ci = report_owned(&mut f, &fleet_of(n, "1.0"), NOON);
+        let rfc = f.rfc(
+            ci,
+            "packages.lib*: 2.0",
+            Window {
+                start_ms: NOON,
+                end_ms: NOON + 3_600_000,
+            },
+        );
+        report_owned(&mut f, &fleet_of(n, "2.0"), NOON + 1000);
+        let drifts = f.cmdb.list_drifts().unwrap();
+        assert_eq!(drifts.len(), 1);
+        assert_eq!(drifts[0].status, DriftStatus::Authorized);
+        assert_eq!(drifts[0].members.len(), n);
+        assert!(f.incidents().is_empty());
+        assert_eq!(f.authorized(ci, "packages.lib0001").as_deref(), Some("2.0"));
+        let rfc = f.cmdb.rfc(rfc).unwrap().unwrap();
+        assert_eq!(rfc.evidence.len(), n);
+        assert!(rfc.evidence.iter().all(|e| e.drift == Some(drifts[0].id)));
     }
 
     #[test]

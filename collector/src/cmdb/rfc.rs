@@ -525,15 +525,32 @@ impl Rfc {
     /// target CI (CI-field specs are applied by `implement`, not seen).
     pub fn all_specs_seen(&self) -> bool {
         let discovered: Vec<&Spec> = self.specs.iter().filter(|s| !s.is_ci_field()).collect();
-        !discovered.is_empty()
-            && discovered.len() == self.specs.len()
-            && self.cis.iter().all(|ci| {
-                discovered.iter().all(|s| {
+        if discovered.is_empty() || discovered.len() != self.specs.len() {
+            return false;
+        }
+        // Evidence by CI and attribute: a draft for a mass change has a
+        // spec and an evidence entry per attribute.
+        let mut seen: std::collections::HashMap<(CiId, &str), Vec<Option<&str>>> =
+            std::collections::HashMap::new();
+        for e in &self.evidence {
+            seen.entry((e.ci, e.attribute.as_str()))
+                .or_default()
+                .push(e.new.as_deref());
+        }
+        self.cis.iter().all(|ci| {
+            discovered.iter().all(|s| {
+                if s.attribute.is_literal() {
+                    seen.get(&(*ci, s.attribute.as_str()))
+                        .is_some_and(|values| {
+                            values.iter().any(|v| s.matches(s.attribute.as_str(), *v))
+                        })
+                } else {
                     self.evidence
                         .iter()
                         .any(|e| e.ci == *ci && s.matches(&e.attribute, e.new.as_deref()))
-                })
+                }
             })
+        })
     }
 }
 

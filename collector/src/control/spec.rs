@@ -42,6 +42,45 @@ pub struct Spec {
     pub expect: Expect,
 }
 
+/// Specs indexed for matching many changes: literal attributes by name,
+/// patterned ones scanned. A missing-RFC draft for a mass change has a spec
+/// per attribute, and matching each change against every spec would take
+/// time quadratic in the size of the change.
+#[derive(Debug)]
+pub struct SpecIndex<'a> {
+    literal: std::collections::HashMap<&'a str, Vec<&'a Spec>>,
+    patterned: Vec<&'a Spec>,
+}
+
+impl<'a> SpecIndex<'a> {
+    pub fn new(specs: &'a [Spec]) -> SpecIndex<'a> {
+        let mut index = SpecIndex {
+            literal: std::collections::HashMap::new(),
+            patterned: Vec::new(),
+        };
+        for spec in specs {
+            if spec.attribute.is_literal() {
+                index
+                    .literal
+                    .entry(spec.attribute.as_str())
+                    .or_default()
+                    .push(spec);
+            } else {
+                index.patterned.push(spec);
+            }
+        }
+        index
+    }
+
+    /// Whether any spec describes a change of `attribute` to `new`.
+    pub fn matches(&self, attribute: &str, new: Option<&str>) -> bool {
+        self.literal
+            .get(attribute)
+            .is_some_and(|specs| specs.iter().any(|s| s.matches(attribute, new)))
+            || self.patterned.iter().any(|s| s.matches(attribute, new))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "bad spec {text:?}: {reason} (write it as `attribute: value`, e.g. `packages.nginx: 1.24.*`)"
