@@ -181,6 +181,22 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// An answer's status and JSON body (`Null` if it has none); status 0 and
+/// the error's text if the request failed.
+async fn status_and_json(answer: reqwest::Result<reqwest::Response>) -> (u16, Value) {
+    match answer {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let bytes = r.bytes().await.unwrap_or_default();
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )
+        }
+        Err(e) => (0, Value::String(e.to_string())),
+    }
+}
+
 /// A real collector process with its own data directory.
 #[derive(Debug)]
 pub struct Collector {
@@ -341,19 +357,7 @@ impl Collector {
             .build()
             .unwrap();
         let url = format!("{}v1/health", self.url());
-        runtime().block_on(async move {
-            match client.get(url).send().await {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let bytes = r.bytes().await.unwrap_or_default();
-                    (
-                        status,
-                        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                    )
-                }
-                Err(e) => (0, Value::String(e.to_string())),
-            }
-        })
+        runtime().block_on(async move { status_and_json(client.get(url).send().await).await })
     }
 
     /// The running process's id.
@@ -456,17 +460,7 @@ impl Collector {
             if let Some(t) = content_type {
                 request = request.header("content-type", t);
             }
-            match request.send().await {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let bytes = r.bytes().await.unwrap_or_default();
-                    (
-                        status,
-                        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                    )
-                }
-                Err(e) => (0, Value::String(e.to_string())),
-            }
+            status_and_json(request.send().await).await
         })
     }
 }

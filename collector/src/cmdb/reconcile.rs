@@ -1009,32 +1009,8 @@ impl MassChanges {
         status: DriftStatus,
     ) -> TxResult<&mut DriftRecord> {
         if !self.new.contains_key(&key) {
-            let id = DriftId::from_u64(next_id(tx, Counter::Drift)?);
-            let record = DriftRecord {
-                id,
-                ci: ci.id,
-                ci_name: ci.name.clone(),
-                class: ci.class.clone(),
-                attribute: format!("{}.*", key.0),
-                section: key.0.clone(),
-                kind: d.kind(),
-                authorized: None,
-                discovered: None,
-                first_seen_ms: s.observed_at_ms,
-                last_seen_ms: s.observed_at_ms,
-                decision: decision.clone(),
-                status,
-                incident: None,
-                missing_rfc: None,
-                flips: 0,
-                observation_count: 1,
-                observations: Vec::new(),
-                resolved_at_ms: None,
-                resolution: None,
-                resolved_by: None,
-                earlier: Vec::new(),
-                members: Vec::new(),
-            };
+            let attribute = format!("{}.*", key.0);
+            let record = blank_drift(tx, ci, &attribute, d, decision.clone(), s, status)?;
             self.new.insert(key.clone(), record);
         }
         let record = self.new.get_mut(&key).expect("inserted above");
@@ -1320,17 +1296,35 @@ fn new_drift(
     s: &Sighting<'_>,
     status: DriftStatus,
 ) -> TxResult<DriftRecord> {
-    let id = DriftId::from_u64(next_id(tx, Counter::Drift)?);
-    let record = DriftRecord {
-        id,
+    let mut record = blank_drift(tx, ci, &d.attribute, d, decision, s, status)?;
+    record.authorized = d.authorized.clone();
+    record.discovered = d.discovered.clone();
+    record.observations = vec![s.observation(d.discovered.clone())];
+    put_drift(tx, &record)?;
+    Ok(record)
+}
+
+/// A drift record of `attribute` on `ci`, first seen now, with a new id
+/// and neither values nor observations yet.
+fn blank_drift(
+    tx: &dyn Tx,
+    ci: &CiRecord,
+    attribute: &str,
+    d: &Difference,
+    decision: Decision,
+    s: &Sighting<'_>,
+    status: DriftStatus,
+) -> TxResult<DriftRecord> {
+    Ok(DriftRecord {
+        id: DriftId::from_u64(next_id(tx, Counter::Drift)?),
         ci: ci.id,
         ci_name: ci.name.clone(),
         class: ci.class.clone(),
-        attribute: d.attribute.clone(),
-        section: section_of(&d.attribute).to_owned(),
+        attribute: attribute.to_owned(),
+        section: section_of(attribute).to_owned(),
         kind: d.kind(),
-        authorized: d.authorized.clone(),
-        discovered: d.discovered.clone(),
+        authorized: None,
+        discovered: None,
         first_seen_ms: s.observed_at_ms,
         last_seen_ms: s.observed_at_ms,
         decision,
@@ -1339,15 +1333,13 @@ fn new_drift(
         missing_rfc: None,
         flips: 0,
         observation_count: 1,
-        observations: vec![s.observation(d.discovered.clone())],
+        observations: Vec::new(),
         resolved_at_ms: None,
         resolution: None,
         resolved_by: None,
         earlier: Vec::new(),
         members: Vec::new(),
-    };
-    put_drift(tx, &record)?;
-    Ok(record)
+    })
 }
 
 /// One incident and one missing-RFC draft for the new unauthorized drift
