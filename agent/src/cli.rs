@@ -1,6 +1,8 @@
 //! `fathom-agent` command line: `run`, `inventory`, `status`, `probe snmp`,
 //! `validate-config`.
 
+use fathom_support::logging::{init_logging, LogFormat};
+use fathom_support::process::{exit_code, shutdown_signal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,13 +29,6 @@ struct Cli {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
-}
-
-/// Log format on stderr; shared by every Fathom binary.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,92 +85,10 @@ enum Command {
     },
 }
 
-pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("FATHOM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Colour only for a person at a terminal, never in a file or the journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(|| BoundedLines(std::io::stderr()));
-    if matches!(format, LogFormat::Json) {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// The longest log line written; the rest of a longer one is replaced by a
-/// note of how much was cut. What agents or devices send (names, lists)
-/// can end up in a field, and one event must not fill a disk or a journal.
-pub const MAX_LOG_LINE: usize = 8 * 1024;
-
-/// A log writer that caps each event (one `write` per event) at
-/// [`MAX_LOG_LINE`] bytes.
-#[derive(Debug)]
-pub struct BoundedLines<W>(pub W);
-
-impl<W: std::io::Write> std::io::Write for BoundedLines<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if buf.len() <= MAX_LOG_LINE {
-            return self.0.write(buf);
-        }
-        // Cut on a character boundary, keep the line ending.
-        let text = String::from_utf8_lossy(&buf[..MAX_LOG_LINE]);
-        let kept = text.trim_end_matches('\u{fffd}');
-        let line = format!("{kept}… [{} bytes cut]\n", buf.len() - kept.len());
-        self.0.write_all(line.as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     exit_code("fathom-agent", dispatch(cli.command))
-}
-
-/// Ends a command: its own exit code, or the whole error chain on stderr and
-/// a failure exit. Shared by every Fathom binary.
-pub fn exit_code(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-            eprintln!("{program}: error: {}", chain.join(": "));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-#[cfg(test)]
-mod log_tests {
-    use std::io::Write;
-
-    use super::{BoundedLines, MAX_LOG_LINE};
-
-    #[test]
-    fn a_long_log_line_is_cut_and_says_so() {
-        let mut out = BoundedLines(Vec::new());
-        let short = b"INFO short line\n";
-        out.write_all(short).unwrap();
-        assert_eq!(out.0, short);
-        let mut out = BoundedLines(Vec::new());
-        let long = format!("WARN {}\n", "é".repeat(200_000));
-        assert_eq!(out.write(long.as_bytes()).unwrap(), long.len());
-        let written = String::from_utf8(out.0).expect("cut on a character boundary");
-        assert!(written.len() <= MAX_LOG_LINE + 40, "{}", written.len());
-        assert!(
-            written.ends_with(" bytes cut]\n"),
-            "{}",
-            &written[written.len() - 40..]
-        );
-        assert_eq!(written.lines().count(), 1);
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -495,48 +408,13 @@ fn load(path: &std::path::Path) -> anyhow::Result<AgentConfig> {
     Ok(AgentConfig::from_file(path)?)
 }
 
-/// Resolves on SIGINT or SIGTERM, naming which; the caller logs it, so
-/// the line carries the caller's target.
-pub async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
-}
-
-/// The commands and arguments of `cmd`, to any depth, that `--help` would
-/// show without a word of explanation (`fathom-agent status json`): every
-/// one of Fathom's command lines is checked to have none.
-pub fn missing_help(cmd: &clap::Command) -> Vec<String> {
-    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
-        for arg in cmd.get_arguments() {
-            let builtin = ["help", "version"].contains(&arg.get_id().as_str());
-            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
-                missing.push(format!("{path} {}", arg.get_id()));
-            }
-        }
-        for sub in cmd.get_subcommands() {
-            let here = format!("{path} {}", sub.get_name());
-            if sub.get_name() != "help" && sub.get_about().is_none() {
-                missing.push(format!("{here} (the command)"));
-            }
-            walk(sub, &here, missing);
-        }
-    }
-    let mut missing = Vec::new();
-    walk(cmd, cmd.get_name(), &mut missing);
-    missing
-}
-
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 
     #[test]
     fn every_command_and_argument_has_help() {
-        let missing = super::missing_help(&super::Cli::command());
+        let missing = fathom_support::process::missing_help(&super::Cli::command());
         assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
     }
 }

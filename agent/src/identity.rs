@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 
-use crate::fsio::{fs_err as io_err, write_atomic, FsError};
 use fathom_shared::ids::AgentId;
+use fathom_support::fsio::{fs_err as io_err, write_atomic, FsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {

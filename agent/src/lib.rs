@@ -2,7 +2,6 @@
 //! the collector.
 //!
 //! - [`config`]: `agent.toml`, raw and validated.
-//! - [`fsio`]: file errors naming action and path; atomic durable writes.
 //! - [`identity`]: the agent's ed25519 key and its sequence counter, kept in
 //!   the state directory. The private key never leaves the host.
 //! - [`probe`]: discovery, one module per source. Probes read files under a
@@ -21,7 +20,6 @@
 pub mod cli;
 pub mod config;
 pub mod delta;
-pub mod fsio;
 pub mod identity;
 pub mod probe;
 pub mod runner;
@@ -33,10 +31,4 @@ pub mod watch;
 /// The agent's version, as reported to the collector.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use fathom_support::now_ms;

@@ -29,7 +29,7 @@ use fathom_shared::envelope::BodyKind;
 
 use sha2::{Digest, Sha256};
 
-use crate::fsio::{fs_err as io, write_atomic, FsError};
+use fathom_support::fsio::{fs_err as io, write_atomic, FsError};
 
 /// What a sealed spool file starts with.
 const SEAL: &[u8; 4] = b"FSP1";

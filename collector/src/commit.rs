@@ -136,7 +136,7 @@ impl GroupCommit {
                                 backoff = FIRST_BACKOFF;
                                 tx.send_modify(|p| {
                                     if let Some(f) = p.failing.take() {
-                                        let failed_for_ms = fathom_agent::now_ms() - f.since_ms;
+                                        let failed_for_ms = fathom_support::now_ms() - f.since_ms;
                                         tracing::warn!(
                                             failed_for_ms,
                                             failed_flushes = this.failed_flushes.load(Ordering::Relaxed),
@@ -191,7 +191,7 @@ impl GroupCommit {
                             p.failed_upto = target;
                             p.error = Some(reason.clone());
                             p.failing = Some(Failing {
-                                since_ms: fathom_agent::now_ms(),
+                                since_ms: fathom_support::now_ms(),
                                 reason,
                             });
                         }

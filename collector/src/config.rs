@@ -143,8 +143,8 @@ impl CollectorConfig {
 
 /// The same error type as the agent's config, so both name the file and key
 /// the same way.
-pub use fathom_agent::config::ConfigError;
-use fathom_agent::config::{parse_toml, read_config};
+pub use fathom_support::config::ConfigError;
+use fathom_support::config::{parse_toml, read_config};
 
 impl CollectorConfig {
     pub fn from_file(path: &Path) -> Result<CollectorConfig, ConfigError> {

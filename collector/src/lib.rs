@@ -31,7 +31,4 @@ pub mod store;
 pub mod tls;
 pub mod webhook;
 
-/// An error and its sources, joined with ": ".
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    fathom_agent::probe::error_chain(error)
-}
+pub use fathom_support::error_chain;

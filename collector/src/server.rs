@@ -22,7 +22,7 @@ use crate::commit::GroupCommit;
 use crate::config::CollectorConfig;
 use crate::ingest::Ingest;
 use crate::store::sled_store::SledStore;
-use fathom_agent::config::ConfigError;
+use fathom_support::config::ConfigError;
 
 /// How long stopping waits for the last flush.
 pub const FINAL_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -94,7 +94,7 @@ pub fn preflight(config: &CollectorConfig, path: &Path) -> Result<(), ConfigErro
                 crate::tls::TlsError::Io(f) if f.path == *key => "tls_key",
                 _ => "tls_cert",
             };
-            invalid(which, fathom_agent::probe::error_chain(&e))
+            invalid(which, fathom_support::error_chain(&e))
         })?;
     }
     Ok(())
@@ -122,13 +122,13 @@ pub async fn start(
         // two leaves a file whose token the next start makes anew, never a
         // token in the store that nobody knows.
         let secret = crate::cmdb::new_secret("fop");
-        fathom_agent::fsio::write_atomic(
+        fathom_support::fsio::write_atomic(
             &admin_token_path,
             format!("{secret}\n").as_bytes(),
             0o600,
         )
         .with_context(|| format!("cannot write {}", admin_token_path.display()))?;
-        cmdb.add_operator_token(&secret, "admin", Role::Admin, fathom_agent::now_ms())?;
+        cmdb.add_operator_token(&secret, "admin", Role::Admin, fathom_support::now_ms())?;
         cmdb.flush()?;
         tracing::info!(path = %admin_token_path.display(), "Created the first admin token");
     }

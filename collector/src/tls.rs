@@ -8,8 +8,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fathom_agent::fsio::{fs_err as io, FsError};
 use fathom_shared::tls::{provider, Fingerprint};
+use fathom_support::fsio::{fs_err as io, FsError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;

@@ -129,7 +129,7 @@ async fn deliver_forever<S: Store>(
                 .ok()
                 .and_then(|v| v["event"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            let timestamp = fathom_agent::now_ms() / 1000;
+            let timestamp = fathom_support::now_ms() / 1000;
             let result = http
                 .post(url.clone())
                 .header("content-type", "application/json")

@@ -150,7 +150,10 @@ fn fingerprint(path: &Path, host: String, names: &Names) -> WatchedFile {
         names.user(meta.uid()),
         names.group(meta.gid())
     ));
-    out.mtime_ms = Some(meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000);
+    out.mtime_ms = meta
+        .mtime()
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(meta.mtime_nsec() / 1_000_000));
     if kind.is_symlink() {
         out.target = std::fs::read_link(path)
             .ok()

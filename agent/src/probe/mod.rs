@@ -307,17 +307,7 @@ fn collect_the_rest(
     }
 }
 
-/// An error and its sources, joined with ": ".
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use fathom_support::error_chain;
 
 /// One line per package, `name version arch source` (`-` for none), for
 /// tests to compare against what the fixtures hold.

@@ -35,7 +35,7 @@ pub fn probe(root: &HostRoot) -> (Host, Option<ReadError>) {
             stat.lines()
                 .find_map(|l| l.strip_prefix("btime "))
                 .and_then(|t| t.trim().parse::<i64>().ok())
-                .map(|secs| secs * 1000)
+                .and_then(|secs| secs.checked_mul(1000))
         }),
         timezone: timezone(root),
         fqdn: None,

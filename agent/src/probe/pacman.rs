@@ -71,7 +71,13 @@ pub fn parse_desc(text: &str) -> Result<Package, (usize, String)> {
                 let secs: i64 = line
                     .parse()
                     .map_err(|_| (line_no, format!("INSTALLDATE {line:?} is not a number")))?;
-                package.installed_at_ms = Some(secs * 1000);
+                let ms = secs.checked_mul(1000).ok_or_else(|| {
+                    (
+                        line_no,
+                        format!("INSTALLDATE {line:?} is not a plausible time"),
+                    )
+                })?;
+                package.installed_at_ms = Some(ms);
             }
             _ => {}
         }
@@ -96,6 +102,15 @@ mod tests {
 
     /// The fixture was written by Debian's pacman 6 (`pacman -U --dbonly`
     /// of three packages; `tests/fixtures/make-package-databases.sh`).
+    #[test]
+    fn an_install_date_past_any_clock_is_an_error_not_an_overflow() {
+        // Found by fuzzing: seconds whose milliseconds overflow an i64.
+        let desc = "%NAME%\nhello\n\n%VERSION%\n1-1\n\n%INSTALLDATE%\n17954556795455657\n";
+        let (line, message) = parse_desc(desc).unwrap_err();
+        assert_eq!(line, 8);
+        assert!(message.contains("not a plausible time"), "{message}");
+    }
+
     #[test]
     fn reads_a_database_pacman_wrote() {
         let packages = probe(&HostRoot::new(FIXTURE)).unwrap().unwrap();

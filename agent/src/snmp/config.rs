@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use super::client::{Security, Settings, User};
 use super::usm::Auth;
-use crate::config::ConfigError;
+use fathom_support::config::ConfigError;
 
 pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 300;
 pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 3600;

@@ -129,7 +129,7 @@ pub(crate) fn refuse(
 }
 
 pub(crate) fn now_ms() -> i64 {
-    fathom_agent::now_ms()
+    fathom_support::now_ms()
 }
 
 /// Serves until `shutdown` resolves, then drains open connections.

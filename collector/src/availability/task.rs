@@ -19,7 +19,7 @@ use crate::store::Store;
 pub use crate::background::Handle;
 
 pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: AvailabilitySettings) -> Handle {
-    let started = fathom_agent::now_ms();
+    let started = fathom_support::now_ms();
     let wake = Arc::new(tokio::sync::Notify::new());
     let woken = wake.clone();
     let task = tokio::spawn(
@@ -28,7 +28,7 @@ pub fn spawn<S: Store>(cmdb: Arc<Cmdb<S>>, settings: AvailabilitySettings) -> Ha
             loop {
                 let _ = tokio::time::timeout(settings.check_every, woken.notified()).await;
                 let (cmdb, settings) = (cmdb.clone(), settings.clone());
-                let now = fathom_agent::now_ms();
+                let now = fathom_support::now_ms();
                 let ran = tokio::task::spawn_blocking(move || {
                     cmdb.check_availability(now, started, &settings)
                 })

@@ -40,7 +40,7 @@ pub fn spawn<S: Store>(
             let mut last_roll_up: Option<i64> = None;
             loop {
                 let _ = tokio::time::timeout(settings.fold_every, woken.notified()).await;
-                let now = fathom_agent::now_ms();
+                let now = fathom_support::now_ms();
                 let roll_up = last_roll_up
                     .is_none_or(|t| now - t >= settings.roll_up_every.as_millis() as i64);
                 let (cmdb, settings) = (cmdb.clone(), settings.clone());

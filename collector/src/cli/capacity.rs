@@ -988,7 +988,7 @@ fn season(l: &PlanLine) -> &'static str {
 
 /// `--since` and `--until` as Unix ms.
 fn period(since: &str, until: &str) -> anyhow::Result<(i64, i64)> {
-    let now = fathom_agent::now_ms();
+    let now = fathom_support::now_ms();
     let from_ms = render::parse_time(since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     let to_ms = render::parse_time(until, now).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
     Ok((from_ms, to_ms))

@@ -25,7 +25,7 @@ use crate::cmdb::{CiRecord, Relationship, StoredInventory};
 use crate::control::policy::Level;
 
 fn now_ms() -> i64 {
-    fathom_agent::now_ms()
+    fathom_support::now_ms()
 }
 
 /// `--start`/`--end` as a window; both or neither.

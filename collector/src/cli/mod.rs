@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::cmdb::{AgentRecord, CiRecord, EnrollmentTokenRecord};
 use crate::config::CollectorConfig;
 use client::{Client, ClientArgs};
-use fathom_agent::cli::{exit_code, LogFormat};
+use fathom_support::logging::LogFormat;
+use fathom_support::process::exit_code;
 
 const DEFAULT_COLLECTOR_CONFIG: &str = "/etc/fathom/collector.toml";
 
@@ -56,7 +57,7 @@ enum CollectorCommand {
 
 pub fn collector_main() -> ExitCode {
     let cli = CollectorCli::parse();
-    fathom_agent::cli::init_logging(cli.log_format);
+    fathom_support::logging::init_logging(cli.log_format);
     let result = match cli.command {
         CollectorCommand::Run { config: path } => CollectorConfig::from_file(&path)
             .and_then(|config| crate::server::preflight(&config, &path).map(|()| config))
@@ -67,7 +68,7 @@ pub fn collector_main() -> ExitCode {
                     .build()?;
                 let result = runtime.block_on(async {
                     let collector = crate::server::start(&config, async {
-                        let signal = fathom_agent::cli::shutdown_signal().await;
+                        let signal = fathom_support::process::shutdown_signal().await;
                         tracing::info!(signal, "Shutdown requested");
                     })
                     .await?;
@@ -331,7 +332,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             if json {
                 return print_json(&tokens);
             }
-            let now = fathom_agent::now_ms();
+            let now = fathom_support::now_ms();
             let rows: Vec<Vec<String>> = tokens
                 .iter()
                 .map(|t| {
@@ -796,8 +797,8 @@ mod tests {
     /// is in `--help`.
     #[test]
     fn every_command_and_argument_has_help() {
-        let mut missing = fathom_agent::cli::missing_help(&super::FathomCli::command());
-        missing.extend(fathom_agent::cli::missing_help(
+        let mut missing = fathom_support::process::missing_help(&super::FathomCli::command());
+        missing.extend(fathom_support::process::missing_help(
             &super::CollectorCli::command(),
         ));
         assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));

@@ -133,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     step("Waiting for its first inventory");
     let started = Instant::now();
     // A fresh inventory, not the one a previous run left: reported since now.
-    let started_ms = fathom_agent::now_ms();
+    let started_ms = fathom_support::now_ms();
     let mut dots = false;
     let (ci, packages): (CiRecord, Option<usize>) = loop {
         if agent.is_finished() {
@@ -218,7 +218,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     if !args.exit_after_first_inventory {
         println!("Collector and agent keep running; press Ctrl-C to stop.");
-        fathom_agent::cli::shutdown_signal().await;
+        fathom_support::process::shutdown_signal().await;
     }
     let _ = stop_tx.send(true);
     agent.await??;

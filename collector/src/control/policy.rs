@@ -19,7 +19,7 @@ use super::classes::{CiClass, ClassModel};
 
 use super::attributes::{section_of, ChangeKind};
 use super::pattern::Pattern;
-use fathom_agent::config::{parse_toml, read_config, ConfigError};
+use fathom_support::config::{parse_toml, read_config, ConfigError};
 
 /// The policy shipped in `configs/policy.toml`, used when the collector
 /// config names none.
