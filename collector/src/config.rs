@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::capacity::store::MetricSettings;
 use crate::cmdb::outage::AvailabilitySettings;
 use crate::control::policy::Policy;
+use fathom_support::time::{DAY_MS, HOUR_MS};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/fathom-collector";
@@ -27,7 +28,6 @@ pub const DEFAULT_REPORT_BODY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 /// agent on a 64 kbit/s link still sends faster.
 pub const DEFAULT_MIN_BODY_BYTES_PER_SEC: u64 = 4096;
 pub const DEFAULT_REPORT_RECORDS_DAYS: u64 = 7;
-const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,8 +315,6 @@ fn metric_settings(
     raw: &RawMetrics,
     invalid: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<MetricSettings, ConfigError> {
-    const HOUR_MS: i64 = 3_600_000;
-    const DAY_MS: i64 = 24 * HOUR_MS;
     let default = MetricSettings::default();
     let span =
         |key: &str, value: Option<u64>, unit_ms: i64, default_ms: i64, min: u64, max: u64| {

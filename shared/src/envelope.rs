@@ -5,7 +5,7 @@
 //!      0    4 magic       "FTHM"
 //!      4    2 version     u16 big-endian, PROTOCOL_VERSION
 //!      6    1 kind        BodyKind as u8
-//!      7    1 flags       0 (reserved; must be zero)
+//!      7    1 flags       FLAG_DEFLATE (0x01) or 0; other bits refused
 //!      8   16 agent_id    AgentId::from_public_key(public_key)
 //!     24   32 public_key  ed25519 verifying key (the key id)
 //!     56    8 seq         u64 big-endian, per-agent, strictly increasing

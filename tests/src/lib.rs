@@ -82,12 +82,7 @@ pub fn free_port() -> u16 {
 /// Unix milliseconds as an RFC 3339 UTC timestamp, as the CLI accepts.
 pub use fathom_collector::cli::render::rfc3339;
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use fathom_support::now_ms;
 
 /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
 /// Renders a page in headless Chromium (Debian's `chromium`, which

@@ -211,7 +211,7 @@ impl Poller {
                 let config = std::sync::Arc::clone(&self.config);
                 running.spawn(async move {
                     let result = poll(&target, &config).await;
-                    (target, result, now_ms())
+                    (target, result, fathom_support::now_ms())
                 });
             }
             let Some(joined) = running.join_next().await else {
@@ -256,12 +256,6 @@ impl Poller {
         }
         round
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn resolve(target: &Target) -> Result<SocketAddr, PollError> {

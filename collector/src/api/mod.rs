@@ -128,9 +128,7 @@ pub(crate) fn refuse(
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    fathom_support::now_ms()
-}
+pub(crate) use fathom_support::now_ms;
 
 /// Serves until `shutdown` resolves, then drains open connections.
 pub async fn serve<S: Store>(

@@ -7,11 +7,8 @@
 //! merged p95 is the largest p95 merged, an upper bound, since percentiles
 //! do not compose.
 
+use fathom_support::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use serde::{Deserialize, Serialize};
-
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 60 * MINUTE_MS;
-const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// The resolutions a series is kept at, finest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -41,9 +41,7 @@ use super::series::{self, Sample, Unit};
 use crate::cmdb::device::DeviceSample;
 use crate::cmdb::{self, AgentRecord};
 use crate::store::{Store, StoreError, Table, TransactionError};
-
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+use fathom_support::time::{DAY_MS, HOUR_MS};
 
 /// How long each tier is kept, and the bounds that keep a CI's share of
 /// the disk bounded. `[metrics]` in collector.toml.

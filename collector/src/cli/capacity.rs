@@ -15,6 +15,7 @@ use crate::cmdb::availability_report::{AvailabilityReport, Downtime, MIN_COVERAG
 use crate::cmdb::capacity_alert::{season_name, CapacityAlert};
 use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine, ServiceHeadroom};
 use crate::cmdb::outage::Outage;
+use fathom_support::time::HOUR_MS;
 
 /// A period, and the tier to read it at.
 #[derive(Debug, clap::Args)]
@@ -320,7 +321,6 @@ fn service_svg(plan: &CapacityPlan, s: &ServiceHeadroom) -> String {
 /// (at least a quarter of an hour, at most the plan's horizon), and on to a crossing
 /// within the horizon.
 fn plan_svg(plan: &CapacityPlan, l: &PlanLine) -> String {
-    const HOUR_MS: i64 = 3_600_000;
     let data = if l.recent.is_empty() {
         &l.hourly
     } else {

@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use super::render::html_escape as escape;
+use fathom_support::time::{DAY_MS, HOUR_MS};
 
 /// A line to draw: its points (Unix ms, value), CSS class and colour.
 #[derive(Debug)]
@@ -64,9 +65,6 @@ pub const LEFT: f64 = 70.0;
 pub const RIGHT: f64 = 12.0;
 pub const TOP: f64 = 10.0;
 pub const BOTTOM: f64 = 34.0;
-
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
 
 impl Chart<'_> {
     pub fn svg(&self) -> String {

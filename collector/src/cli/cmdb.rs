@@ -24,10 +24,7 @@ use crate::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Window};
 use crate::cmdb::{CiRecord, Relationship, StoredInventory};
 use crate::control::policy::Level;
 
-fn now_ms() -> i64 {
-    fathom_support::now_ms()
-}
-
+use fathom_support::now_ms;
 /// `--start`/`--end` as a window; both or neither.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WindowArgs {

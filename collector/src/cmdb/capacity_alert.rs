@@ -38,10 +38,7 @@ use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
 use crate::control::policy::{Level, Threshold};
 use crate::store::{Store, StoreError, Table, TransactionError};
-
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 60 * MINUTE_MS;
-const DAY_MS: i64 = 24 * HOUR_MS;
+use fathom_support::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
 /// How bad a series is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

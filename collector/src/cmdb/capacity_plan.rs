@@ -25,9 +25,8 @@ use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
 use crate::control::spec::Expect;
 use crate::store::Store;
+use fathom_support::time::DAY_MS;
 
-const MINUTE_MS: i64 = 60_000;
-const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
 /// Below this many hourly means, charts draw the 5-minute means.
 const SHORT_HISTORY_HOURS: usize = 48;
 
@@ -513,6 +512,7 @@ mod tests {
     use crate::cmdb::{Report, Role};
     use crate::control::policy::Policy;
     use fathom_shared::wire::{FilesystemUse, Metrics};
+    use fathom_support::time::MINUTE_MS;
 
     /// A service `shop` depending on `host`, made by a person at `at`.
     fn shop_depending_on(f: &Fixture, host: CiId, at: i64) -> CiId {

@@ -20,6 +20,7 @@ use super::classes::{CiClass, ClassModel};
 use super::attributes::{section_of, ChangeKind};
 use super::pattern::Pattern;
 use fathom_support::config::{parse_toml, read_config, ConfigError};
+use fathom_support::time::DAY_MS;
 
 /// The policy shipped in `configs/policy.toml`, used when the collector
 /// config names none.
@@ -103,7 +104,6 @@ pub struct DailyWindow {
     pub end_minute: u16,
 }
 
-const DAY_MS: i64 = 86_400_000;
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 impl DailyWindow {
