@@ -84,6 +84,21 @@ pub use fathom_collector::cli::render::rfc3339;
 
 pub use fathom_support::now_ms;
 
+/// A benchmark's command line: `--help` prints `usage` and runs nothing; an
+/// option not in `known` is an error naming it (exit 2), not ignored.
+pub fn bench_args(usage: &str, known: &[&str]) {
+    for arg in std::env::args().skip(1) {
+        if arg == "--help" || arg == "-h" {
+            print!("{usage}");
+            std::process::exit(0);
+        }
+        if arg.starts_with("--") && !known.contains(&arg.as_str()) {
+            eprintln!("unknown option {arg}; see --help");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
 /// Renders a page in headless Chromium (Debian's `chromium`, which
 /// `.ci/run` installs) and saves a screenshot of `width`×`height` to `png`,

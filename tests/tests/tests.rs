@@ -1040,3 +1040,34 @@ fn a_lost_sequence_counter_resumes_above_the_collectors() {
         "the collector said so too"
     );
 }
+
+#[test]
+fn benchmarks_answer_help_and_refuse_unknown_options_without_running() {
+    let benches = [
+        (env!("CARGO_BIN_EXE_fathom-bench"), "--steady-secs"),
+        (env!("CARGO_BIN_EXE_fathom-capacity-bench"), "--plan-days"),
+        (env!("CARGO_BIN_EXE_fathom-reconcile-bench"), "--sizes"),
+        (env!("CARGO_BIN_EXE_fathom-snmp-bench"), "--fleet"),
+    ];
+    for (bench, option) in benches {
+        let out = std::process::Command::new(bench)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{bench} --help: {}", stderr(&out));
+        assert!(text.starts_with("Usage: "), "{bench}: {text}");
+        assert!(
+            text.contains(option),
+            "{bench} --help names {option}: {text}"
+        );
+        // Help only: no report started (each prints a Markdown heading first).
+        assert!(!text.contains("## "), "{bench} ran something: {text}");
+        let out = std::process::Command::new(bench)
+            .arg("--no-such-option")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bench}");
+        assert!(stderr(&out).contains("unknown option --no-such-option"));
+    }
+}

@@ -31,7 +31,27 @@ use fathom_tests::{bin, now_ms, Agent, Collector};
 
 const RUNS: usize = 5;
 
+const USAGE: &str = "\
+Usage: fathom-bench [--reports N] [--concurrency N] [--steady-secs N] [--only ingest]
+
+The measurements behind docs/benchmarks.md, with the release binaries:
+one full inventory beside the peer tools, the agent daemon's memory and
+steady-state CPU, and collector ingest over HTTPS with durable flushes.
+Prints a Markdown report on stdout.
+
+Options:
+  --reports N       reports sent in the ingest run (default 20000)
+  --concurrency N   concurrent agents in the ingest run (default 64)
+  --steady-secs N   how long the agent runs at steady state (default 180)
+  --only ingest     only the ingest run, without and with fdatasync
+  -h, --help        this text; runs nothing
+";
+
 fn main() {
+    fathom_tests::bench_args(
+        USAGE,
+        &["--reports", "--concurrency", "--steady-secs", "--only"],
+    );
     let reports: usize = arg("--reports").unwrap_or(20_000);
     let steady_secs: u64 = arg("--steady-secs").unwrap_or(180);
     let concurrency: usize = arg("--concurrency").unwrap_or(64);

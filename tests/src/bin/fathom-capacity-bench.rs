@@ -48,7 +48,34 @@ const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 
+const USAGE: &str = "\
+Usage: fathom-capacity-bench [--only ingest|disk|availability|plan] [--cis N] [--hours N] [--days N] [--plan-cis N] [--plan-days N]
+
+The metric store's ingest rate and bytes per sample, a year's availability
+report and the capacity plan. Prints Markdown on stdout.
+
+Options:
+  --only WHAT     one part: ingest, disk, availability or plan (default all)
+  --cis N         hosts in the ingest run (default 200)
+  --hours N       simulated hours in the ingest run (default 6)
+  --days N        simulated days in the disk run (default 400)
+  --plan-cis N    hosts in the plan run (default 10000)
+  --plan-days N   days of history in the plan run (default 1)
+  -h, --help      this text; runs nothing
+";
+
 fn main() {
+    fathom_tests::bench_args(
+        USAGE,
+        &[
+            "--only",
+            "--cis",
+            "--hours",
+            "--days",
+            "--plan-cis",
+            "--plan-days",
+        ],
+    );
     let only = arg("--only");
     let cis: usize = arg("--cis").map_or(200, |v| v.parse().expect("--cis takes a number"));
     let hours: i64 = arg("--hours").map_or(6, |v| v.parse().expect("--hours takes a number"));

@@ -44,7 +44,19 @@ use fathom_tests::{now_ms, Collector};
 
 const MEASURED: usize = 300;
 
+const USAGE: &str = "\
+Usage: fathom-reconcile-bench [--sizes N,N,...]
+
+Reconciliation cost per inventory report as the CMDB grows, and the time
+from a report's arrival to its incident. Prints Markdown on stdout.
+
+Options:
+  --sizes LIST   CMDB sizes to measure (default 1000,10000,100000)
+  -h, --help     this text; runs nothing
+";
+
 fn main() {
+    fathom_tests::bench_args(USAGE, &["--sizes"]);
     let sizes: Vec<usize> = arg("--sizes")
         .unwrap_or_else(|| "1000,10000,100000".into())
         .split(',')

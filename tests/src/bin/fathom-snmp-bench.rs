@@ -31,7 +31,21 @@ const RUNS: usize = 5;
 const CISCO: &str = "network/switch/cisco-c3750";
 const HPE: &str = "network/switch/hpe-procurve-516733-b21";
 
+const USAGE: &str = "\
+Usage: fathom-snmp-bench [--fleet N,N,...] [--only fleet]
+
+Fathom's SNMP polling beside net-snmp's snmpbulkwalk: per table, whole
+polls, and a fleet of devices. Needs FATHOM_SNMPSIM (a venv with snmpsim)
+and net-snmp's snmpd and tools. Prints Markdown on stdout.
+
+Options:
+  --fleet LIST   fleet sizes (default 10,100,1000)
+  --only fleet   only the fleet run
+  -h, --help     this text; runs nothing
+";
+
 fn main() {
+    fathom_tests::bench_args(USAGE, &["--fleet", "--only"]);
     let fleet: Vec<usize> = std::env::args()
         .skip_while(|a| a != "--fleet")
         .nth(1)
