@@ -5,6 +5,9 @@
 //! try again later), or rejected (any other 4xx: resending the same bytes
 //! cannot help). Retries and backoff are the caller's business.
 
+// The agent's home of reqwest (clippy.toml).
+#![allow(clippy::disallowed_types)]
+
 use std::time::Duration;
 
 use fathom_shared::tls::{client_config, Trust};

@@ -21,6 +21,9 @@
 //! The task is woken after every durable write (`Handle::poke`) and also
 //! looks every few seconds.
 
+// The webhook deliverer's home of reqwest (clippy.toml).
+#![allow(clippy::disallowed_types)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

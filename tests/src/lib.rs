@@ -6,6 +6,9 @@
 //! into, after one `cargo build` of them per test run: `cargo test` does not
 //! rebuild another package's binaries by itself.
 
+// The harness talks to the collector over HTTPS as agents and operators do.
+#![allow(clippy::disallowed_types)]
+
 pub mod snmpsim;
 
 use std::net::TcpListener;

@@ -1,6 +1,9 @@
 //! End-to-end tests: real collector and agent processes, real TLS on
 //! loopback, real sled stores in temporary directories.
 
+// The scenarios talk to the collector over HTTPS as agents and operators do.
+#![allow(clippy::disallowed_types)]
+
 use std::process::Stdio;
 use std::time::Duration;
 

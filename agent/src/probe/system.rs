@@ -3,6 +3,9 @@
 //! only module that uses `sysinfo`; it reads the running kernel, not the host
 //! root.
 
+// The home of sysinfo (clippy.toml).
+#![allow(clippy::disallowed_types)]
+
 use std::collections::BTreeMap;
 
 use fathom_shared::wire::{

@@ -8,6 +8,9 @@
 //! `fathom quickstart` writes), else `$XDG_CONFIG_HOME/fathom/client.toml`
 //! (default `~/.config/fathom/client.toml`).
 
+// The operator CLI's home of reqwest (clippy.toml).
+#![allow(clippy::disallowed_types)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};

@@ -1,6 +1,9 @@
 //! The sled engine (0.34, the stable on-disk format). One sled tree per
 //! [`Table`], all in one database directory.
 
+// The home of sled (clippy.toml).
+#![allow(clippy::disallowed_types)]
+
 use std::path::Path;
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};

@@ -23,6 +23,9 @@
 //!
 //! Prints Markdown on stdout.
 
+// Reports are sent over HTTPS as agents send them.
+#![allow(clippy::disallowed_types)]
+
 use std::time::{Duration, Instant};
 
 /// The collector's allocator (see `fathom-collector`), so this measures
