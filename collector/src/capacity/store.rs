@@ -236,8 +236,21 @@ fn block_key(ci: CiId, tier: Tier, start: i64) -> Vec<u8> {
     k
 }
 
-fn ci_of_key(key: &[u8]) -> CiId {
-    CiId::from_u64(u64::from_be_bytes(key[..8].try_into().expect("a CI key")))
+/// The CI a key of `table` starts with; a key too short to hold one is
+/// corrupt (and never a reason to stop the collector).
+fn ci_of_key(table: Table, key: &[u8]) -> Result<CiId, StoreError> {
+    key.get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(|b| CiId::from_u64(u64::from_be_bytes(b)))
+        .ok_or_else(|| short_key(table, key, "a CI id"))
+}
+
+fn short_key(table: Table, key: &[u8], what: &str) -> StoreError {
+    StoreError::Corrupt {
+        table: table.name(),
+        key: hex::encode(key),
+        source: format!("the key is {} bytes, too short for {what}", key.len()).into(),
+    }
 }
 
 /// A tier's row width: time and value, or a roll-up bucket.
@@ -315,7 +328,16 @@ impl<'a, S: Store> MetricStore<'a, S> {
         let mut agents: HashMap<AgentId, Option<CiId>> = HashMap::new();
         let mut host: BTreeMap<CiId, Vec<Metrics>> = BTreeMap::new();
         for (key, value) in self.store.scan_from(Table::Metrics, b"", batch)? {
-            let agent = AgentId::from_bytes(key[..16].try_into().expect("agent id key"));
+            let Some(agent) = key
+                .get(..16)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .map(AgentId::from_bytes)
+            else {
+                let e = short_key(Table::Metrics, &key, "an agent id");
+                tracing::error!(error = %crate::error_chain(&e), "Dropped a metric log entry with a corrupt key");
+                writes.delete(Table::Metrics, key);
+                continue;
+            };
             let ci = match agents.entry(agent) {
                 std::collections::hash_map::Entry::Occupied(e) => *e.get(),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -340,9 +362,17 @@ impl<'a, S: Store> MetricStore<'a, S> {
         // Device polls' rates.
         let mut device: BTreeMap<CiId, Vec<Sample>> = BTreeMap::new();
         for (key, value) in self.store.scan_from(Table::DeviceMetrics, b"", batch)? {
+            let ci = match ci_of_key(Table::DeviceMetrics, &key) {
+                Ok(ci) => ci,
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain(&e), "Dropped a device metric log entry with a corrupt key");
+                    writes.delete(Table::DeviceMetrics, key);
+                    continue;
+                }
+            };
             let sample: DeviceSample = cmdb::decode(Table::DeviceMetrics, &key, &value)?;
             device
-                .entry(ci_of_key(&key))
+                .entry(ci)
                 .or_default()
                 .extend(series::device_samples(&sample));
             writes.delete(Table::DeviceMetrics, key);
@@ -472,7 +502,13 @@ impl<'a, S: Store> MetricStore<'a, S> {
             k
         });
         for (key, value) in entries {
-            let ci = ci_of_key(&key);
+            let ci = match ci_of_key(Table::Series, &key) {
+                Ok(ci) => ci,
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain(&e), "Skipped series with a corrupt key");
+                    continue;
+                }
+            };
             let mut record: CiSeries = cmdb::decode(Table::Series, &key, &value)?;
             let before = record.clone();
             self.roll_ci(ci, &mut record, now_ms, &mut writes, &mut done)?;
@@ -638,7 +674,13 @@ impl<'a, S: Store> MetricStore<'a, S> {
             .store
             .scan_prefix(Table::Series, b"")?
             .into_iter()
-            .map(|(k, _)| ci_of_key(&k))
+            .filter_map(|(k, _)| {
+                ci_of_key(Table::Series, &k)
+                    .inspect_err(|e| {
+                        tracing::error!(error = %crate::error_chain(e), "Skipped series with a corrupt key")
+                    })
+                    .ok()
+            })
             .collect())
     }
 
@@ -949,6 +991,39 @@ mod tests {
 
     fn means(points: &[Point]) -> Vec<(i64, f64)> {
         points.iter().map(|p| (p.at_ms, p.mean)).collect()
+    }
+
+    #[test]
+    fn a_corrupt_key_is_dropped_or_skipped_never_a_stop() {
+        let (_d, cmdb, agent, ci) = setup();
+        let settings = MetricSettings::default();
+        let metrics = MetricStore::new(cmdb.store(), &settings);
+        send(&cmdb, agent, 2, &report(T0, 50, 0));
+        metrics.fold(1000, T0 + 10_000).unwrap();
+        // Keys too short for the id they must start with, in the logs and
+        // among the series (a damaged store, a bug in an old version).
+        cmdb.store()
+            .transaction::<(), ()>(|tx| {
+                tx.insert(Table::Metrics, b"short", b"x")?;
+                tx.insert(Table::DeviceMetrics, b"tiny", b"x")?;
+                tx.insert(Table::Series, b"\x00", b"x")?;
+                Ok(())
+            })
+            .unwrap();
+        let folded = metrics.fold(1000, T0 + 20_000).unwrap();
+        assert_eq!(folded.entries, 0);
+        assert_eq!(cmdb.store().count(Table::Metrics).unwrap(), 0, "dropped");
+        assert_eq!(
+            cmdb.store().count(Table::DeviceMetrics).unwrap(),
+            0,
+            "dropped"
+        );
+        assert_eq!(
+            metrics.cis().unwrap(),
+            [ci],
+            "the corrupt series is skipped"
+        );
+        metrics.roll_up(b"", 1000, T0 + DAY_MS).unwrap();
     }
 
     #[test]
