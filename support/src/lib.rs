@@ -8,20 +8,14 @@
 //!   durable writes.
 //! - [`logging`]: the `tracing` subscriber every binary installs.
 //! - [`process`]: shutdown signals, exit codes, the help-text check.
-//! - [`time`]: the duration constants; [`now_ms`] the one clock.
+//! - [`time`]: durations, and timestamps written and read; [`now_ms`] the
+//!   one clock.
 
 pub mod config;
 pub mod fsio;
 pub mod logging;
 pub mod process;
-
-/// Durations in milliseconds, the unit of every Fathom timestamp.
-pub mod time {
-    pub const SECOND_MS: i64 = 1_000;
-    pub const MINUTE_MS: i64 = 60 * SECOND_MS;
-    pub const HOUR_MS: i64 = 60 * MINUTE_MS;
-    pub const DAY_MS: i64 = 24 * HOUR_MS;
-}
+pub mod time;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

@@ -300,7 +300,7 @@ pub(super) async fn route<S: Store>(
             let fields = cmdb.ci_as_of(ci, at).map_err(store)?.ok_or_else(|| {
                 not_found(format!(
                     "{ci} did not exist at {}",
-                    crate::cli::render::time(at)
+                    fathom_support::time::format_ms(at)
                 ))
             })?;
             json(StatusCode::OK, &fields)

@@ -214,7 +214,7 @@ impl<S: Store> Cmdb<S> {
             format!(
                 "baseline {} ({})",
                 b.name,
-                crate::cli::render::time(b.taken_at_ms)
+                fathom_support::time::format_ms(b.taken_at_ms)
             )
         };
         match to {

@@ -645,7 +645,7 @@ impl<S: Store> Cmdb<S> {
                 (Some(r), true) => {
                     return abort(ActionError::Conflict(format!(
                         "{from} {kind} {to} exists already (since {})",
-                        crate::cli::render::time(r.created_at_ms)
+                        fathom_support::time::format_ms(r.created_at_ms)
                     )))
                 }
                 (None, false) => {
@@ -1388,8 +1388,8 @@ impl<S: Store> Cmdb<S> {
                 id.to_string(),
                 format!(
                     "{} to {}",
-                    crate::cli::render::time(window.start_ms),
-                    crate::cli::render::time(window.end_ms)
+                    fathom_support::time::format_ms(window.start_ms),
+                    fathom_support::time::format_ms(window.end_ms)
                 ),
             )?;
             Ok(rfc)

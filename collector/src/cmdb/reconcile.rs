@@ -637,7 +637,7 @@ pub(crate) fn reconcile(
                 d,
                 s.observed_at_ms,
                 &candidates,
-                crate::cli::render::time,
+                fathom_support::time::format_ms,
             )
         })
         .collect();

@@ -82,7 +82,7 @@ impl<S: Store> Cmdb<S> {
                 record.id.clone(),
                 format!(
                     "{uses} use(s), expires {}",
-                    crate::cli::render::time(record.expires_at_ms)
+                    fathom_support::time::format_ms(record.expires_at_ms)
                 ),
             )?;
             Ok(())
@@ -164,7 +164,7 @@ impl<S: Store> Cmdb<S> {
                     role.as_str(),
                     record
                         .expires_at_ms
-                        .map(|e| format!(", expires {}", crate::cli::render::time(e)))
+                        .map(|e| format!(", expires {}", fathom_support::time::format_ms(e)))
                         .unwrap_or_default()
                 ),
             )?;

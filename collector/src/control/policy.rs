@@ -288,7 +288,7 @@ impl Policy {
         let invalid = ConfigError::invalid(path);
         let duration = |key: &str, text: &Option<String>, default: &str| {
             let text = text.as_deref().unwrap_or(default);
-            crate::cli::render::parse_duration_secs(text)
+            fathom_support::time::parse_duration_secs(text)
                 .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
                 .map_err(|e| invalid(key, e))
         };
