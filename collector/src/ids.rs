@@ -1,6 +1,8 @@
 //! Typed ids of the CMDB's own records, numbered from 1 per kind in
 //! creation order and shown with a prefix people already use: `RFC-12`,
-//! `INC-7`, `DRIFT-31`. Parsing accepts any letter case and a bare number.
+//! `INC-7`, `DRIFT-31`; parsing accepts any letter case and a bare number.
+//! And the CI lifecycle status. Below both the records (`cmdb`) and the
+//! decisions (`control`), which name them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -142,5 +144,46 @@ mod tests {
             serde_json::from_str::<IncidentId>(&json).unwrap(),
             IncidentId::from_u64(7)
         );
+    }
+}
+
+/// The CI lifecycle (ISO/IEC 20000 status families: not yet live, live, gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum CiStatus {
+    Planned,
+    #[value(name = "in_use", alias = "in-use")]
+    #[serde(alias = "in-use")]
+    InUse,
+    Maintenance,
+    Retired,
+    Disposed,
+}
+
+impl CiStatus {
+    pub const ALL: [CiStatus; 5] = [
+        CiStatus::Planned,
+        CiStatus::InUse,
+        CiStatus::Maintenance,
+        CiStatus::Retired,
+        CiStatus::Disposed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CiStatus::Planned => "planned",
+            CiStatus::InUse => "in_use",
+            CiStatus::Maintenance => "maintenance",
+            CiStatus::Retired => "retired",
+            CiStatus::Disposed => "disposed",
+        }
+    }
+
+    /// Reads a status as people write it: `in_use`, `in-use`, `In_Use`.
+    pub fn parse(text: &str) -> Option<CiStatus> {
+        let text = text.trim().replace('-', "_");
+        CiStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(&text))
     }
 }

@@ -25,6 +25,7 @@ pub mod cmdb;
 pub mod commit;
 pub mod config;
 pub mod control;
+pub mod ids;
 pub mod ingest;
 pub mod server;
 pub mod store;

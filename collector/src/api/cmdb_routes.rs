@@ -54,11 +54,11 @@ use crate::cmdb::ci::{CiRecord, RelationKind};
 use crate::cmdb::control::{ActionError, IncidentUpdate, NewCi};
 use crate::cmdb::device::DeviceSample;
 use crate::cmdb::history::Actor;
-use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
 use crate::cmdb::rfc::NewRfc;
 use crate::cmdb::rfc::{ReviewOutcome, Window};
 use crate::cmdb::Permission;
 use crate::control::policy::Level;
+use crate::ids::{DriftId, IncidentId, RfcId};
 use crate::store::Store;
 
 /// One authenticated operator request.
@@ -349,7 +349,7 @@ pub(super) async fn route<S: Store>(
         }
         (&Method::POST, ["v1", "reviews", item, "dismiss"]) => {
             need(Permission::EditCis)?;
-            let item: crate::cmdb::ids::ReviewId = id(item)?;
+            let item: crate::ids::ReviewId = id(item)?;
             let d: Decide = parse_request(r.body, "review decision")?;
             write!(
                 StatusCode::OK,
@@ -569,7 +569,7 @@ pub(super) async fn route<S: Store>(
         }
         (&Method::POST, ["v1", "audits", audit, "deficiencies", index, "close"]) => {
             need(Permission::Audit)?;
-            let audit: crate::cmdb::ids::AuditId = id(audit)?;
+            let audit: crate::ids::AuditId = id(audit)?;
             let index: usize = index
                 .parse()
                 .map_err(|_| bad_request(format!("{index:?} is not a deficiency number")))?;

@@ -17,12 +17,12 @@ use crate::cmdb::device::{DeviceSample, StoredDeviceReport};
 use crate::cmdb::drift::{DriftRecord, DriftStatus};
 use crate::cmdb::exchange::{Exchange, ExchangeCi, ExchangeRelationship, ImportReport};
 use crate::cmdb::history::{HistoryEntry, TrailEntry};
-use crate::cmdb::ids::{DriftId, IncidentId, RfcId};
 use crate::cmdb::incident::{Incident, IncidentStatus};
 use crate::cmdb::review::{ReviewItem, ReviewKind};
 use crate::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Window};
 use crate::cmdb::{CiRecord, Relationship, StoredInventory};
 use crate::control::policy::Level;
+use crate::ids::{DriftId, IncidentId, RfcId};
 
 use fathom_support::now_ms;
 /// `--start`/`--end` as a window; both or neither.
@@ -311,7 +311,7 @@ pub enum ReviewCommand {
     /// Close an item without merging (distinct CIs, or a legitimate new key).
     Dismiss {
         /// The review item (REV-…).
-        id: crate::cmdb::ids::ReviewId,
+        id: crate::ids::ReviewId,
         /// A note for the record.
         #[arg(long)]
         note: String,
@@ -656,7 +656,7 @@ pub enum AuditCommand {
     /// Close a deficiency of a recorded audit once its corrective action is done.
     CloseDeficiency {
         /// The audit (AUD-…).
-        audit: crate::cmdb::ids::AuditId,
+        audit: crate::ids::AuditId,
         /// The deficiency's number in that audit, from 1.
         number: usize,
         /// What was done.
@@ -2068,7 +2068,7 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
             let audits: Vec<crate::cmdb::audit::AuditRecord> = client.get("v1/audits").await?;
             #[derive(serde::Serialize)]
             struct Row<'a> {
-                audit: crate::cmdb::ids::AuditId,
+                audit: crate::ids::AuditId,
                 number: usize,
                 #[serde(flatten)]
                 deficiency: &'a crate::cmdb::audit::Deficiency,

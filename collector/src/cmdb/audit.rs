@@ -32,11 +32,11 @@ use serde::{Deserialize, Serialize};
 use super::ci::{CiRecord, CiSource, CiStatus};
 use super::control::ActionError;
 use super::history::Actor;
-use super::ids::AuditId;
 use super::review::ReviewStatus;
 use super::{encode, next_id, Cmdb, Counter};
 use crate::control::attributes::{self, section_of};
 use crate::control::policy::Control;
+use crate::ids::AuditId;
 use crate::store::{Store, StoreError, Table};
 
 /// One CI's line in the report.

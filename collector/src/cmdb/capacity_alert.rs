@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 
 use super::ci::CiRecord;
 use super::history::Actor;
-use super::ids::IncidentId;
 use super::incident::Incident;
 use super::reconcile::put_incident;
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
@@ -37,6 +36,7 @@ use crate::capacity::rollup::Tier;
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
 use crate::control::policy::{Level, Threshold};
+use crate::ids::IncidentId;
 use crate::store::{Store, StoreError, Table, TransactionError};
 use fathom_support::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 

@@ -17,13 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use super::capacity_alert::{Seasonal, Severity};
 use super::ci::RelationKind;
-use super::ids::RfcId;
 use super::rfc::Rfc;
 use super::Cmdb;
 use crate::capacity::rollup::{percentile_f64, Tier};
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
 use crate::control::spec::Expect;
+use crate::ids::RfcId;
 use crate::store::Store;
 use fathom_support::time::DAY_MS;
 

@@ -16,50 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::history::{Actor, Fields};
 use super::identify::{Identifiers, Rule};
-use super::ids::{DriftId, ReviewId, RfcId};
 use crate::control::policy::Level;
+pub use crate::ids::CiStatus;
+use crate::ids::{DriftId, ReviewId, RfcId};
 use crate::store::{Table, Tx, TxAbort};
-
-/// The CI lifecycle (ISO/IEC 20000 status families: not yet live, live, gone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum CiStatus {
-    Planned,
-    #[value(name = "in_use", alias = "in-use")]
-    #[serde(alias = "in-use")]
-    InUse,
-    Maintenance,
-    Retired,
-    Disposed,
-}
-
-impl CiStatus {
-    pub const ALL: [CiStatus; 5] = [
-        CiStatus::Planned,
-        CiStatus::InUse,
-        CiStatus::Maintenance,
-        CiStatus::Retired,
-        CiStatus::Disposed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CiStatus::Planned => "planned",
-            CiStatus::InUse => "in_use",
-            CiStatus::Maintenance => "maintenance",
-            CiStatus::Retired => "retired",
-            CiStatus::Disposed => "disposed",
-        }
-    }
-
-    /// Reads a status as people write it: `in_use`, `in-use`, `In_Use`.
-    pub fn parse(text: &str) -> Option<CiStatus> {
-        let text = text.trim().replace('-', "_");
-        CiStatus::ALL
-            .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(&text))
-    }
-}
 
 /// How a CI came into the CMDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,7 +16,6 @@ use super::ci::{
 };
 use super::drift::{DriftRecord, DriftStatus};
 use super::history::{changes_between, Actor, FieldChange, Fields, HistoryEntry, TrailEntry, Why};
-use super::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use super::incident::{Incident, IncidentStatus};
 use super::reconcile::{
     self, all_settled, put_drift, put_incident, put_rfc, record_history, settle_incident_if_done,
@@ -31,6 +30,7 @@ use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::attributes;
 use crate::control::policy::Level;
 use crate::control::spec::Spec;
+use crate::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
 
 /// Why an operator action was refused or failed.

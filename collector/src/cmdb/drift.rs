@@ -12,9 +12,9 @@ use fathom_shared::ids::{AgentId, CiId};
 use serde::{Deserialize, Serialize};
 
 use super::history::Actor;
-use super::ids::{DriftId, IncidentId, RfcId};
 use crate::control::attributes::ChangeKind;
 use crate::control::decide::Decision;
+use crate::ids::{DriftId, IncidentId, RfcId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]

@@ -16,8 +16,8 @@ use std::fmt;
 use fathom_shared::ids::AgentId;
 use serde::{Deserialize, Serialize};
 
-use super::ids::RfcId;
 use super::Role;
+use crate::ids::RfcId;
 
 /// Who made a write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

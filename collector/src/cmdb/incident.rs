@@ -10,8 +10,8 @@ use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
 use super::history::{Actor, Note};
-use super::ids::{DriftId, IncidentId, RfcId};
 use crate::control::policy::{priority, Level};
+use crate::ids::{DriftId, IncidentId, RfcId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]

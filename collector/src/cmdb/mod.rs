@@ -30,7 +30,6 @@ pub mod drift;
 pub mod exchange;
 pub mod history;
 pub mod identify;
-pub mod ids;
 pub mod incident;
 pub mod outage;
 pub mod reconcile;

@@ -38,7 +38,6 @@ use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
 use super::ci::{CiRecord, CiStatus, RelationKind};
-use super::ids::{IncidentId, RfcId};
 use super::incident::Incident;
 use super::reconcile::put_incident;
 use super::rfc::{Rfc, RfcStatus};
@@ -47,6 +46,7 @@ use crate::availability::hours::Calendar;
 use crate::availability::outage::{Change, Expect, Watch};
 use crate::cmdb::history::Actor;
 use crate::control::policy::Level;
+use crate::ids::{IncidentId, RfcId};
 use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
 
 /// How outages are found. `[availability]` in collector.toml.

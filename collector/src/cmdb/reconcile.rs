@@ -33,7 +33,6 @@ use super::device::NETWORK_DEVICE;
 use super::drift::{DriftRecord, DriftStatus, Member, Observation, MASS_CHANGE_THRESHOLD};
 use super::history::{Actor, FieldChange, HistoryEntry, Why};
 use super::identify::{self, Decision as Identified, Identifiers, Rule};
-use super::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use super::incident::Incident;
 use super::review::{ReviewItem, ReviewKind, ReviewStatus};
 use super::rfc::{Evidence, NewRfc, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target};
@@ -42,6 +41,7 @@ use crate::control::attributes::{self, section_of, Difference, Discovered};
 use crate::control::decide::{self, Authority, Candidate, Decision, Verdict};
 use crate::control::policy::{Control, Level, NewCis, Policy};
 use crate::control::spec::Spec;
+use crate::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use crate::store::{Table, Tx, TxAbort};
 
 type TxResult<T> = Result<T, TxAbort<Refusal>>;

@@ -8,7 +8,7 @@ use fathom_shared::ids::{AgentId, CiId};
 use serde::{Deserialize, Serialize};
 
 use super::history::Note;
-use super::ids::ReviewId;
+use crate::ids::ReviewId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

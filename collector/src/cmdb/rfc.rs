@@ -13,10 +13,10 @@ use fathom_shared::ids::CiId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::history::{Actor, Note};
-use super::ids::{DriftId, IncidentId, RfcId};
 use crate::control::pattern::Pattern;
 use crate::control::policy::Level;
 use crate::control::spec::Spec;
+use crate::ids::{DriftId, IncidentId, RfcId};
 
 /// The change level (ISO/IEC 20000: standard, normal, emergency).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

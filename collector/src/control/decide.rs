@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::attributes::Difference;
 use super::policy::{Control, Policy};
 use super::spec::Spec;
-use crate::cmdb::ids::RfcId;
+use crate::ids::RfcId;
 
 /// An RFC that may authorize changes on this CI: approved, with a window.
 #[derive(Debug, Clone)]
