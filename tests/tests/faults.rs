@@ -705,6 +705,10 @@ fn a_huge_inventory_is_one_mass_change_and_other_agents_are_still_served() {
         now_ms(),
         &inventory("2.0"),
     );
+    eprintln!(
+        "the upgraded inventory is a {} KiB envelope",
+        upgraded.len() / 1024
+    );
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
         let done = done.clone();

@@ -61,6 +61,9 @@ const MAX_OPERATOR_BODY: usize = 8 * 1024 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Reports larger than this (compressed: full inventories, not metrics or
+/// small deltas) are ingested on the blocking pool.
+const INLINE_INGEST_MAX: usize = 16 * 1024;
 /// How far past the cap an announced body is still read (and dropped)
 /// before refusing it, and for how long.
 const DRAIN_LIMIT: usize = 1024 * 1024;
@@ -351,11 +354,29 @@ async fn report<S: Store>(api: &Arc<Api<S>>, req: Request<Incoming>, peer: Socke
         return error(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string());
     }
     let begun = api.commit.begin();
-    // Inline on the worker, not `spawn_blocking`: ingest is a signature check
-    // and an in-memory transaction (tens of microseconds, no disk wait; the
-    // flush happens in the flusher task), and the hand-off to the blocking
-    // pool cost more than the work itself under load.
-    let ack = match api.ingest.ingest(bytes, now_ms()) {
+    // A usual report is ingested inline on the worker: a signature check and
+    // an in-memory transaction (tens of microseconds, no disk wait; the flush
+    // happens in the flusher task), and the hand-off to the blocking pool
+    // cost more than the work itself under load. A large one (a whole
+    // inventory of a big host) can take a good part of a second: on the
+    // blocking pool, so the workers keep serving everyone else meanwhile.
+    let ingested = if bytes.len() <= INLINE_INGEST_MAX {
+        api.ingest.ingest(bytes, now_ms())
+    } else {
+        let (api, bytes) = (api.clone(), body.bytes.clone());
+        match tokio::task::spawn_blocking(move || api.ingest.ingest(&bytes, now_ms())).await {
+            Ok(ingested) => ingested,
+            Err(e) => {
+                tracing::error!(error = %e, "Ingesting a report panicked");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "ingesting the report failed; retry later",
+                );
+            }
+        }
+    };
+    let ack = match ingested {
         Ok(ack) => ack,
         Err(e) => {
             if matches!(e, IngestError::Store(_)) {
