@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use super::block::{self, Block, Columns};
 use super::rollup::{buckets, Bucket, Tier};
 use super::series::{self, Sample, Unit};
+use crate::cmdb::ci_of_key;
 use crate::cmdb::device::DeviceSample;
 use crate::cmdb::{self, AgentRecord};
 use crate::store::{Store, StoreError, Table, TransactionError};
@@ -234,15 +235,6 @@ fn block_key(ci: CiId, tier: Tier, start: i64) -> Vec<u8> {
     k.push(tier.index() as u8);
     k.extend_from_slice(&start.to_be_bytes());
     k
-}
-
-/// The CI a key of `table` starts with; a key too short to hold one is
-/// corrupt (and never a reason to stop the collector).
-fn ci_of_key(table: Table, key: &[u8]) -> Result<CiId, StoreError> {
-    key.get(..8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(|b| CiId::from_u64(u64::from_be_bytes(b)))
-        .ok_or_else(|| short_key(table, key, "a CI id"))
 }
 
 fn short_key(table: Table, key: &[u8], what: &str) -> StoreError {
