@@ -26,10 +26,10 @@ use serde::Serialize;
 
 use super::cmdb_routes::Request;
 use super::{bad_request, json, not_found, now_ms, refuse, Answer, Api, Refused};
+use crate::capacity::plan::{Scope, SeriesPoints};
 use crate::capacity::rollup::Tier;
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricStore, Point};
-use crate::cmdb::capacity_plan::{Scope, SeriesPoints};
 use crate::store::Store;
 
 /// A series in a CI's listing.

@@ -9,10 +9,15 @@
 //!   retention, queries);
 //! - [`task`]: the background task that folds and rolls up;
 //! - [`forecast`]: linear trend, additive Holt-Winters with the error of
-//!   its one-step-ahead forecasts, and time to threshold.
+//!   its one-step-ahead forecasts, and time to threshold;
+//! - [`alert`]: capacity thresholds checked against forecasts, raising and
+//!   resolving capacity incidents;
+//! - [`plan`]: the capacity plan of every CI and service.
 
+pub mod alert;
 pub mod block;
 pub mod forecast;
+pub mod plan;
 pub mod rollup;
 pub mod series;
 pub mod store;

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::store::{MetricSettings, MetricStore};
-use crate::cmdb::capacity_alert::AlertChange;
+use crate::capacity::alert::AlertChange;
 use crate::cmdb::Cmdb;
 use crate::store::Store;
 

@@ -9,11 +9,11 @@ use super::cmdb::CiRef;
 use super::render::html_escape as escape;
 use super::{print_json, render};
 use crate::api::{PointsView, QueryView, SeriesView};
+use crate::capacity::alert::{season_name, CapacityAlert};
+use crate::capacity::plan::{CapacityPlan, PlanLine, ServiceHeadroom};
 use crate::capacity::series::Unit;
 use crate::capacity::store::Point;
 use crate::cmdb::availability_report::{AvailabilityReport, Downtime, MIN_COVERAGE_PCT};
-use crate::cmdb::capacity_alert::{season_name, CapacityAlert};
-use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine, ServiceHeadroom};
 use crate::cmdb::outage::Outage;
 use fathom_support::time::HOUR_MS;
 
@@ -843,7 +843,7 @@ fn describe_query(view: &QueryView) -> String {
         return "No series match.\n".into();
     }
     struct Row<'a> {
-        s: &'a crate::cmdb::capacity_plan::SeriesPoints,
+        s: &'a crate::capacity::plan::SeriesPoints,
         min: f64,
         mean: f64,
         p95: f64,
@@ -1218,7 +1218,7 @@ fn describe_points(view: &PointsView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdb::capacity_plan::{CapacityPlan, PlanLine};
+    use crate::capacity::plan::{CapacityPlan, PlanLine};
 
     const DAY: i64 = 86_400_000;
 
@@ -1254,7 +1254,7 @@ mod tests {
                 .collect(),
             stale_since_ms: None,
             recent: Vec::new(),
-            pending_changes: vec![crate::cmdb::capacity_plan::RfcEffect {
+            pending_changes: vec![crate::capacity::plan::RfcEffect {
                 rfc: "RFC-4".parse().unwrap(),
                 title: "grow /var".into(),
                 status: "scheduled".into(),

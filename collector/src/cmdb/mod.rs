@@ -21,8 +21,6 @@
 pub mod audit;
 pub mod availability_report;
 pub mod baseline;
-pub mod capacity_alert;
-pub mod capacity_plan;
 pub mod ci;
 pub mod control;
 pub mod device;
@@ -450,6 +448,11 @@ impl<S: Store> Cmdb<S> {
         &self.store
     }
 
+    /// Whether incident events are queued for the webhook.
+    pub(crate) fn webhooks(&self) -> bool {
+        self.webhooks
+    }
+
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.store.flush()
@@ -471,7 +474,11 @@ impl<S: Store> Cmdb<S> {
         )
     }
 
-    fn scan<T: DeserializeOwned>(&self, table: Table, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+    pub(crate) fn scan<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, StoreError> {
         self.store
             .scan_prefix(table, prefix)?
             .into_iter()

@@ -108,7 +108,7 @@ fn main() {
 /// in the shipped policy), each with `days` of history: reports every 10
 /// minutes for a day, hourly beyond (the plan reads hourly means).
 fn plan(cis: usize, days: i64) {
-    use fathom_collector::cmdb::capacity_plan::Scope;
+    use fathom_collector::capacity::plan::Scope;
     let dir = tempfile::tempdir().unwrap();
     let (cmdb, agents) = fleet(dir.path(), cis);
     let settings = MetricSettings::default();

@@ -26,15 +26,15 @@
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::ci::CiRecord;
-use super::history::Actor;
-use super::incident::Incident;
-use super::reconcile::put_incident;
-use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::capacity::forecast::{HoltWinters, Linear};
 use crate::capacity::rollup::Tier;
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
+use crate::cmdb::ci::CiRecord;
+use crate::cmdb::history::Actor;
+use crate::cmdb::incident::Incident;
+use crate::cmdb::reconcile::put_incident;
+use crate::cmdb::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::policy::{Level, Threshold};
 use crate::ids::IncidentId;
 use crate::store::{Store, StoreError, Table, TransactionError};
@@ -281,11 +281,11 @@ impl<S: Store> Cmdb<S> {
         now_ms: i64,
         metrics: &MetricSettings,
     ) -> Result<Vec<AlertChange>, MetricError> {
-        let policy = &self.policy.capacity;
+        let policy = &self.policy().capacity;
         if policy.thresholds.is_empty() {
             return Ok(Vec::new());
         }
-        let store = MetricStore::new(&self.store, metrics);
+        let store = MetricStore::new(self.store(), metrics);
         let mut findings: Vec<(Finding, Unit, Threshold)> = Vec::new();
         for ci in store.cis()? {
             let Some(record) = self.ci(ci)? else { continue };
@@ -306,7 +306,7 @@ impl<S: Store> Cmdb<S> {
             .filter(|a| !assessed.contains(&(a.ci, a.series.as_str())))
             .collect();
         let retire_hours = metrics.retire_after_ms / 3_600_000;
-        let result = self.store.transaction_on::<Vec<AlertChange>, StoreError>(
+        let result = self.store().transaction_on::<Vec<AlertChange>, StoreError>(
             &[
                 Table::CapacityAlerts,
                 Table::Cis,
@@ -332,7 +332,7 @@ impl<S: Store> Cmdb<S> {
                                 orphan.series
                             ),
                         );
-                        put_incident(tx, &i, "incident.updated", self.webhooks)?;
+                        put_incident(tx, &i, "incident.updated", self.webhooks())?;
                     }
                     tx.remove(Table::CapacityAlerts, &key)?;
                     changes.push(AlertChange::Resolved(
@@ -378,8 +378,8 @@ impl<S: Store> Cmdb<S> {
                             );
                             incident.cis = vec![f.ci];
                             incident.due_at_ms =
-                                self.policy.resolution_due(incident.priority, now_ms);
-                            put_incident(tx, &incident, "incident.created", self.webhooks)?;
+                                self.policy().resolution_due(incident.priority, now_ms);
+                            put_incident(tx, &incident, "incident.created", self.webhooks())?;
                             let alert = CapacityAlert {
                                 ci: f.ci,
                                 series: f.series.clone(),
@@ -395,7 +395,7 @@ impl<S: Store> Cmdb<S> {
                                 tx_get::<Incident, _>(tx, Table::Incidents, &alert.incident.key())?
                             {
                                 i.note(now_ms, &Actor::Collector, describe(f, *unit, t, now_ms));
-                                put_incident(tx, &i, "incident.updated", self.webhooks)?;
+                                put_incident(tx, &i, "incident.updated", self.webhooks())?;
                             }
                             alert.severity = severity;
                             tx.insert(Table::CapacityAlerts, &key, &encode(&alert))?;
@@ -417,7 +417,7 @@ impl<S: Store> Cmdb<S> {
                                         describe(f, *unit, t, now_ms)
                                     ),
                                 );
-                                put_incident(tx, &i, "incident.updated", self.webhooks)?;
+                                put_incident(tx, &i, "incident.updated", self.webhooks())?;
                             }
                             tx.remove(Table::CapacityAlerts, &key)?;
                             changes.push(AlertChange::Resolved(
@@ -447,7 +447,7 @@ impl<S: Store> Cmdb<S> {
         (history_ms, seasonal): (i64, Seasonal),
         now_ms: i64,
     ) -> Result<Vec<Assessed>, MetricError> {
-        let policy = &self.policy.capacity;
+        let policy = &self.policy().capacity;
         let ci = record.id;
         let thresholded: Vec<(String, Unit, &Threshold, i64)> = store
             .series_of(ci)?

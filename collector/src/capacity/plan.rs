@@ -15,13 +15,13 @@ use std::collections::BTreeSet;
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::capacity_alert::{Seasonal, Severity};
-use super::ci::RelationKind;
-use super::rfc::Rfc;
-use super::Cmdb;
+use super::alert::{Seasonal, Severity};
 use crate::capacity::rollup::{percentile_f64, Tier};
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
+use crate::cmdb::ci::RelationKind;
+use crate::cmdb::rfc::Rfc;
+use crate::cmdb::Cmdb;
 use crate::control::spec::Expect;
 use crate::ids::RfcId;
 use crate::store::Store;
@@ -281,8 +281,8 @@ impl<S: Store> Cmdb<S> {
         now_ms: i64,
         metrics: &MetricSettings,
     ) -> Result<CapacityPlan, MetricError> {
-        let policy = &self.policy.capacity;
-        let store = MetricStore::new(&self.store, metrics);
+        let policy = &self.policy().capacity;
+        let store = MetricStore::new(self.store(), metrics);
         let from_ms = now_ms - days * DAY_MS;
         let cis: Vec<CiId> = match scope {
             Scope::All | Scope::Class(_) => store.cis()?,
@@ -360,7 +360,7 @@ impl<S: Store> Cmdb<S> {
         limit: usize,
         metrics: &MetricSettings,
     ) -> Result<Result<Vec<SeriesPoints>, usize>, MetricError> {
-        let store = MetricStore::new(&self.store, metrics);
+        let store = MetricStore::new(self.store(), metrics);
         let cis: Vec<CiId> = match scope {
             Scope::All | Scope::Class(_) => store.cis()?,
             Scope::Service(s) => self.dependencies(*s)?.into_iter().collect(),
@@ -413,7 +413,7 @@ impl<S: Store> Cmdb<S> {
         rfcs: &[Rfc],
         metrics: &MetricSettings,
     ) -> Result<Vec<PlanLine>, MetricError> {
-        let store = MetricStore::new(&self.store, metrics);
+        let store = MetricStore::new(self.store(), metrics);
         let from_ms = now_ms - days * DAY_MS;
         let mut lines = Vec::new();
         for &ci in cis {
