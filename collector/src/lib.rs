@@ -5,8 +5,12 @@
 //! - [`api`]: the HTTPS API (the only module that uses hyper and rustls's server side).
 //! - [`ingest`]: the report pipeline: size, sender, signature, clock, decode, apply.
 //! - [`commit`]: group commit, so acknowledgements wait for a shared flush.
+//! - [`ids`]: typed record ids and the CI status, below decisions and records.
 //! - [`cmdb`]: agents, tokens, CIs, history, RFCs, drift and incidents, over the storage trait.
 //! - [`control`]: change-control decisions (policy, specs, reconciliation verdicts), pure.
+//! - [`capacity`]: the metric store, roll-ups, forecasts, capacity alerts and the plan.
+//! - [`availability`]: outage detection, agreed hours and timelines, and their task.
+//! - [`background`]: the handle in front of each long-lived task (wake now, stop on drop).
 //! - [`store`]: the storage trait and its sled engine (the only module that uses sled).
 //! - [`tls`]: the server certificate, configured or self-signed.
 //! - [`webhook`]: signed outbound incident events, from a transactional outbox.
