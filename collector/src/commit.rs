@@ -12,7 +12,7 @@
 //! A failed flush also puts the store in the *failing* state: writers are
 //! refused at once, `/v1/health` says why, and the flusher tries to recover
 //! (reopen the store, flush) with a back-off, logging once when the state
-//! changes, never per attempt. Recovery drops what was written since the
+//! changes, never per attempt. Recovery may lose what was written since the
 //! last good flush; a writer whose transaction began before a recovery is
 //! refused even if a later flush succeeds (its write may have been in the
 //! store that was dropped), so nothing is acknowledged that is not stored.

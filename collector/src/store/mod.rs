@@ -263,8 +263,8 @@ pub trait Store: Send + Sync + 'static {
     /// Makes everything written so far durable. Blocking.
     fn flush(&self) -> Result<(), StoreError>;
 
-    /// Makes the store usable again after a failed flush, dropping what
-    /// was written since the last successful one (nothing of it was
-    /// acknowledged). Blocking; an error means it is still unusable.
+    /// Makes the store usable again after a failed flush. What was written
+    /// since the last successful flush (none of it acknowledged) may be
+    /// lost. Blocking; an error means it is still unusable.
     fn recover(&self) -> Result<(), StoreError>;
 }

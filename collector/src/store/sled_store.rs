@@ -190,6 +190,14 @@ impl Store for SledStore {
         tables: &[Table],
         body: impl Fn(&dyn Tx) -> Result<R, TxAbort<E>>,
     ) -> Result<R, TransactionError<E>> {
+        // A poisoned lock only means another writer panicked mid-transaction;
+        // sled rolled that transaction back, so the store is consistent.
+        // Taken before the database: `recover` holds it while it swaps
+        // databases, so a writer never holds on to one being dropped.
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let engine = self.engine()?;
         let mut slot = [None; Table::ALL.len()];
         let mut trees = Vec::with_capacity(tables.len());
@@ -199,12 +207,6 @@ impl Store for SledStore {
                 trees.push(engine.tree(*t).clone());
             }
         }
-        // A poisoned lock only means another writer panicked mid-transaction;
-        // sled rolled that transaction back, so the store is consistent.
-        let _writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let result = trees.as_slice().transaction(|trees| {
             body(&SledTx { trees, slot: &slot }).map_err(|abort| match abort {
                 TxAbort::Engine(Conflict(e)) => ConflictableTransactionError::from(e),
@@ -274,8 +276,8 @@ impl Store for SledStore {
     /// sled 0.34 keeps the first I/O error it meets (a full disk, say) and
     /// fails every later write and flush with it, even once the cause is
     /// gone: only a database opened anew writes again. Opening replays the
-    /// log up to the last flush, so what was never acknowledged is dropped
-    /// and everything acknowledged is kept.
+    /// log up to the last flush that reached the disk: everything
+    /// acknowledged is kept, and what was not may be lost.
     fn recover(&self) -> Result<(), StoreError> {
         // Opening writes, and a database dropped cannot be had back: while
         // the disk is still full, keep the failed one, which still reads.
@@ -350,6 +352,33 @@ mod tests {
         let fast = SledStore::open_with(&dir.path().join("b"), Sync::None).unwrap();
         fast.flush().unwrap();
         assert_eq!(fast.data_syncs(), 0);
+    }
+
+    #[test]
+    fn recovering_keeps_what_was_flushed_and_drops_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let put = |key: &[u8]| {
+            store
+                .transaction::<(), ()>(|tx| {
+                    tx.insert(Table::Meta, key, b"v")?;
+                    Ok(())
+                })
+                .unwrap()
+        };
+        put(b"flushed");
+        store.flush().unwrap();
+        put(b"not flushed");
+        store.recover().unwrap();
+        // What was flushed is kept. (What was not may be kept too: sled
+        // flushes when the old database is dropped, if it still can.)
+        assert!(store.get(Table::Meta, b"flushed").unwrap().is_some());
+        // The reopened store takes writes and keeps them.
+        put(b"after");
+        store.flush().unwrap();
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(store.get(Table::Meta, b"after").unwrap().is_some());
     }
 
     #[test]
