@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::availability::outage::AvailabilitySettings;
 use crate::capacity::store::MetricSettings;
-use crate::cmdb::outage::AvailabilitySettings;
 use crate::control::policy::Policy;
 use fathom_support::time::{DAY_MS, HOUR_MS};
 

@@ -9,7 +9,8 @@
 //! - [`cmdb`]: agents, tokens, CIs, history, RFCs, drift and incidents, over the storage trait.
 //! - [`control`]: change-control decisions (policy, specs, reconciliation verdicts), pure.
 //! - [`capacity`]: the metric store, roll-ups, forecasts, capacity alerts and the plan.
-//! - [`availability`]: outage detection, agreed hours and timelines, and their task.
+//! - [`availability`]: outage detection from heartbeats, and its task.
+//! - [`calendar`]: calendars (agreed hours, maintenance and standard-change windows) and timelines, pure.
 //! - [`background`]: the handle in front of each long-lived task (wake now, stop on drop).
 //! - [`store`]: the storage trait and its sled engine (the only module that uses sled).
 //! - [`tls`]: the server certificate, configured or self-signed.
@@ -23,6 +24,7 @@
 pub mod api;
 pub mod availability;
 pub mod background;
+pub mod calendar;
 pub mod capacity;
 pub mod cli;
 pub mod cmdb;

@@ -20,6 +20,7 @@ mod capacity;
 mod change_control;
 mod docs;
 mod faults;
+mod layers;
 mod snmp;
 
 fn stderr(out: &std::process::Output) -> String {

@@ -204,7 +204,7 @@ pub(super) fn route<S: Store>(
             json(StatusCode::OK, &outages)
         }
         (&Method::GET, ["v1", "availability"]) => {
-            use crate::cmdb::availability_report::ReportError;
+            use crate::availability::report::ReportError;
             let ci = ci()?;
             let to_ms = r.query_ms("to_ms")?.unwrap_or_else(now_ms);
             let from_ms = r.query_ms("from_ms")?.unwrap_or(to_ms - 30 * 86_400_000);

@@ -1,21 +1,21 @@
-//! Availability management: outage timelines and
-//! the exact interval arithmetic service availability is computed with.
+//! Availability management: up or down per CI from its heartbeats, the
+//! outages found and the incidents they raise, and availability reports
+//! over agreed service hours.
 //!
-//! - [`hours`]: agreed service hours, a weekly schedule in a time zone
-//!   with dated exceptions, as a timeline.
-//! - [`outage`]: up or down per CI from its heartbeats (a learned
-//!   interval, a number of missed ones).
-//! - [`timeline`]: sets of half-open time intervals (when something was
-//!   down), with union, intersection, clipping and the k-of-n rule for
-//!   redundancy groups.
+//! - [`watch`]: up or down per CI from its heartbeats (a learned interval,
+//!   a number of missed ones). Pure: no store, no clock; callers pass times
+//!   in (Unix ms).
+//! - [`outage`]: runs every CI's watch against its latest heartbeat
+//!   (`cmdb::heartbeat`), records outages, planned or not, and raises and
+//!   resolves the incidents of unplanned ones.
+//! - [`report`]: a service's availability over a period, from its members'
+//!   outages, its redundancy groups and its agreed hours.
+//! - [`task`]: the background task that runs the watches.
 //!
-//! - [`task`]: the background task that runs the watches (through
-//!   `cmdb::outage`, which stores outages and raises incidents).
-//!
-//! All but `task` are pure: no store, no clock; callers pass times in
-//! (Unix ms).
+//! The interval arithmetic and the calendars are in [`crate::calendar`];
+//! the service-level attributes are read by `control::service`.
 
-pub mod hours;
 pub mod outage;
+pub mod report;
 pub mod task;
-pub mod timeline;
+pub mod watch;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use crate::availability::outage::Change;
-use crate::cmdb::outage::AvailabilitySettings;
+use crate::availability::outage::AvailabilitySettings;
+use crate::availability::watch::Change;
 use crate::cmdb::Cmdb;
 use crate::store::Store;
 

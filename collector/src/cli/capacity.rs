@@ -9,12 +9,12 @@ use super::cmdb::CiRef;
 use super::render::html_escape as escape;
 use super::{print_json, render};
 use crate::api::{PointsView, QueryView, SeriesView};
+use crate::availability::outage::Outage;
+use crate::availability::report::{AvailabilityReport, Downtime, MIN_COVERAGE_PCT};
 use crate::capacity::alert::{season_name, CapacityAlert};
 use crate::capacity::plan::{CapacityPlan, PlanLine, ServiceHeadroom};
 use crate::capacity::series::Unit;
 use crate::capacity::store::Point;
-use crate::cmdb::availability_report::{AvailabilityReport, Downtime, MIN_COVERAGE_PCT};
-use crate::cmdb::outage::Outage;
 use fathom_support::time::HOUR_MS;
 
 /// A period, and the tier to read it at.

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::availability_report::check_service_attributes;
 use super::ci::{
     put_relationship, remove_relationship, CiRecord, CiSource, CiStatus, RelationKind, Relationship,
 };
@@ -29,6 +28,7 @@ use super::rfc::{
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::attributes;
 use crate::control::policy::Level;
+use crate::control::service;
 use crate::control::spec::Spec;
 use crate::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
@@ -364,7 +364,8 @@ impl<S: Store> Cmdb<S> {
                 }
             }
             ci.attributes = new.attributes.clone();
-            check_service_attributes(&ci).map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+            service::check(&ci.attributes)
+                .map_err(|e| TxAbort::Abort(ActionError::Invalid(e.to_string())))?;
             check_against_model(&self.policy, None, &ci).map_err(TxAbort::Abort)?;
             ci.registered = true;
             let changes = changes_between(&Fields::new(), &ci.fields());
@@ -440,8 +441,8 @@ impl<S: Store> Cmdb<S> {
             // Checked when this edit sets one: an unrelated edit (a status)
             // is not held up by an attribute that predates the checks.
             if set.iter().any(|(field, _)| kept_by_people(field)) {
-                check_service_attributes(&ci)
-                    .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+                service::check(&ci.attributes)
+                    .map_err(|e| TxAbort::Abort(ActionError::Invalid(e.to_string())))?;
             }
             check_against_model(&self.policy, Some(&as_was), &ci).map_err(TxAbort::Abort)?;
             let changes = changes_between(&before, &ci.fields());

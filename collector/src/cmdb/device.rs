@@ -756,8 +756,8 @@ mod tests {
     /// a reboot, polls that stop are an outage.
     #[test]
     fn a_devices_polls_are_its_heartbeats_and_its_uptime_shows_reboots() {
-        use crate::availability::outage::Change;
-        use crate::cmdb::outage::AvailabilitySettings;
+        use crate::availability::outage::AvailabilitySettings;
+        use crate::availability::watch::Change;
         let mut f = Fixture::new();
         let settings = AvailabilitySettings::default();
         let s = 1000;

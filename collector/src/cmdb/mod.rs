@@ -19,17 +19,17 @@
 //! applies are decided in [`crate::control`].
 
 pub mod audit;
-pub mod availability_report;
 pub mod baseline;
 pub mod ci;
 pub mod control;
 pub mod device;
 pub mod drift;
 pub mod exchange;
+pub mod heartbeat;
 pub mod history;
 pub mod identify;
 pub mod incident;
-pub mod outage;
+
 pub mod reconcile;
 pub mod review;
 pub mod rfc;
@@ -458,7 +458,11 @@ impl<S: Store> Cmdb<S> {
         self.store.flush()
     }
 
-    fn get<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> Result<Option<T>, StoreError> {
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         self.store
             .get(table, key)?
             .map(|bytes| decode(table, key, &bytes))
@@ -466,7 +470,12 @@ impl<S: Store> Cmdb<S> {
     }
 
     /// Writes one record.
-    fn put<T: Serialize>(&self, table: Table, key: &[u8], value: &T) -> Result<(), StoreError> {
+    pub(crate) fn put<T: Serialize>(
+        &self,
+        table: Table,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
         let bytes = encode(value);
         never_aborts(
             self.store
@@ -718,13 +727,13 @@ impl<S: Store> Cmdb<S> {
                         line.chars().take(300).collect()
                     })
                     .collect();
-                let beat = outage::Heartbeat {
+                let beat = heartbeat::Heartbeat {
                     seen_ms: now_ms,
                     boot_ms: inventory.host.boot_time_ms,
                     // The agent's record holds what it states.
                     interval_ms: None,
                 };
-                outage::put_heartbeat(tx, ci, beat)?;
+                heartbeat::put_heartbeat(tx, ci, beat)?;
                 let report = ReportRecord::new(kind, digest, Some(ci), now_ms);
                 record_report(tx, &mut agent_rec, seq, report)?;
                 Ok(Applied {
@@ -741,14 +750,14 @@ impl<S: Store> Cmdb<S> {
                 let prepared = prepared_device.as_ref().expect("prepared for devices");
                 let ci = device::apply_device(tx, &agent_rec, device, prepared, &sighting)?;
                 let uptime = device.device.system.sys_uptime_s;
-                let beat = outage::Heartbeat {
+                let beat = heartbeat::Heartbeat {
                     seen_ms: now_ms,
                     boot_ms: uptime.map(|u| sighting.observed_at_ms - u as i64 * 1000),
                     interval_ms: device
                         .poll_interval_ms
                         .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
                 };
-                outage::put_heartbeat(tx, ci, beat)?;
+                heartbeat::put_heartbeat(tx, ci, beat)?;
                 let report = ReportRecord::new(BodyKind::DeviceReport, digest, Some(ci), now_ms);
                 record_report(tx, &mut agent_rec, seq, report)?;
                 Ok(Applied {
@@ -951,7 +960,7 @@ impl ReportRecord {
 
 /// The heartbeat interval a report states, within the watch's bounds.
 fn stated_interval(cadence: Option<fathom_shared::wire::Cadence>) -> Option<i64> {
-    use crate::availability::outage::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
+    use heartbeat::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
     let ms = cadence?.heartbeat_interval_ms();
     Some(
         i64::try_from(ms)

@@ -9,7 +9,7 @@
 //! This module decides from names and times only; it does not read the
 //! store.
 
-use crate::availability::hours::{Calendar, HoursError};
+use crate::calendar::hours::{Calendar, HoursError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -20,7 +20,6 @@ use super::classes::{CiClass, ClassModel};
 use super::attributes::{section_of, ChangeKind};
 use super::pattern::Pattern;
 use fathom_support::config::{parse_toml, read_config, ConfigError};
-use fathom_support::time::DAY_MS;
 
 /// The policy shipped in `configs/policy.toml`, used when the collector
 /// config names none.
@@ -94,48 +93,93 @@ pub struct ControlRule {
     pub control: Control,
 }
 
-/// A recurring daily window in UTC on some weekdays. `end` before `start`
-/// crosses midnight; the window then belongs to the day it starts on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DailyWindow {
+/// When a standard change applies: a daily window on some weekdays, in
+/// wall-clock time in a time zone (UTC unless the policy names one). `end`
+/// before `start` crosses midnight; the window then belongs to the day it
+/// starts on. Checked with the same calendar as agreed hours and
+/// maintenance windows, so a window in `Europe/Paris` follows its clock
+/// across daylight-saving changes.
+#[derive(Debug, Clone)]
+pub struct ChangeWindow {
     /// Monday = 0.
     pub days: BTreeSet<u8>,
     pub start_minute: u16,
     pub end_minute: u16,
+    pub timezone: String,
+    calendar: Calendar,
 }
+
+// The calendar is derived from the other fields.
+impl PartialEq for ChangeWindow {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.days,
+            self.start_minute,
+            self.end_minute,
+            &self.timezone,
+        ) == (
+            &other.days,
+            other.start_minute,
+            other.end_minute,
+            &other.timezone,
+        )
+    }
+}
+impl Eq for ChangeWindow {}
 
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-impl DailyWindow {
-    pub fn contains(&self, at_ms: i64) -> bool {
-        let day = at_ms.div_euclid(DAY_MS);
-        // 1970-01-01 was a Thursday (3 with Monday = 0).
-        let weekday = (day + 3).rem_euclid(7) as u8;
-        let minute = (at_ms.rem_euclid(DAY_MS) / 60_000) as u16;
-        if self.start_minute <= self.end_minute {
-            self.days.contains(&weekday) && (self.start_minute..self.end_minute).contains(&minute)
-        } else {
-            let yesterday = (weekday + 6) % 7;
-            (self.days.contains(&weekday) && minute >= self.start_minute)
-                || (self.days.contains(&yesterday) && minute < self.end_minute)
+impl ChangeWindow {
+    pub fn new(
+        days: BTreeSet<u8>,
+        start_minute: u16,
+        end_minute: u16,
+        timezone: &str,
+    ) -> Result<ChangeWindow, HoursError> {
+        let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        let mut rules = Vec::new();
+        for &d in &days {
+            let day = WEEKDAYS[usize::from(d % 7)];
+            if start_minute < end_minute {
+                rules.push(format!("{day} {}-{}", hm(start_minute), hm(end_minute)));
+            } else {
+                rules.push(format!("{day} {}-24:00", hm(start_minute)));
+                if end_minute > 0 {
+                    let next = WEEKDAYS[usize::from((d + 1) % 7)];
+                    rules.push(format!("{next} 00:00-{}", hm(end_minute)));
+                }
+            }
         }
+        let calendar = Calendar::parse(timezone, &rules.join("; "), "")?;
+        Ok(ChangeWindow {
+            days,
+            start_minute,
+            end_minute,
+            timezone: timezone.to_owned(),
+            calendar,
+        })
+    }
+
+    pub fn contains(&self, at_ms: i64) -> bool {
+        self.calendar.covers(at_ms)
     }
 
     pub fn describe(&self) -> String {
         let days: Vec<&str> = self.days.iter().map(|d| WEEKDAYS[*d as usize]).collect();
         let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
         format!(
-            "{} {}–{} UTC",
+            "{} {}–{} {}",
             days.join(","),
             hm(self.start_minute),
-            hm(self.end_minute)
+            hm(self.end_minute),
+            self.timezone
         )
     }
 }
 
 /// A pre-authorized change: drift matching it is authorized without an RFC,
 /// and recorded as such.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandardChange {
     pub name: String,
     pub description: String,
@@ -144,10 +188,10 @@ pub struct StandardChange {
     /// The new value must match; `None`: any.
     pub value: Option<Pattern>,
     pub kinds: BTreeSet<ChangeKind>,
-    pub window: Option<DailyWindow>,
+    pub window: Option<ChangeWindow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub new_cis: NewCis,
     /// A CI with agents not seen for this long is flagged stale.
@@ -166,10 +210,8 @@ pub struct Policy {
     pub capacity: CapacityPolicy,
     /// Maintenance windows by class or CI (`[[maintenance]]`), beside the
     /// CIs' own `maintenance.window` attributes.
-    #[serde(default)]
     pub maintenance: Vec<MaintenanceRule>,
     /// The CI classes: built in, and declared under `[[classes]]`.
-    #[serde(default)]
     pub classes: ClassModel,
 }
 
@@ -557,10 +599,11 @@ struct RawWindow {
     days: Vec<String>,
     start: String,
     end: String,
+    timezone: Option<String>,
 }
 
 impl RawWindow {
-    fn validate(self) -> Result<DailyWindow, (&'static str, String)> {
+    fn validate(self) -> Result<ChangeWindow, (&'static str, String)> {
         let mut days = BTreeSet::new();
         for d in &self.days {
             let lower = d.to_ascii_lowercase();
@@ -592,10 +635,10 @@ impl RawWindow {
         if start_minute == end_minute {
             return Err(("end", "the window is empty (end equals start)".into()));
         }
-        Ok(DailyWindow {
-            days,
-            start_minute,
-            end_minute,
+        let zone = self.timezone.as_deref().unwrap_or("UTC");
+        ChangeWindow::new(days, start_minute, end_minute, zone).map_err(|e| match e {
+            HoursError::Zone(_) => ("timezone", e.to_string()),
+            e => ("days", e.to_string()),
         })
     }
 }
@@ -708,6 +751,7 @@ mod tests {
                 days: days.iter().map(|d| d.to_string()).collect(),
                 start: start.into(),
                 end: end.into(),
+                timezone: None,
             }
             .validate()
             .unwrap()
@@ -729,10 +773,82 @@ mod tests {
             days: vec!["funday".into()],
             start: "01:00".into(),
             end: "02:00".into(),
+            timezone: None,
         }
         .validate()
         .unwrap_err();
         assert_eq!(bad.0, "days");
+    }
+
+    /// The weekday arithmetic UTC standard-change windows were checked with
+    /// before they moved onto the calendar: the oracle that they keep
+    /// meaning the same.
+    fn utc_weekday_window(days: &BTreeSet<u8>, start: u16, end: u16, at_ms: i64) -> bool {
+        let day = at_ms.div_euclid(86_400_000);
+        // 1970-01-01 was a Thursday (3 with Monday = 0).
+        let weekday = (day + 3).rem_euclid(7) as u8;
+        let minute = (at_ms.rem_euclid(86_400_000) / 60_000) as u16;
+        if start <= end {
+            days.contains(&weekday) && (start..end).contains(&minute)
+        } else {
+            let yesterday = (weekday + 6) % 7;
+            (days.contains(&weekday) && minute >= start)
+                || (days.contains(&yesterday) && minute < end)
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn utc_windows_mean_what_they_meant(
+            days in proptest::collection::btree_set(0u8..7, 1..7),
+            start in 0u16..1440,
+            end in 0u16..=1440,
+            offset_min in 0i64..(14 * 1440),
+        ) {
+            proptest::prop_assume!(start != end);
+            let window = ChangeWindow::new(days.clone(), start, end, "UTC").unwrap();
+            // Two weeks from Monday 2026-11-23, minute by minute at random.
+            let at = 1_795_392_000_000 + offset_min * 60_000 + 17;
+            proptest::prop_assert_eq!(
+                window.contains(at),
+                utc_weekday_window(&days, start, end, at),
+                "{} at minute {}", window.describe(), offset_min
+            );
+        }
+    }
+
+    #[test]
+    fn a_window_in_a_zone_follows_its_clock() {
+        let policy = Policy::from_toml(
+            r#"
+            [[standard_changes]]
+            name = "nightly-patching"
+            attribute = "packages.*"
+            window = { days = ["sun"], start = "02:00", end = "04:00", timezone = "Europe/Paris" }
+            "#,
+            Path::new("policy.toml"),
+        )
+        .unwrap();
+        let window = policy.standard_changes[0].window.as_ref().unwrap();
+        assert_eq!(window.describe(), "sun 02:00–04:00 Europe/Paris");
+        let ms = |t: &str| t.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        // Sunday 2026-07-05, summer time (UTC+2): 02:30 local is 00:30 UTC.
+        assert!(window.contains(ms("2026-07-05T00:30:00Z")));
+        assert!(!window.contains(ms("2026-07-05T02:30:00Z")));
+        // Sunday 2026-12-06, winter time (UTC+1): 02:30 local is 01:30 UTC.
+        assert!(window.contains(ms("2026-12-06T01:30:00Z")));
+        assert!(!window.contains(ms("2026-12-06T00:30:00Z")));
+        let err = Policy::from_toml(
+            "[[standard_changes]]\nname = 'x'\nattribute = 'a.*'\n\
+             window = { days = ['sun'], start = '02:00', end = '04:00', timezone = 'Mars/Olympus' }",
+            Path::new("policy.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("standard_changes[0].window.timezone") && err.contains("Mars/Olympus"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -165,10 +165,10 @@ fn plan(cis: usize, days: i64) {
 /// Monday to Friday 08:00–18:00 in Paris with holidays: the time to compute
 /// its availability report for the year.
 fn availability() {
+    use fathom_collector::availability::outage::Outage;
     use fathom_collector::cmdb::ci::RelationKind;
     use fathom_collector::cmdb::control::NewCi;
     use fathom_collector::cmdb::history::Actor;
-    use fathom_collector::cmdb::outage::Outage;
     use fathom_collector::cmdb::Role;
     let dir = tempfile::tempdir().unwrap();
     let cmdb = Cmdb::new(SledStore::open(dir.path()).unwrap(), Policy::builtin());

@@ -16,7 +16,7 @@
 //!
 //! Downtime is **unplanned** outages only; planned ones (inside an approved
 //! RFC's window or a maintenance window, or while the CI was in
-//! maintenance: `cmdb::outage`) are reported beside it and not held
+//! maintenance: `availability::outage`) are reported beside it and not held
 //! against the service.
 //!
 //! Agreed hours are service attributes: `availability.hours` (rules
@@ -46,10 +46,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::ci::{CiRecord, RelationKind};
-use super::Cmdb;
-use crate::availability::hours::{Calendar, ServiceHours};
-use crate::availability::timeline::{k_of_n, serial, Timeline};
+use crate::calendar::timeline::{k_of_n, serial, Timeline};
+use crate::cmdb::ci::{CiRecord, RelationKind};
+use crate::cmdb::Cmdb;
+use crate::control::service::{self, AttributeError};
 use crate::store::{Store, StoreError};
 
 const MAX_DEPTH: usize = 8;
@@ -149,86 +149,13 @@ struct Structure {
     groups: Vec<(String, usize, Vec<CiId>)>,
 }
 
-/// A redundancy group from `"<k> of <ci> <ci> …"`.
-fn group(ci: CiId, name: &str, text: &str) -> Result<(usize, Vec<CiId>), ReportError> {
-    let bad = |message: String| ReportError::Attribute {
+/// A service-level attribute of `ci` that cannot be read.
+fn attribute_error(ci: CiId) -> impl Fn(AttributeError) -> ReportError {
+    move |e| ReportError::Attribute {
         ci,
-        attribute: format!("redundancy.{name}"),
-        message,
-    };
-    let (k, rest) = text
-        .split_once(" of ")
-        .ok_or_else(|| bad(format!("{text:?} is not \"<k> of <ci> <ci> …\"")))?;
-    let k: usize = k
-        .trim()
-        .parse()
-        .map_err(|_| bad(format!("{k:?} is not a number of members")))?;
-    let members = rest
-        .split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(|m| m.parse().map_err(|e| bad(format!("{m:?}: {e}"))))
-        .collect::<Result<Vec<CiId>, _>>()?;
-    if members.is_empty() || k > members.len() {
-        return Err(bad(format!("{k} of {} members", members.len())));
+        attribute: e.attribute,
+        message: e.message,
     }
-    Ok((k, members))
-}
-
-fn hours_of(record: &CiRecord) -> Result<(ServiceHours, String), ReportError> {
-    let get = |k: &str| record.attributes.get(k).map(String::as_str);
-    let calendar = Calendar::parse(
-        get("availability.timezone").unwrap_or("UTC"),
-        get("availability.hours")
-            .filter(|h| !h.trim().is_empty())
-            .unwrap_or("daily 00:00-24:00"),
-        get("availability.exceptions").unwrap_or_default(),
-    )
-    .map_err(|e| ReportError::Attribute {
-        ci: record.id,
-        attribute: "availability.hours".into(),
-        message: e.to_string(),
-    })?;
-    Ok((calendar.hours, calendar.zone))
-}
-
-/// Checks a CI's service-level attributes as people set them: agreed
-/// hours, target, redundancy groups and maintenance window. The error
-/// names the attribute and what is wrong with it.
-pub(crate) fn check_service_attributes(record: &CiRecord) -> Result<(), String> {
-    let named = |e: ReportError| match e {
-        ReportError::Attribute {
-            attribute, message, ..
-        } => format!("{attribute}: {message}"),
-        other => other.to_string(),
-    };
-    hours_of(record).map_err(named)?;
-    target_of(record).map_err(named)?;
-    for (attribute, text) in &record.attributes {
-        if let Some(name) = attribute.strip_prefix("redundancy.") {
-            group(record.id, name, text).map_err(named)?;
-        }
-    }
-    super::outage::maintenance_window(record)?;
-    Ok(())
-}
-
-fn target_of(record: &CiRecord) -> Result<Option<f64>, ReportError> {
-    record
-        .attributes
-        .get("availability.target")
-        .map(|t| {
-            t.trim_end_matches('%')
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|p| (0.0..=100.0).contains(p))
-                .ok_or_else(|| ReportError::Attribute {
-                    ci: record.id,
-                    attribute: "availability.target".into(),
-                    message: format!("{t:?} is not a percentage"),
-                })
-        })
-        .transpose()
 }
 
 impl<S: Store> Cmdb<S> {
@@ -241,7 +168,8 @@ impl<S: Store> Cmdb<S> {
         to_ms: i64,
     ) -> Result<AvailabilityReport, ReportError> {
         let record = self.ci(ci)?.ok_or(ReportError::NotFound(ci))?;
-        let (hours, timezone) = hours_of(&record)?;
+        let calendar = service::agreed_hours(&record.attributes).map_err(attribute_error(ci))?;
+        let (hours, timezone) = (calendar.hours, calendar.zone);
         let agreed = hours.agreed(from_ms, to_ms);
         let mut seen = BTreeSet::new();
         let watched = self.down_of(&record, from_ms, to_ms, 0, &mut seen)?;
@@ -262,7 +190,7 @@ impl<S: Store> Cmdb<S> {
         };
         let (availability_pct, coverage_pct) = figures(&watched);
         let meaningful = coverage_pct.is_some_and(|c| c >= MIN_COVERAGE_PCT);
-        let target_pct = target_of(&record)?;
+        let target_pct = service::target_pct(&record.attributes).map_err(attribute_error(ci))?;
         let outages = down.intervals().len();
         let members = self
             .members_of(&record)?
@@ -320,7 +248,8 @@ impl<S: Store> Cmdb<S> {
         let mut groups = Vec::new();
         for (attribute, text) in &record.attributes {
             if let Some(name) = attribute.strip_prefix("redundancy.") {
-                let (k, members) = group(record.id, name, text)?;
+                let (k, members) =
+                    service::redundancy_group(name, text).map_err(attribute_error(record.id))?;
                 groups.push((name.to_owned(), k, members));
             }
         }
@@ -441,8 +370,8 @@ struct Watched {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::availability::outage::Outage;
     use crate::cmdb::history::Actor;
-    use crate::cmdb::outage::Outage;
     use crate::cmdb::reconcile::tests_support::new_ci;
     use crate::cmdb::test_support::cmdb;
     use crate::cmdb::{ci_key, encode, Role};
