@@ -38,4 +38,7 @@ pub mod store;
 pub mod tls;
 pub mod webhook;
 
+#[cfg(test)]
+pub(crate) mod test_support;
+
 pub use fathom_support::error_chain;

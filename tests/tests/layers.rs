@@ -5,7 +5,8 @@
 //! (ids and time ← decisions ← records ← features ← API ← CLI).
 //!
 //! A new top-level module must be given a layer here; a test module
-//! (`#[cfg(test)] mod …` at the end of a file) may import anything.
+//! (`#[cfg(test)] mod …` at the end of a file) and a test-only module of
+//! the crate (the CMDB's fixture) may import anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -120,11 +121,34 @@ fn imports(code: &str) -> BTreeSet<String> {
     out
 }
 
+/// The top-level modules `lib.rs` declares for tests only
+/// (`#[cfg(test)]` before `mod x;`): fixtures, which may import anything.
+fn test_only_modules(src: &Path) -> BTreeSet<String> {
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+    let mut out = BTreeSet::new();
+    let mut lines = lib.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]" {
+            let next = lines.next().unwrap_or_default().trim();
+            let name = next
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub ")
+                .strip_prefix("mod ")
+                .and_then(|rest| rest.strip_suffix(';'));
+            if let Some(name) = name {
+                out.insert(name.to_owned());
+            }
+        }
+    }
+    out
+}
+
 /// Each top-level module of the crate at `src`, with the modules it
 /// imports and the file that imports each.
 fn graph(src: &Path) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
+    let test_only = test_only_modules(src);
     let mut graph: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
     for file in files {
         let rel = file.strip_prefix(src).unwrap();
@@ -135,7 +159,7 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
             .as_os_str()
             .to_string_lossy();
         let module = first.trim_end_matches(".rs").to_owned();
-        if ["lib", "main", "bin"].contains(&module.as_str()) {
+        if ["lib", "main", "bin"].contains(&module.as_str()) || test_only.contains(&module) {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();

@@ -445,9 +445,9 @@ fn rfc3339(ms: i64) -> String {
 mod tests {
     use super::*;
     use crate::cmdb::incident::IncidentStatus;
-    use crate::cmdb::reconcile::tests_support::{operator, Fixture, HOUR, NOON};
     use crate::cmdb::rfc::Window;
     use crate::cmdb::Report;
+    use crate::test_support::{operator, Fixture, HOUR, NOON};
     use fathom_shared::wire::Metrics;
 
     const S: i64 = 1000;
@@ -492,7 +492,7 @@ mod tests {
 
     #[test]
     fn a_stated_cadence_survives_bursts_restarts_and_a_changed_interval() {
-        use crate::cmdb::reconcile::tests_support::inventory;
+        use crate::test_support::inventory;
         let mut f = Fixture::new();
         let ci = f.report(&[], NOON);
         // What the agent sends, by time after noon: (at, interval stated
@@ -695,7 +695,7 @@ mod tests {
 
     #[test]
     fn a_services_maintenance_window_covers_what_it_depends_on() {
-        use crate::cmdb::reconcile::tests_support::new_ci;
+        use crate::test_support::new_ci;
         let mut f = Fixture::new();
         let ci = f.report(&[], NOON);
         let service = |name: &str, attributes: &[(&str, &str)]| {
@@ -770,7 +770,7 @@ mod tests {
 
     #[test]
     fn a_host_booting_again_between_reports_is_a_reboot() {
-        use crate::cmdb::reconcile::tests_support::inventory;
+        use crate::test_support::inventory;
         let mut f = Fixture::new();
         let mut inv = inventory(&[], NOON);
         inv.host.boot_time_ms = Some(NOON - 86_400 * S);
@@ -781,7 +781,7 @@ mod tests {
 
     #[test]
     fn a_reboot_inside_an_approved_rfc_window_is_planned() {
-        use crate::cmdb::reconcile::tests_support::inventory;
+        use crate::test_support::inventory;
         let mut f = Fixture::new();
         let mut inv = inventory(&[], NOON);
         inv.host.boot_time_ms = Some(NOON - HOUR);

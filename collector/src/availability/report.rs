@@ -372,11 +372,11 @@ mod tests {
     use super::*;
     use crate::availability::outage::Outage;
     use crate::cmdb::history::Actor;
-    use crate::cmdb::reconcile::tests_support::new_ci;
-    use crate::cmdb::test_support::cmdb;
     use crate::cmdb::{ci_key, encode, Role};
     use crate::store::sled_store::SledStore;
     use crate::store::Table;
+    use crate::test_support::cmdb;
+    use crate::test_support::new_ci;
 
     const H: i64 = 3_600_000;
     // Monday 2026-11-23 00:00 UTC.

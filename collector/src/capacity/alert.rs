@@ -542,9 +542,9 @@ impl<S: Store> Cmdb<S> {
 mod tests {
     use super::*;
     use crate::cmdb::incident::IncidentStatus;
-    use crate::cmdb::reconcile::tests_support::{Fixture, NOON};
     use crate::cmdb::Report;
     use crate::control::policy::Policy;
+    use crate::test_support::{Fixture, NOON};
     use fathom_shared::wire::{FilesystemUse, Metrics};
 
     /// A report at `at` with /var `pct` percent full.

@@ -508,9 +508,9 @@ impl<S: Store> Cmdb<S> {
 mod tests {
     use super::*;
     use crate::cmdb::history::Actor;
-    use crate::cmdb::reconcile::tests_support::{new_ci, Fixture, NOON};
     use crate::cmdb::{Report, Role};
     use crate::control::policy::Policy;
+    use crate::test_support::{new_ci, Fixture, NOON};
     use fathom_shared::wire::{FilesystemUse, Metrics};
     use fathom_support::time::MINUTE_MS;
 
@@ -610,7 +610,7 @@ mod tests {
     fn the_plan_has_trends_peaks_seasonality_and_a_services_tightest_member() {
         let mut f = Fixture::with_policy(Policy::builtin());
         // The host's authorized memory: 1000 bytes (what the metrics say).
-        let mut inv = crate::cmdb::reconcile::tests_support::inventory(&[], NOON);
+        let mut inv = crate::test_support::inventory(&[], NOON);
         inv.hardware = Some(fathom_shared::wire::Hardware {
             memory_bytes: 1000,
             swap_bytes: 1000,

@@ -929,9 +929,9 @@ fn pairs(rows: &Columns) -> Vec<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdb::test_support::{cmdb, enroll, inventory};
     use crate::cmdb::{Cmdb, Report};
     use crate::store::sled_store::SledStore;
+    use crate::test_support::{cmdb, enroll, inventory_report as inventory};
     use fathom_shared::wire::{FilesystemUse, InterfaceCounters};
 
     const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z

@@ -485,8 +485,8 @@ mod tests {
     use fathom_shared::wire::Interface as HostInterface;
 
     use super::*;
-    use crate::cmdb::reconcile::tests_support::*;
     use crate::cmdb::Report;
+    use crate::test_support::*;
 
     fn switch(name: &str, serial: Option<&str>, mac: &str) -> Device {
         Device {

@@ -425,8 +425,8 @@ fn trail_entry_import(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdb::reconcile::tests_support::{new_ci, operator};
-    use crate::cmdb::test_support::cmdb;
+    use crate::test_support::cmdb;
+    use crate::test_support::{new_ci, operator};
 
     #[test]
     fn dependency_loops_are_refused_by_relate_and_by_import() {

@@ -1058,12 +1058,9 @@ fn apply_enrollment(
 }
 
 #[cfg(test)]
-pub(crate) mod test_support;
-
-#[cfg(test)]
 mod tests {
-    use super::test_support::{cmdb, enroll, inventory};
     use super::*;
+    use crate::test_support::{cmdb, enroll, inventory_report as inventory};
 
     #[test]
     fn tokens_expire_run_out_and_must_exist() {
