@@ -1,7 +1,7 @@
 //! Outbound incident webhooks, so external ticketing can follow incidents.
 //!
 //! Incident writes queue an event in the CMDB's outbox **in the same
-//! transaction** (see `cmdb::reconcile::put_incident`), so an event is never
+//! transaction** (see `cmdb::incident::put_incident`), so an event is never
 //! lost between an incident and its notification. The **deliverer** task
 //! ([`spawn`]) posts queued events in order, oldest first, and removes each
 //! only after a 2xx answer: delivery is at least once, and receivers

@@ -13,14 +13,15 @@ use serde::{Deserialize, Serialize};
 use super::ci::{
     put_relationship, remove_relationship, CiRecord, CiSource, CiStatus, RelationKind, Relationship,
 };
+use super::drift::put_drift;
 use super::drift::{DriftRecord, DriftStatus};
+use super::history::record_history;
 use super::history::{changes_between, Actor, FieldChange, Fields, HistoryEntry, TrailEntry, Why};
+use super::incident::{all_settled, put_incident, settle_incident_if_done};
 use super::incident::{Incident, IncidentStatus};
-use super::reconcile::{
-    self, all_settled, put_drift, put_incident, put_rfc, record_history, settle_incident_if_done,
-    Sighting,
-};
+use super::reconcile::{self, Sighting};
 use super::review::{ReviewItem, ReviewKind, ReviewStatus};
+use super::rfc::put_rfc;
 use super::rfc::{
     Approval, Assessment, Dependent, Evidence, NewRfc, Review, ReviewOutcome, Rfc, RfcOrigin,
     RfcStatus, Target, Window,
@@ -972,7 +973,7 @@ impl<S: Store> Cmdb<S> {
         if reason.trim().is_empty() {
             return Err(ActionError::Invalid("say why (--reason)".into()));
         }
-        let inventory_key = super::reconcile::inventory_key(id, agent_id);
+        let inventory_key = super::inventory_key(id, agent_id);
         self.act(|tx| {
             let mut ci = load_ci(tx, id)?;
             if !ci.agents.contains(&agent_id) {
@@ -1013,7 +1014,7 @@ impl<S: Store> Cmdb<S> {
                 tx.remove(Table::Inventories, &inventory_key)?;
                 tx.insert(
                     Table::Inventories,
-                    &super::reconcile::inventory_key(new_id, agent_id),
+                    &super::inventory_key(new_id, agent_id),
                     &inv,
                 )?;
             }

@@ -11,10 +11,12 @@
 use fathom_shared::ids::{AgentId, CiId};
 use serde::{Deserialize, Serialize};
 
+use super::encode;
 use super::history::Actor;
 use crate::control::attributes::ChangeKind;
 use crate::control::decide::Decision;
 use crate::ids::{DriftId, IncidentId, RfcId};
+use crate::store::{Table, Tx, TxAbort};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -202,4 +204,8 @@ impl DriftRecord {
         self.resolution = Some(how);
         self.resolved_by = Some(by);
     }
+}
+
+pub(crate) fn put_drift<E>(tx: &dyn Tx, d: &DriftRecord) -> Result<(), TxAbort<E>> {
+    Ok(tx.insert(Table::Drifts, &d.id.key(), &encode(d))?)
 }

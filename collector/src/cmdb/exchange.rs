@@ -24,8 +24,8 @@ use super::ci::{put_relationship, shortest_path, CiRecord, CiSource, RelationKin
 use super::control::{
     check_against_model, cycle_message, kept_by_people, trail_entry, ActionError,
 };
+use super::history::record_history;
 use super::history::{changes_between, Actor, FieldChange, Fields, Why};
-use super::reconcile::record_history;
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
 

@@ -17,7 +17,10 @@ use fathom_shared::ids::AgentId;
 use serde::{Deserialize, Serialize};
 
 use super::Role;
+use super::{encode, CiRecord};
 use crate::ids::RfcId;
+use crate::store::{Table, Tx, TxAbort};
+use fathom_shared::ids::CiId;
 
 /// Who made a write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +201,42 @@ pub fn changes_between(old: &Fields, new: &Fields) -> Vec<FieldChange> {
     }
     out.sort_by(|a, b| a.field.cmp(&b.field));
     out
+}
+
+pub(crate) fn history_key(ci: CiId, revision: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&ci.as_u64().to_be_bytes());
+    k[8..].copy_from_slice(&revision.to_be_bytes());
+    k
+}
+
+/// Appends a history entry under the CI's next revision. Nothing to record,
+/// nothing written.
+pub(crate) fn record_history<E>(
+    tx: &dyn Tx,
+    ci: &mut CiRecord,
+    at_ms: i64,
+    actor: &Actor,
+    why: Why,
+    changes: Vec<FieldChange>,
+) -> Result<(), TxAbort<E>> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    ci.revision += 1;
+    let entry = HistoryEntry {
+        revision: ci.revision,
+        at_ms,
+        actor: actor.clone(),
+        why,
+        changes,
+    };
+    tx.insert(
+        Table::History,
+        &history_key(ci.id, ci.revision),
+        &encode(&entry),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,9 +9,12 @@
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
+use super::drift::{DriftRecord, DriftStatus};
 use super::history::{Actor, Note};
+use super::{encode, next_id, tx_get, Counter};
 use crate::control::policy::{priority, Level};
 use crate::ids::{DriftId, IncidentId, RfcId};
+use crate::store::{Table, Tx, TxAbort};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -212,6 +215,76 @@ impl Incident {
             self.note(at_ms, &Actor::Collector, why);
         }
     }
+}
+
+/// Writes an incident and, when webhooks are on, queues its event.
+pub(crate) fn put_incident<E>(
+    tx: &dyn Tx,
+    i: &Incident,
+    event: &str,
+    webhooks: bool,
+) -> Result<(), TxAbort<E>> {
+    tx.insert(Table::Incidents, &i.id.key(), &encode(i))?;
+    if webhooks {
+        let seq = next_id(tx, Counter::Outbox)?;
+        let body = serde_json::json!({"event": event, "incident": i});
+        tx.insert(
+            Table::Outbox,
+            &seq.to_be_bytes(),
+            body.to_string().as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether every drift in `ids` is settled (not open). `except` is treated
+/// as settled (the caller is settling it).
+pub(crate) fn all_settled<E>(
+    tx: &dyn Tx,
+    ids: &[DriftId],
+    except: Option<DriftId>,
+) -> Result<bool, TxAbort<E>> {
+    for id in ids {
+        if Some(*id) == except {
+            continue;
+        }
+        if let Some(d) = tx_get::<DriftRecord, E>(tx, Table::Drifts, &id.key())? {
+            if d.status == DriftStatus::Open {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Resolves an incident once none of its drift is open.
+pub(crate) fn settle_incident_if_done<E>(
+    tx: &dyn Tx,
+    id: IncidentId,
+    now_ms: i64,
+    webhooks: bool,
+    how: impl FnOnce() -> String,
+) -> Result<(), TxAbort<E>> {
+    let Some(mut inc) = tx_get::<Incident, E>(tx, Table::Incidents, &id.key())? else {
+        return Ok(());
+    };
+    if !inc.status.is_open() || !all_settled(tx, &inc.drifts, None)? {
+        return Ok(());
+    }
+    // Say how each drift ended, so the resolution explains itself.
+    let mut endings = Vec::new();
+    for d in &inc.drifts {
+        if let Some(d) = tx_get::<DriftRecord, E>(tx, Table::Drifts, &d.key())? {
+            endings.push(format!(
+                "{} {}: {}",
+                d.id,
+                d.status.as_str(),
+                d.resolution.unwrap_or_default()
+            ));
+        }
+    }
+    inc.resolve_automatically(now_ms, format!("{}; {}", how(), endings.join("; ")));
+    put_incident(tx, &inc, "incident.updated", webhooks)
 }
 
 #[cfg(test)]

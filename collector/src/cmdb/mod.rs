@@ -398,6 +398,12 @@ fn report_key(agent: AgentId, seq: u64) -> Vec<u8> {
     key
 }
 
+pub(crate) fn inventory_key(ci: CiId, agent: AgentId) -> Vec<u8> {
+    let mut k = ci_key(ci).to_vec();
+    k.extend_from_slice(agent.as_bytes());
+    k
+}
+
 pub(crate) fn ci_key(ci: CiId) -> [u8; 8] {
     ci.as_u64().to_be_bytes()
 }
@@ -815,7 +821,7 @@ impl<S: Store> Cmdb<S> {
         let Some(ci) = self.agent(agent)?.and_then(|a| a.ci_id) else {
             return Ok(None);
         };
-        let key = reconcile::inventory_key(ci, agent);
+        let key = inventory_key(ci, agent);
         let Some(stored) = self.get::<StoredInventory>(Table::Inventories, &key)? else {
             return Ok(None);
         };
@@ -895,7 +901,7 @@ fn stored_seq(tx: &dyn Tx, ci: CiId, agent: AgentId) -> Result<Option<u64>, TxAb
     struct SeqOnly {
         seq: u64,
     }
-    let key = reconcile::inventory_key(ci, agent);
+    let key = inventory_key(ci, agent);
     Ok(tx_get::<SeqOnly, _>(tx, Table::Inventories, &key)?.map(|s| s.seq))
 }
 

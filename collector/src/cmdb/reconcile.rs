@@ -30,11 +30,16 @@ use fathom_shared::wire::Inventory;
 
 use super::ci::CiRecord;
 use super::device::NETWORK_DEVICE;
+use super::drift::put_drift;
 use super::drift::{DriftRecord, DriftStatus, Member, Observation, MASS_CHANGE_THRESHOLD};
-use super::history::{Actor, FieldChange, HistoryEntry, Why};
+use super::history::record_history;
+use super::history::{Actor, FieldChange, Why};
 use super::identify::{self, Decision as Identified, Identifiers, Rule};
 use super::incident::Incident;
+use super::incident::{all_settled, put_incident, settle_incident_if_done};
+use super::inventory_key;
 use super::review::{ReviewItem, ReviewKind, ReviewStatus};
+use super::rfc::put_rfc;
 use super::rfc::{Evidence, NewRfc, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target};
 use super::{ci_key, encode, next_id, tx_get, AgentRecord, Counter, IdentifiedBy, Refusal};
 use crate::control::attributes::{self, section_of, Difference, Discovered};
@@ -97,82 +102,12 @@ impl Sighting<'_> {
     }
 }
 
-pub(crate) fn history_key(ci: CiId, revision: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&ci.as_u64().to_be_bytes());
-    k[8..].copy_from_slice(&revision.to_be_bytes());
-    k
-}
-
-pub(crate) fn inventory_key(ci: CiId, agent: AgentId) -> Vec<u8> {
-    let mut k = ci_key(ci).to_vec();
-    k.extend_from_slice(agent.as_bytes());
-    k
-}
-
-/// Appends a history entry under the CI's next revision. Nothing to record,
-/// nothing written.
-pub(crate) fn record_history<E>(
-    tx: &dyn Tx,
-    ci: &mut CiRecord,
-    at_ms: i64,
-    actor: &Actor,
-    why: Why,
-    changes: Vec<FieldChange>,
-) -> Result<(), TxAbort<E>> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    ci.revision += 1;
-    let entry = HistoryEntry {
-        revision: ci.revision,
-        at_ms,
-        actor: actor.clone(),
-        why,
-        changes,
-    };
-    tx.insert(
-        Table::History,
-        &history_key(ci.id, ci.revision),
-        &encode(&entry),
-    )?;
-    Ok(())
-}
-
 fn load<T: serde::de::DeserializeOwned>(
     tx: &dyn Tx,
     table: Table,
     key: &[u8],
 ) -> TxResult<Option<T>> {
     tx_get(tx, table, key)
-}
-
-pub(crate) fn put_drift<E>(tx: &dyn Tx, d: &DriftRecord) -> Result<(), TxAbort<E>> {
-    Ok(tx.insert(Table::Drifts, &d.id.key(), &encode(d))?)
-}
-
-pub(crate) fn put_rfc<E>(tx: &dyn Tx, r: &Rfc) -> Result<(), TxAbort<E>> {
-    Ok(tx.insert(Table::Rfcs, &r.id.key(), &encode(r))?)
-}
-
-/// Writes an incident and, when webhooks are on, queues its event.
-pub(crate) fn put_incident<E>(
-    tx: &dyn Tx,
-    i: &Incident,
-    event: &str,
-    webhooks: bool,
-) -> Result<(), TxAbort<E>> {
-    tx.insert(Table::Incidents, &i.id.key(), &encode(i))?;
-    if webhooks {
-        let seq = next_id(tx, Counter::Outbox)?;
-        let body = serde_json::json!({"event": event, "incident": i});
-        tx.insert(
-            Table::Outbox,
-            &seq.to_be_bytes(),
-            body.to_string().as_bytes(),
-        )?;
-    }
-    Ok(())
 }
 
 /// What can be worked out from an inventory before its transaction (which
@@ -1236,56 +1171,6 @@ fn load_rfc<'m>(
         Entry::Occupied(e) => Ok(Some(e.into_mut())),
         Entry::Vacant(e) => Ok(load::<Rfc>(tx, Table::Rfcs, &id.key())?.map(|r| e.insert(r))),
     }
-}
-
-/// Whether every drift in `ids` is settled (not open). `except` is treated
-/// as settled (the caller is settling it).
-pub(crate) fn all_settled<E>(
-    tx: &dyn Tx,
-    ids: &[DriftId],
-    except: Option<DriftId>,
-) -> Result<bool, TxAbort<E>> {
-    for id in ids {
-        if Some(*id) == except {
-            continue;
-        }
-        if let Some(d) = tx_get::<DriftRecord, E>(tx, Table::Drifts, &id.key())? {
-            if d.status == DriftStatus::Open {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
-}
-
-/// Resolves an incident once none of its drift is open.
-pub(crate) fn settle_incident_if_done<E>(
-    tx: &dyn Tx,
-    id: IncidentId,
-    now_ms: i64,
-    webhooks: bool,
-    how: impl FnOnce() -> String,
-) -> Result<(), TxAbort<E>> {
-    let Some(mut inc) = tx_get::<Incident, E>(tx, Table::Incidents, &id.key())? else {
-        return Ok(());
-    };
-    if !inc.status.is_open() || !all_settled(tx, &inc.drifts, None)? {
-        return Ok(());
-    }
-    // Say how each drift ended, so the resolution explains itself.
-    let mut endings = Vec::new();
-    for d in &inc.drifts {
-        if let Some(d) = tx_get::<DriftRecord, E>(tx, Table::Drifts, &d.key())? {
-            endings.push(format!(
-                "{} {}: {}",
-                d.id,
-                d.status.as_str(),
-                d.resolution.unwrap_or_default()
-            ));
-        }
-    }
-    inc.resolve_automatically(now_ms, format!("{}; {}", how(), endings.join("; ")));
-    put_incident(tx, &inc, "incident.updated", webhooks)
 }
 
 fn new_drift(

@@ -12,11 +12,13 @@ use std::str::FromStr;
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::encode;
 use super::history::{Actor, Note};
 use crate::control::pattern::Pattern;
 use crate::control::policy::Level;
 use crate::control::spec::Spec;
 use crate::ids::{DriftId, IncidentId, RfcId};
+use crate::store::{Table, Tx, TxAbort};
 
 /// The change level (ISO/IEC 20000: standard, normal, emergency).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -633,6 +635,10 @@ pub fn stats(rfcs: &[Rfc], since_ms: i64) -> RfcStats {
     out.median_hours_to_approval = median_hours(to_approval);
     out.median_hours_to_implementation = median_hours(to_implementation);
     out
+}
+
+pub(crate) fn put_rfc<E>(tx: &dyn Tx, r: &Rfc) -> Result<(), TxAbort<E>> {
+    Ok(tx.insert(Table::Rfcs, &r.id.key(), &encode(r))?)
 }
 
 #[cfg(test)]
