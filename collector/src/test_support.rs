@@ -8,7 +8,7 @@ use std::path::Path;
 use fathom_shared::ids::{AgentId, CiId};
 use fathom_shared::wire::{AckOutcome, Dmi, Enrollment, Host, Interface, Inventory, Package};
 
-use crate::cmdb::control::NewCi;
+use crate::cmdb::ci::NewCi;
 use crate::cmdb::history::Actor;
 use crate::cmdb::incident::Incident;
 use crate::cmdb::rfc::{NewRfc, RfcImpact, RfcLevel, Target, Window};

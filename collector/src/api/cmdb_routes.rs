@@ -50,10 +50,13 @@ use super::{
     bad_request, durable, json, not_found, now_ms, parse_request, refuse, store_error, Answer, Api,
     Refused,
 };
-use crate::cmdb::ci::{CiRecord, RelationKind};
-use crate::cmdb::control::{ActionError, IncidentUpdate, NewCi};
+use crate::cmdb::action::ActionError;
+use crate::cmdb::ci::CiRecord;
+use crate::cmdb::ci::NewCi;
 use crate::cmdb::device::DeviceSample;
 use crate::cmdb::history::Actor;
+use crate::cmdb::incident::IncidentUpdate;
+use crate::cmdb::relationship::RelationKind;
 use crate::cmdb::rfc::NewRfc;
 use crate::cmdb::rfc::{ReviewOutcome, Window};
 use crate::cmdb::Permission;

@@ -38,11 +38,12 @@ use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
 use super::watch::{Change, Expect, Watch};
-use crate::cmdb::ci::{CiRecord, CiStatus, RelationKind};
+use crate::cmdb::ci::{CiRecord, CiStatus};
 use crate::cmdb::heartbeat::Heartbeat;
 use crate::cmdb::history::Actor;
 use crate::cmdb::incident::put_incident;
 use crate::cmdb::incident::Incident;
+use crate::cmdb::relationship::RelationKind;
 use crate::cmdb::rfc::{Rfc, RfcStatus};
 use crate::cmdb::{ci_key, encode, next_id, tx_get, AgentStatus, Cmdb, Counter};
 use crate::control::policy::Level;

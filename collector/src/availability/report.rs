@@ -47,7 +47,8 @@ use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::timeline::{k_of_n, serial, Timeline};
-use crate::cmdb::ci::{CiRecord, RelationKind};
+use crate::cmdb::ci::CiRecord;
+use crate::cmdb::relationship::RelationKind;
 use crate::cmdb::Cmdb;
 use crate::control::service::{self, AttributeError};
 use crate::store::{Store, StoreError};

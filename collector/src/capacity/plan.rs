@@ -19,7 +19,7 @@ use super::alert::{Seasonal, Severity};
 use crate::capacity::rollup::{percentile_f64, Tier};
 use crate::capacity::series::Unit;
 use crate::capacity::store::{MetricError, MetricSettings, MetricStore, Point};
-use crate::cmdb::ci::RelationKind;
+use crate::cmdb::relationship::RelationKind;
 use crate::cmdb::rfc::Rfc;
 use crate::cmdb::Cmdb;
 use crate::control::spec::Expect;

@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
+use super::action::ActionError;
 use super::ci::{CiRecord, CiSource, CiStatus};
-use super::control::ActionError;
 use super::history::Actor;
 use super::review::ReviewStatus;
 use super::{encode, next_id, Cmdb, Counter};
@@ -418,7 +418,7 @@ impl<S: Store> Cmdb<S> {
                 attribute_accuracy_pct: report.attributes.accuracy_pct,
             };
             tx.insert(Table::Audits, &id.key(), &encode(&record))?;
-            super::control::trail_entry(
+            super::action::trail_entry(
                 tx,
                 now_ms,
                 by,
@@ -477,7 +477,7 @@ impl<S: Store> Cmdb<S> {
                 note: note.to_owned(),
             });
             tx.insert(Table::Audits, &audit.key(), &encode(&record))?;
-            super::control::trail_entry(
+            super::action::trail_entry(
                 tx,
                 now_ms,
                 by,

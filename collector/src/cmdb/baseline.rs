@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
+use super::action::ActionError;
 use super::ci::CiRecord;
-use super::control::ActionError;
 use super::history::{changes_between, Actor, FieldChange, Fields};
 use super::rfc::Target;
 use super::{encode, tx_get, Cmdb};
@@ -175,7 +175,7 @@ impl<S: Store> Cmdb<S> {
                 )));
             }
             tx.insert(Table::Baselines, name.as_bytes(), &bytes)?;
-            super::control::trail_entry(
+            super::action::trail_entry(
                 tx,
                 now_ms,
                 by,

@@ -1,4 +1,4 @@
-//! The configuration item record and its relationships.
+//! The configuration item record, and the operator actions on CIs.
 //!
 //! A CI holds its own fields (class, name, status, owner, location,
 //! criticality…) and its **authorized state**: the attributes the CMDB
@@ -8,18 +8,24 @@
 //! and the difference between the two is drift.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::str::FromStr;
 
 use fathom_shared::ids::{AgentId, CiId};
 use serde::{Deserialize, Serialize};
 
-use super::history::{Actor, Fields};
+use super::action::{abort, not_found, trail_entry, ActionError, TxResult};
+use super::history::{changes_between, record_history, Actor, Fields, HistoryEntry, Why};
 use super::identify::{Identifiers, Rule};
+use super::incident::{put_incident, Incident};
+use super::reconcile::{self, Sighting};
+use super::relationship::Relationship;
+use super::rfc::Target;
+use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::policy::Level;
+use crate::control::{attributes, service};
+use crate::ids::{DriftId, IncidentId, ReviewId, RfcId};
+use crate::store::{Store, StoreError, Table, Tx, TxAbort};
+
 pub use crate::ids::CiStatus;
-use crate::ids::{DriftId, ReviewId, RfcId};
-use crate::store::{Table, Tx, TxAbort};
 
 /// How a CI came into the CMDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,181 +229,339 @@ impl CiRecord {
     }
 }
 
-/// The shortest path from `start` to `goal` (both included) over the
-/// edges `next` gives for each CI, breadth first, each CI visited once.
-pub(crate) fn shortest_path<E>(
-    start: CiId,
-    goal: CiId,
-    mut next: impl FnMut(CiId) -> Result<Vec<CiId>, E>,
-) -> Result<Option<Vec<CiId>>, E> {
-    let mut came_from: BTreeMap<CiId, CiId> = BTreeMap::new();
-    let mut queue = std::collections::VecDeque::from([start]);
-    while let Some(at) = queue.pop_front() {
-        if at == goal {
-            let mut path = vec![goal];
-            while let Some(&p) = path.last().and_then(|c| came_from.get(c)) {
-                path.push(p);
-            }
-            path.reverse();
-            return Ok(Some(path));
-        }
-        for to in next(at)? {
-            if to != start && !came_from.contains_key(&to) {
-                came_from.insert(to, at);
-                queue.push_back(to);
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Relationship types between CIs.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum RelationKind {
-    #[value(name = "runs_on", alias = "runs-on")]
-    #[serde(alias = "runs-on")]
-    RunsOn,
-    #[value(name = "depends_on", alias = "depends-on")]
-    #[serde(alias = "depends-on")]
-    DependsOn,
-    #[value(name = "connected_to", alias = "connected-to")]
-    #[serde(alias = "connected-to")]
-    ConnectedTo,
-    #[value(name = "installed_on", alias = "installed-on")]
-    #[serde(alias = "installed-on")]
-    InstalledOn,
-    #[value(name = "part_of", alias = "part-of")]
-    #[serde(alias = "part-of")]
-    PartOf,
-}
-
-impl RelationKind {
-    pub const ALL: [RelationKind; 5] = [
-        RelationKind::RunsOn,
-        RelationKind::DependsOn,
-        RelationKind::ConnectedTo,
-        RelationKind::InstalledOn,
-        RelationKind::PartOf,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RelationKind::RunsOn => "runs_on",
-            RelationKind::DependsOn => "depends_on",
-            RelationKind::ConnectedTo => "connected_to",
-            RelationKind::InstalledOn => "installed_on",
-            RelationKind::PartOf => "part_of",
-        }
-    }
-
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    /// Kinds that say one CI needs or sits on another, so a loop of them
-    /// is nonsense (a CI would depend on itself); `connected_to` is a
-    /// cable, and cables may form rings.
-    pub fn is_dependency(self) -> bool {
-        self != RelationKind::ConnectedTo
-    }
-
-    pub fn from_code(code: u8) -> Option<RelationKind> {
-        RelationKind::ALL.get(usize::from(code)).copied()
+pub(crate) fn load_ci(tx: &dyn Tx, id: CiId) -> TxResult<CiRecord> {
+    match tx_get::<CiRecord, _>(tx, Table::Cis, &ci_key(id))? {
+        Some(ci) => Ok(ci),
+        None => not_found(format!("no CI {id}")),
     }
 }
 
-impl fmt::Display for RelationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+pub(crate) fn put_ci<E>(tx: &dyn Tx, ci: &CiRecord) -> Result<(), TxAbort<E>> {
+    Ok(tx.insert(Table::Cis, &ci_key(ci.id), &encode(ci))?)
 }
 
-impl FromStr for RelationKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        RelationKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "{s:?} is not a relationship type ({})",
-                    RelationKind::ALL.map(|k| k.as_str()).join(", ")
-                )
-            })
-    }
-}
-
-/// `from` *kind* `to`: e.g. `app-1 runs_on web-1`, `shop depends_on db-1`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Relationship {
-    pub from: CiId,
-    pub kind: RelationKind,
-    pub to: CiId,
-    pub created_at_ms: i64,
-    pub created_by: Actor,
-    /// For a relationship discovery made (LLDP or CDP neighbours), the
-    /// ports that link the two (`Gi1/0/1 ↔ eth0 (LLDP)`); `None` for one a
-    /// person made, which discovery never changes.
+/// A new CI from a person (or an import).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCi {
+    pub class: String,
+    pub name: String,
     #[serde(default)]
-    pub via: Option<String>,
+    pub description: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub criticality: Option<String>,
+    /// `section.name` → value.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
-impl Relationship {
-    /// The history field on the `from` side.
-    pub fn outgoing_field(&self) -> String {
-        format!("relationship {} {}", self.kind, self.to)
+/// Checks a CI as a person leaves it against the class model: a known
+/// class, and, for CIs kept by hand, the class's required and allowed
+/// attributes; and, with the CI as it was, that its status may follow.
+pub(crate) fn check_against_model(
+    policy: &crate::control::policy::Policy,
+    before: Option<&CiRecord>,
+    ci: &CiRecord,
+) -> Result<(), ActionError> {
+    let invalid = |e: String| ActionError::Invalid(format!("{}: {e}", ci.id));
+    if before.is_none_or(|b| b.class != ci.class) {
+        policy.classes.known(&ci.class).map_err(invalid)?;
     }
-
-    /// The history field on the `to` side.
-    pub fn incoming_field(&self) -> String {
-        format!("relationship {} {} (incoming)", self.from, self.kind)
+    if ci.source == CiSource::Manual {
+        policy
+            .classes
+            .check_manual(&ci.class, &ci.attributes)
+            .map_err(invalid)?;
     }
-
-    /// `from ‖ kind ‖ to`, the key in `relationships`.
-    pub fn key(from: CiId, kind: RelationKind, to: CiId) -> [u8; 17] {
-        let mut k = [0u8; 17];
-        k[..8].copy_from_slice(&from.as_u64().to_be_bytes());
-        k[8] = kind.code();
-        k[9..].copy_from_slice(&to.as_u64().to_be_bytes());
-        k
+    if let Some(b) = before {
+        crate::control::classes::check_transition(b.status, ci.status)
+            .map_err(|e| ActionError::Conflict(format!("{}: {e}", ci.id)))?;
     }
-
-    /// `to ‖ kind ‖ from`, the key in `relationships_reverse`.
-    pub fn reverse_key(from: CiId, kind: RelationKind, to: CiId) -> [u8; 17] {
-        Relationship::key(to, kind, from)
-    }
-}
-
-/// Writes a relationship and its reverse index entry.
-pub(crate) fn put_relationship<E>(tx: &dyn Tx, r: &Relationship) -> Result<(), TxAbort<E>> {
-    tx.insert(
-        Table::Relationships,
-        &Relationship::key(r.from, r.kind, r.to),
-        &super::encode(r),
-    )?;
-    tx.insert(
-        Table::RelationshipsReverse,
-        &Relationship::reverse_key(r.from, r.kind, r.to),
-        &[],
-    )?;
     Ok(())
 }
 
-/// Removes a relationship and its reverse index entry.
-pub(crate) fn remove_relationship<E>(
-    tx: &dyn Tx,
-    from: CiId,
-    kind: RelationKind,
-    to: CiId,
-) -> Result<(), TxAbort<E>> {
-    tx.remove(Table::Relationships, &Relationship::key(from, kind, to))?;
-    tx.remove(
-        Table::RelationshipsReverse,
-        &Relationship::reverse_key(from, kind, to),
-    )?;
-    Ok(())
+/// Attributes people keep on any CI, discovered or not: service levels,
+/// maintenance windows and redundancy. Discovery never reports them.
+pub(crate) fn kept_by_people(attribute: &str) -> bool {
+    ["availability.", "maintenance.", "redundancy."]
+        .iter()
+        .any(|p| attribute.starts_with(p))
+}
+
+impl<S: Store> Cmdb<S> {
+    /// Every CI whose class and name a target names.
+    pub fn resolve_targets(&self, targets: &[Target]) -> Result<Vec<CiId>, StoreError> {
+        let mut out = BTreeSet::new();
+        let mut selectors = Vec::new();
+        for t in targets {
+            match t {
+                Target::Ci(id) => {
+                    out.insert(*id);
+                }
+                other => selectors.push(other),
+            }
+        }
+        if !selectors.is_empty() {
+            for ci in self.list_cis()? {
+                if ci.merged_into.is_none()
+                    && selectors
+                        .iter()
+                        .any(|t| t.matches(ci.id, &ci.class, &ci.name))
+                {
+                    out.insert(ci.id);
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    pub fn create_ci(
+        &self,
+        by: &Actor,
+        new: &NewCi,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<CiRecord, ActionError> {
+        if new.class.trim().is_empty() || new.name.trim().is_empty() {
+            return Err(ActionError::Invalid("a CI needs a class and a name".into()));
+        }
+        for k in new.attributes.keys() {
+            if !k.contains('.') || k.starts_with('.') || k.ends_with('.') {
+                return Err(ActionError::Invalid(format!(
+                    "attribute {k:?} is not `section.name`"
+                )));
+            }
+        }
+        self.act(|tx| {
+            let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
+            let mut ci = CiRecord::manual(id, &new.class, &new.name, now_ms);
+            ci.description = new.description.clone();
+            let fields = [
+                ("status", new.status.as_deref()),
+                ("owner", new.owner.as_deref()),
+                ("location", new.location.as_deref()),
+                ("criticality", new.criticality.as_deref()),
+            ];
+            for (field, value) in fields {
+                if let Some(v) = value {
+                    ci.set_field(field, Some(v))
+                        .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+                }
+            }
+            ci.attributes = new.attributes.clone();
+            service::check(&ci.attributes)
+                .map_err(|e| TxAbort::Abort(ActionError::Invalid(e.to_string())))?;
+            check_against_model(&self.policy, None, &ci).map_err(TxAbort::Abort)?;
+            ci.registered = true;
+            let changes = changes_between(&Fields::new(), &ci.fields());
+            let why = Why::Manual {
+                reason: reason.to_owned(),
+            };
+            record_history(tx, &mut ci, now_ms, by, why, changes)?;
+            put_ci(tx, &ci)?;
+            trail_entry(
+                tx,
+                now_ms,
+                by,
+                "ci.create",
+                id.to_string(),
+                format!("{} {:?}: {reason}", ci.class, ci.name),
+            )?;
+            Ok(ci)
+        })
+    }
+
+    /// Sets CI fields (`status`, `owner`…; `None` clears) and, on CIs
+    /// created by hand, attributes. A discovered CI's attributes change only
+    /// through discovery and change control, except the service-level ones
+    /// people keep and discovery never reports (`availability.*`,
+    /// `maintenance.*`, `redundancy.*`). Calendars are checked as they are
+    /// set: a bad maintenance window or agreed hours is refused, naming it.
+    pub fn edit_ci(
+        &self,
+        by: &Actor,
+        id: CiId,
+        set: &[(String, Option<String>)],
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<CiRecord, ActionError> {
+        if reason.trim().is_empty() {
+            return Err(ActionError::Invalid(
+                "say why (--reason): every CMDB write is traceable".into(),
+            ));
+        }
+        // Open incidents on the CI, read before the transaction (which
+        // cannot scan) and again by key inside it: their impact follows a
+        // change of the CI's criticality.
+        let incidents: Vec<IncidentId> = if set.iter().any(|(f, _)| f == "criticality") {
+            self.list_incidents()?
+                .into_iter()
+                .filter(|i| i.status.is_open() && i.cis.contains(&id))
+                .map(|i| i.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.act(|tx| {
+            let mut ci = load_ci(tx, id)?;
+            let as_was = ci.clone();
+            let before = ci.fields();
+            let criticality = ci.criticality;
+            for (field, value) in set {
+                if field.contains('.') {
+                    if ci.source != CiSource::Manual && !kept_by_people(field) {
+                        return abort(ActionError::Invalid(format!(
+                            "{field} of {id} comes from discovery; it changes through an RFC, not an edit"
+                        )));
+                    }
+                    match value {
+                        Some(v) => ci.attributes.insert(field.clone(), v.clone()),
+                        None => ci.attributes.remove(field),
+                    };
+                } else {
+                    ci.set_field(field, value.as_deref())
+                        .map_err(|e| TxAbort::Abort(ActionError::Invalid(e)))?;
+                }
+            }
+            // Checked when this edit sets one: an unrelated edit (a status)
+            // is not held up by an attribute that predates the checks.
+            if set.iter().any(|(field, _)| kept_by_people(field)) {
+                service::check(&ci.attributes)
+                    .map_err(|e| TxAbort::Abort(ActionError::Invalid(e.to_string())))?;
+            }
+            check_against_model(&self.policy, Some(&as_was), &ci).map_err(TxAbort::Abort)?;
+            let changes = changes_between(&before, &ci.fields());
+            let detail = changes
+                .iter()
+                .map(|c| c.field.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let why = Why::Manual {
+                reason: reason.to_owned(),
+            };
+            record_history(tx, &mut ci, now_ms, by, why, changes)?;
+            put_ci(tx, &ci)?;
+            if ci.criticality != criticality {
+                self.follow_criticality(tx, &ci, criticality, &incidents, by, now_ms)?;
+            }
+            trail_entry(tx, now_ms, by, "ci.edit", id.to_string(), format!("{detail}: {reason}"))?;
+            Ok(ci)
+        })
+    }
+
+    /// A CI's criticality is its incidents' impact: open incidents on it
+    /// whose impact was the old criticality (not one a person set apart)
+    /// take the new one, with their priority and due time recomputed and
+    /// a note saying why.
+    fn follow_criticality(
+        &self,
+        tx: &dyn Tx,
+        ci: &CiRecord,
+        old: Level,
+        incidents: &[IncidentId],
+        by: &Actor,
+        now_ms: i64,
+    ) -> TxResult<()> {
+        for id in incidents {
+            let Some(mut i) = tx_get::<Incident, _>(tx, Table::Incidents, &id.key())? else {
+                continue;
+            };
+            if !i.status.is_open() || i.impact != old {
+                continue;
+            }
+            let before = i.priority;
+            i.impact = ci.criticality;
+            i.priority = crate::control::policy::priority(i.impact, i.urgency);
+            i.due_at_ms = self.policy.resolution_due(i.priority, i.detected_at_ms);
+            i.note(
+                now_ms,
+                by,
+                format!(
+                    "impact {} (was {}): {} is now of {} criticality; priority {} (was {before})",
+                    i.impact.as_str(),
+                    old.as_str(),
+                    ci.id,
+                    ci.criticality.as_str(),
+                    i.priority
+                ),
+            );
+            put_incident(tx, &i, "incident.updated", self.webhooks)?;
+        }
+        Ok(())
+    }
+
+    /// Establishes the authorized state of a discovered CI from its latest
+    /// inventory (for policy `new_cis = "review"`).
+    pub fn register_ci(&self, by: &Actor, id: CiId, now_ms: i64) -> Result<CiRecord, ActionError> {
+        let latest = self.latest_inventory(id)?.ok_or_else(|| {
+            ActionError::Conflict(format!("{id} has no inventory to register from"))
+        })?;
+        self.act(|tx| {
+            let mut ci = load_ci(tx, id)?;
+            if ci.registered {
+                return abort(ActionError::Conflict(format!("{id} is already registered")));
+            }
+            let sighting = Sighting {
+                agent: latest.agent_id,
+                seq: latest.seq,
+                observed_at_ms: now_ms,
+                now_ms,
+                policy: &self.policy,
+                webhooks: self.webhooks,
+            };
+            let discovered = attributes::flatten(&latest.inventory);
+            let discovered = attributes::Discovered {
+                attributes: discovered
+                    .attributes
+                    .into_iter()
+                    .filter(|(k, _)| {
+                        self.policy.control_of(&ci.class, k).control
+                            != crate::control::policy::Control::Ignored
+                    })
+                    .collect(),
+                scopes: discovered.scopes,
+            };
+            reconcile::register(tx, &mut ci, &discovered, &sighting)?;
+            put_ci(tx, &ci)?;
+            trail_entry(
+                tx,
+                now_ms,
+                by,
+                "ci.register",
+                id.to_string(),
+                format!("from report {} of agent {}", latest.seq, latest.agent_id),
+            )?;
+            Ok(ci)
+        })
+    }
+
+    pub fn ci_history(&self, id: CiId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.scan(Table::History, &ci_key(id))
+    }
+
+    /// A CI's fields (with its relationships) as they were at `at_ms`;
+    /// `None` if it did not exist yet.
+    pub fn ci_as_of(&self, id: CiId, at_ms: i64) -> Result<Option<Fields>, StoreError> {
+        let Some(ci) = self.ci(id)? else {
+            return Ok(None);
+        };
+        let mut fields = ci.fields();
+        let (outgoing, incoming) = self.relationships_of(id)?;
+        // Discovered links are recorded with their ports, people's as
+        // `present`.
+        let value = |r: &Relationship| r.via.clone().unwrap_or_else(|| "present".into());
+        for r in &outgoing {
+            fields.insert(r.outgoing_field(), value(r));
+        }
+        for r in &incoming {
+            fields.insert(r.incoming_field(), value(r));
+        }
+        Ok(super::history::as_of(fields, &self.ci_history(id)?, at_ms))
+    }
 }

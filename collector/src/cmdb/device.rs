@@ -30,12 +30,13 @@ use fathom_shared::ids::{AgentId, CiId};
 use fathom_shared::wire::{DeviceReport, InterfaceRate};
 use serde::{Deserialize, Serialize};
 
-use super::ci::{put_relationship, remove_relationship, CiRecord, RelationKind, Relationship};
+use super::ci::CiRecord;
 use super::history::{record_history, FieldChange, Why};
 use super::identify::{self, Decision as Identified, Identifiers, Rule};
 use super::reconcile::{
     identify_in, load_or_create, reconcile, reindex, review_candidates, Sighting,
 };
+use super::relationship::{put_relationship, remove_relationship, RelationKind, Relationship};
 use super::{ci_key, encode, tx_get, AgentRecord, IdentifiedBy, Refusal};
 use crate::control::attributes::{self, Discovered};
 use crate::store::{Table, Tx, TxAbort};

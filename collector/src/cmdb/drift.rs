@@ -11,12 +11,12 @@
 use fathom_shared::ids::{AgentId, CiId};
 use serde::{Deserialize, Serialize};
 
-use super::encode;
 use super::history::Actor;
+use super::{encode, Cmdb};
 use crate::control::attributes::ChangeKind;
 use crate::control::decide::Decision;
 use crate::ids::{DriftId, IncidentId, RfcId};
-use crate::store::{Table, Tx, TxAbort};
+use crate::store::{Store, StoreError, Table, Tx, TxAbort};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -208,4 +208,14 @@ impl DriftRecord {
 
 pub(crate) fn put_drift<E>(tx: &dyn Tx, d: &DriftRecord) -> Result<(), TxAbort<E>> {
     Ok(tx.insert(Table::Drifts, &d.id.key(), &encode(d))?)
+}
+
+impl<S: Store> Cmdb<S> {
+    pub fn drift(&self, id: DriftId) -> Result<Option<DriftRecord>, StoreError> {
+        self.get(Table::Drifts, &id.key())
+    }
+
+    pub fn list_drifts(&self) -> Result<Vec<DriftRecord>, StoreError> {
+        self.scan(Table::Drifts, b"")
+    }
 }

@@ -20,12 +20,13 @@ use std::collections::BTreeMap;
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
-use super::ci::{put_relationship, shortest_path, CiRecord, CiSource, RelationKind, Relationship};
-use super::control::{
-    check_against_model, cycle_message, kept_by_people, trail_entry, ActionError,
-};
+use super::action::{trail_entry, ActionError};
+use super::ci::{check_against_model, kept_by_people};
+use super::ci::{CiRecord, CiSource};
 use super::history::record_history;
 use super::history::{changes_between, Actor, FieldChange, Fields, Why};
+use super::relationship::cycle_message;
+use super::relationship::{put_relationship, shortest_path, RelationKind, Relationship};
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
 

@@ -13,14 +13,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use fathom_shared::ids::AgentId;
+use fathom_shared::ids::{AgentId, CiId};
 use serde::{Deserialize, Serialize};
 
-use super::Role;
-use super::{encode, CiRecord};
+use super::{encode, CiRecord, Role};
 use crate::ids::RfcId;
 use crate::store::{Table, Tx, TxAbort};
-use fathom_shared::ids::CiId;
 
 /// Who made a write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,12 +9,14 @@
 use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
+use super::action::{abort, not_found, trail_entry, ActionError};
+use super::ci::load_ci;
 use super::drift::{DriftRecord, DriftStatus};
 use super::history::{Actor, Note};
-use super::{encode, next_id, tx_get, Counter};
+use super::{encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::policy::{priority, Level};
 use crate::ids::{DriftId, IncidentId, RfcId};
-use crate::store::{Table, Tx, TxAbort};
+use crate::store::{Store, StoreError, Table, Tx, TxAbort};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -285,6 +287,193 @@ pub(crate) fn settle_incident_if_done<E>(
     }
     inc.resolve_automatically(now_ms, format!("{}; {}", how(), endings.join("; ")));
     put_incident(tx, &inc, "incident.updated", webhooks)
+}
+
+/// A person's update to an incident; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentUpdate {
+    #[serde(default)]
+    pub status: Option<IncidentStatus>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub major: Option<bool>,
+    #[serde(default)]
+    pub impact: Option<Level>,
+    #[serde(default)]
+    pub urgency: Option<Level>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Resolve or close an incident whose drift is still open; needs a
+    /// `note` saying why, and is audited as such.
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl<S: Store> Cmdb<S> {
+    pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        self.get(Table::Incidents, &id.key())
+    }
+
+    pub fn list_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.scan(Table::Incidents, b"")
+    }
+
+    /// Records an incident a person reports.
+    #[allow(clippy::too_many_arguments)]
+    pub fn raise_incident(
+        &self,
+        by: &Actor,
+        title: &str,
+        symptom: &str,
+        category: &str,
+        impact: Level,
+        urgency: Level,
+        cis: &[CiId],
+        now_ms: i64,
+    ) -> Result<Incident, ActionError> {
+        if title.trim().is_empty() {
+            return Err(ActionError::Invalid("an incident needs a title".into()));
+        }
+        self.act(|tx| {
+            for ci in cis {
+                load_ci(tx, *ci)?;
+            }
+            let id = IncidentId::from_u64(next_id(tx, Counter::Incident)?);
+            let mut i = Incident::new(
+                id,
+                title.to_owned(),
+                symptom.to_owned(),
+                category,
+                impact,
+                urgency,
+                now_ms,
+                by.clone(),
+            );
+            i.cis = cis.to_vec();
+            i.due_at_ms = self.policy.resolution_due(i.priority, now_ms);
+            put_incident(tx, &i, "incident.created", self.webhooks)?;
+            trail_entry(
+                tx,
+                now_ms,
+                by,
+                "incident.raise",
+                id.to_string(),
+                title.to_owned(),
+            )?;
+            Ok(i)
+        })
+    }
+
+    pub fn update_incident(
+        &self,
+        by: &Actor,
+        id: IncidentId,
+        update: &IncidentUpdate,
+        now_ms: i64,
+    ) -> Result<Incident, ActionError> {
+        self.act(|tx| {
+            let Some(mut i) = tx_get::<Incident, _>(tx, Table::Incidents, &id.key())? else {
+                return not_found(format!("no {id}"));
+            };
+            if i.status == IncidentStatus::Closed {
+                return abort(ActionError::Conflict(format!(
+                    "{id} is closed; a closed incident is final"
+                )));
+            }
+            let mut said = Vec::new();
+            if let Some(a) = &update.assignee {
+                i.assignee = Some(a.clone());
+                said.push(format!("assigned to {a}"));
+            }
+            if let Some(m) = update.major {
+                i.major = m;
+                said.push(if m {
+                    "declared major".into()
+                } else {
+                    "no longer major".to_string()
+                });
+            }
+            if update.impact.is_some() || update.urgency.is_some() {
+                i.impact = update.impact.unwrap_or(i.impact);
+                i.urgency = update.urgency.unwrap_or(i.urgency);
+                i.priority = crate::control::policy::priority(i.impact, i.urgency);
+                i.due_at_ms = self.policy.resolution_due(i.priority, i.detected_at_ms);
+                said.push(format!(
+                    "priority {} (impact {}, urgency {})",
+                    i.priority,
+                    i.impact.as_str(),
+                    i.urgency.as_str()
+                ));
+            }
+            let note = update.note.clone().unwrap_or_default();
+            let status = update.status.or(match (&update.assignee, i.status) {
+                (Some(_), IncidentStatus::New) => Some(IncidentStatus::Assigned),
+                _ => None,
+            });
+            // An incident raised by drift ends when its drift is settled.
+            let mut forced = None;
+            if matches!(status, Some(IncidentStatus::Resolved | IncidentStatus::Closed))
+                && i.status.is_open()
+            {
+                let mut open = Vec::new();
+                for d in &i.drifts {
+                    if let Some(d) = tx_get::<DriftRecord, _>(tx, Table::Drifts, &d.key())? {
+                        if d.status == DriftStatus::Open {
+                            open.push(d.id.to_string());
+                        }
+                    }
+                }
+                if !open.is_empty() {
+                    if !update.force {
+                        let drafts: Vec<String> = i.rfcs.iter().map(ToString::to_string).collect();
+                        return abort(ActionError::Conflict(format!(
+                            "{id} was raised by drift that is still open ({}): it resolves by itself \
+                             when that is settled (approve the missing RFC {}, or reject it and \
+                             revert the change). To resolve it anyway, give --force and a --note \
+                             saying why; that is recorded in the audit trail",
+                            open.join(", "),
+                            if drafts.is_empty() { "-".into() } else { drafts.join(", ") }
+                        )));
+                    }
+                    if note.trim().is_empty() {
+                        return abort(ActionError::Invalid(
+                            "--force needs a --note saying why the incident ends with its drift open"
+                                .into(),
+                        ));
+                    }
+                    forced = Some(open.join(", "));
+                }
+            }
+            if !said.is_empty() {
+                i.note(now_ms, by, said.join("; "));
+            }
+            match status {
+                Some(s) => i
+                    .set_status(s, now_ms, by, &note)
+                    .map_err(|e| TxAbort::Abort(ActionError::Conflict(e.to_string())))?,
+                None if !note.is_empty() => i.note(now_ms, by, note.clone()),
+                None => {}
+            }
+            if said.is_empty() && status.is_none() && note.is_empty() {
+                return abort(ActionError::Invalid("nothing to update".into()));
+            }
+            put_incident(tx, &i, "incident.updated", self.webhooks)?;
+            let (action, detail) = match &forced {
+                Some(open) => (
+                    "incident.force_resolve",
+                    format!("{} with drift open ({open}): {note}", i.status.as_str()),
+                ),
+                None => (
+                    "incident.update",
+                    format!("{} {note}", said.join("; ")).trim().to_owned(),
+                ),
+            };
+            trail_entry(tx, now_ms, by, action, id.to_string(), detail)?;
+            Ok(i)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -18,10 +18,11 @@
 //! verified, decoded reports and authenticated operators. The rules it
 //! applies are decided in [`crate::control`].
 
+pub mod action;
 pub mod audit;
 pub mod baseline;
+pub mod change;
 pub mod ci;
-pub mod control;
 pub mod device;
 pub mod drift;
 pub mod exchange;
@@ -29,8 +30,11 @@ pub mod heartbeat;
 pub mod history;
 pub mod identify;
 pub mod incident;
+pub mod merge;
+pub mod outbox;
 
 pub mod reconcile;
+pub mod relationship;
 pub mod review;
 pub mod rfc;
 pub mod tokens;
@@ -44,7 +48,8 @@ use fathom_shared::wire::{
     AckOutcome, DeviceReport, Enrollment, Inventory, InventoryDelta, Metrics,
 };
 
-pub use ci::{CiRecord, CiSource, CiStatus, IdentifiedBy, RelationKind, Relationship};
+pub use ci::{CiRecord, CiSource, CiStatus, IdentifiedBy};
+pub use relationship::{RelationKind, Relationship};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -1388,7 +1393,7 @@ mod tests {
                 AgentId::from_public_key(&[9; 32]),
                 5
             ),
-            Err(crate::cmdb::control::ActionError::NotFound(_))
+            Err(crate::cmdb::action::ActionError::NotFound(_))
         ));
     }
 }

@@ -1797,7 +1797,8 @@ mod tests {
 
     #[test]
     fn an_incident_of_open_drift_is_not_resolved_by_hand_without_force() {
-        use crate::cmdb::control::{ActionError, IncidentUpdate};
+        use crate::cmdb::action::ActionError;
+        use crate::cmdb::incident::IncidentUpdate;
         let mut f = Fixture::new();
         f.report(BASE, NOON);
         f.report(UPGRADED, NOON + 1000);

@@ -7,8 +7,12 @@
 use fathom_shared::ids::{AgentId, CiId};
 use serde::{Deserialize, Serialize};
 
-use super::history::Note;
+use super::action::{abort, not_found, trail_entry, ActionError, TxResult};
+use super::ci::{put_ci, CiRecord};
+use super::history::{Actor, Note};
+use super::{ci_key, encode, tx_get, Cmdb};
 use crate::ids::ReviewId;
+use crate::store::{Store, StoreError, Table, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -61,4 +65,69 @@ pub struct ReviewItem {
     pub kind: ReviewKind,
     pub status: ReviewStatus,
     pub resolution: Option<Note>,
+}
+
+pub(crate) fn load_review(tx: &dyn Tx, id: ReviewId) -> TxResult<ReviewItem> {
+    match tx_get::<ReviewItem, _>(tx, Table::Reviews, &id.key())? {
+        Some(r) => Ok(r),
+        None => not_found(format!("no {id}")),
+    }
+}
+
+pub(crate) fn settle_review(
+    tx: &dyn Tx,
+    item: &mut ReviewItem,
+    status: ReviewStatus,
+    by: &Actor,
+    note: &str,
+    now_ms: i64,
+) -> TxResult<()> {
+    item.status = status;
+    item.resolution = Some(super::history::Note {
+        at_ms: now_ms,
+        by: by.clone(),
+        text: note.to_owned(),
+    });
+    tx.insert(Table::Reviews, &item.id.key(), &encode(item))?;
+    for ci in item.kind.cis() {
+        if let Some(mut c) = tx_get::<CiRecord, _>(tx, Table::Cis, &ci_key(ci))? {
+            if c.reviews.remove(&item.id) {
+                put_ci(tx, &c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<S: Store> Cmdb<S> {
+    pub fn list_reviews(&self) -> Result<Vec<ReviewItem>, StoreError> {
+        self.scan(Table::Reviews, b"")
+    }
+
+    /// Closes a review item without merging: the CIs are distinct, or the
+    /// new agent key is legitimate.
+    pub fn dismiss_review(
+        &self,
+        by: &Actor,
+        id: ReviewId,
+        note: &str,
+        now_ms: i64,
+    ) -> Result<ReviewItem, ActionError> {
+        self.act(|tx| {
+            let mut item = load_review(tx, id)?;
+            if item.status != ReviewStatus::Open {
+                return abort(ActionError::Conflict(format!("{id} is already settled")));
+            }
+            settle_review(tx, &mut item, ReviewStatus::Dismissed, by, note, now_ms)?;
+            trail_entry(
+                tx,
+                now_ms,
+                by,
+                "review.dismiss",
+                id.to_string(),
+                note.to_owned(),
+            )?;
+            Ok(item)
+        })
+    }
 }

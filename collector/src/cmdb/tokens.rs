@@ -10,7 +10,7 @@
 use fathom_shared::ids::AgentId;
 use serde::{Deserialize, Serialize};
 
-use super::control::{trail_entry, ActionError};
+use super::action::{trail_entry, ActionError};
 use super::history::Actor;
 use super::{
     encode, new_secret, token_hash, tx_get, AgentRecord, AgentStatus, Cmdb, EnrollmentTokenRecord,

@@ -166,9 +166,9 @@ fn plan(cis: usize, days: i64) {
 /// its availability report for the year.
 fn availability() {
     use fathom_collector::availability::outage::Outage;
-    use fathom_collector::cmdb::ci::RelationKind;
-    use fathom_collector::cmdb::control::NewCi;
+    use fathom_collector::cmdb::ci::NewCi;
     use fathom_collector::cmdb::history::Actor;
+    use fathom_collector::cmdb::relationship::RelationKind;
     use fathom_collector::cmdb::Role;
     let dir = tempfile::tempdir().unwrap();
     let cmdb = Cmdb::new(SledStore::open(dir.path()).unwrap(), Policy::builtin());
