@@ -19,7 +19,8 @@ use fathom_shared::envelope::{BodyKind, EnvelopeError, Header, UnverifiedEnvelop
 use fathom_shared::ids::AgentId;
 use fathom_shared::wire::{Ack, DeltaError, DeviceReport, DeviceReportError, InventoryDelta};
 
-use crate::cmdb::{report_digest, AgentStatus, Cmdb, CmdbError, Refusal, Report};
+use crate::cmdb::{report_digest, AgentStatus, Cmdb};
+use crate::reconcile::{CmdbError, Refusal, Report};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

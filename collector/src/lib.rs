@@ -6,7 +6,8 @@
 //! - [`ingest`]: the report pipeline: size, sender, signature, clock, decode, apply.
 //! - [`commit`]: group commit, so acknowledgements wait for a shared flush.
 //! - [`ids`]: typed record ids and the CI status, below decisions and records.
-//! - [`cmdb`]: agents, tokens, CIs, history, RFCs, drift and incidents, over the storage trait.
+//! - [`reconcile`]: a report applied to the CMDB in one transaction: identification, discovered vs authorized state.
+//! - [`cmdb`]: the records (agents, tokens, CIs, history, RFCs, drift, incidents…) and the operator actions on them.
 //! - [`control`]: change-control decisions (policy, specs, reconciliation verdicts), pure.
 //! - [`capacity`]: the metric store, roll-ups, forecasts, capacity alerts and the plan.
 //! - [`availability`]: outage detection from heartbeats, and its task.
@@ -19,7 +20,7 @@
 //!
 //! The collector never trusts what an agent says about itself: agents are
 //! known by their keys, and CIs by the identification rules in
-//! [`cmdb::identify`].
+//! [`control::identify`].
 
 pub mod api;
 pub mod availability;
@@ -33,6 +34,7 @@ pub mod config;
 pub mod control;
 pub mod ids;
 pub mod ingest;
+pub mod reconcile;
 pub mod server;
 pub mod store;
 pub mod tls;

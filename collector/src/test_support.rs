@@ -12,9 +12,10 @@ use crate::cmdb::ci::NewCi;
 use crate::cmdb::history::Actor;
 use crate::cmdb::incident::Incident;
 use crate::cmdb::rfc::{NewRfc, RfcImpact, RfcLevel, Target, Window};
-use crate::cmdb::{Applied, Cmdb, CmdbError, Report, Role};
+use crate::cmdb::{Cmdb, Role};
 use crate::control::policy::{Level, Policy};
 use crate::ids::RfcId;
+use crate::reconcile::{Applied, CmdbError, Report};
 use crate::store::sled_store::SledStore;
 
 pub fn cmdb() -> (tempfile::TempDir, Cmdb<SledStore>) {

@@ -21,8 +21,11 @@ const COLLECTOR: &[&[&str]] = &[
     // Records and their transactions.
     &["cmdb"],
     &["commit"],
-    // Features above the records; the report pipeline.
-    &["availability", "capacity", "ingest"],
+    // Features above the records, and reconciliation (a report applied
+    // to the records).
+    &["availability", "capacity", "reconcile"],
+    // The report pipeline: verify, decode, reconcile.
+    &["ingest"],
     &["config"],
     &["webhook"],
     &["api"],

@@ -50,9 +50,10 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::cmdb::history::Actor;
-use crate::cmdb::{Cmdb, Permission, Refusal};
+use crate::cmdb::{Cmdb, Permission};
 use crate::commit::GroupCommit;
 use crate::ingest::{Ingest, IngestError};
+use crate::reconcile::Refusal;
 use crate::store::Store;
 
 /// Operator requests are JSON from authenticated operators; imports of

@@ -447,7 +447,7 @@ mod tests {
     use super::*;
     use crate::cmdb::incident::IncidentStatus;
     use crate::cmdb::rfc::Window;
-    use crate::cmdb::Report;
+    use crate::reconcile::Report;
     use crate::test_support::{operator, Fixture, HOUR, NOON};
     use fathom_shared::wire::Metrics;
 

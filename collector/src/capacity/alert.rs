@@ -542,8 +542,8 @@ impl<S: Store> Cmdb<S> {
 mod tests {
     use super::*;
     use crate::cmdb::incident::IncidentStatus;
-    use crate::cmdb::Report;
     use crate::control::policy::Policy;
+    use crate::reconcile::Report;
     use crate::test_support::{Fixture, NOON};
     use fathom_shared::wire::{FilesystemUse, Metrics};
 

@@ -508,8 +508,9 @@ impl<S: Store> Cmdb<S> {
 mod tests {
     use super::*;
     use crate::cmdb::history::Actor;
-    use crate::cmdb::{Report, Role};
+    use crate::cmdb::Role;
     use crate::control::policy::Policy;
+    use crate::reconcile::Report;
     use crate::test_support::{new_ci, Fixture, NOON};
     use fathom_shared::wire::{FilesystemUse, Metrics};
     use fathom_support::time::MINUTE_MS;

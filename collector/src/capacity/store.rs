@@ -929,7 +929,8 @@ fn pairs(rows: &Columns) -> Vec<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdb::{Cmdb, Report};
+    use crate::cmdb::Cmdb;
+    use crate::reconcile::Report;
     use crate::store::sled_store::SledStore;
     use crate::test_support::{cmdb, enroll, inventory_report as inventory};
     use fathom_shared::wire::{FilesystemUse, InterfaceCounters};

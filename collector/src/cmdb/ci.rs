@@ -14,14 +14,13 @@ use serde::{Deserialize, Serialize};
 
 use super::action::{abort, not_found, trail_entry, ActionError, TxResult};
 use super::history::{changes_between, record_history, Actor, Fields, HistoryEntry, Why};
-use super::identify::{Identifiers, Rule};
 use super::incident::{put_incident, Incident};
-use super::reconcile::{self, Sighting};
 use super::relationship::Relationship;
 use super::rfc::Target;
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
+use crate::control::identify::{Identifiers, Rule};
 use crate::control::policy::Level;
-use crate::control::{attributes, service};
+use crate::control::service;
 use crate::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use crate::store::{Store, StoreError, Table, Tx, TxAbort};
 
@@ -494,51 +493,6 @@ impl<S: Store> Cmdb<S> {
             put_incident(tx, &i, "incident.updated", self.webhooks)?;
         }
         Ok(())
-    }
-
-    /// Establishes the authorized state of a discovered CI from its latest
-    /// inventory (for policy `new_cis = "review"`).
-    pub fn register_ci(&self, by: &Actor, id: CiId, now_ms: i64) -> Result<CiRecord, ActionError> {
-        let latest = self.latest_inventory(id)?.ok_or_else(|| {
-            ActionError::Conflict(format!("{id} has no inventory to register from"))
-        })?;
-        self.act(|tx| {
-            let mut ci = load_ci(tx, id)?;
-            if ci.registered {
-                return abort(ActionError::Conflict(format!("{id} is already registered")));
-            }
-            let sighting = Sighting {
-                agent: latest.agent_id,
-                seq: latest.seq,
-                observed_at_ms: now_ms,
-                now_ms,
-                policy: &self.policy,
-                webhooks: self.webhooks,
-            };
-            let discovered = attributes::flatten(&latest.inventory);
-            let discovered = attributes::Discovered {
-                attributes: discovered
-                    .attributes
-                    .into_iter()
-                    .filter(|(k, _)| {
-                        self.policy.control_of(&ci.class, k).control
-                            != crate::control::policy::Control::Ignored
-                    })
-                    .collect(),
-                scopes: discovered.scopes,
-            };
-            reconcile::register(tx, &mut ci, &discovered, &sighting)?;
-            put_ci(tx, &ci)?;
-            trail_entry(
-                tx,
-                now_ms,
-                by,
-                "ci.register",
-                id.to_string(),
-                format!("from report {} of agent {}", latest.seq, latest.agent_id),
-            )?;
-            Ok(ci)
-        })
     }
 
     pub fn ci_history(&self, id: CiId) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -21,12 +21,11 @@ use fathom_shared::ids::CiId;
 use serde::{Deserialize, Serialize};
 
 use super::action::{trail_entry, ActionError};
-use super::ci::{check_against_model, kept_by_people};
-use super::ci::{CiRecord, CiSource};
-use super::history::record_history;
-use super::history::{changes_between, Actor, FieldChange, Fields, Why};
-use super::relationship::cycle_message;
-use super::relationship::{put_relationship, shortest_path, RelationKind, Relationship};
+use super::ci::{check_against_model, kept_by_people, CiRecord, CiSource};
+use super::history::{changes_between, record_history, Actor, FieldChange, Fields, Why};
+use super::relationship::{
+    cycle_message, put_relationship, shortest_path, RelationKind, Relationship,
+};
 use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
 

@@ -55,7 +55,7 @@ impl<S: Store> Cmdb<S> {
             for (rule, value) in k.identifiers.index_entries() {
                 tx.insert(
                     Table::CiIndex,
-                    &super::identify::index_key(rule, &value),
+                    &crate::control::identify::index_key(rule, &value),
                     &ci_key(keep),
                 )?;
             }
@@ -65,7 +65,7 @@ impl<S: Store> Cmdb<S> {
                 }
                 tx.insert(
                     Table::CiIndex,
-                    &super::identify::agent_index_key(agent_id),
+                    &crate::control::identify::agent_index_key(agent_id),
                     &ci_key(keep),
                 )?;
                 if let Some(mut a) =
@@ -232,7 +232,7 @@ impl<S: Store> Cmdb<S> {
             new.name = format!("{} (split)", ci.name);
             new.agents = vec![agent_id];
             new.identified_by = super::ci::IdentifiedBy {
-                rule: super::identify::Rule::Agent,
+                rule: crate::control::identify::Rule::Agent,
                 detail: format!("split from {id} by {by}: {reason}"),
             };
             let before = ci.fields();
@@ -242,7 +242,7 @@ impl<S: Store> Cmdb<S> {
             }
             tx.insert(
                 Table::CiIndex,
-                &super::identify::agent_index_key(agent_id),
+                &crate::control::identify::agent_index_key(agent_id),
                 &ci_key(new_id),
             )?;
             if let Some(mut a) =

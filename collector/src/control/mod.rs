@@ -3,7 +3,8 @@
 //! control and what is pre-authorized ([`policy`]), what an RFC says it will
 //! change ([`spec`]), whether an observed difference is authorized
 //! ([`decide`]), and which classes of CI there are and how a CI's status
-//! may move ([`classes`]), and what a CI's service-level attributes
+//! may move ([`classes`]), which CI a report is about ([`identify`]:
+//! identification rules over the identifiers both sides have), and what a CI's service-level attributes
 //! (agreed hours, target, redundancy, maintenance window) say ([`service`]).
 //!
 //! Nothing here reads or writes the store: [`crate::cmdb`] loads the
@@ -13,6 +14,7 @@
 pub mod attributes;
 pub mod classes;
 pub mod decide;
+pub mod identify;
 pub mod pattern;
 pub mod policy;
 pub mod service;

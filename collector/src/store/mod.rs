@@ -22,7 +22,7 @@ pub enum Table {
     OperatorTokens,
     /// CI id (8 bytes, big-endian) → CI record
     Cis,
-    /// `<identifier kind>\0<value>` → CI id; see `cmdb::identify`
+    /// `<identifier kind>\0<value>` → CI id; see `control::identify`
     CiIndex,
     /// agent id ++ seq (big-endian) → report record, for replay and idempotence
     Reports,

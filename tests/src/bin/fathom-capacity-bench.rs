@@ -37,8 +37,9 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use fathom_collector::capacity::store::{MetricSettings, MetricStore};
-use fathom_collector::cmdb::{Cmdb, Report};
+use fathom_collector::cmdb::Cmdb;
 use fathom_collector::control::policy::Policy;
+use fathom_collector::reconcile::Report;
 use fathom_collector::store::sled_store::SledStore;
 use fathom_collector::store::{Store, Table};
 use fathom_shared::ids::AgentId;

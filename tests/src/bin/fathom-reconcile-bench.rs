@@ -35,8 +35,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use ed25519_dalek::SigningKey;
 use fathom_agent::probe::{collect_inventory, HostRoot};
-use fathom_collector::cmdb::{Cmdb, Report};
+use fathom_collector::cmdb::Cmdb;
 use fathom_collector::control::policy::Policy;
+use fathom_collector::reconcile::Report;
 use fathom_collector::store::sled_store::SledStore;
 use fathom_shared::codec;
 use fathom_shared::envelope::{seal, BodyKind};

@@ -28,26 +28,28 @@ use std::collections::{BTreeMap, BTreeSet};
 use fathom_shared::ids::{AgentId, CiId};
 use fathom_shared::wire::Inventory;
 
-use super::ci::CiRecord;
-use super::device::NETWORK_DEVICE;
-use super::drift::put_drift;
-use super::drift::{DriftRecord, DriftStatus, Member, Observation, MASS_CHANGE_THRESHOLD};
-use super::history::record_history;
-use super::history::{Actor, FieldChange, Why};
-use super::identify::{self, Decision as Identified, Identifiers, Rule};
-use super::incident::Incident;
-use super::incident::{all_settled, put_incident, settle_incident_if_done};
-use super::inventory_key;
-use super::review::{ReviewItem, ReviewKind, ReviewStatus};
-use super::rfc::put_rfc;
-use super::rfc::{Evidence, NewRfc, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target};
-use super::{ci_key, encode, next_id, tx_get, AgentRecord, Counter, IdentifiedBy, Refusal};
+use super::identify::{identify_in, load_or_create, raise_review, reindex, review_candidates};
+use super::{Refusal, Sighting};
+use crate::cmdb::action::{abort, trail_entry, ActionError};
+use crate::cmdb::ci::{load_ci, put_ci, CiRecord};
+use crate::cmdb::device::NETWORK_DEVICE;
+use crate::cmdb::drift::{put_drift, DriftRecord, DriftStatus, Member, MASS_CHANGE_THRESHOLD};
+use crate::cmdb::history::{record_history, Actor, FieldChange, Why};
+use crate::cmdb::incident::{all_settled, put_incident, settle_incident_if_done, Incident};
+use crate::cmdb::review::ReviewKind;
+use crate::cmdb::rfc::{
+    put_rfc, Evidence, NewRfc, Rfc, RfcImpact, RfcLevel, RfcOrigin, RfcStatus, Target,
+};
+use crate::cmdb::{
+    ci_key, encode, inventory_key, next_id, tx_get, AgentRecord, Cmdb, Counter, IdentifiedBy,
+};
 use crate::control::attributes::{self, section_of, Difference, Discovered};
 use crate::control::decide::{self, Authority, Candidate, Decision, Verdict};
+use crate::control::identify::{self, Decision as Identified, Identifiers};
 use crate::control::policy::{Control, Level, NewCis, Policy};
 use crate::control::spec::Spec;
-use crate::ids::{DriftId, IncidentId, ReviewId, RfcId};
-use crate::store::{Table, Tx, TxAbort};
+use crate::ids::{DriftId, IncidentId, RfcId};
+use crate::store::{Store, Table, Tx, TxAbort};
 
 type TxResult<T> = Result<T, TxAbort<Refusal>>;
 
@@ -68,41 +70,7 @@ pub(crate) const TABLES: [Table; 13] = [
     Table::Outbox,
 ];
 
-/// One report's facts, for every record it writes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Sighting<'a> {
-    pub agent: AgentId,
-    pub seq: u64,
-    /// When the agent ran discovery (clamped to the receive time).
-    pub observed_at_ms: i64,
-    pub now_ms: i64,
-    pub policy: &'a Policy,
-    /// Whether to queue webhook events.
-    pub webhooks: bool,
-}
-
-impl Sighting<'_> {
-    pub(crate) fn actor(&self) -> Actor {
-        Actor::Agent {
-            agent_id: self.agent,
-        }
-    }
-
-    fn source(&self) -> String {
-        format!("report {} of agent {}", self.seq, self.agent)
-    }
-
-    fn observation(&self, value: Option<String>) -> Observation {
-        Observation {
-            at_ms: self.observed_at_ms,
-            value,
-            agent_id: self.agent,
-            seq: self.seq,
-        }
-    }
-}
-
-fn load<T: serde::de::DeserializeOwned>(
+pub(super) fn load<T: serde::de::DeserializeOwned>(
     tx: &dyn Tx,
     table: Table,
     key: &[u8],
@@ -216,162 +184,6 @@ pub(crate) fn apply_inventory(
     tx.insert(Table::Cis, &ci_key(ci.id), &encode(&ci))?;
     agent.ci_id = Some(ci.id);
     Ok(ci.id)
-}
-
-/// Runs the identification rules inside a transaction. Only CIs whose class
-/// `eligible` accepts can be matched: a host's inventory never lands on a
-/// network device's CI, nor a device's poll on a server's.
-pub(crate) fn identify_in(
-    tx: &dyn Tx,
-    ids: &Identifiers,
-    hint: Option<CiId>,
-    eligible: impl Fn(&str) -> bool,
-) -> TxResult<Identified> {
-    // `identify` takes infallible lookups; remember the first engine error
-    // and return it after.
-    let failure = std::cell::RefCell::new(None);
-    let lookup = |rule: Rule, value: &str| -> Option<CiId> {
-        match tx.get(Table::CiIndex, &identify::index_key(rule, value)) {
-            Ok(v) => v
-                .and_then(|b| b.try_into().ok())
-                .map(|b: [u8; 8]| CiId::from_u64(u64::from_be_bytes(b))),
-            Err(e) => {
-                failure.borrow_mut().get_or_insert(e);
-                None
-            }
-        }
-    };
-    let known = |ci: CiId| -> Option<Identifiers> {
-        match tx_get::<CiRecord, Refusal>(tx, Table::Cis, &ci_key(ci)) {
-            Ok(r) => r
-                .filter(|r| r.merged_into.is_none() && eligible(&r.class))
-                .map(|r| r.identifiers),
-            Err(TxAbort::Engine(e)) => {
-                failure.borrow_mut().get_or_insert(e);
-                None
-            }
-            Err(TxAbort::Abort(_)) => None,
-        }
-    };
-    let decision = identify::identify(ids, hint, lookup, known);
-    match failure.into_inner() {
-        Some(e) => Err(TxAbort::Engine(e)),
-        None => Ok(decision),
-    }
-}
-
-/// The CI a decision names (following a merge), or a new one first
-/// discovered by `agent`; and whether it is new.
-pub(crate) fn load_or_create(
-    tx: &dyn Tx,
-    decision: &Identified,
-    agent: AgentId,
-    ids: &Identifiers,
-    now_ms: i64,
-) -> TxResult<(CiRecord, bool)> {
-    let existing = match decision {
-        Identified::Known(id) | Identified::Matched { ci: id, .. } => {
-            load::<CiRecord>(tx, Table::Cis, &ci_key(*id))?
-        }
-        Identified::New { .. } => None,
-    };
-    // A CI merged into another forwards its reports there.
-    let existing = match existing {
-        Some(ci) if ci.merged_into.is_some() => {
-            load::<CiRecord>(tx, Table::Cis, &ci_key(ci.merged_into.unwrap()))?
-        }
-        other => other,
-    };
-    Ok(match existing {
-        Some(ci) => (ci, false),
-        None => {
-            let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
-            (CiRecord::discovered(id, agent, ids, now_ms), true)
-        }
-    })
-}
-
-/// Queues each possible duplicate of a new CI for review; nothing merges.
-pub(crate) fn review_candidates(
-    tx: &dyn Tx,
-    ci: &mut CiRecord,
-    candidates: &[identify::Candidate],
-    now_ms: i64,
-) -> TxResult<()> {
-    for c in candidates {
-        let Some(mut existing) = load::<CiRecord>(tx, Table::Cis, &ci_key(c.ci))? else {
-            continue;
-        };
-        let kind = ReviewKind::PossibleDuplicate {
-            ci: ci.id,
-            existing: c.ci,
-            reason: c.reason.clone(),
-        };
-        raise_review(tx, kind, now_ms, &mut [&mut *ci, &mut existing])?;
-        tx.insert(Table::Cis, &ci_key(existing.id), &encode(&existing))?;
-        tracing::warn!(ci_id = %ci.id, existing = %c.ci, reason = %c.reason, "Possible duplicate CI; queued for review, not merged");
-    }
-    Ok(())
-}
-
-/// Re-indexes a CI under what this report offers: drops entries for
-/// identifiers it no longer has, adds the new ones. (Unchanged entries are
-/// not rewritten: on a steady host that is every report.)
-pub(crate) fn reindex(
-    tx: &dyn Tx,
-    ci: &mut CiRecord,
-    ids: &Identifiers,
-    is_new: bool,
-) -> TxResult<()> {
-    let mut merged = ci.identifiers.clone();
-    merged.merge_from(ids);
-    let keep = merged.index_entries();
-    let had = if is_new {
-        Vec::new()
-    } else {
-        ci.identifiers.index_entries()
-    };
-    for (rule, value) in &had {
-        if !keep.contains(&(*rule, value.clone())) {
-            let key = identify::index_key(*rule, value);
-            if tx.get(Table::CiIndex, &key)?.as_deref() == Some(&ci_key(ci.id)[..]) {
-                tx.remove(Table::CiIndex, &key)?;
-            }
-        }
-    }
-    for (rule, value) in &keep {
-        if !had.contains(&(*rule, value.clone())) {
-            tx.insert(
-                Table::CiIndex,
-                &identify::index_key(*rule, value),
-                &ci_key(ci.id),
-            )?;
-        }
-    }
-    ci.identifiers = merged;
-    Ok(())
-}
-
-/// Queues a review item and notes it on the CIs it is about.
-pub(crate) fn raise_review<E>(
-    tx: &dyn Tx,
-    kind: ReviewKind,
-    now_ms: i64,
-    cis: &mut [&mut CiRecord],
-) -> Result<ReviewId, TxAbort<E>> {
-    let id = ReviewId::from_u64(next_id(tx, Counter::Review)?);
-    let item = ReviewItem {
-        id,
-        raised_at_ms: now_ms,
-        kind,
-        status: ReviewStatus::Open,
-        resolution: None,
-    };
-    tx.insert(Table::Reviews, &id.key(), &encode(&item))?;
-    for ci in cis {
-        ci.reviews.insert(id);
-    }
-    Ok(id)
 }
 
 /// The discovered state without what the policy ignores; borrowed as is
@@ -1323,7 +1135,7 @@ pub(crate) fn register<E>(
     ci.attributes = discovered.attributes.clone();
     ci.scopes = discovered.scopes.clone();
     ci.registered = true;
-    let changes = super::history::changes_between(
+    let changes = crate::cmdb::history::changes_between(
         &if ci.revision == 0 {
             Default::default()
         } else {
@@ -1336,6 +1148,53 @@ pub(crate) fn register<E>(
         seq: s.seq,
     };
     record_history(tx, ci, s.now_ms, &s.actor(), why, changes)
+}
+
+impl<S: Store> Cmdb<S> {
+    /// Establishes the authorized state of a discovered CI from its latest
+    /// inventory (for policy `new_cis = "review"`).
+    pub fn register_ci(&self, by: &Actor, id: CiId, now_ms: i64) -> Result<CiRecord, ActionError> {
+        let latest = self.latest_inventory(id)?.ok_or_else(|| {
+            ActionError::Conflict(format!("{id} has no inventory to register from"))
+        })?;
+        self.act(|tx| {
+            let mut ci = load_ci(tx, id)?;
+            if ci.registered {
+                return abort(ActionError::Conflict(format!("{id} is already registered")));
+            }
+            let sighting = Sighting {
+                agent: latest.agent_id,
+                seq: latest.seq,
+                observed_at_ms: now_ms,
+                now_ms,
+                policy: self.policy(),
+                webhooks: self.webhooks(),
+            };
+            let discovered = attributes::flatten(&latest.inventory);
+            let discovered = attributes::Discovered {
+                attributes: discovered
+                    .attributes
+                    .into_iter()
+                    .filter(|(k, _)| {
+                        self.policy().control_of(&ci.class, k).control
+                            != crate::control::policy::Control::Ignored
+                    })
+                    .collect(),
+                scopes: discovered.scopes,
+            };
+            register(tx, &mut ci, &discovered, &sighting)?;
+            put_ci(tx, &ci)?;
+            trail_entry(
+                tx,
+                now_ms,
+                by,
+                "ci.register",
+                id.to_string(),
+                format!("from report {} of agent {}", latest.seq, latest.agent_id),
+            )?;
+            Ok(ci)
+        })
+    }
 }
 
 #[cfg(test)]
