@@ -22,6 +22,8 @@ pub mod device;
 pub mod identify;
 pub mod inventory;
 
+use std::borrow::Cow;
+
 use crate::cmdb::drift::Observation;
 use crate::cmdb::heartbeat;
 use crate::cmdb::history::Actor;
@@ -129,6 +131,83 @@ impl Sighting<'_> {
     }
 }
 
+/// A report as its transaction will apply it.
+enum Plan<'r> {
+    Enrollment {
+        public_key: [u8; 32],
+        body: &'r Enrollment,
+    },
+    /// An inventory, or a delta with the stored inventory it was based on
+    /// merged in (`None` when there is no such stored inventory). Prepared
+    /// outside the transaction.
+    Inventory {
+        kind: BodyKind,
+        base_seq: Option<u64>,
+        inventory: Option<Box<(Cow<'r, Inventory>, inventory::Prepared)>>,
+    },
+    Device {
+        report: &'r DeviceReport,
+        prepared: device::Prepared,
+    },
+    Metrics(&'r Metrics),
+}
+
+impl Plan<'_> {
+    /// The tables its transaction may touch. Enrollment and metrics touch
+    /// three; a transaction over all of them would cost every metrics
+    /// report the whole set.
+    fn tables(&self) -> &'static [Table] {
+        match self {
+            Plan::Enrollment { .. } => &[Table::Agents, Table::EnrollmentTokens, Table::Reports],
+            Plan::Metrics(_) => &[Table::Agents, Table::Reports, Table::Metrics],
+            Plan::Inventory { .. } => &inventory::TABLES,
+            Plan::Device { .. } => &device::TABLES,
+        }
+    }
+}
+
+/// Who sent a report, which one, and when it arrived.
+#[derive(Debug, Clone, Copy)]
+struct Facts<'a> {
+    agent: AgentId,
+    seq: u64,
+    digest: &'a str,
+    now_ms: i64,
+}
+
+/// Metrics in their transaction: admitted, and appended to the ingest log
+/// the metric store folds from.
+fn apply_metrics(
+    tx: &dyn Tx,
+    facts: &Facts<'_>,
+    metrics: &Metrics,
+) -> Result<Applied, TxAbort<Refusal>> {
+    let Facts {
+        agent,
+        seq,
+        digest,
+        now_ms,
+    } = *facts;
+    let mut agent_rec = match admit(tx, agent, seq, digest)? {
+        Admission::New(a) => a,
+        Admission::Duplicate(previous) => return Ok(previous.answer_again()),
+    };
+    let mut key = agent.as_bytes().to_vec();
+    key.extend_from_slice(&metrics.observed_at_ms.to_be_bytes());
+    key.extend_from_slice(&seq.to_be_bytes());
+    tx.insert(Table::Metrics, &key, &encode(metrics))?;
+    if let Some(ms) = stated_interval(metrics.cadence) {
+        agent_rec.heartbeat_interval_ms = Some(ms);
+    }
+    let ci = agent_rec.ci_id;
+    let report = ReportRecord::new(BodyKind::Metrics, digest, ci, now_ms);
+    record_report(tx, &mut agent_rec, seq, report)?;
+    Ok(Applied {
+        outcome: AckOutcome::Stored,
+        ci_id: ci,
+    })
+}
+
 impl<S: Store> Cmdb<S> {
     /// Applies one verified, decoded report from `agent` numbered `seq`,
     /// atomically. Idempotent: the same report again is `Duplicate` and
@@ -141,150 +220,183 @@ impl<S: Store> Cmdb<S> {
         report: &Report,
         now_ms: i64,
     ) -> Result<Applied, CmdbError> {
-        // A delta is applied to the stored inventory it was based on; the
-        // merge happens here, outside the writer's transaction, and the
-        // transaction checks the base is still the stored one.
-        let merged;
-        let (inventory, base_seq) = match report {
-            Report::Inventory(inventory) => (Some(&**inventory), None),
-            Report::InventoryDelta(delta) => {
-                merged = self.merge_delta(agent, delta)?;
-                (merged.as_ref(), Some(delta.base_seq))
-            }
-            _ => (None, None),
+        let plan = self.plan(agent, seq, report, now_ms)?;
+        let facts = Facts {
+            agent,
+            seq,
+            digest,
+            now_ms,
         };
-        let prepared =
-            inventory.map(|inventory| inventory::Prepared::new(agent, seq, inventory, now_ms));
-        let prepared_device = match report {
-            Report::Device(device) => Some(device::Prepared::new(agent, seq, device, now_ms)),
-            _ => None,
-        };
-        // Enrollment and metrics touch three tables; a transaction over all
-        // of them would cost every metrics report the whole set.
-        let tables: &[Table] = match report {
-            Report::Enrollment { .. } => &[Table::Agents, Table::EnrollmentTokens, Table::Reports],
-            Report::Metrics(_) => &[Table::Agents, Table::Reports, Table::Metrics],
-            Report::Inventory(_) | Report::InventoryDelta(_) => &inventory::TABLES,
-            Report::Device(_) => &device::TABLES,
-        };
-        let applied = self.store().transaction_on(tables, |tx| match report {
-            Report::Enrollment { public_key, body } => {
-                apply_enrollment(tx, agent, seq, *public_key, body, now_ms)
-            }
-            Report::Inventory(_) | Report::InventoryDelta(_) => {
-                let mut agent_rec = match admit(tx, agent, seq, digest)? {
-                    Admission::New(a) => a,
-                    Admission::Duplicate(previous) => return Ok(previous.answer_again()),
-                };
-                let kind = match report {
-                    Report::InventoryDelta(_) => BodyKind::InventoryDelta,
-                    _ => BodyKind::Inventory,
-                };
-                let based_on_stored = match (base_seq, agent_rec.ci_id) {
-                    (None, _) => true,
-                    (Some(base), Some(ci)) => {
-                        inventory.is_some() && stored_seq(tx, ci, agent)? == Some(base)
-                    }
-                    (Some(_), None) => false,
-                };
-                let Some(inventory) = inventory.filter(|_| based_on_stored) else {
-                    let ci = agent_rec.ci_id;
-                    let report = ReportRecord::new(kind, digest, ci, now_ms);
-                    record_report(
-                        tx,
-                        &mut agent_rec,
-                        seq,
-                        ReportRecord {
-                            needs_full: true,
-                            ..report
-                        },
-                    )?;
-                    return Ok(Applied {
-                        outcome: AckOutcome::NeedsFull,
-                        ci_id: ci,
-                    });
-                };
-                let sighting = self.sighting(agent, seq, inventory.observed_at_ms, now_ms);
-                let prepared = prepared.as_ref().expect("prepared for inventories");
-                let ci =
-                    inventory::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
-                let interval_ms = stated_interval(inventory.cadence);
-                if interval_ms.is_some() {
-                    agent_rec.heartbeat_interval_ms = interval_ms;
+        let applied = self
+            .store()
+            .transaction_on(plan.tables(), |tx| match &plan {
+                Plan::Enrollment { public_key, body } => {
+                    apply_enrollment(tx, agent, seq, *public_key, body, now_ms)
                 }
-                // The version it runs now, not the one it enrolled with.
-                if !inventory.agent_version.is_empty() {
-                    agent_rec.agent_version = inventory.agent_version.chars().take(64).collect();
+                Plan::Inventory {
+                    kind,
+                    base_seq,
+                    inventory,
+                } => self.apply_inventory(tx, &facts, *kind, *base_seq, inventory.as_deref()),
+                Plan::Device { report, prepared } => {
+                    self.apply_device(tx, &facts, report, prepared)
                 }
-                agent_rec.probe_errors = inventory
-                    .probe_errors
-                    .iter()
-                    .take(32)
-                    .map(|e| {
-                        let line = format!("{}: {}", e.probe, e.message);
-                        line.chars().take(300).collect()
-                    })
-                    .collect();
-                let beat = heartbeat::Heartbeat {
-                    seen_ms: now_ms,
-                    boot_ms: inventory.host.boot_time_ms,
-                    // The agent's record holds what it states.
-                    interval_ms: None,
-                };
-                heartbeat::put_heartbeat(tx, ci, beat)?;
-                let report = ReportRecord::new(kind, digest, Some(ci), now_ms);
-                record_report(tx, &mut agent_rec, seq, report)?;
-                Ok(Applied {
-                    outcome: AckOutcome::Stored,
-                    ci_id: Some(ci),
-                })
-            }
-            Report::Device(device) => {
-                let mut agent_rec = match admit(tx, agent, seq, digest)? {
-                    Admission::New(a) => a,
-                    Admission::Duplicate(previous) => return Ok(previous.answer_again()),
-                };
-                let sighting = self.sighting(agent, seq, device.observed_at_ms, now_ms);
-                let prepared = prepared_device.as_ref().expect("prepared for devices");
-                let ci = device::apply_device(tx, &agent_rec, device, prepared, &sighting)?;
-                let uptime = device.device.system.sys_uptime_s;
-                let beat = heartbeat::Heartbeat {
-                    seen_ms: now_ms,
-                    boot_ms: uptime.map(|u| sighting.observed_at_ms - u as i64 * 1000),
-                    interval_ms: device
-                        .poll_interval_ms
-                        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-                };
-                heartbeat::put_heartbeat(tx, ci, beat)?;
-                let report = ReportRecord::new(BodyKind::DeviceReport, digest, Some(ci), now_ms);
-                record_report(tx, &mut agent_rec, seq, report)?;
-                Ok(Applied {
-                    outcome: AckOutcome::Stored,
-                    ci_id: Some(ci),
-                })
-            }
-            Report::Metrics(metrics) => {
-                let mut agent_rec = match admit(tx, agent, seq, digest)? {
-                    Admission::New(a) => a,
-                    Admission::Duplicate(previous) => return Ok(previous.answer_again()),
-                };
-                let mut key = agent.as_bytes().to_vec();
-                key.extend_from_slice(&metrics.observed_at_ms.to_be_bytes());
-                key.extend_from_slice(&seq.to_be_bytes());
-                tx.insert(Table::Metrics, &key, &encode(metrics))?;
-                if let Some(ms) = stated_interval(metrics.cadence) {
-                    agent_rec.heartbeat_interval_ms = Some(ms);
-                }
-                let ci = agent_rec.ci_id;
-                let report = ReportRecord::new(BodyKind::Metrics, digest, ci, now_ms);
-                record_report(tx, &mut agent_rec, seq, report)?;
-                Ok(Applied {
-                    outcome: AckOutcome::Stored,
-                    ci_id: ci,
-                })
-            }
-        })?;
+                Plan::Metrics(metrics) => apply_metrics(tx, &facts, metrics),
+            })?;
         Ok(applied)
+    }
+
+    /// What a report will write, worked out once, before its transaction
+    /// (which runs under the store's single writer lock, and may run more
+    /// than once).
+    fn plan<'r>(
+        &self,
+        agent: AgentId,
+        seq: u64,
+        report: &'r Report,
+        now_ms: i64,
+    ) -> Result<Plan<'r>, StoreError> {
+        let prepare = |inventory: Cow<'r, Inventory>| {
+            let prepared = inventory::Prepared::new(agent, seq, &inventory, now_ms);
+            Box::new((inventory, prepared))
+        };
+        Ok(match report {
+            Report::Enrollment { public_key, body } => Plan::Enrollment {
+                public_key: *public_key,
+                body,
+            },
+            Report::Inventory(inventory) => Plan::Inventory {
+                kind: BodyKind::Inventory,
+                base_seq: None,
+                inventory: Some(prepare(Cow::Borrowed(&**inventory))),
+            },
+            // A delta is applied to the stored inventory it was based on;
+            // the merge happens here, outside the writer's transaction, and
+            // the transaction checks the base is still the stored one.
+            Report::InventoryDelta(delta) => Plan::Inventory {
+                kind: BodyKind::InventoryDelta,
+                base_seq: Some(delta.base_seq),
+                inventory: self
+                    .merge_delta(agent, delta)?
+                    .map(|merged| prepare(Cow::Owned(merged))),
+            },
+            Report::Device(device) => Plan::Device {
+                report: device,
+                prepared: device::Prepared::new(agent, seq, device, now_ms),
+            },
+            Report::Metrics(metrics) => Plan::Metrics(metrics),
+        })
+    }
+
+    /// An inventory (or a merged delta) in its transaction: admitted,
+    /// checked against its base, identified, stored and reconciled.
+    fn apply_inventory(
+        &self,
+        tx: &dyn Tx,
+        facts: &Facts<'_>,
+        kind: BodyKind,
+        base_seq: Option<u64>,
+        inventory: Option<&(Cow<'_, Inventory>, inventory::Prepared)>,
+    ) -> Result<Applied, TxAbort<Refusal>> {
+        let Facts {
+            agent,
+            seq,
+            digest,
+            now_ms,
+        } = *facts;
+        let mut agent_rec = match admit(tx, agent, seq, digest)? {
+            Admission::New(a) => a,
+            Admission::Duplicate(previous) => return Ok(previous.answer_again()),
+        };
+        let based_on_stored = match (base_seq, agent_rec.ci_id) {
+            (None, _) => true,
+            (Some(base), Some(ci)) => {
+                inventory.is_some() && stored_seq(tx, ci, agent)? == Some(base)
+            }
+            (Some(_), None) => false,
+        };
+        let Some((inventory, prepared)) = inventory.filter(|_| based_on_stored) else {
+            let ci = agent_rec.ci_id;
+            let report = ReportRecord {
+                needs_full: true,
+                ..ReportRecord::new(kind, digest, ci, now_ms)
+            };
+            record_report(tx, &mut agent_rec, seq, report)?;
+            return Ok(Applied {
+                outcome: AckOutcome::NeedsFull,
+                ci_id: ci,
+            });
+        };
+        let sighting = self.sighting(agent, seq, inventory.observed_at_ms, now_ms);
+        let ci = inventory::apply_inventory(tx, &mut agent_rec, inventory, prepared, &sighting)?;
+        let interval_ms = stated_interval(inventory.cadence);
+        if interval_ms.is_some() {
+            agent_rec.heartbeat_interval_ms = interval_ms;
+        }
+        // The version it runs now, not the one it enrolled with.
+        if !inventory.agent_version.is_empty() {
+            agent_rec.agent_version = inventory.agent_version.chars().take(64).collect();
+        }
+        agent_rec.probe_errors = inventory
+            .probe_errors
+            .iter()
+            .take(32)
+            .map(|e| {
+                let line = format!("{}: {}", e.probe, e.message);
+                line.chars().take(300).collect()
+            })
+            .collect();
+        let beat = heartbeat::Heartbeat {
+            seen_ms: now_ms,
+            boot_ms: inventory.host.boot_time_ms,
+            // The agent's record holds what it states.
+            interval_ms: None,
+        };
+        heartbeat::put_heartbeat(tx, ci, beat)?;
+        let report = ReportRecord::new(kind, digest, Some(ci), now_ms);
+        record_report(tx, &mut agent_rec, seq, report)?;
+        Ok(Applied {
+            outcome: AckOutcome::Stored,
+            ci_id: Some(ci),
+        })
+    }
+
+    /// A device poll in its transaction: admitted, identified, stored and
+    /// reconciled; the poll is the device's heartbeat.
+    fn apply_device(
+        &self,
+        tx: &dyn Tx,
+        facts: &Facts<'_>,
+        device: &DeviceReport,
+        prepared: &device::Prepared,
+    ) -> Result<Applied, TxAbort<Refusal>> {
+        let Facts {
+            agent,
+            seq,
+            digest,
+            now_ms,
+        } = *facts;
+        let mut agent_rec = match admit(tx, agent, seq, digest)? {
+            Admission::New(a) => a,
+            Admission::Duplicate(previous) => return Ok(previous.answer_again()),
+        };
+        let sighting = self.sighting(agent, seq, device.observed_at_ms, now_ms);
+        let ci = device::apply_device(tx, &agent_rec, device, prepared, &sighting)?;
+        let uptime = device.device.system.sys_uptime_s;
+        let beat = heartbeat::Heartbeat {
+            seen_ms: now_ms,
+            boot_ms: uptime.map(|u| sighting.observed_at_ms - u as i64 * 1000),
+            interval_ms: device
+                .poll_interval_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+        };
+        heartbeat::put_heartbeat(tx, ci, beat)?;
+        let report = ReportRecord::new(BodyKind::DeviceReport, digest, Some(ci), now_ms);
+        record_report(tx, &mut agent_rec, seq, report)?;
+        Ok(Applied {
+            outcome: AckOutcome::Stored,
+            ci_id: Some(ci),
+        })
     }
 
     /// A report's facts for the records it writes. The agent's own
