@@ -47,6 +47,8 @@ pub fn bin_dir() -> &'static Path {
                 "fathom-agent",
                 "-p",
                 "fathom-collector",
+                "-p",
+                "fathom-cli",
             ]);
             if dir.file_name().is_some_and(|p| p == "release") {
                 cmd.arg("--release");
@@ -83,7 +85,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Unix milliseconds as an RFC 3339 UTC timestamp, as the CLI accepts.
-pub use fathom_collector::cli::render::rfc3339;
+pub use fathom_support::time::rfc3339;
 
 pub use fathom_support::now_ms;
 

@@ -30,7 +30,17 @@ const COLLECTOR: &[&[&str]] = &[
     &["webhook"],
     &["api"],
     &["server"],
+    // The `fathom-collector` command line.
     &["cli"],
+];
+
+/// The operator CLI (`fathom`).
+const CLI: &[&[&str]] = &[
+    &["render", "client"],
+    &["chart"],
+    &["cmdb"],
+    &["capacity"],
+    &["quickstart"],
 ];
 
 const AGENT: &[&[&str]] = &[
@@ -85,7 +95,18 @@ fn code(text: &str) -> String {
 }
 
 /// The crate's top-level modules a piece of source names: `crate::x…`
-/// and the groups of `use crate::{x, y::z}`.
+/// and the groups of `use crate::{x, y::z}`. In a top-level module's own
+/// file (`src/x.rs`, `src/x/mod.rs`), `super::` is the crate root, so its
+/// `super::` paths are read as `crate::` paths.
+fn imports_of(code: &str, top_level_file: bool) -> BTreeSet<String> {
+    if top_level_file {
+        imports(&code.replace("super::", "crate::"))
+    } else {
+        imports(code)
+    }
+}
+
+/// The crate's top-level modules a piece of source names as `crate::…`.
 fn imports(code: &str) -> BTreeSet<String> {
     let ident = |s: &str| -> String {
         s.chars()
@@ -167,7 +188,9 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
         }
         let text = std::fs::read_to_string(&file).unwrap();
         let entry = graph.entry(module.clone()).or_default();
-        for import in imports(&code(&text)) {
+        let depth = rel.components().count();
+        let top_level_file = depth == 1 || (depth == 2 && rel.ends_with("mod.rs"));
+        for import in imports_of(&code(&text), top_level_file) {
             if import != module && import != "self" {
                 entry.entry(import).or_insert_with(|| file.clone());
             }
@@ -214,6 +237,7 @@ fn each_crate_imports_only_downwards() {
     let mut all = Vec::new();
     for (krate, layers) in [
         ("collector", COLLECTOR),
+        ("cli", CLI),
         ("agent", AGENT),
         ("shared", SHARED),
         ("support", SUPPORT),
@@ -230,6 +254,11 @@ fn each_crate_imports_only_downwards() {
 
 #[test]
 fn the_checker_sees_imports_in_every_form() {
+    assert_eq!(
+        imports_of("use super::{x, y::Z};", true),
+        ["x", "y"].into_iter().map(String::from).collect()
+    );
+    assert!(imports_of("use super::x;", false).is_empty());
     let source = "use crate::a::B;\n\
                   use crate::{b::{C, D}, c, self};\n\
                   // use crate::commented;\n\

@@ -8,13 +8,13 @@ use super::client::Client;
 use super::cmdb::CiRef;
 use super::render::html_escape as escape;
 use super::{print_json, render};
-use crate::api::{PointsView, QueryView, SeriesView};
-use crate::availability::outage::Outage;
-use crate::availability::report::{AvailabilityReport, Downtime, MIN_COVERAGE_PCT};
-use crate::capacity::alert::{season_name, CapacityAlert};
-use crate::capacity::plan::{CapacityPlan, PlanLine, ServiceHeadroom};
-use crate::capacity::series::Unit;
-use crate::capacity::store::Point;
+use fathom_collector::api::{PointsView, QueryView, SeriesView};
+use fathom_collector::availability::outage::Outage;
+use fathom_collector::availability::report::{AvailabilityReport, Downtime, MIN_COVERAGE_PCT};
+use fathom_collector::capacity::alert::{season_name, CapacityAlert};
+use fathom_collector::capacity::plan::{CapacityPlan, PlanLine, ServiceHeadroom};
+use fathom_collector::capacity::series::Unit;
+use fathom_collector::capacity::store::Point;
 use fathom_support::time::HOUR_MS;
 
 /// A period, and the tier to read it at.
@@ -843,7 +843,7 @@ fn describe_query(view: &QueryView) -> String {
         return "No series match.\n".into();
     }
     struct Row<'a> {
-        s: &'a crate::capacity::plan::SeriesPoints,
+        s: &'a fathom_collector::capacity::plan::SeriesPoints,
         min: f64,
         mean: f64,
         p95: f64,
@@ -868,7 +868,7 @@ fn describe_query(view: &QueryView) -> String {
                 p95: if means.is_empty() {
                     f64::NAN
                 } else {
-                    crate::capacity::rollup::percentile_f64(&means, 95.0)
+                    fathom_collector::capacity::rollup::percentile_f64(&means, 95.0)
                 },
                 max: s.points.iter().map(|p| p.max).fold(f64::NAN, f64::max),
             }
@@ -1218,7 +1218,7 @@ fn describe_points(view: &PointsView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capacity::plan::{CapacityPlan, PlanLine};
+    use fathom_collector::capacity::plan::{CapacityPlan, PlanLine};
 
     const DAY: i64 = 86_400_000;
 
@@ -1254,7 +1254,7 @@ mod tests {
                 .collect(),
             stale_since_ms: None,
             recent: Vec::new(),
-            pending_changes: vec![crate::capacity::plan::RfcEffect {
+            pending_changes: vec![fathom_collector::capacity::plan::RfcEffect {
                 rfc: "RFC-4".parse().unwrap(),
                 title: "grow /var".into(),
                 status: "scheduled".into(),

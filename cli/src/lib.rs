@@ -1,93 +1,29 @@
-//! The command lines: `fathom-collector` (the daemon) and `fathom` (the
-//! operator CLI, which talks to a collector's API, and `quickstart`).
+//! `fathom`: the operator CLI. It talks to a collector's API over HTTPS
+//! ([`client`]), and `quickstart` runs a collector and an agent in this
+//! process.
+//!
+//! - [`cmdb`]: CIs, RFCs, drift, incidents, reviews, baselines, audits,
+//!   import and export;
+//! - [`capacity`]: metrics, capacity plans and alerts, availability;
+//! - [`chart`]: SVG time-series charts;
+//! - [`render`]: tables, times, terminal-safe text;
+//! - [`quickstart`]: a collector and an agent on this host.
 
-mod capacity;
-mod chart;
+pub mod capacity;
+pub mod chart;
 pub mod client;
-mod cmdb;
-mod quickstart;
+pub mod cmdb;
+pub mod quickstart;
 pub mod render;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
-use crate::cmdb::{AgentRecord, CiRecord, EnrollmentTokenRecord};
-use crate::config::CollectorConfig;
 use client::{Client, ClientArgs};
-use fathom_support::logging::LogFormat;
+use fathom_collector::cmdb::{AgentRecord, CiRecord, EnrollmentTokenRecord};
 use fathom_support::process::exit_code;
-
-const DEFAULT_COLLECTOR_CONFIG: &str = "/etc/fathom/collector.toml";
-
-/// Fathom collector: receives signed agent reports and keeps the CMDB.
-#[derive(Debug, Parser)]
-#[command(name = "fathom-collector", version, about)]
-struct CollectorCli {
-    /// Log format on stderr.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "text",
-        env = "FATHOM_LOG_FORMAT"
-    )]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: CollectorCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum CollectorCommand {
-    /// Serve the API until SIGINT or SIGTERM.
-    Run {
-        /// The config file.
-        #[arg(long, short, env = "FATHOM_COLLECTOR_CONFIG", default_value = DEFAULT_COLLECTOR_CONFIG)]
-        config: PathBuf,
-    },
-    /// Check a config file; exit non-zero, naming the file and key, if it is wrong.
-    ValidateConfig {
-        /// The config file.
-        #[arg(long, short, env = "FATHOM_COLLECTOR_CONFIG", default_value = DEFAULT_COLLECTOR_CONFIG)]
-        config: PathBuf,
-    },
-}
-
-pub fn collector_main() -> ExitCode {
-    let cli = CollectorCli::parse();
-    fathom_support::logging::init_logging(cli.log_format);
-    let result = match cli.command {
-        CollectorCommand::Run { config: path } => CollectorConfig::from_file(&path)
-            .and_then(|config| crate::server::preflight(&config, &path).map(|()| config))
-            .map_err(anyhow::Error::from)
-            .and_then(|config| {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()?;
-                let result = runtime.block_on(async {
-                    let collector = crate::server::start(&config, async {
-                        let signal = fathom_support::process::shutdown_signal().await;
-                        tracing::info!(signal, "Shutdown requested");
-                    })
-                    .await?;
-                    collector.stopped().await
-                });
-                // A flush stuck in the kernel must not hold the exit: the
-                // runtime would otherwise wait for its thread forever.
-                runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-                result
-            }),
-        CollectorCommand::ValidateConfig { config: path } => CollectorConfig::from_file(&path)
-            .and_then(|config| crate::server::preflight(&config, &path))
-            .map(|()| {
-                println!("{}: ok", path.display());
-            })
-            .map_err(Into::into),
-    };
-    exit_code("fathom-collector", result.map(|()| ExitCode::SUCCESS))
-}
 
 /// Fathom operator CLI: enrollment tokens, agents and the CMDB.
 ///
@@ -190,7 +126,7 @@ enum OperatorTokenCommand {
         name: String,
         /// viewer reads; admin also creates tokens and revokes agents.
         #[arg(long, value_enum)]
-        role: crate::cmdb::Role,
+        role: fathom_collector::cmdb::Role,
         /// How long it is valid: 90s, 30m, 12h, 90d (default: until revoked).
         #[arg(long, value_parser = render::parse_duration_secs)]
         ttl: Option<u64>,
@@ -327,7 +263,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             );
         }
         FathomCommand::OperatorToken(OperatorTokenCommand::List { json }) => {
-            let tokens: Vec<crate::cmdb::tokens::OperatorTokenView> =
+            let tokens: Vec<fathom_collector::cmdb::tokens::OperatorTokenView> =
                 client.get("v1/operator-tokens").await?;
             if json {
                 return print_json(&tokens);
@@ -471,14 +407,14 @@ pub fn describe_section(ci: &CiRecord, section: &str) -> String {
     let rows: Vec<Vec<String>> = ci
         .attributes
         .iter()
-        .filter(|(k, _)| crate::control::attributes::section_of(k) == section)
+        .filter(|(k, _)| fathom_collector::control::attributes::section_of(k) == section)
         .map(|(k, v)| vec![k.clone(), v.clone()])
         .collect();
     if rows.is_empty() {
         let names: std::collections::BTreeSet<&str> = ci
             .attributes
             .keys()
-            .map(|k| crate::control::attributes::section_of(k))
+            .map(|k| fathom_collector::control::attributes::section_of(k))
             .collect();
         return format!(
             "{} has no {section} attributes (its sections: {})\n",
@@ -548,13 +484,13 @@ fn describe_header(ci: &CiRecord) -> String {
     let mut sections: std::collections::BTreeMap<&str, usize> = Default::default();
     for k in ci.attributes.keys() {
         *sections
-            .entry(crate::control::attributes::section_of(k))
+            .entry(fathom_collector::control::attributes::section_of(k))
             .or_default() += 1;
     }
     let mut folded = std::collections::BTreeSet::new();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (k, v) in &ci.attributes {
-        let section = crate::control::attributes::section_of(k);
+        let section = fathom_collector::control::attributes::section_of(k);
         if sections[section] > FOLD_SECTIONS_OVER {
             if folded.insert(section) {
                 rows.push(vec![
@@ -580,7 +516,10 @@ fn describe_header(ci: &CiRecord) -> String {
     out
 }
 
-pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>) -> String {
+pub fn describe_ci(
+    ci: &CiRecord,
+    latest: Option<&fathom_collector::cmdb::StoredInventory>,
+) -> String {
     let mut out = describe_header(ci);
     let Some(latest) = latest else {
         out.push_str("\nno inventory received yet\n");
@@ -707,8 +646,8 @@ pub fn describe_ci(ci: &CiRecord, latest: Option<&crate::cmdb::StoredInventory>)
 /// each interface's throughput over the latest poll interval.
 pub fn describe_device(
     ci: &CiRecord,
-    poll: &crate::cmdb::device::StoredDeviceReport,
-    rates: Option<&crate::cmdb::device::DeviceSample>,
+    poll: &fathom_collector::cmdb::device::StoredDeviceReport,
+    rates: Option<&fathom_collector::cmdb::device::DeviceSample>,
 ) -> String {
     let mut out = describe_header(ci);
     let report = &poll.report;
@@ -748,7 +687,7 @@ pub fn describe_device(
         ));
     }
     out.push('\n');
-    let names = crate::control::attributes::device_interface_names(device);
+    let names = fathom_collector::control::attributes::device_interface_names(device);
     let rows: Vec<Vec<String>> = device
         .interfaces
         .iter()
@@ -793,14 +732,10 @@ pub fn describe_device(
 mod tests {
     use clap::CommandFactory;
 
-    /// Every command and every argument of both command lines says what it
-    /// is in `--help`.
+    /// Every command and every argument says what it is in `--help`.
     #[test]
     fn every_command_and_argument_has_help() {
-        let mut missing = fathom_support::process::missing_help(&super::FathomCli::command());
-        missing.extend(fathom_support::process::missing_help(
-            &super::CollectorCli::command(),
-        ));
+        let missing = fathom_support::process::missing_help(&super::FathomCli::command());
         assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
     }
 }

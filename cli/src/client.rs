@@ -197,7 +197,7 @@ impl Client {
             anyhow::anyhow!(
                 "cannot reach the collector at {}: {}",
                 self.base,
-                crate::error_chain(&e)
+                fathom_collector::error_chain(&e)
             )
         })?;
         let status = response.status();

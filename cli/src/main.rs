@@ -1,4 +1,4 @@
-//! `fathom`: the operator CLI. See `fathom_collector::cli`.
+//! `fathom`: the operator CLI. See `fathom_cli`.
 
 /// `fathom quickstart` runs a collector in this process; same allocator as
 /// `fathom-collector` (see there).
@@ -6,5 +6,5 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    fathom_collector::cli::fathom_main()
+    fathom_cli::fathom_main()
 }

@@ -9,20 +9,20 @@ use serde_json::{json, Value};
 
 use super::client::Client;
 use super::{print_json, render};
-use crate::api::CiView;
-use crate::cmdb::audit::AuditReport;
-use crate::cmdb::baseline::{Baseline, BaselineDiff, BaselineSummary};
-use crate::cmdb::device::{DeviceSample, StoredDeviceReport};
-use crate::cmdb::drift::{DriftRecord, DriftStatus};
-use crate::cmdb::exchange::{Exchange, ExchangeCi, ExchangeRelationship, ImportReport};
-use crate::cmdb::history::{HistoryEntry, TrailEntry};
-use crate::cmdb::incident::{Incident, IncidentStatus};
-use crate::cmdb::relationship::RelationKind;
-use crate::cmdb::review::{ReviewItem, ReviewKind};
-use crate::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Window};
-use crate::cmdb::{CiRecord, Relationship, StoredInventory};
-use crate::control::policy::Level;
-use crate::ids::{DriftId, IncidentId, RfcId};
+use fathom_collector::api::CiView;
+use fathom_collector::cmdb::audit::AuditReport;
+use fathom_collector::cmdb::baseline::{Baseline, BaselineDiff, BaselineSummary};
+use fathom_collector::cmdb::device::{DeviceSample, StoredDeviceReport};
+use fathom_collector::cmdb::drift::{DriftRecord, DriftStatus};
+use fathom_collector::cmdb::exchange::{Exchange, ExchangeCi, ExchangeRelationship, ImportReport};
+use fathom_collector::cmdb::history::{HistoryEntry, TrailEntry};
+use fathom_collector::cmdb::incident::{Incident, IncidentStatus};
+use fathom_collector::cmdb::relationship::RelationKind;
+use fathom_collector::cmdb::review::{ReviewItem, ReviewKind};
+use fathom_collector::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Window};
+use fathom_collector::cmdb::{CiRecord, Relationship, StoredInventory};
+use fathom_collector::control::policy::Level;
+use fathom_collector::ids::{DriftId, IncidentId, RfcId};
 
 use fathom_support::now_ms;
 /// `--start`/`--end` as a window; both or neither.
@@ -311,7 +311,7 @@ pub enum ReviewCommand {
     /// Close an item without merging (distinct CIs, or a legitimate new key).
     Dismiss {
         /// The review item (REV-…).
-        id: crate::ids::ReviewId,
+        id: fathom_collector::ids::ReviewId,
         /// A note for the record.
         #[arg(long)]
         note: String,
@@ -643,12 +643,12 @@ pub enum AuditCommand {
         /// `ci-12|what is wrong|corrective action[|owner[|due date]]` (the
         /// CI may be empty; repeatable).
         #[arg(long = "deficiency", value_parser = parse_deficiency)]
-        deficiencies: Vec<crate::cmdb::audit::Deficiency>,
+        deficiencies: Vec<fathom_collector::cmdb::audit::Deficiency>,
         /// A sampled CI checked by hand: `ci-12|matches|what was
         /// checked[|who]`, result matches, differs or not_found
         /// (repeatable).
         #[arg(long = "verified", value_parser = parse_verification)]
-        verifications: Vec<crate::cmdb::audit::Verification>,
+        verifications: Vec<fathom_collector::cmdb::audit::Verification>,
         /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -656,7 +656,7 @@ pub enum AuditCommand {
     /// Close a deficiency of a recorded audit once its corrective action is done.
     CloseDeficiency {
         /// The audit (AUD-…).
-        audit: crate::ids::AuditId,
+        audit: fathom_collector::ids::AuditId,
         /// The deficiency's number in that audit, from 1.
         number: usize,
         /// What was done.
@@ -697,7 +697,7 @@ pub enum Format {
     Csv,
 }
 
-fn parse_deficiency(text: &str) -> Result<crate::cmdb::audit::Deficiency, String> {
+fn parse_deficiency(text: &str) -> Result<fathom_collector::cmdb::audit::Deficiency, String> {
     let parts: Vec<&str> = text.splitn(5, '|').collect();
     let (ci, description, action, owner, due) = match parts.as_slice() {
         [ci, d, a] => (ci, d, a, None, None),
@@ -725,7 +725,7 @@ fn parse_deficiency(text: &str) -> Result<crate::cmdb::audit::Deficiency, String
             render::parse_time(&text, now_ms())
         })
         .transpose()?;
-    Ok(crate::cmdb::audit::Deficiency {
+    Ok(fathom_collector::cmdb::audit::Deficiency {
         ci,
         description: description.trim().to_owned(),
         corrective_action: action.trim().to_owned(),
@@ -735,7 +735,7 @@ fn parse_deficiency(text: &str) -> Result<crate::cmdb::audit::Deficiency, String
     })
 }
 
-fn parse_verification(text: &str) -> Result<crate::cmdb::audit::Verification, String> {
+fn parse_verification(text: &str) -> Result<fathom_collector::cmdb::audit::Verification, String> {
     use clap::ValueEnum;
     let parts: Vec<&str> = text.splitn(4, '|').collect();
     let (ci, result, checked, by) = match parts.as_slice() {
@@ -748,9 +748,9 @@ fn parse_verification(text: &str) -> Result<crate::cmdb::audit::Verification, St
             ))
         }
     };
-    Ok(crate::cmdb::audit::Verification {
+    Ok(fathom_collector::cmdb::audit::Verification {
         ci: ci.trim().parse::<CiId>().map_err(|e| e.to_string())?,
-        result: crate::cmdb::audit::VerificationResult::from_str(result.trim(), true)?,
+        result: fathom_collector::cmdb::audit::VerificationResult::from_str(result.trim(), true)?,
         checked: checked.trim().to_owned(),
         by: by.trim().to_owned(),
         at_ms: 0,
@@ -950,7 +950,8 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             );
         }
         CiCommand::Classes { json } => {
-            let classes: Vec<crate::control::classes::CiClass> = client.get("v1/classes").await?;
+            let classes: Vec<fathom_collector::control::classes::CiClass> =
+                client.get("v1/classes").await?;
             if json {
                 return print_json(&classes);
             }
@@ -990,7 +991,9 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                 let picked: std::collections::BTreeMap<&String, &String> = ci
                     .attributes
                     .iter()
-                    .filter(|(k, _)| crate::control::attributes::section_of(k) == section)
+                    .filter(|(k, _)| {
+                        fathom_collector::control::attributes::section_of(k) == section
+                    })
                     .collect();
                 return print_json(&picked);
             }
@@ -1194,7 +1197,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             );
             if items
                 .iter()
-                .any(|i| i.status == crate::cmdb::review::ReviewStatus::Open)
+                .any(|i| i.status == fathom_collector::cmdb::review::ReviewStatus::Open)
             {
                 println!("\nSettle with `fathom ci merge KEEP OTHER --reason …` or `fathom ci review dismiss ID --note …`.");
             }
@@ -1379,7 +1382,7 @@ const DRIFT_HEADERS: &[&str] = &[
 ];
 
 fn verdict(d: &DriftRecord) -> String {
-    use crate::control::decide::{Authority, Verdict};
+    use fathom_collector::control::decide::{Authority, Verdict};
     match &d.decision.verdict {
         Verdict::Informational => "informational".into(),
         Verdict::Unauthorized => "unauthorized".into(),
@@ -1714,10 +1717,10 @@ pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
             json,
         } => {
             for s in &specs {
-                s.parse::<crate::control::spec::Spec>()?;
+                s.parse::<fathom_collector::control::spec::Spec>()?;
             }
             for t in &targets {
-                t.parse::<crate::cmdb::rfc::Target>()?;
+                t.parse::<fathom_collector::cmdb::rfc::Target>()?;
             }
             let body = json!({
                 "title": title, "targets": targets, "specs": specs, "level": level, "impact": impact,
@@ -1790,7 +1793,7 @@ pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
         RfcCommand::Stats { since, json } => {
             let since_ms = render::parse_time(&since, now_ms()).map_err(anyhow::Error::msg)?;
             let rfcs: Vec<Rfc> = client.get("v1/rfcs").await?;
-            let s = crate::cmdb::rfc::stats(&rfcs, since_ms);
+            let s = fathom_collector::cmdb::rfc::stats(&rfcs, since_ms);
             if json {
                 return print_json(&s);
             }
@@ -2065,13 +2068,14 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
             })?;
         }
         AuditCommand::Deficiencies { open, json } => {
-            let audits: Vec<crate::cmdb::audit::AuditRecord> = client.get("v1/audits").await?;
+            let audits: Vec<fathom_collector::cmdb::audit::AuditRecord> =
+                client.get("v1/audits").await?;
             #[derive(serde::Serialize)]
             struct Row<'a> {
-                audit: crate::ids::AuditId,
+                audit: fathom_collector::ids::AuditId,
                 number: usize,
                 #[serde(flatten)]
-                deficiency: &'a crate::cmdb::audit::Deficiency,
+                deficiency: &'a fathom_collector::cmdb::audit::Deficiency,
             }
             let rows: Vec<Row<'_>> = audits
                 .iter()
@@ -2144,7 +2148,8 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
             })?;
         }
         AuditCommand::List { json } => {
-            let audits: Vec<crate::cmdb::audit::AuditRecord> = client.get("v1/audits").await?;
+            let audits: Vec<fathom_collector::cmdb::audit::AuditRecord> =
+                client.get("v1/audits").await?;
             if json {
                 return print_json(&audits);
             }
@@ -2421,7 +2426,7 @@ pub async fn baseline(client: &Client, command: BaselineCommand) -> anyhow::Resu
             json,
         } => {
             for t in &targets {
-                t.parse::<crate::cmdb::rfc::Target>()?;
+                t.parse::<fathom_collector::cmdb::rfc::Target>()?;
             }
             let b: Value = client
                 .post(

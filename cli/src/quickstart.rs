@@ -18,8 +18,8 @@ use fathom_shared::tls::Trust;
 use tokio::sync::watch;
 
 use super::client::{Client, ClientFile};
-use crate::cmdb::{AgentRecord, CiRecord};
-use crate::config::CollectorConfig;
+use fathom_collector::cmdb::{AgentRecord, CiRecord};
+use fathom_collector::config::CollectorConfig;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -52,11 +52,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "Starting the collector (data in {})",
         data_dir.display()
     ));
-    let collector = match crate::server::start(&config, stopped(stop_rx.clone())).await {
+    let collector = match fathom_collector::server::start(&config, stopped(stop_rx.clone())).await {
         Ok(c) => c,
         Err(e) if is_addr_in_use(&e) => {
             config.listen.set_port(0);
-            crate::server::start(&config, stopped(stop_rx.clone())).await?
+            fathom_collector::server::start(&config, stopped(stop_rx.clone())).await?
         }
         Err(e) => return Err(e),
     };
