@@ -4,11 +4,6 @@
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use fathom_shared::ids::CiId;
-use serde_json::{json, Value};
-
-use super::client::Client;
-use super::{print_json, render};
 use fathom_collector::api::CiView;
 use fathom_collector::cmdb::audit::AuditReport;
 use fathom_collector::cmdb::baseline::{Baseline, BaselineDiff, BaselineSummary};
@@ -23,8 +18,17 @@ use fathom_collector::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Windo
 use fathom_collector::cmdb::{CiRecord, Relationship, StoredInventory};
 use fathom_collector::control::policy::Level;
 use fathom_collector::ids::{DriftId, IncidentId, RfcId};
-
+use fathom_shared::ids::CiId;
 use fathom_support::now_ms;
+use serde_json::{json, Value};
+
+use super::client::Client;
+use super::print_json;
+use crate::output;
+use crate::output::cmdb::{
+    audit_csv, cis_csv, describe_audit, describe_incident, describe_rfc, drift_row, opt, rfc_rows,
+    value, verdict, CI_COLUMNS, DRIFT_HEADERS, RFC_HEADERS,
+};
 /// `--start`/`--end` as a window; both or neither.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WindowArgs {
@@ -41,7 +45,7 @@ impl WindowArgs {
         let now = now_ms();
         match (&self.start, &self.end) {
             (Some(s), Some(e)) => {
-                let start_ms = render::parse_time(s, now)
+                let start_ms = output::parse_time(s, now)
                     .map_err(anyhow::Error::msg)
                     .context("--start")?;
                 // A duration is a length: relative to the start, not to now.
@@ -51,16 +55,16 @@ impl WindowArgs {
                 } else if let Some(length) = e.strip_prefix('+').or_else(|| {
                     e.starts_with(|c: char| c.is_ascii_digit())
                         .then_some(e)
-                        .filter(|e| render::parse_duration_secs(e).is_ok())
+                        .filter(|e| output::parse_duration_secs(e).is_ok())
                 }) {
-                    let secs = render::parse_duration_secs(length)
+                    let secs = output::parse_duration_secs(length)
                         .map_err(anyhow::Error::msg)
                         .context("--end")?;
                     start_ms.saturating_add(
                         i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX),
                     )
                 } else {
-                    render::parse_time(e, now)
+                    output::parse_time(e, now)
                         .map_err(anyhow::Error::msg)
                         .context("--end")?
                 };
@@ -722,7 +726,7 @@ fn parse_deficiency(text: &str) -> Result<fathom_collector::cmdb::audit::Deficie
             } else {
                 d.to_owned()
             };
-            render::parse_time(&text, now_ms())
+            output::parse_time(&text, now_ms())
         })
         .transpose()?;
     Ok(fathom_collector::cmdb::audit::Deficiency {
@@ -800,15 +804,6 @@ pub enum BaselineCommand {
     },
 }
 
-fn opt(v: &Option<String>) -> String {
-    v.clone().unwrap_or_else(|| "-".into())
-}
-
-fn value(v: &Option<String>) -> String {
-    v.as_deref()
-        .map_or_else(|| "(absent)".into(), |v| render::clean(v).into_owned())
-}
-
 fn print_record(
     json: bool,
     value: &Value,
@@ -818,7 +813,7 @@ fn print_record(
         return print_json(value);
     }
     // Records quote what agents sent (names, values): terminal-safe.
-    print!("{}", render::clean_text(&human()?));
+    print!("{}", output::clean_text(&human()?));
     Ok(())
 }
 
@@ -830,7 +825,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             json,
             ..
         } => {
-            let at_ms = render::parse_time(&at, now_ms()).map_err(anyhow::Error::msg)?;
+            let at_ms = output::parse_time(&at, now_ms()).map_err(anyhow::Error::msg)?;
             let mut then: std::collections::BTreeMap<
                 String,
                 std::collections::BTreeMap<String, String>,
@@ -841,7 +836,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             if json {
                 return print_json(&then);
             }
-            println!("The CMDB as of {}", render::time(at_ms));
+            println!("The CMDB as of {}", output::time(at_ms));
             let field = |f: &std::collections::BTreeMap<String, String>, k: &str| {
                 f.get(k).cloned().unwrap_or_else(|| "-".into())
             };
@@ -861,7 +856,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                 .collect();
             print!(
                 "{}",
-                render::table(
+                output::table(
                     &[
                         "CI",
                         "CLASS",
@@ -927,14 +922,14 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                             .get("os.pretty_name")
                             .cloned()
                             .unwrap_or_else(|| "-".into()),
-                        c.last_seen_ms.map_or_else(|| "never".into(), render::time),
+                        c.last_seen_ms.map_or_else(|| "never".into(), output::time),
                         notes.join(", "),
                     ]
                 })
                 .collect();
             print!(
                 "{}",
-                render::table(
+                output::table(
                     &[
                         "CI",
                         "CLASS",
@@ -975,7 +970,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                 .collect();
             print!(
                 "{}",
-                render::table(&["CLASS", "DESCRIPTION", "REQUIRED", "ALLOWED"], &rows)
+                output::table(&["CLASS", "DESCRIPTION", "REQUIRED", "ALLOWED"], &rows)
             );
         }
         CiCommand::Show {
@@ -1006,19 +1001,19 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             ..
         } => {
             let id = id.resolve(client).await?;
-            let at_ms = render::parse_time(&at, now_ms()).map_err(anyhow::Error::msg)?;
+            let at_ms = output::parse_time(&at, now_ms()).map_err(anyhow::Error::msg)?;
             let fields: Value = client
                 .get(&format!("v1/cis/{id}/as-of?at_ms={at_ms}"))
                 .await?;
             print_record(json, &fields, || {
-                let mut out = format!("{id} as of {}\n", render::time(at_ms));
+                let mut out = format!("{id} as of {}\n", output::time(at_ms));
                 let rows: Vec<Vec<String>> = fields
                     .as_object()
                     .into_iter()
                     .flatten()
                     .map(|(k, v)| vec![format!("  {k}"), v.as_str().unwrap_or_default().to_owned()])
                     .collect();
-                out.push_str(&render::table(&["  FIELD", "VALUE"], &rows));
+                out.push_str(&output::table(&["  FIELD", "VALUE"], &rows));
                 Ok(out)
             })?;
         }
@@ -1064,7 +1059,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                 if !drift.is_empty() {
                     out.push_str("\ndrift (discovered differs from authorized)\n");
                     let rows: Vec<Vec<String>> = drift.iter().map(drift_row).collect();
-                    out.push_str(&render::table(DRIFT_HEADERS, &rows));
+                    out.push_str(&output::table(DRIFT_HEADERS, &rows));
                 }
                 Ok(out)
             })?;
@@ -1079,7 +1074,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                 println!(
                     "r{} {} by {}: {}",
                     h.revision,
-                    render::time(h.at_ms),
+                    output::time(h.at_ms),
                     h.actor,
                     h.why
                 );
@@ -1186,14 +1181,14 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
                         format!("{:?}", i.status).to_lowercase(),
                         what.to_owned(),
                         cis,
-                        render::time(i.raised_at_ms),
+                        output::time(i.raised_at_ms),
                         i.kind.reason().to_owned(),
                     ]
                 })
                 .collect();
             print!(
                 "{}",
-                render::table(&["REVIEW", "STATUS", "KIND", "CIS", "RAISED", "WHY"], &rows)
+                output::table(&["REVIEW", "STATUS", "KIND", "CIS", "RAISED", "WHY"], &rows)
             );
             if items
                 .iter()
@@ -1330,12 +1325,12 @@ impl CiRef {
             [one] => Ok(one.id),
             [] => bail!(
                 "no CI is named {} (give a CI id like ci-12, or a name from `fathom ci list`)",
-                render::quoted(&name)
+                output::quoted(&name)
             ),
             many => bail!(
                 "{} CIs are named {}: {}; give the id",
                 many.len(),
-                render::quoted(&name),
+                output::quoted(&name),
                 many.iter()
                     .map(|c| format!("{} ({})", c.id, c.class))
                     .collect::<Vec<_>>()
@@ -1369,48 +1364,6 @@ async fn relate(
     })
 }
 
-const DRIFT_HEADERS: &[&str] = &[
-    "DRIFT",
-    "CI",
-    "ATTRIBUTE",
-    "AUTHORIZED",
-    "DISCOVERED",
-    "STATUS",
-    "VERDICT",
-    "INCIDENT",
-    "SEEN",
-];
-
-fn verdict(d: &DriftRecord) -> String {
-    use fathom_collector::control::decide::{Authority, Verdict};
-    match &d.decision.verdict {
-        Verdict::Informational => "informational".into(),
-        Verdict::Unauthorized => "unauthorized".into(),
-        Verdict::Authorized {
-            authority: Authority::Rfc { rfc },
-        } => format!("authorized by {rfc}"),
-        Verdict::Authorized {
-            authority: Authority::StandardChange { name },
-        } => format!("standard change {name}"),
-    }
-}
-
-fn drift_row(d: &DriftRecord) -> Vec<String> {
-    vec![
-        d.id.to_string(),
-        format!("{} {}", d.ci, d.ci_name),
-        d.attribute.clone(),
-        value(&d.authorized),
-        value(&d.discovered),
-        d.status.as_str().to_owned(),
-        verdict(d),
-        d.incident
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| "-".into()),
-        render::time(d.last_seen_ms),
-    ]
-}
-
 pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()> {
     match command {
         DriftCommand::List { status, ci, json } => {
@@ -1426,7 +1379,7 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                 return print_json(&drifts);
             }
             let rows: Vec<Vec<String>> = drifts.iter().map(drift_row).collect();
-            print!("{}", render::table(DRIFT_HEADERS, &rows));
+            print!("{}", output::table(DRIFT_HEADERS, &rows));
         }
         DriftCommand::Show { id, json } => {
             /// Members of a mass change `drift show` lists.
@@ -1448,11 +1401,11 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
             let _ = writeln!(out, "status       {}", d.status.as_str());
             let _ = writeln!(out, "verdict      {}", verdict(&d));
             let _ = writeln!(out, "policy rule  {}", d.decision.policy_rule);
-            let _ = writeln!(out, "first seen   {}", render::time(d.first_seen_ms));
+            let _ = writeln!(out, "first seen   {}", output::time(d.first_seen_ms));
             let _ = writeln!(
                 out,
                 "last seen    {} ({} observation(s), {} flip(s))",
-                render::time(d.last_seen_ms),
+                output::time(d.last_seen_ms),
                 d.observation_count,
                 d.flips
             );
@@ -1466,7 +1419,7 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                 let _ = writeln!(
                     out,
                     "settled      {} by {}: {res}",
-                    d.resolved_at_ms.map(render::time).unwrap_or_default(),
+                    d.resolved_at_ms.map(output::time).unwrap_or_default(),
                     d.resolved_by
                         .as_ref()
                         .map(ToString::to_string)
@@ -1501,7 +1454,7 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                 let _ = writeln!(
                     out,
                     "  {} {} (report {} of agent {})",
-                    render::time(o.at_ms),
+                    output::time(o.at_ms),
                     value(&o.value),
                     o.seq,
                     o.agent_id
@@ -1516,160 +1469,17 @@ pub async fn drift(client: &Client, command: DriftCommand) -> anyhow::Result<()>
                     let _ = writeln!(
                         out,
                         "  until {}: {} ({}): {}",
-                        render::time(e.until_ms),
+                        output::time(e.until_ms),
                         value(&e.value),
                         e.kind,
                         e.decision.explanation.join(" ")
                     );
                 }
             }
-            print!("{}", render::clean_text(&out));
+            print!("{}", output::clean_text(&out));
         }
     }
     Ok(())
-}
-
-fn window_text(w: &Option<Window>) -> String {
-    w.map_or_else(
-        || "-".into(),
-        |w| format!("{} → {}", render::time(w.start_ms), render::time(w.end_ms)),
-    )
-}
-
-fn rfc_rows(rfcs: &[Rfc]) -> Vec<Vec<String>> {
-    rfcs.iter()
-        .map(|r| {
-            vec![
-                r.id.to_string(),
-                r.status.as_str().to_owned(),
-                format!("{:?}/{:?}", r.level, r.impact).to_lowercase(),
-                r.title.clone(),
-                r.cis
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                window_text(&r.window),
-            ]
-        })
-        .collect()
-}
-
-const RFC_HEADERS: &[&str] = &["RFC", "STATUS", "LEVEL", "TITLE", "CIS", "WINDOW"];
-
-fn describe_rfc(r: &Rfc) -> String {
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<13}{v}\n"));
-    line("RFC", format!("{}  {}", r.id, r.title));
-    line("status", r.status.as_str().to_owned());
-    line(
-        "level",
-        format!("{:?}, {:?}, risk {}", r.level, r.impact, r.risk.as_str()).to_lowercase(),
-    );
-    line("type", r.change_type.clone());
-    line(
-        "initiator",
-        format!("{} at {}", r.initiator, render::time(r.raised_at_ms)),
-    );
-    line(
-        "targets",
-        r.targets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    line(
-        "CIs",
-        r.cis
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    line("window", window_text(&r.window));
-    for s in &r.specs {
-        line("spec", s.to_string());
-    }
-    if !r.description.is_empty() {
-        line(
-            "description",
-            r.description.replace('\n', "\n             "),
-        );
-    }
-    if !r.reason.is_empty() {
-        line("reason", r.reason.clone());
-    }
-    if !r.implementation_plan.is_empty() {
-        line("plan", r.implementation_plan.clone());
-    }
-    if !r.backout_plan.is_empty() {
-        line("back-out", r.backout_plan.clone());
-    }
-    if let Some(a) = &r.assessment {
-        line(
-            "assessed",
-            format!(
-                "by {} at {}: risk {}, {} dependent(s) {}",
-                a.by,
-                render::time(a.at_ms),
-                a.risk.as_str(),
-                a.dependents.len(),
-                a.notes
-            ),
-        );
-        for c in &a.conflicts {
-            line("  conflict", c.clone());
-        }
-        for d in &a.dependents {
-            line(
-                "  depends",
-                format!("{} {} ({})", d.ci, d.name, d.path.join(", ")),
-            );
-        }
-    }
-    if let Some(d) = &r.decision {
-        line(
-            if d.approved { "approved" } else { "rejected" },
-            format!("by {} at {}: {}", d.by, render::time(d.at_ms), d.comment),
-        );
-    }
-    for e in &r.evidence {
-        line(
-            "evidence",
-            format!(
-                "{} {} {}: {} → {} ({})",
-                render::time(e.at_ms),
-                e.ci,
-                e.attribute,
-                value(&e.old),
-                value(&e.new),
-                e.source
-            ),
-        );
-    }
-    if let Some(rv) = &r.review {
-        line(
-            "review",
-            format!("{:?} by {}: {}", rv.outcome, rv.by, rv.comment).to_lowercase(),
-        );
-    }
-    for d in &r.drifts {
-        line("drift", d.to_string());
-    }
-    for i in &r.incidents {
-        line("incident", i.to_string());
-    }
-    out.push_str("\nlog\n");
-    for n in &r.log {
-        out.push_str(&format!(
-            "  {} {}: {}\n",
-            render::time(n.at_ms),
-            n.by,
-            n.text
-        ));
-    }
-    out
 }
 
 pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
@@ -1693,7 +1503,7 @@ pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
             if json {
                 return print_json(&rfcs);
             }
-            print!("{}", render::table(RFC_HEADERS, &rfc_rows(&rfcs)));
+            print!("{}", output::table(RFC_HEADERS, &rfc_rows(&rfcs)));
         }
         RfcCommand::Show { id, json } => {
             let r: Value = client.get(&format!("v1/rfcs/{id}")).await?;
@@ -1791,7 +1601,7 @@ pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
             act(id, "cancel", json!({"comment": comment}), json).await?
         }
         RfcCommand::Stats { since, json } => {
-            let since_ms = render::parse_time(&since, now_ms()).map_err(anyhow::Error::msg)?;
+            let since_ms = output::parse_time(&since, now_ms()).map_err(anyhow::Error::msg)?;
             let rfcs: Vec<Rfc> = client.get("v1/rfcs").await?;
             let s = fathom_collector::cmdb::rfc::stats(&rfcs, since_ms);
             if json {
@@ -1805,7 +1615,7 @@ pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            println!("RFCs raised since {}: {}", render::time(since_ms), s.total);
+            println!("RFCs raised since {}: {}", output::time(since_ms), s.total);
             println!("by status        {}", counts(&s.by_status));
             println!("by level         {}", counts(&s.by_level));
             println!("by type          {}", counts(&s.by_type));
@@ -1828,7 +1638,7 @@ pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
         }
         RfcCommand::ForwardSchedule { from, json } => {
             let from_ms = match from {
-                Some(f) => render::parse_time(&f, now_ms()).map_err(anyhow::Error::msg)?,
+                Some(f) => output::parse_time(&f, now_ms()).map_err(anyhow::Error::msg)?,
                 None => now_ms(),
             };
             let rfcs: Vec<Rfc> = client
@@ -1837,82 +1647,10 @@ pub async fn rfc(client: &Client, command: RfcCommand) -> anyhow::Result<()> {
             if json {
                 return print_json(&rfcs);
             }
-            print!("{}", render::table(RFC_HEADERS, &rfc_rows(&rfcs)));
+            print!("{}", output::table(RFC_HEADERS, &rfc_rows(&rfcs)));
         }
     }
     Ok(())
-}
-
-fn describe_incident(i: &Incident) -> String {
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<11}{v}\n"));
-    line("incident", format!("{}  {}", i.id, i.title));
-    line("status", i.status.as_str().to_owned());
-    line(
-        "priority",
-        format!(
-            "{} (impact {}, urgency {}){}",
-            i.priority,
-            i.impact.as_str(),
-            i.urgency.as_str(),
-            if i.major { ", MAJOR" } else { "" }
-        ),
-    );
-    line("category", i.category.clone());
-    line("assignee", opt(&i.assignee));
-    line(
-        "detected",
-        format!("{} by {}", render::time(i.detected_at_ms), i.reported_by),
-    );
-    line(
-        "due",
-        format!(
-            "{}{}",
-            render::time(i.due_at_ms),
-            if i.overdue(now_ms()) {
-                " (overdue)"
-            } else {
-                ""
-            }
-        ),
-    );
-    line(
-        "CIs",
-        i.cis
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    line(
-        "drift",
-        i.drifts
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    line(
-        "RFCs",
-        i.rfcs
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    if let Some(r) = &i.resolution {
-        line("resolution", r.clone());
-    }
-    out.push_str(&format!("\n{}\n\nlog\n", i.symptom));
-    for n in &i.log {
-        out.push_str(&format!(
-            "  {} {}: {}\n",
-            render::time(n.at_ms),
-            n.by,
-            n.text
-        ));
-    }
-    out
 }
 
 pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Result<()> {
@@ -1960,18 +1698,18 @@ pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Resu
                         i.status.as_str().to_owned(),
                         i.title.clone(),
                         opt(&i.assignee),
-                        render::time(i.detected_at_ms),
+                        output::time(i.detected_at_ms),
                         if i.overdue(now_ms()) {
-                            format!("{} OVERDUE", render::time(i.due_at_ms))
+                            format!("{} OVERDUE", output::time(i.due_at_ms))
                         } else {
-                            render::time(i.due_at_ms)
+                            output::time(i.due_at_ms)
                         },
                     ]
                 })
                 .collect();
             print!(
                 "{}",
-                render::table(
+                output::table(
                     &["INCIDENT", "PRIORITY", "STATUS", "TITLE", "ASSIGNEE", "DETECTED", "DUE"],
                     &rows
                 )
@@ -2105,19 +1843,19 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
                             let overdue = d.closed.is_none() && t < now;
                             format!(
                                 "{}{}",
-                                render::time(t),
+                                output::time(t),
                                 if overdue { " OVERDUE" } else { "" }
                             )
                         }),
                         d.closed.as_ref().map_or("open".into(), |c| {
-                            format!("closed {} by {}", render::time(c.at_ms), c.by)
+                            format!("closed {} by {}", output::time(c.at_ms), c.by)
                         }),
                     ]
                 })
                 .collect();
             print!(
                 "{}",
-                render::table(
+                output::table(
                     &["DEFICIENCY", "CI", "DESCRIPTION", "OWNER", "DUE", "STATUS"],
                     &table
                 )
@@ -2158,7 +1896,7 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
                 .map(|a| {
                     vec![
                         a.id.to_string(),
-                        render::time(a.recorded_at_ms),
+                        output::time(a.recorded_at_ms),
                         a.by.to_string(),
                         a.accuracy_pct.map_or("n/a".into(), |x| format!("{x:.1}%")),
                         a.sample.len().to_string(),
@@ -2169,7 +1907,7 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
                 .collect();
             print!(
                 "{}",
-                render::table(
+                output::table(
                     &[
                         "AUDIT",
                         "AT",
@@ -2193,7 +1931,7 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
                 .map(|t| {
                     vec![
                         t.seq.to_string(),
-                        render::time(t.at_ms),
+                        output::time(t.at_ms),
                         t.actor.to_string(),
                         t.action.clone(),
                         t.target.clone(),
@@ -2203,218 +1941,11 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
                 .collect();
             print!(
                 "{}",
-                render::table(&["#", "AT", "WHO", "ACTION", "TARGET", "DETAIL"], &rows)
+                output::table(&["#", "AT", "WHO", "ACTION", "TARGET", "DETAIL"], &rows)
             );
         }
     }
     Ok(())
-}
-
-fn describe_audit(r: &AuditReport) -> String {
-    let mut out = String::new();
-    out.push_str(&format!(
-        "Configuration audit, {}\n\n",
-        render::time(r.generated_at_ms)
-    ));
-    out.push_str(&format!(
-        "accuracy      {} ({} of {} compared CIs match their latest discovery; {} CIs in all)\n",
-        r.accuracy_pct.map_or("n/a".into(), |a| format!("{a:.1}%")),
-        r.matching,
-        r.compared,
-        r.total_cis
-    ));
-    let ids = |v: &[CiId]| {
-        if v.is_empty() {
-            "none".to_string()
-        } else {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    };
-    out.push_str(&format!(
-        "attributes    {} ({} of {} compared attributes match)\n",
-        r.attributes
-            .accuracy_pct
-            .map_or("n/a".into(), |a| format!("{a:.1}%")),
-        r.attributes.matching,
-        r.attributes.compared
-    ));
-    out.push_str(&format!(
-        "by hand only  {} CI(s) not verifiable by discovery (kept by hand; verify them in the sample)\n",
-        r.not_verifiable_by_discovery.len()
-    ));
-    out.push_str(&format!(
-        "unregistered  {}\n",
-        ids(&r.discovered_not_registered)
-    ));
-    out.push_str(&format!(
-        "never seen    {}\n",
-        ids(&r.registered_never_discovered)
-    ));
-    out.push_str(&format!("stale         {}\n", ids(&r.no_longer_discovered)));
-    out.push_str(&format!(
-        "duplicates    {} pending review\n\n",
-        r.duplicates_pending
-    ));
-    let rows: Vec<Vec<String>> = r
-        .by_class
-        .iter()
-        .map(|(class, c)| {
-            let (n, k) = r.sample_sizes.get(class).copied().unwrap_or_default();
-            vec![
-                class.clone(),
-                c.cis.to_string(),
-                c.compared.to_string(),
-                c.matching.to_string(),
-                if c.compared > 0 {
-                    format!("{:.1}%", c.matching as f64 * 100.0 / c.compared as f64)
-                } else {
-                    "n/a".into()
-                },
-                format!("{k} of {n}"),
-            ]
-        })
-        .collect();
-    out.push_str(&render::table(
-        &["CLASS", "CIS", "COMPARED", "MATCHING", "ACCURACY", "SAMPLE"],
-        &rows,
-    ));
-    if !r.attributes_by_section.is_empty() {
-        out.push_str("\naccuracy by attribute section\n");
-        let rows: Vec<Vec<String>> = r
-            .attributes_by_section
-            .iter()
-            .map(|(section, c)| {
-                vec![
-                    section.clone(),
-                    c.compared.to_string(),
-                    (c.compared - c.matching).to_string(),
-                    c.accuracy_pct.map_or("n/a".into(), |a| format!("{a:.1}%")),
-                ]
-            })
-            .collect();
-        out.push_str(&render::table(
-            &["SECTION", "COMPARED", "MISMATCHED", "ACCURACY"],
-            &rows,
-        ));
-    }
-    out.push_str(&format!(
-        "\nverification sample (seed {}): check these by hand\n",
-        r.seed
-    ));
-    let rows: Vec<Vec<String>> = r
-        .cis
-        .iter()
-        .filter(|c| c.in_sample)
-        .map(|c| {
-            vec![
-                c.id.to_string(),
-                c.class.clone(),
-                c.name.clone(),
-                c.mismatches.len().to_string(),
-            ]
-        })
-        .collect();
-    out.push_str(&render::table(
-        &["CI", "CLASS", "NAME", "MISMATCHES"],
-        &rows,
-    ));
-    out
-}
-
-/// The audit as CSV: one line per CI, then, after a blank line, the
-/// summary as `scope,name,compared,matching,accuracy_pct` lines (the
-/// whole CMDB, each class, each attribute section).
-fn audit_csv(r: &AuditReport) -> anyhow::Result<String> {
-    let pct = |p: Option<f64>| p.map_or(String::new(), |p| format!("{p:.2}"));
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "ci",
-        "class",
-        "name",
-        "registered",
-        "discovered",
-        "verifiable",
-        "stale",
-        "consistent",
-        "attributes_compared",
-        "attributes_matching",
-        "accuracy_pct",
-        "mismatches",
-        "in_sample",
-    ])?;
-    for c in &r.cis {
-        let consistent = if c.registered && c.discovered {
-            (c.mismatches.is_empty()).to_string()
-        } else {
-            String::new()
-        };
-        let accuracy = (c.attributes_compared > 0)
-            .then(|| c.attributes_matching as f64 * 100.0 / c.attributes_compared as f64);
-        w.write_record([
-            c.id.to_string(),
-            c.class.clone(),
-            c.name.clone(),
-            c.registered.to_string(),
-            c.discovered.to_string(),
-            c.verifiable.to_string(),
-            c.stale.to_string(),
-            consistent,
-            c.attributes_compared.to_string(),
-            c.attributes_matching.to_string(),
-            pct(accuracy),
-            c.mismatches.join(" "),
-            c.in_sample.to_string(),
-        ])?;
-    }
-    let mut text = String::from_utf8(w.into_inner()?)?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["scope", "name", "compared", "matching", "accuracy_pct"])?;
-    w.write_record([
-        "cis".into(),
-        "all".into(),
-        r.compared.to_string(),
-        r.matching.to_string(),
-        pct(r.accuracy_pct),
-    ])?;
-    w.write_record([
-        "attributes".into(),
-        "all".into(),
-        r.attributes.compared.to_string(),
-        r.attributes.matching.to_string(),
-        pct(r.attributes.accuracy_pct),
-    ])?;
-    for (class, c) in &r.by_class {
-        let accuracy = (c.compared > 0).then(|| c.matching as f64 * 100.0 / c.compared as f64);
-        w.write_record([
-            "class".into(),
-            class.clone(),
-            c.compared.to_string(),
-            c.matching.to_string(),
-            pct(accuracy),
-        ])?;
-    }
-    for (section, c) in &r.attributes_by_section {
-        w.write_record([
-            "section".into(),
-            section.clone(),
-            c.compared.to_string(),
-            c.matching.to_string(),
-            pct(c.accuracy_pct),
-        ])?;
-    }
-    w.write_record([
-        "not_verifiable_by_discovery".into(),
-        "all".into(),
-        r.not_verifiable_by_discovery.len().to_string(),
-        String::new(),
-        String::new(),
-    ])?;
-    text.push('\n');
-    text.push_str(&String::from_utf8(w.into_inner()?)?);
-    Ok(text)
 }
 
 pub async fn baseline(client: &Client, command: BaselineCommand) -> anyhow::Result<()> {
@@ -2448,7 +1979,7 @@ pub async fn baseline(client: &Client, command: BaselineCommand) -> anyhow::Resu
                 .map(|b| {
                     vec![
                         b.name.clone(),
-                        render::time(b.taken_at_ms),
+                        output::time(b.taken_at_ms),
                         b.taken_by.to_string(),
                         b.ci_count.to_string(),
                         if b.targets.is_empty() {
@@ -2466,7 +1997,7 @@ pub async fn baseline(client: &Client, command: BaselineCommand) -> anyhow::Resu
                 .collect();
             print!(
                 "{}",
-                render::table(
+                output::table(
                     &["BASELINE", "TAKEN", "BY", "CIS", "TARGETS", "DESCRIPTION"],
                     &rows
                 )
@@ -2480,7 +2011,7 @@ pub async fn baseline(client: &Client, command: BaselineCommand) -> anyhow::Resu
             println!(
                 "baseline {} taken {} by {}: {}",
                 b.name,
-                render::time(b.taken_at_ms),
+                output::time(b.taken_at_ms),
                 b.taken_by,
                 b.description
             );
@@ -2527,47 +2058,6 @@ pub async fn baseline(client: &Client, command: BaselineCommand) -> anyhow::Resu
         }
     }
     Ok(())
-}
-
-const CI_COLUMNS: [&str; 8] = [
-    "id",
-    "class",
-    "name",
-    "description",
-    "status",
-    "owner",
-    "location",
-    "criticality",
-];
-
-/// CIs as CSV: fixed columns, then one `attr:<name>` column per attribute
-/// any exported CI has.
-fn cis_csv(doc: &Exchange) -> anyhow::Result<String> {
-    let attrs: std::collections::BTreeSet<&String> =
-        doc.cis.iter().flat_map(|c| c.attributes.keys()).collect();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = CI_COLUMNS.iter().map(|c| c.to_string()).collect();
-    header.extend(attrs.iter().map(|a| format!("attr:{a}")));
-    w.write_record(&header)?;
-    for c in &doc.cis {
-        let mut row = vec![
-            c.id.map(|i| i.to_string()).unwrap_or_default(),
-            c.class.clone(),
-            c.name.clone(),
-            c.description.clone().unwrap_or_default(),
-            c.status.clone().unwrap_or_default(),
-            c.owner.clone().unwrap_or_default(),
-            c.location.clone().unwrap_or_default(),
-            c.criticality.clone().unwrap_or_default(),
-        ];
-        row.extend(
-            attrs
-                .iter()
-                .map(|a| c.attributes.get(*a).cloned().unwrap_or_default()),
-        );
-        w.write_record(&row)?;
-    }
-    Ok(String::from_utf8(w.into_inner()?)?)
 }
 
 /// Reads a CI CSV; errors name the line.
@@ -2681,7 +2171,7 @@ pub async fn exchange_export(
                 .collect();
             print!(
                 "{}",
-                render::table(
+                output::table(
                     &[
                         "CI",
                         "CLASS",
@@ -2773,7 +2263,7 @@ pub async fn exchange_import(
     if !report.changes.is_empty() {
         let shown = |v: &Option<String>| {
             v.as_deref()
-                .map_or_else(|| "(empty)".into(), render::quoted)
+                .map_or_else(|| "(empty)".into(), output::quoted)
         };
         let rows: Vec<Vec<String>> = report
             .changes
@@ -2790,7 +2280,7 @@ pub async fn exchange_import(
             .collect();
         print!(
             "{}",
-            render::table(&["CI", "NAME", "FIELD", "OLD", "NEW"], &rows)
+            output::table(&["CI", "NAME", "FIELD", "OLD", "NEW"], &rows)
         );
     }
     Ok(())

@@ -5,24 +5,24 @@
 //! - [`cmdb`]: CIs, RFCs, drift, incidents, reviews, baselines, audits,
 //!   import and export;
 //! - [`capacity`]: metrics, capacity plans and alerts, availability;
-//! - [`chart`]: SVG time-series charts;
-//! - [`render`]: tables, times, terminal-safe text;
+//! - [`output`]: what the commands print: tables, times, terminal-safe
+//!   text, CSV, HTML and SVG charts;
 //! - [`quickstart`]: a collector and an agent on this host.
 
 pub mod capacity;
-pub mod chart;
 pub mod client;
 pub mod cmdb;
+pub mod output;
 pub mod quickstart;
-pub mod render;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
+use crate::output::cmdb::{describe_ci, describe_device, describe_section};
 use client::{Client, ClientArgs};
-use fathom_collector::cmdb::{AgentRecord, CiRecord, EnrollmentTokenRecord};
+use fathom_collector::cmdb::{AgentRecord, EnrollmentTokenRecord};
 use fathom_support::process::exit_code;
 
 /// Fathom operator CLI: enrollment tokens, agents and the CMDB.
@@ -92,7 +92,7 @@ enum TokenCommand {
     /// Create an enrollment token and print it with the collector's fingerprint.
     Create {
         /// How long the token is valid: 90s, 30m, 1h, 7d.
-        #[arg(long, default_value = "1h", value_parser = render::parse_duration_secs)]
+        #[arg(long, default_value = "1h", value_parser = output::parse_duration_secs)]
         ttl: u64,
         /// How many agents may enroll with it.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -128,7 +128,7 @@ enum OperatorTokenCommand {
         #[arg(long, value_enum)]
         role: fathom_collector::cmdb::Role,
         /// How long it is valid: 90s, 30m, 12h, 90d (default: until revoked).
-        #[arg(long, value_parser = render::parse_duration_secs)]
+        #[arg(long, value_parser = output::parse_duration_secs)]
         ttl: Option<u64>,
         /// Print the API's JSON instead of a table.
         #[arg(long)]
@@ -227,7 +227,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             println!("token        {}", field("token"));
             println!(
                 "expires      {}",
-                render::time(created["expires_at_ms"].as_i64().unwrap_or(0))
+                output::time(created["expires_at_ms"].as_i64().unwrap_or(0))
             );
             println!("uses         {uses}");
             println!("fingerprint  {}", field("collector_fingerprint"));
@@ -251,15 +251,15 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                 .map(|t| {
                     vec![
                         t.id.clone(),
-                        render::time(t.created_at_ms),
-                        render::time(t.expires_at_ms),
+                        output::time(t.created_at_ms),
+                        output::time(t.expires_at_ms),
                         format!("{}/{}", t.uses_total - t.uses_left, t.uses_total),
                     ]
                 })
                 .collect();
             print!(
                 "{}",
-                render::table(&["ID", "CREATED", "EXPIRES", "USED"], &rows)
+                output::table(&["ID", "CREATED", "EXPIRES", "USED"], &rows)
             );
         }
         FathomCommand::OperatorToken(OperatorTokenCommand::List { json }) => {
@@ -273,23 +273,23 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                 .iter()
                 .map(|t| {
                     let state = match (t.revoked_at_ms, t.expires_at_ms) {
-                        (Some(r), _) => format!("revoked {}", render::time(r)),
-                        (None, Some(e)) if e <= now => format!("expired {}", render::time(e)),
-                        (None, Some(e)) => format!("valid until {}", render::time(e)),
+                        (Some(r), _) => format!("revoked {}", output::time(r)),
+                        (None, Some(e)) if e <= now => format!("expired {}", output::time(e)),
+                        (None, Some(e)) => format!("valid until {}", output::time(e)),
                         (None, None) => "valid".into(),
                     };
                     vec![
                         t.id.clone(),
                         t.name.clone(),
                         t.role.as_str().to_owned(),
-                        render::time(t.created_at_ms),
+                        output::time(t.created_at_ms),
                         state,
                     ]
                 })
                 .collect();
             print!(
                 "{}",
-                render::table(&["ID", "NAME", "ROLE", "CREATED", "STATE"], &rows)
+                output::table(&["ID", "NAME", "ROLE", "CREATED", "STATE"], &rows)
             );
         }
         FathomCommand::OperatorToken(OperatorTokenCommand::Revoke { id, json }) => {
@@ -348,7 +348,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                         format!("{:?}", a.status).to_lowercase(),
                         a.ci_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                         a.reports_received.to_string(),
-                        render::time(a.last_seen_ms),
+                        output::time(a.last_seen_ms),
                         match a.probe_errors.as_slice() {
                             [] => "-".into(),
                             [one] => one.clone(),
@@ -361,7 +361,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
                 .collect();
             print!(
                 "{}",
-                render::table(
+                output::table(
                     &[
                         "AGENT",
                         "HOSTNAME",
@@ -397,335 +397,6 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
         FathomCommand::Capacity(c) => capacity::capacity(&client, c).await?,
     }
     Ok(())
-}
-
-/// Sections with more attributes than this are shown as a count.
-const FOLD_SECTIONS_OVER: usize = 16;
-
-/// One section of a CI's authorized attributes, in full.
-pub fn describe_section(ci: &CiRecord, section: &str) -> String {
-    let rows: Vec<Vec<String>> = ci
-        .attributes
-        .iter()
-        .filter(|(k, _)| fathom_collector::control::attributes::section_of(k) == section)
-        .map(|(k, v)| vec![k.clone(), v.clone()])
-        .collect();
-    if rows.is_empty() {
-        let names: std::collections::BTreeSet<&str> = ci
-            .attributes
-            .keys()
-            .map(|k| fathom_collector::control::attributes::section_of(k))
-            .collect();
-        return format!(
-            "{} has no {section} attributes (its sections: {})\n",
-            ci.id,
-            names.into_iter().collect::<Vec<_>>().join(", ")
-        );
-    }
-    format!(
-        "{} ({}), {section}: {} attribute(s)\n{}",
-        ci.id,
-        render::clean(&ci.name),
-        rows.len(),
-        render::table(&["ATTRIBUTE", "VALUE"], &rows)
-    )
-}
-
-/// A CI's own fields and authorized attributes.
-fn describe_header(ci: &CiRecord) -> String {
-    let mut out = String::new();
-    out.push_str(&format!("CI          {}\n", ci.id));
-    out.push_str(&format!("name        {}\n", ci.name));
-    out.push_str(&format!("class       {}\n", ci.class));
-    out.push_str(&format!("status      {}\n", ci.status.as_str()));
-    out.push_str(&format!("criticality {}\n", ci.criticality.as_str()));
-    if let Some(o) = &ci.owner {
-        out.push_str(&format!("owner       {o}\n"));
-    }
-    if let Some(l) = &ci.location {
-        out.push_str(&format!("location    {l}\n"));
-    }
-    if !ci.description.is_empty() {
-        out.push_str(&format!("description {}\n", ci.description));
-    }
-    out.push_str(&format!(
-        "registered  {}\n",
-        if ci.registered {
-            "yes"
-        } else {
-            "no (`fathom ci register` takes its discovered state as authorized)"
-        }
-    ));
-    let seen = |t: Option<i64>| t.map_or_else(|| "never".into(), render::time);
-    out.push_str(&format!("first seen  {}\n", seen(ci.first_seen_ms)));
-    out.push_str(&format!("last seen   {}\n", seen(ci.last_seen_ms)));
-    if let Some(a) = ci.reported_by {
-        out.push_str(&format!("reported by {a}\n"));
-    }
-    if let Some(m) = ci.merged_into {
-        out.push_str(&format!("MERGED INTO {m}\n"));
-    }
-    out.push_str(&format!(
-        "identified  {} ({})\n",
-        ci.identified_by.rule.as_str(),
-        ci.identified_by.detail
-    ));
-    for review in &ci.reviews {
-        out.push_str(&format!(
-            "REVIEW      {review} is open (`fathom ci review list`)\n"
-        ));
-    }
-    out.push_str(&format!(
-        "\nauthorized attributes (revision {})\n",
-        ci.revision
-    ));
-    // Big sections (packages, sockets, units) are folded to a count; `ci
-    // show --section NAME` lists one in full.
-    let mut sections: std::collections::BTreeMap<&str, usize> = Default::default();
-    for k in ci.attributes.keys() {
-        *sections
-            .entry(fathom_collector::control::attributes::section_of(k))
-            .or_default() += 1;
-    }
-    let mut folded = std::collections::BTreeSet::new();
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for (k, v) in &ci.attributes {
-        let section = fathom_collector::control::attributes::section_of(k);
-        if sections[section] > FOLD_SECTIONS_OVER {
-            if folded.insert(section) {
-                rows.push(vec![
-                    format!("  {section}.*"),
-                    format!(
-                        "{} attributes (`fathom ci show {} --section {section}` lists them)",
-                        sections[section], ci.id
-                    ),
-                ]);
-            }
-            continue;
-        }
-        rows.push(vec![format!("  {k}"), v.clone()]);
-    }
-    out.push_str(
-        &render::table(&["", ""], &rows)
-            .lines()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
-    out.push('\n');
-    out
-}
-
-pub fn describe_ci(
-    ci: &CiRecord,
-    latest: Option<&fathom_collector::cmdb::StoredInventory>,
-) -> String {
-    let mut out = describe_header(ci);
-    let Some(latest) = latest else {
-        out.push_str("\nno inventory received yet\n");
-        return out;
-    };
-    let inv = &latest.inventory;
-    out.push_str(&format!(
-        "\nlatest inventory: report {} from agent {}, received {}\n",
-        latest.seq,
-        latest.agent_id,
-        render::time(latest.received_at_ms)
-    ));
-    if let Some(interfaces) = &inv.interfaces {
-        out.push_str("\ninterfaces\n");
-        let rows: Vec<Vec<String>> = interfaces
-            .iter()
-            .map(|i| {
-                vec![
-                    format!("  {}", i.name),
-                    i.mac.clone().unwrap_or_else(|| "-".into()),
-                    i.addresses.join(" "),
-                ]
-            })
-            .collect();
-        out.push_str(&render::table(&["  NAME", "MAC", "ADDRESSES"], &rows));
-    }
-    if let Some(filesystems) = &inv.filesystems {
-        out.push_str("\nfilesystems\n");
-        let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
-        let rows: Vec<Vec<String>> = filesystems
-            .iter()
-            .map(|f| {
-                vec![
-                    format!("  {}", f.mount_point),
-                    f.device.clone(),
-                    f.fs_type.clone(),
-                    gib(f.total_bytes),
-                ]
-            })
-            .collect();
-        out.push_str(&render::table(
-            &["  MOUNT", "DEVICE", "TYPE", "SIZE"],
-            &rows,
-        ));
-    }
-    match &inv.packages {
-        Some(p) => out.push_str(&format!(
-            "\npackages: {} (`fathom ci show {} --json` lists them)\n",
-            p.len(),
-            ci.id
-        )),
-        None => out.push_str("\npackages: not read\n"),
-    }
-    if let Some(listeners) = &inv.listeners {
-        out.push_str("\nlistening\n");
-        let rows: Vec<Vec<String>> = listeners
-            .iter()
-            .map(|l| {
-                vec![
-                    format!("  {}", l.protocol),
-                    format!("{}:{}", l.address, l.port),
-                    l.process.clone().unwrap_or_else(|| "?".into()),
-                ]
-            })
-            .collect();
-        out.push_str(&render::table(&["  PROTO", "ADDRESS", "PROCESS"], &rows));
-    }
-    if let Some(files) = &inv.files {
-        out.push_str("\nwatched files\n");
-        let rows: Vec<Vec<String>> = files
-            .iter()
-            .map(|f| {
-                vec![
-                    format!("  {}", f.path),
-                    f.kind.clone(),
-                    f.mode.clone().unwrap_or_default(),
-                    f.owner.clone().unwrap_or_default(),
-                    f.sha256
-                        .as_deref()
-                        .map(|h| h[..12.min(h.len())].to_owned())
-                        .or_else(|| f.error.clone())
-                        .unwrap_or_default(),
-                ]
-            })
-            .collect();
-        out.push_str(&render::table(
-            &["  PATH", "KIND", "MODE", "OWNER", "SHA-256"],
-            &rows,
-        ));
-    }
-    let count = |what: &str, n: Option<usize>| match n {
-        Some(n) => format!("{what}: {n}\n"),
-        None => format!("{what}: not read\n"),
-    };
-    out.push('\n');
-    out.push_str(&count("systemd units", inv.units.as_ref().map(Vec::len)));
-    out.push_str(&count("users", inv.users.as_ref().map(Vec::len)));
-    out.push_str(&count(
-        "kernel modules",
-        inv.kernel_modules.as_ref().map(Vec::len),
-    ));
-    out.push_str(&count("disks", inv.block_devices.as_ref().map(Vec::len)));
-    out.push_str(&count(
-        "memory slots",
-        inv.memory_modules.as_ref().map(Vec::len),
-    ));
-    out.push_str(&count("GPUs", inv.gpus.as_ref().map(Vec::len)));
-    out.push_str(&count("containers", inv.containers.as_ref().map(Vec::len)));
-    if let Some(packages) = &inv.packages {
-        let mut by_manager: std::collections::BTreeMap<&str, usize> = Default::default();
-        for p in packages {
-            *by_manager.entry(p.manager.as_str()).or_default() += 1;
-        }
-        let managers: Vec<String> = by_manager.iter().map(|(m, n)| format!("{m} {n}")).collect();
-        out.push_str(&format!("packages: {}\n", managers.join(", ")));
-    }
-    for e in &inv.probe_errors {
-        out.push_str(&format!("not read: {}: {}\n", e.probe, e.message));
-    }
-    out
-}
-
-/// A network device CI: its fields, then what its latest poll found and
-/// each interface's throughput over the latest poll interval.
-pub fn describe_device(
-    ci: &CiRecord,
-    poll: &fathom_collector::cmdb::device::StoredDeviceReport,
-    rates: Option<&fathom_collector::cmdb::device::DeviceSample>,
-) -> String {
-    let mut out = describe_header(ci);
-    let report = &poll.report;
-    let device = &report.device;
-    out.push_str(&format!(
-        "\nlatest poll: report {} from agent {} at {}, received {}\n",
-        poll.seq,
-        poll.agent_id,
-        report.target,
-        render::time(poll.received_at_ms)
-    ));
-    if let Some(uptime) = device.system.sys_uptime_s {
-        out.push_str(&format!(
-            "uptime: {}d {}h\n",
-            uptime / 86_400,
-            uptime % 86_400 / 3600
-        ));
-    }
-    out.push_str(&format!(
-        "chassis: {}, components: {}, IP addresses: {}, LLDP neighbours: {}, CDP neighbours: {}\n",
-        device.chassis.len(),
-        device.components.len(),
-        device.ip_addresses.len(),
-        device.lldp_neighbors.len(),
-        device.cdp_neighbors.len()
-    ));
-    let rate_of = |index: u32| rates.and_then(|s| s.rates.iter().find(|r| r.index == index));
-    let mbps = |bps: f64| format!("{:.2}", bps / 1e6);
-    out.push_str("\ninterfaces");
-    if let Some(s) = rates {
-        out.push_str(&format!(
-            " (throughput over the {:.0} s before {})",
-            s.rates
-                .first()
-                .map_or(0.0, |r| r.interval_ms as f64 / 1000.0),
-            render::time(s.observed_at_ms)
-        ));
-    }
-    out.push('\n');
-    let names = fathom_collector::control::attributes::device_interface_names(device);
-    let rows: Vec<Vec<String>> = device
-        .interfaces
-        .iter()
-        .map(|i| {
-            let status = |up: Option<bool>| match up {
-                Some(true) => "up",
-                Some(false) => "down",
-                None => "-",
-            };
-            let rate = rate_of(i.index);
-            vec![
-                format!("  {}", names[&i.index]),
-                format!("{}/{}", status(i.admin_up), status(i.oper_up)),
-                i.speed_bps
-                    .map_or_else(|| "-".into(), |s| format!("{}", s / 1_000_000)),
-                i.mac.clone().unwrap_or_else(|| "-".into()),
-                rate.map_or_else(|| "-".into(), |r| mbps(r.in_bps)),
-                rate.map_or_else(|| "-".into(), |r| mbps(r.out_bps)),
-                rate.and_then(|r| r.utilization_pct)
-                    .map_or_else(|| "-".into(), |u| format!("{u:.1}%")),
-                rate.map_or_else(|| "-".into(), |r| format!("{:.2}", r.errors_per_s)),
-            ]
-        })
-        .collect();
-    out.push_str(&render::table(
-        &[
-            "  NAME",
-            "ADMIN/OPER",
-            "MBIT/S",
-            "MAC",
-            "IN MBIT/S",
-            "OUT MBIT/S",
-            "UTIL",
-            "ERR/S",
-        ],
-        &rows,
-    ));
-    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use super::render::html_escape as escape;
+use crate::output::html_escape as escape;
 use fathom_support::time::{DAY_MS, HOUR_MS};
 
 /// A line to draw: its points (Unix ms, value), CSS class and colour.

@@ -1,5 +1,12 @@
-//! Human output: aligned tables and timestamps. Every listing also has
-//! `--json`, which prints the API's JSON unchanged.
+//! What the commands print, apart from `--json` (the API's JSON unchanged):
+//! aligned tables, timestamps and terminal-safe text here; the CMDB's records
+//! in [`cmdb`]; capacity and availability in [`capacity`]; SVG charts in
+//! [`chart`]. Each is a function of what the API answered, so golden files
+//! check it byte for byte (`cli/tests/golden.rs`).
+
+pub mod capacity;
+pub mod chart;
+pub mod cmdb;
 
 /// Prints rows under headers, columns padded to their widest cell. Cells
 /// are made terminal-safe ([`clean`]): they often hold what agents sent.
