@@ -6,16 +6,15 @@ use fathom_collector::api::{PointsView, QueryView, SeriesView};
 use fathom_collector::availability::outage::Outage;
 use fathom_collector::availability::report::AvailabilityReport;
 use fathom_collector::capacity::alert::CapacityAlert;
-use fathom_collector::capacity::plan::{CapacityPlan, PlanLine};
-use fathom_collector::capacity::series::Unit;
+use fathom_collector::capacity::plan::CapacityPlan;
 
 use super::client::Client;
 use super::cmdb::CiRef;
 use super::print_json;
 use crate::output;
 use crate::output::capacity::{
-    availability_html, describe_availability, describe_points, describe_query, format_value,
-    now_cell, pending_changes, plan_html, point_fields, season, write_plan_csv, POINT_FIELDS,
+    availability_csv, availability_html, describe_availability, describe_points, describe_query,
+    format_value, plan_html, plan_text, point_fields, write_plan_csv, POINT_FIELDS,
 };
 
 /// A period, and the tier to read it at.
@@ -160,94 +159,10 @@ pub async fn capacity(client: &Client, command: CapacityCommand) -> anyhow::Resu
         println!("{} ({} series)", path.display(), plan.lines.len());
         return Ok(());
     }
-    let days_to = |at: i64| format!("{:.0} d", (at - plan.generated_ms) as f64 / 86_400_000.0);
-    let cells = |l: &PlanLine| {
-        let f = |v: f64| format_value(l.unit, v);
-        vec![
-            l.ci.to_string(),
-            l.ci_name.clone(),
-            l.series.clone(),
-            now_cell(l),
-            l.p95.map_or_else(|| "-".into(), f),
-            l.peak.map_or_else(|| "-".into(), f),
-            format!("{}/{}", f(l.warning), f(l.critical)),
-            f(l.headroom),
-            l.trend_per_day
-                .map_or_else(|| "-".into(), |t| format!("{}/d", f(t))),
-            {
-                let trend = l.crossing.map_or_else(
-                    || "-".into(),
-                    |(at, earliest, latest)| match latest {
-                        Some(latest) => format!(
-                            "{} ({}–{})",
-                            days_to(at),
-                            days_to(earliest),
-                            days_to(latest)
-                        ),
-                        None => format!("{} (≥ {})", days_to(at), days_to(earliest)),
-                    },
-                );
-                match l.seasonal_crossing {
-                    Some(peaks) => format!("{trend}; peaks {}", days_to(peaks)),
-                    None => trend,
-                }
-            },
-            season(l).into(),
-        ]
-    };
     if csv {
         return write_plan_csv(&plan, std::io::stdout());
     }
-    if let Some(s) = &plan.service {
-        println!(
-            "Service {} ({}), {} CIs it depends on.",
-            s.name, s.service, s.members
-        );
-        if let Some((ci, series, headroom)) = &s.tightest {
-            let unit = plan
-                .lines
-                .iter()
-                .find(|l| l.ci == *ci && l.series == *series)
-                .map_or(Unit::Percent, |l| l.unit);
-            println!(
-                "Tightest: {series} on {ci}, {} to critical.",
-                format_value(unit, *headroom)
-            );
-        }
-        if let Some((ci, series, at)) = &s.soonest_crossing {
-            println!(
-                "Soonest forecast crossing: {series} on {ci} in {}.",
-                days_to(*at)
-            );
-        }
-        println!();
-    }
-    print_listing(
-        false,
-        &plan.lines,
-        "No series with a threshold in this scope.",
-        &[
-            "CI",
-            "NAME",
-            "SERIES",
-            "NOW",
-            "P95",
-            "PEAK",
-            "WARN/CRIT",
-            "HEADROOM",
-            "TREND",
-            "CRITICAL IN",
-            "SEASON",
-        ],
-        cells,
-    )?;
-    let pending = pending_changes(&plan);
-    if !pending.is_empty() {
-        println!("\npending changes");
-        for line in pending {
-            println!("  {line}");
-        }
-    }
+    print!("{}", plan_text(&plan));
     Ok(())
 }
 
@@ -319,16 +234,7 @@ pub async fn availability(client: &Client, command: AvailabilityCommand) -> anyh
                 return Ok(());
             }
             if csv {
-                let mut out = csv::Writer::from_writer(std::io::stdout());
-                out.write_record(["start", "end", "seconds"])?;
-                for d in &report.downtime {
-                    out.write_record([
-                        output::rfc3339(d.start_ms),
-                        output::rfc3339(d.end_ms),
-                        ((d.end_ms - d.start_ms) / 1000).to_string(),
-                    ])?;
-                }
-                out.flush()?;
+                print!("{}", availability_csv(&report)?);
                 return Ok(());
             }
             print!("{}", describe_availability(&report));

@@ -7,7 +7,6 @@ use clap::Subcommand;
 use fathom_collector::api::CiView;
 use fathom_collector::cmdb::audit::AuditReport;
 use fathom_collector::cmdb::baseline::{Baseline, BaselineDiff, BaselineSummary};
-use fathom_collector::cmdb::device::{DeviceSample, StoredDeviceReport};
 use fathom_collector::cmdb::drift::{DriftRecord, DriftStatus};
 use fathom_collector::cmdb::exchange::{Exchange, ExchangeCi, ExchangeRelationship, ImportReport};
 use fathom_collector::cmdb::history::{HistoryEntry, TrailEntry};
@@ -15,7 +14,7 @@ use fathom_collector::cmdb::incident::{Incident, IncidentStatus};
 use fathom_collector::cmdb::relationship::RelationKind;
 use fathom_collector::cmdb::review::{ReviewItem, ReviewKind};
 use fathom_collector::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Window};
-use fathom_collector::cmdb::{CiRecord, Relationship, StoredInventory};
+use fathom_collector::cmdb::CiRecord;
 use fathom_collector::control::policy::Level;
 use fathom_collector::ids::{DriftId, IncidentId, RfcId};
 use fathom_shared::ids::CiId;
@@ -26,7 +25,7 @@ use super::client::Client;
 use super::print_json;
 use crate::output;
 use crate::output::cmdb::{
-    audit_csv, cis_csv, describe_audit, describe_incident, describe_rfc, drift_row, opt, rfc_rows,
+    audit_csv, cis_csv, describe_audit, describe_incident, describe_rfc, drift_row, rfc_rows,
     value, verdict, CI_COLUMNS, DRIFT_HEADERS, RFC_HEADERS,
 };
 /// `--start`/`--end` as a window; both or neither.
@@ -892,57 +891,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
             if json {
                 return print_json(&cis);
             }
-            let rows: Vec<Vec<String>> = cis
-                .iter()
-                .map(|v| {
-                    let c = &v.ci;
-                    let mut notes = Vec::new();
-                    if !c.registered {
-                        notes.push("unregistered".to_string());
-                    }
-                    if !c.open_drifts.is_empty() {
-                        notes.push(format!("{} drift", c.open_drifts.len()));
-                    }
-                    if v.stale {
-                        notes.push("stale".into());
-                    }
-                    if !c.reviews.is_empty() {
-                        notes.push("needs review".into());
-                    }
-                    if let Some(m) = c.merged_into {
-                        notes.push(format!("merged into {m}"));
-                    }
-                    vec![
-                        c.id.to_string(),
-                        c.class.clone(),
-                        c.name.clone(),
-                        c.status.as_str().to_owned(),
-                        c.criticality.as_str().to_owned(),
-                        c.attributes
-                            .get("os.pretty_name")
-                            .cloned()
-                            .unwrap_or_else(|| "-".into()),
-                        c.last_seen_ms.map_or_else(|| "never".into(), output::time),
-                        notes.join(", "),
-                    ]
-                })
-                .collect();
-            print!(
-                "{}",
-                output::table(
-                    &[
-                        "CI",
-                        "CLASS",
-                        "NAME",
-                        "STATUS",
-                        "CRITICALITY",
-                        "OS",
-                        "LAST SEEN",
-                        ""
-                    ],
-                    &rows
-                )
-            );
+            print!("{}", output::cmdb::ci_table(&cis));
         }
         CiCommand::Classes { json } => {
             let classes: Vec<fathom_collector::control::classes::CiClass> =
@@ -1025,44 +974,7 @@ pub async fn ci(client: &Client, command: CiCommand) -> anyhow::Result<()> {
         } => {
             let id = id.resolve(client).await?;
             let shown: Value = client.get(&format!("v1/cis/{id}")).await?;
-            print_record(json, &shown, || {
-                let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
-                let inventory: Option<StoredInventory> =
-                    serde_json::from_value(shown["inventory"].clone())?;
-                let outgoing: Vec<Relationship> =
-                    serde_json::from_value(shown["relationships"]["outgoing"].clone())?;
-                let incoming: Vec<Relationship> =
-                    serde_json::from_value(shown["relationships"]["incoming"].clone())?;
-                let drift: Vec<DriftRecord> = serde_json::from_value(shown["open_drift"].clone())?;
-                let device: Option<StoredDeviceReport> =
-                    serde_json::from_value(shown["device"].clone())?;
-                let rates: Option<DeviceSample> =
-                    serde_json::from_value(shown["interface_rates"].clone())?;
-                let mut out = match &device {
-                    Some(poll) => super::describe_device(&ci, poll, rates.as_ref()),
-                    None => super::describe_ci(&ci, inventory.as_ref()),
-                };
-                if shown["stale"].as_bool() == Some(true) {
-                    out.push_str("\nSTALE: discovery has not reported this CI for longer than the policy's stale_after\n");
-                }
-                if !outgoing.is_empty() || !incoming.is_empty() {
-                    out.push_str("\nrelationships\n");
-                    for r in outgoing.iter().chain(&incoming) {
-                        let via = r
-                            .via
-                            .as_deref()
-                            .map(|v| format!("  via {v}"))
-                            .unwrap_or_default();
-                        out.push_str(&format!("  {} {} {}{via}\n", r.from, r.kind, r.to));
-                    }
-                }
-                if !drift.is_empty() {
-                    out.push_str("\ndrift (discovered differs from authorized)\n");
-                    let rows: Vec<Vec<String>> = drift.iter().map(drift_row).collect();
-                    out.push_str(&output::table(DRIFT_HEADERS, &rows));
-                }
-                Ok(out)
-            })?;
+            print_record(json, &shown, || output::cmdb::ci_shown(&shown))?;
         }
         CiCommand::History { id, json } => {
             let id = id.resolve(client).await?;
@@ -1689,36 +1601,15 @@ pub async fn incident(client: &Client, command: IncidentCommand) -> anyhow::Resu
             if json {
                 return print_json(&incidents);
             }
-            let rows: Vec<Vec<String>> = incidents
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.id.to_string(),
-                        format!("P{}{}", i.priority, if i.major { " major" } else { "" }),
-                        i.status.as_str().to_owned(),
-                        i.title.clone(),
-                        opt(&i.assignee),
-                        output::time(i.detected_at_ms),
-                        if i.overdue(now_ms()) {
-                            format!("{} OVERDUE", output::time(i.due_at_ms))
-                        } else {
-                            output::time(i.due_at_ms)
-                        },
-                    ]
-                })
-                .collect();
-            print!(
-                "{}",
-                output::table(
-                    &["INCIDENT", "PRIORITY", "STATUS", "TITLE", "ASSIGNEE", "DETECTED", "DUE"],
-                    &rows
-                )
-            );
+            print!("{}", output::cmdb::incident_table(&incidents, now_ms()));
         }
         IncidentCommand::Show { id, json } => {
             let i: Value = client.get(&format!("v1/incidents/{id}")).await?;
             print_record(json, &i, || {
-                Ok(describe_incident(&serde_json::from_value(i.clone())?))
+                Ok(describe_incident(
+                    &serde_json::from_value(i.clone())?,
+                    now_ms(),
+                ))
             })?;
         }
         IncidentCommand::Raise {

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
-use crate::output::cmdb::{describe_ci, describe_device, describe_section};
+use crate::output::cmdb::describe_section;
 use client::{Client, ClientArgs};
 use fathom_collector::cmdb::{AgentRecord, EnrollmentTokenRecord};
 use fathom_support::process::exit_code;
@@ -338,43 +338,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             if json {
                 return print_json(&agents);
             }
-            let rows: Vec<Vec<String>> = agents
-                .iter()
-                .map(|a| {
-                    vec![
-                        a.agent_id.to_string(),
-                        a.hostname.clone(),
-                        a.agent_version.clone(),
-                        format!("{:?}", a.status).to_lowercase(),
-                        a.ci_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-                        a.reports_received.to_string(),
-                        output::time(a.last_seen_ms),
-                        match a.probe_errors.as_slice() {
-                            [] => "-".into(),
-                            [one] => one.clone(),
-                            [first, rest @ ..] => {
-                                format!("{first} (+{} more)", rest.len())
-                            }
-                        },
-                    ]
-                })
-                .collect();
-            print!(
-                "{}",
-                output::table(
-                    &[
-                        "AGENT",
-                        "HOSTNAME",
-                        "VERSION",
-                        "STATUS",
-                        "CI",
-                        "REPORTS",
-                        "LAST SEEN",
-                        "PROBE ERRORS"
-                    ],
-                    &rows
-                )
-            );
+            print!("{}", output::cmdb::agent_table(&agents));
         }
         FathomCommand::Agent(AgentCommand::Revoke { id, json }) => {
             let id: fathom_shared::ids::AgentId = id.parse()?;

@@ -36,8 +36,8 @@ const COLLECTOR: &[&[&str]] = &[
 
 /// The operator CLI (`fathom`).
 const CLI: &[&[&str]] = &[
-    &["render", "client"],
-    &["chart"],
+    // What the commands print, and the HTTPS client.
+    &["output", "client"],
     &["cmdb"],
     &["capacity"],
     &["quickstart"],

@@ -702,6 +702,118 @@ pub fn describe_points(view: &PointsView) -> String {
     out
 }
 
+/// `capacity plan` as text: the service's summary when the plan is for a
+/// service, a line per series with a threshold, and the pending changes.
+pub fn plan_text(plan: &CapacityPlan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let days_to = |at: i64| format!("{:.0} d", (at - plan.generated_ms) as f64 / 86_400_000.0);
+    let cells = |l: &PlanLine| {
+        let f = |v: f64| format_value(l.unit, v);
+        vec![
+            l.ci.to_string(),
+            l.ci_name.clone(),
+            l.series.clone(),
+            now_cell(l),
+            l.p95.map_or_else(|| "-".into(), f),
+            l.peak.map_or_else(|| "-".into(), f),
+            format!("{}/{}", f(l.warning), f(l.critical)),
+            f(l.headroom),
+            l.trend_per_day
+                .map_or_else(|| "-".into(), |t| format!("{}/d", f(t))),
+            {
+                let trend = l.crossing.map_or_else(
+                    || "-".into(),
+                    |(at, earliest, latest)| match latest {
+                        Some(latest) => format!(
+                            "{} ({}–{})",
+                            days_to(at),
+                            days_to(earliest),
+                            days_to(latest)
+                        ),
+                        None => format!("{} (≥ {})", days_to(at), days_to(earliest)),
+                    },
+                );
+                match l.seasonal_crossing {
+                    Some(peaks) => format!("{trend}; peaks {}", days_to(peaks)),
+                    None => trend,
+                }
+            },
+            season(l).into(),
+        ]
+    };
+    if let Some(s) = &plan.service {
+        let _ = writeln!(
+            out,
+            "Service {} ({}), {} CIs it depends on.",
+            s.name, s.service, s.members
+        );
+        if let Some((ci, series, headroom)) = &s.tightest {
+            let unit = plan
+                .lines
+                .iter()
+                .find(|l| l.ci == *ci && l.series == *series)
+                .map_or(Unit::Percent, |l| l.unit);
+            let _ = writeln!(
+                out,
+                "Tightest: {series} on {ci}, {} to critical.",
+                format_value(unit, *headroom)
+            );
+        }
+        if let Some((ci, series, at)) = &s.soonest_crossing {
+            let _ = writeln!(
+                out,
+                "Soonest forecast crossing: {series} on {ci} in {}.",
+                days_to(*at)
+            );
+        }
+        out.push('\n');
+    }
+    if plan.lines.is_empty() {
+        out.push_str("No series with a threshold in this scope.\n");
+    } else {
+        let rows: Vec<Vec<String>> = plan.lines.iter().map(cells).collect();
+        out.push_str(&output::table(
+            &[
+                "CI",
+                "NAME",
+                "SERIES",
+                "NOW",
+                "P95",
+                "PEAK",
+                "WARN/CRIT",
+                "HEADROOM",
+                "TREND",
+                "CRITICAL IN",
+                "SEASON",
+            ],
+            &rows,
+        ));
+    }
+    let pending = pending_changes(&plan);
+    if !pending.is_empty() {
+        out.push_str("\npending changes\n");
+        for line in pending {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+/// `availability report --csv`: one line per stretch of downtime.
+pub fn availability_csv(report: &AvailabilityReport) -> anyhow::Result<String> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["start", "end", "seconds"])?;
+    for d in &report.downtime {
+        out.write_record([
+            output::rfc3339(d.start_ms),
+            output::rfc3339(d.end_ms),
+            ((d.end_ms - d.start_ms) / 1000).to_string(),
+        ])?;
+    }
+    Ok(String::from_utf8(out.into_inner()?)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

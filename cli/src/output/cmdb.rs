@@ -8,9 +8,13 @@ use fathom_collector::cmdb::incident::Incident;
 use fathom_collector::cmdb::rfc::{Rfc, Window};
 use fathom_collector::cmdb::CiRecord;
 use fathom_shared::ids::CiId;
-use fathom_support::now_ms;
 
 use crate::output;
+use fathom_collector::api::CiView;
+use fathom_collector::cmdb::device::{DeviceSample, StoredDeviceReport};
+use fathom_collector::cmdb::AgentRecord;
+use fathom_collector::cmdb::{Relationship, StoredInventory};
+use serde_json::Value;
 
 pub fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "-".into())
@@ -206,7 +210,7 @@ pub fn describe_rfc(r: &Rfc) -> String {
     out
 }
 
-pub fn describe_incident(i: &Incident) -> String {
+pub fn describe_incident(i: &Incident, now_ms: i64) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<11}{v}\n"));
     line("incident", format!("{}  {}", i.id, i.title));
@@ -232,11 +236,7 @@ pub fn describe_incident(i: &Incident) -> String {
         format!(
             "{}{}",
             output::time(i.due_at_ms),
-            if i.overdue(now_ms()) {
-                " (overdue)"
-            } else {
-                ""
-            }
+            if i.overdue(now_ms) { " (overdue)" } else { "" }
         ),
     );
     line(
@@ -853,4 +853,160 @@ pub fn describe_device(
         &rows,
     ));
     out
+}
+
+/// `ci list`: one line per CI, with what needs attention.
+pub fn ci_table(cis: &[CiView]) -> String {
+    let rows: Vec<Vec<String>> = cis
+        .iter()
+        .map(|v| {
+            let c = &v.ci;
+            let mut notes = Vec::new();
+            if !c.registered {
+                notes.push("unregistered".to_string());
+            }
+            if !c.open_drifts.is_empty() {
+                notes.push(format!("{} drift", c.open_drifts.len()));
+            }
+            if v.stale {
+                notes.push("stale".into());
+            }
+            if !c.reviews.is_empty() {
+                notes.push("needs review".into());
+            }
+            if let Some(m) = c.merged_into {
+                notes.push(format!("merged into {m}"));
+            }
+            vec![
+                c.id.to_string(),
+                c.class.clone(),
+                c.name.clone(),
+                c.status.as_str().to_owned(),
+                c.criticality.as_str().to_owned(),
+                c.attributes
+                    .get("os.pretty_name")
+                    .cloned()
+                    .unwrap_or_else(|| "-".into()),
+                c.last_seen_ms.map_or_else(|| "never".into(), output::time),
+                notes.join(", "),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "CI",
+            "CLASS",
+            "NAME",
+            "STATUS",
+            "CRITICALITY",
+            "OS",
+            "LAST SEEN",
+            "",
+        ],
+        &rows,
+    )
+}
+
+/// `incident list`: one line per incident; overdue ones say so.
+pub fn incident_table(incidents: &[Incident], now_ms: i64) -> String {
+    let rows: Vec<Vec<String>> = incidents
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.to_string(),
+                format!("P{}{}", i.priority, if i.major { " major" } else { "" }),
+                i.status.as_str().to_owned(),
+                i.title.clone(),
+                opt(&i.assignee),
+                output::time(i.detected_at_ms),
+                if i.overdue(now_ms) {
+                    format!("{} OVERDUE", output::time(i.due_at_ms))
+                } else {
+                    output::time(i.due_at_ms)
+                },
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "INCIDENT", "PRIORITY", "STATUS", "TITLE", "ASSIGNEE", "DETECTED", "DUE",
+        ],
+        &rows,
+    )
+}
+
+/// `agent list`: one line per enrolled agent.
+pub fn agent_table(agents: &[AgentRecord]) -> String {
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            vec![
+                a.agent_id.to_string(),
+                a.hostname.clone(),
+                a.agent_version.clone(),
+                format!("{:?}", a.status).to_lowercase(),
+                a.ci_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                a.reports_received.to_string(),
+                output::time(a.last_seen_ms),
+                match a.probe_errors.as_slice() {
+                    [] => "-".into(),
+                    [one] => one.clone(),
+                    [first, rest @ ..] => {
+                        format!("{first} (+{} more)", rest.len())
+                    }
+                },
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "AGENT",
+            "HOSTNAME",
+            "VERSION",
+            "STATUS",
+            "CI",
+            "REPORTS",
+            "LAST SEEN",
+            "PROBE ERRORS",
+        ],
+        &rows,
+    )
+}
+
+/// `ci show`: the CI (or device) described from `GET /v1/cis/{id}`: its
+/// fields and attributes, staleness, relationships and open drift.
+pub fn ci_shown(shown: &Value) -> anyhow::Result<String> {
+    let ci: CiRecord = serde_json::from_value(shown["ci"].clone())?;
+    let inventory: Option<StoredInventory> = serde_json::from_value(shown["inventory"].clone())?;
+    let outgoing: Vec<Relationship> =
+        serde_json::from_value(shown["relationships"]["outgoing"].clone())?;
+    let incoming: Vec<Relationship> =
+        serde_json::from_value(shown["relationships"]["incoming"].clone())?;
+    let drift: Vec<DriftRecord> = serde_json::from_value(shown["open_drift"].clone())?;
+    let device: Option<StoredDeviceReport> = serde_json::from_value(shown["device"].clone())?;
+    let rates: Option<DeviceSample> = serde_json::from_value(shown["interface_rates"].clone())?;
+    let mut out = match &device {
+        Some(poll) => describe_device(&ci, poll, rates.as_ref()),
+        None => describe_ci(&ci, inventory.as_ref()),
+    };
+    if shown["stale"].as_bool() == Some(true) {
+        out.push_str("\nSTALE: discovery has not reported this CI for longer than the policy's stale_after\n");
+    }
+    if !outgoing.is_empty() || !incoming.is_empty() {
+        out.push_str("\nrelationships\n");
+        for r in outgoing.iter().chain(&incoming) {
+            let via = r
+                .via
+                .as_deref()
+                .map(|v| format!("  via {v}"))
+                .unwrap_or_default();
+            out.push_str(&format!("  {} {} {}{via}\n", r.from, r.kind, r.to));
+        }
+    }
+    if !drift.is_empty() {
+        out.push_str("\ndrift (discovered differs from authorized)\n");
+        let rows: Vec<Vec<String>> = drift.iter().map(drift_row).collect();
+        out.push_str(&output::table(DRIFT_HEADERS, &rows));
+    }
+    Ok(out)
 }
