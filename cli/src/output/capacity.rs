@@ -790,7 +790,7 @@ pub fn plan_text(plan: &CapacityPlan) -> String {
             &rows,
         ));
     }
-    let pending = pending_changes(&plan);
+    let pending = pending_changes(plan);
     if !pending.is_empty() {
         out.push_str("\npending changes\n");
         for line in pending {
