@@ -43,7 +43,7 @@ pub fn targets(
             (None, Some(_)) => {}
         }
     };
-    let status = root.path(crate::probe::dpkg::STATUS_PATH);
+    let status = root.path(crate::probe::packages::dpkg::STATUS_PATH);
     if let (Some(dir), Some(name)) = (status.parent(), status.file_name()) {
         add(dir.to_owned(), Some(name.to_owned()));
     }

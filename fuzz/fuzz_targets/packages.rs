@@ -2,7 +2,7 @@
 //! database and pacman's desc files. The first byte picks the parser.
 #![no_main]
 
-use fathom_agent::probe::{apk, dpkg, pacman};
+use fathom_agent::probe::packages::{apk, dpkg, pacman};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = fathom_agent::probe::rpm::parse_header(data);
+    let _ = fathom_agent::probe::packages::rpm::parse_header(data);
 });

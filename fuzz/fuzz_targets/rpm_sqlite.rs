@@ -8,5 +8,5 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(data).unwrap();
-    let _ = fathom_agent::probe::rpm::read_database(file.path());
+    let _ = fathom_agent::probe::packages::rpm::read_database(file.path());
 });

@@ -10,25 +10,19 @@
 //! [`system`], which is the only module that uses it.
 
 pub mod accounts;
-pub mod apk;
 pub mod block;
 pub mod containers;
 pub mod dmi;
-pub mod dpkg;
 pub mod files;
-pub mod flatpak;
 pub mod gpu;
 pub mod net;
 pub mod nic;
 pub mod os;
 pub mod packages;
-pub mod pacman;
 pub mod platform;
 #[cfg(test)]
 mod robustness;
-pub mod rpm;
 pub mod smbios;
-pub mod snap;
 pub mod system;
 pub mod units;
 

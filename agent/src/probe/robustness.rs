@@ -4,7 +4,8 @@
 
 use proptest::prelude::*;
 
-use super::{apk, dpkg, net, pacman, rpm, smbios, snap};
+use super::packages::{apk, dpkg, pacman, rpm, snap};
+use super::{net, smbios};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 

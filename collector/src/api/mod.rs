@@ -13,10 +13,11 @@
 //! | GET    | /v1/agents                  | viewer         |
 //! | POST   | /v1/agents/{id}/revoke      | admin          |
 //!
-//! The CMDB routes (CIs, relationships, RFCs, drift, incidents, the audit
-//! trail) are listed in [`cmdb_routes`], the metric store's in
-//! [`capacity_routes`]. Any valid operator token reads;
-//! writes need the permission its role grants (`cmdb::Permission`).
+//! The operator routes are in `routes`, one module per resource (tokens,
+//! agents, CIs, reviews, RFCs, drift, incidents, baselines, audits,
+//! exchange, metrics, availability), each listing its paths. Any valid
+//! operator token reads; writes need the permission its role grants
+//! (`cmdb::Permission`).
 //!
 //! Status codes agents act on: 2xx acknowledged (durably); 429 and 5xx retry
 //! later; any other 4xx is final for that report.
@@ -28,18 +29,16 @@
 // The home of hyper (clippy.toml), for this module and those below it.
 #![allow(clippy::disallowed_types)]
 
-mod capacity_routes;
-mod cmdb_routes;
 pub mod intake;
+mod routes;
 
-pub use capacity_routes::{PointsView, QueryView, SeriesView};
-pub use cmdb_routes::CiView;
+pub use routes::cis::CiView;
+pub use routes::metrics::{PointsView, QueryView, SeriesView};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fathom_shared::ids::AgentId;
 use fathom_shared::wire::ErrorBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -50,7 +49,7 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::cmdb::history::Actor;
-use crate::cmdb::{Cmdb, Permission};
+use crate::cmdb::Cmdb;
 use crate::commit::GroupCommit;
 use crate::ingest::{Ingest, IngestError};
 use crate::reconcile::Refusal;
@@ -496,23 +495,6 @@ async fn operator_inner<S: Store>(
         }
     }
     let role = operator.role;
-    let need = |needed: Permission| -> Result<(), Refused> {
-        if !role.may(needed) {
-            return Err(refuse(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "{} {} token may not {}; that needs {} {} token",
-                    article(role.as_str()),
-                    role.as_str(),
-                    needed.describe(),
-                    article(&needed.roles()),
-                    needed.roles()
-                ),
-            ));
-        }
-        Ok(())
-    };
     let query: Vec<(String, String)> =
         form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
             .into_owned()
@@ -528,133 +510,16 @@ async fn operator_inner<S: Store>(
         name: operator.name.clone(),
         role,
     };
-    let request = cmdb_routes::Request {
+    let request = routes::Request {
         method,
         segments,
         query: &query,
         body: &body,
         actor: &actor,
+        role,
         begun,
     };
-    if let Some(answer) = cmdb_routes::route(api, &request, &need).await? {
-        return Ok(answer);
-    }
-    if let Some(answer) = capacity_routes::route(api, &request)? {
-        return Ok(answer);
-    }
-    let cmdb = &api.cmdb;
-    let answer = match (method, segments) {
-        (&Method::POST, ["v1", "enrollment-tokens"]) => {
-            need(Permission::Administer)?;
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct CreateToken {
-                ttl_secs: u64,
-                uses: u32,
-            }
-            let request: CreateToken = parse_request(&body, "token request")?;
-            if request.uses == 0 || request.ttl_secs == 0 {
-                return Err(bad_request("ttl_secs and uses must be at least 1"));
-            }
-            let ttl_ms = i64::try_from(request.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-            let (secret, record) = cmdb
-                .issue_enrollment_token(&actor, ttl_ms, request.uses, now_ms())
-                .map_err(cmdb_routes::action_error)?;
-            durable(api, begun).await?;
-            tracing::info!(token_id = %record.id, uses = record.uses_total, expires_at_ms = record.expires_at_ms, "Enrollment token created");
-            json(
-                StatusCode::CREATED,
-                &serde_json::json!({
-                    "token": secret,
-                    "id": record.id,
-                    "expires_at_ms": record.expires_at_ms,
-                    "uses": record.uses_total,
-                    "collector_fingerprint": api.fingerprint.to_string(),
-                }),
-            )
-        }
-        (&Method::POST, ["v1", "operator-tokens"]) => {
-            need(Permission::Administer)?;
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct CreateOperator {
-                name: String,
-                role: crate::cmdb::Role,
-                #[serde(default)]
-                ttl_secs: Option<u64>,
-            }
-            let request: CreateOperator = parse_request(&body, "operator token request")?;
-            if request.name.trim().is_empty() || request.name.len() > 100 {
-                return Err(bad_request("name must be 1 to 100 characters"));
-            }
-            if request.ttl_secs == Some(0) {
-                return Err(bad_request("ttl_secs must be at least 1"));
-            }
-            let ttl_ms = request
-                .ttl_secs
-                .map(|t| i64::try_from(t.saturating_mul(1000)).unwrap_or(i64::MAX));
-            let (secret, view) = cmdb
-                .issue_operator_token(&actor, &request.name, request.role, ttl_ms, now_ms())
-                .map_err(cmdb_routes::action_error)?;
-            durable(api, begun).await?;
-            tracing::info!(name = %request.name, role = ?request.role, id = %view.id, "Operator token created");
-            json(
-                StatusCode::CREATED,
-                &serde_json::json!({
-                    "token": secret,
-                    "id": view.id,
-                    "name": request.name,
-                    "role": request.role,
-                    "expires_at_ms": view.expires_at_ms,
-                }),
-            )
-        }
-        (&Method::GET, ["v1", "operator-tokens"]) => {
-            need(Permission::Administer)?;
-            json(
-                StatusCode::OK,
-                &cmdb.list_operator_tokens().map_err(|e| store_error(&e))?,
-            )
-        }
-        (&Method::POST, ["v1", "operator-tokens", id, "revoke"]) => {
-            need(Permission::Administer)?;
-            let view = cmdb
-                .revoke_operator_token(&actor, id, now_ms())
-                .map_err(cmdb_routes::action_error)?;
-            durable(api, begun).await?;
-            tracing::info!(id = %view.id, name = %view.name, "Operator token revoked");
-            json(StatusCode::OK, &view)
-        }
-        (&Method::POST, ["v1", "enrollment-tokens", id, "revoke"]) => {
-            need(Permission::Administer)?;
-            let record = cmdb
-                .revoke_enrollment_token(&actor, id, now_ms())
-                .map_err(cmdb_routes::action_error)?;
-            durable(api, begun).await?;
-            tracing::info!(token_id = %record.id, "Enrollment token revoked");
-            json(StatusCode::OK, &record)
-        }
-        (&Method::GET, ["v1", "enrollment-tokens"]) => json(
-            StatusCode::OK,
-            &cmdb.list_enrollment_tokens().map_err(|e| store_error(&e))?,
-        ),
-        (&Method::GET, ["v1", "agents"]) => json(
-            StatusCode::OK,
-            &cmdb.list_agents().map_err(|e| store_error(&e))?,
-        ),
-        (&Method::POST, ["v1", "agents", id, "revoke"]) => {
-            need(Permission::Administer)?;
-            let id: AgentId = id.parse().map_err(|e| bad_request(format!("{e}")))?;
-            let agent = cmdb
-                .revoke_agent(&actor, id, now_ms())
-                .map_err(cmdb_routes::action_error)?;
-            durable(api, begun).await?;
-            tracing::info!(agent_id = %id, "Agent revoked");
-            json(StatusCode::OK, &agent)
-        }
-        _ => not_found(format!("no route for {method} /{}", segments.join("/"))).answer(),
-    };
-    Ok(answer)
+    routes::route(api, &request).await
 }
 
 pub(crate) fn bad_request(message: impl Into<String>) -> Refused {
@@ -696,12 +561,4 @@ pub(crate) fn store_error(e: &crate::store::StoreError) -> Refused {
         "storage",
         crate::error_chain(e),
     )
-}
-
-/// "a" or "an", as the word that follows sounds.
-fn article(word: &str) -> &'static str {
-    match word.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
-        _ => "a",
-    }
 }

@@ -13,22 +13,15 @@
 
 use fathom_shared::wire::Package;
 
-use super::{HostRoot, Malformed, ReadError};
+use super::PackagesError;
+use crate::probe::{HostRoot, Malformed};
 
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
-
-#[derive(Debug, thiserror::Error)]
-pub enum DpkgError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    Malformed(#[from] Malformed),
-}
 
 /// dpkg records no install time (the file lists' modification times are
 /// only a guess, and reading them costs a `stat` per package), so
 /// `installed_at_ms` stays empty for dpkg packages.
-pub fn probe(root: &HostRoot) -> Result<Vec<Package>, DpkgError> {
+pub fn probe(root: &HostRoot) -> Result<Vec<Package>, PackagesError> {
     let bytes = root.read(STATUS_PATH)?;
     parse_status(&bytes).map_err(|e| Malformed::at(root, STATUS_PATH)(e).into())
 }
@@ -164,7 +157,7 @@ impl Stanza {
 mod tests {
     use super::*;
 
-    const REAL_STATUS: &[u8] = include_bytes!("../../tests/fixtures/dpkg/status");
+    const REAL_STATUS: &[u8] = include_bytes!("../../../tests/fixtures/dpkg/status");
 
     #[test]
     fn parses_a_real_status_file() {

@@ -7,22 +7,13 @@
 
 use fathom_shared::wire::Package;
 
-use super::{list_dir, HostRoot, ListError, Malformed, ReadError};
+use super::PackagesError;
+use crate::probe::{list_dir, HostRoot, Malformed};
 
 pub const LOCAL_DB: &str = "/var/lib/pacman/local";
 
-#[derive(Debug, thiserror::Error)]
-pub enum PacmanError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    List(#[from] ListError),
-    #[error(transparent)]
-    Malformed(#[from] Malformed),
-}
-
 /// The installed packages, or `None` when the host has no pacman database.
-pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, PacmanError> {
+pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, PackagesError> {
     let Some(entries) = list_dir(&root.path(LOCAL_DB))? else {
         return Ok(None);
     };
@@ -115,7 +106,7 @@ mod tests {
     fn reads_a_database_pacman_wrote() {
         let packages = probe(&HostRoot::new(FIXTURE)).unwrap().unwrap();
         assert_eq!(
-            super::super::package_lines(&packages),
+            crate::probe::package_lines(&packages),
             [
                 "fathom-hello 1:1.2.3-4 x86_64 -",
                 "fathom-libs 0.9-1 any fathom-tools",

@@ -9,24 +9,41 @@
 
 use fathom_shared::wire::Package;
 
-use super::{apk, dpkg, flatpak, pacman, rpm, snap, HostRoot};
+pub mod apk;
+pub mod dpkg;
+pub mod flatpak;
+pub mod pacman;
+pub mod rpm;
+pub mod snap;
 
+use super::{HostRoot, ListError, Malformed, ReadError};
+
+/// Why a package database could not be read: one error for every
+/// database, each naming the file (and line or record) at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum PackagesError {
     #[error("no package database found (looked for dpkg, rpm, apk, pacman, snap and flatpak)")]
     NoneFound,
     #[error(transparent)]
-    Dpkg(#[from] dpkg::DpkgError),
+    Read(#[from] ReadError),
     #[error(transparent)]
-    Rpm(#[from] rpm::RpmError),
+    List(#[from] ListError),
     #[error(transparent)]
-    Apk(#[from] apk::ApkError),
-    #[error(transparent)]
-    Pacman(#[from] pacman::PacmanError),
-    #[error(transparent)]
-    Snap(#[from] snap::SnapError),
-    #[error(transparent)]
-    Flatpak(#[from] flatpak::FlatpakError),
+    Malformed(#[from] Malformed),
+    #[error("cannot read the rpm database {path}")]
+    RpmOpen {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("rpm database {path}, package record {record}: {message}")]
+    RpmRecord {
+        path: String,
+        record: i64,
+        message: String,
+    },
+    #[error("the rpm database at {path} is in the {format} format; only the SQLite format (rpm 4.16 and later) is read")]
+    RpmLegacy { path: String, format: &'static str },
 }
 
 pub fn probe(root: &HostRoot) -> Result<Vec<Package>, PackagesError> {

@@ -10,18 +10,13 @@
 
 use fathom_shared::wire::Package;
 
-use super::{list_dir, HostRoot, ListError};
+use super::PackagesError;
+use crate::probe::{list_dir, HostRoot};
 
 pub const INSTALLATION: &str = "/var/lib/flatpak";
 
-#[derive(Debug, thiserror::Error)]
-pub enum FlatpakError {
-    #[error(transparent)]
-    List(#[from] ListError),
-}
-
 /// The installed refs, or `None` when the host has no system installation.
-pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, FlatpakError> {
+pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, PackagesError> {
     let base = root.path(INSTALLATION);
     if !base.is_dir() {
         return Ok(None);
@@ -55,7 +50,7 @@ pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, FlatpakError> {
 }
 
 /// The names in a directory; none when it does not exist.
-fn list(dir: &std::path::Path) -> Result<Vec<String>, FlatpakError> {
+fn list(dir: &std::path::Path) -> Result<Vec<String>, PackagesError> {
     let mut names: Vec<String> = list_dir(dir)?
         .unwrap_or_default()
         .into_iter()

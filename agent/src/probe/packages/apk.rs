@@ -8,20 +8,13 @@
 
 use fathom_shared::wire::Package;
 
-use super::{HostRoot, Malformed, ReadError};
+use super::PackagesError;
+use crate::probe::{HostRoot, Malformed, ReadError};
 
 pub const INSTALLED: &str = "/lib/apk/db/installed";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApkError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    Malformed(#[from] Malformed),
-}
-
 /// The installed packages, or `None` when the host has no apk database.
-pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, ApkError> {
+pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, PackagesError> {
     let bytes = match root.read(INSTALLED) {
         Ok(bytes) => bytes,
         Err(ReadError::Missing { .. }) => return Ok(None),
@@ -102,7 +95,7 @@ mod tests {
     fn reads_an_installed_database() {
         let packages = probe(&HostRoot::new(FIXTURE)).unwrap().unwrap();
         assert_eq!(
-            super::super::package_lines(&packages),
+            crate::probe::package_lines(&packages),
             [
                 "busybox 1.36.1-r15 x86_64 -",
                 "libcrypto3 3.1.4-r2 x86_64 openssl",

@@ -1,15 +1,12 @@
-//! The capacity and availability routes of the operator API: the metric
-//! store's series and their points, and outages. Any valid operator token
-//! reads them.
+//! The metric store's series and their points, the capacity plan and
+//! capacity alerts. Any valid operator token reads them.
 //!
 //! | method | path                                                     |
 //! |--------|----------------------------------------------------------|
 //! | GET    | /v1/metrics?ci=                                          |
 //! | GET    | /v1/metrics/points?ci=&series=&from_ms=&to_ms=&tier=     |
 //! | GET    | /v1/metrics/query?class=|service=&series=&from_ms=&to_ms=&tier= |
-//! | GET    | /v1/outages?ci=&open=true                                |
 //! | GET    | /v1/capacity-alerts                                      |
-//! | GET    | /v1/availability?ci=&from_ms=&to_ms=                     |
 //! | GET    | /v1/capacity-plan?class=|service=&days=30                |
 //!
 //! `tier` is `raw`, `5m`, `1h`, `1d` or `auto` (the default: the finest
@@ -24,8 +21,8 @@ use fathom_shared::ids::CiId;
 use hyper::{Method, StatusCode};
 use serde::Serialize;
 
-use super::cmdb_routes::Request;
-use super::{bad_request, json, not_found, now_ms, refuse, Answer, Api, Refused};
+use super::Request;
+use crate::api::{bad_request, json, not_found, now_ms, refuse, Answer, Api, Refused};
 use crate::capacity::plan::{Scope, SeriesPoints};
 use crate::capacity::rollup::Tier;
 use crate::capacity::series::Unit;
@@ -195,36 +192,6 @@ pub(super) fn route<S: Store>(
                 },
             )
         }
-        (&Method::GET, ["v1", "outages"]) => {
-            let ci = r.query("ci").map(|_| ci()).transpose()?;
-            let mut outages = api.cmdb.outages(ci).map_err(|e| super::store_error(&e))?;
-            if r.query("open") == Some("true") {
-                outages.retain(|o| o.end_ms.is_none());
-            }
-            json(StatusCode::OK, &outages)
-        }
-        (&Method::GET, ["v1", "availability"]) => {
-            use crate::availability::report::ReportError;
-            let ci = ci()?;
-            let to_ms = r.query_ms("to_ms")?.unwrap_or_else(now_ms);
-            let from_ms = r.query_ms("from_ms")?.unwrap_or(to_ms - 30 * 86_400_000);
-            if from_ms >= to_ms {
-                return Err(bad_request("from_ms must be before to_ms"));
-            }
-            let report = api
-                .cmdb
-                .availability_report(ci, from_ms, to_ms)
-                .map_err(|e| match e {
-                    ReportError::NotFound(_) => not_found(e.to_string()),
-                    ReportError::Attribute { .. } => refuse(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "bad_service_attribute",
-                        e.to_string(),
-                    ),
-                    ReportError::Store(s) => super::store_error(&s),
-                })?;
-            json(StatusCode::OK, &report)
-        }
         (&Method::GET, ["v1", "capacity-plan"]) => {
             let scope = scope(r)?;
             let days = match r.query("days") {
@@ -245,7 +212,7 @@ pub(super) fn route<S: Store>(
             StatusCode::OK,
             &api.cmdb
                 .capacity_alerts()
-                .map_err(|e| super::store_error(&e))?,
+                .map_err(|e| crate::api::store_error(&e))?,
         ),
         _ => return Ok(None),
     };

@@ -5,22 +5,13 @@
 
 use fathom_shared::wire::Package;
 
-use super::{list_dir, HostRoot, ListError, Malformed, ReadError};
+use super::PackagesError;
+use crate::probe::{list_dir, HostRoot, Malformed};
 
 pub const SNAP_DIR: &str = "/snap";
 
-#[derive(Debug, thiserror::Error)]
-pub enum SnapError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    List(#[from] ListError),
-    #[error(transparent)]
-    Malformed(#[from] Malformed),
-}
-
 /// The installed snaps, or `None` when the host has no `/snap`.
-pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, SnapError> {
+pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, PackagesError> {
     let Some(entries) = list_dir(&root.path(SNAP_DIR))? else {
         return Ok(None);
     };

@@ -16,7 +16,8 @@
 use fathom_shared::wire::Package;
 use rusqlite::{Connection, OpenFlags};
 
-use super::HostRoot;
+use super::PackagesError;
+use crate::probe::HostRoot;
 
 /// Where rpm keeps its database: `/var/lib/rpm` traditionally, and
 /// `/usr/lib/sysimage/rpm` since Fedora 36 and openSUSE (where `/var/lib/rpm`
@@ -51,26 +52,8 @@ const TYPE_STRING: u32 = 6;
 const TYPE_STRING_ARRAY: u32 = 8;
 const TYPE_I18NSTRING: u32 = 9;
 
-#[derive(Debug, thiserror::Error)]
-pub enum RpmError {
-    #[error("cannot read the rpm database {path}")]
-    Open {
-        path: String,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("rpm database {path}, package record {record}: {message}")]
-    Record {
-        path: String,
-        record: i64,
-        message: String,
-    },
-    #[error("the rpm database at {path} is in the {format} format; only the SQLite format (rpm 4.16 and later) is read")]
-    Legacy { path: String, format: &'static str },
-}
-
 /// The installed packages, or `None` when the host has no rpm database.
-pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, RpmError> {
+pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, PackagesError> {
     if let Some(path) = DATABASE_PATHS
         .iter()
         .map(|p| root.path(p))
@@ -79,7 +62,7 @@ pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, RpmError> {
         return read_database(&path).map(Some);
     }
     match LEGACY.iter().find(|(p, _)| root.path(p).is_file()) {
-        Some((path, format)) => Err(RpmError::Legacy {
+        Some((path, format)) => Err(PackagesError::RpmLegacy {
             path: root.path(path).display().to_string(),
             format,
         }),
@@ -88,9 +71,9 @@ pub fn probe(root: &HostRoot) -> Result<Option<Vec<Package>>, RpmError> {
 }
 
 /// Reads every package of the database at `path`.
-pub fn read_database(path: &std::path::Path) -> Result<Vec<Package>, RpmError> {
+pub fn read_database(path: &std::path::Path) -> Result<Vec<Package>, PackagesError> {
     let shown = path.display().to_string();
-    let open_error = |source| RpmError::Open {
+    let open_error = |source| PackagesError::RpmOpen {
         path: shown.clone(),
         source,
     };
@@ -111,7 +94,7 @@ pub fn read_database(path: &std::path::Path) -> Result<Vec<Package>, RpmError> {
         let record: i64 = row.get(0).map_err(open_error)?;
         let blob = row.get_ref(1).map_err(open_error)?;
         let blob = blob.as_blob().map_err(|e| open_error(e.into()))?;
-        let package = parse_header(blob).map_err(|message| RpmError::Record {
+        let package = parse_header(blob).map_err(|message| PackagesError::RpmRecord {
             path: shown.clone(),
             record,
             message,
@@ -299,7 +282,7 @@ mod tests {
         let (_dir, root) = fixture_root();
         let packages = probe(&root).unwrap().unwrap();
         assert_eq!(
-            super::super::package_lines(&packages),
+            crate::probe::package_lines(&packages),
             [
                 "fathom-hello 2:1.2.3-4.fc39 noarch -",
                 "fathom-libs 0.9-1.el9 x86_64 fathom-tools",
@@ -400,7 +383,7 @@ mod tests {
             b"this is not sqlite at all, just text that is long enough to have a header",
         )
         .unwrap();
-        let err = super::super::error_chain(&probe(&root).unwrap_err());
+        let err = crate::probe::error_chain(&probe(&root).unwrap_err());
         assert!(
             err.contains("rpmdb.sqlite") && err.contains("not a database"),
             "{err}"
