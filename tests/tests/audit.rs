@@ -12,9 +12,21 @@ use serde_json::Value;
 /// match arms.
 fn write_routes() -> BTreeSet<String> {
     let api = concat!(env!("CARGO_MANIFEST_DIR"), "/../collector/src/api");
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(api)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
     let mut routes = BTreeSet::new();
-    for entry in std::fs::read_dir(api).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for file in files {
+        let source = std::fs::read_to_string(file).unwrap();
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
             let arm = format!("(&Method::{method}, [");
             for (at, _) in source.match_indices(&arm) {

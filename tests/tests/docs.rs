@@ -15,7 +15,7 @@ use fathom_tests::{fixture_root, Agent, Collector};
 /// in docs/benchmarks.md), and the quick start (its own test runs it).
 fn skipped(command: &str) -> Option<&'static str> {
     let c = command.trim_start();
-    if c.starts_with("cargo test") {
+    if c.starts_with("cargo test") || c.starts_with("FATHOM_BLESS=1 cargo test") {
         Some("the test command itself")
     } else if c.starts_with("cargo build") {
         Some("building")
