@@ -30,8 +30,8 @@ use fathom_shared::ids::{AgentId, CiId};
 use fathom_shared::wire::DeviceReport;
 use serde::Serialize;
 
+use super::apply::reconcile;
 use super::identify::{identify_in, load_or_create, reindex, review_candidates};
-use super::inventory::reconcile;
 use super::{Refusal, Sighting};
 use crate::cmdb::ci::CiRecord;
 use crate::cmdb::device::{poll_key, sample_key, DeviceSample, NETWORK_DEVICE};

@@ -18,9 +18,12 @@
 //! The records written are the CMDB's ([`crate::cmdb`]); the rules applied
 //! are decided in [`crate::control`].
 
+mod apply;
 pub mod device;
 pub mod identify;
 pub mod inventory;
+mod mass;
+mod records;
 
 use std::borrow::Cow;
 
