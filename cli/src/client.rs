@@ -211,3 +211,20 @@ impl Client {
         serde_json::from_slice(&bytes).context("the collector's answer is not the expected JSON")
     }
 }
+
+/// The typed API client runs over this one: its trust options, its token.
+impl fathom_api::client::Transport for Client {
+    type Error = anyhow::Error;
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        Client::get(self, path).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        Client::post(self, path, &serde_json::to_value(body)?).await
+    }
+}

@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use fathom_api::ids::{DriftId, IncidentId, RfcId};
 use fathom_collector::api::CiView;
 use fathom_collector::cmdb::audit::AuditReport;
 use fathom_collector::cmdb::baseline::{Baseline, BaselineDiff, BaselineSummary};
@@ -16,7 +17,6 @@ use fathom_collector::cmdb::review::{ReviewItem, ReviewKind};
 use fathom_collector::cmdb::rfc::{ReviewOutcome, Rfc, RfcImpact, RfcLevel, Window};
 use fathom_collector::cmdb::CiRecord;
 use fathom_collector::control::policy::Level;
-use fathom_collector::ids::{DriftId, IncidentId, RfcId};
 use fathom_shared::ids::CiId;
 use fathom_support::now_ms;
 use serde_json::{json, Value};
@@ -314,7 +314,7 @@ pub enum ReviewCommand {
     /// Close an item without merging (distinct CIs, or a legitimate new key).
     Dismiss {
         /// The review item (REV-…).
-        id: fathom_collector::ids::ReviewId,
+        id: fathom_api::ids::ReviewId,
         /// A note for the record.
         #[arg(long)]
         note: String,
@@ -659,7 +659,7 @@ pub enum AuditCommand {
     /// Close a deficiency of a recorded audit once its corrective action is done.
     CloseDeficiency {
         /// The audit (AUD-…).
-        audit: fathom_collector::ids::AuditId,
+        audit: fathom_api::ids::AuditId,
         /// The deficiency's number in that audit, from 1.
         number: usize,
         /// What was done.
@@ -1701,7 +1701,7 @@ pub async fn audit(client: &Client, command: AuditCommand) -> anyhow::Result<()>
                 client.get("v1/audits").await?;
             #[derive(serde::Serialize)]
             struct Row<'a> {
-                audit: fathom_collector::ids::AuditId,
+                audit: fathom_api::ids::AuditId,
                 number: usize,
                 #[serde(flatten)]
                 deficiency: &'a fathom_collector::cmdb::audit::Deficiency,

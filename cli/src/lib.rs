@@ -18,11 +18,10 @@ pub mod quickstart;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::Value;
 
 use crate::output::cmdb::describe_section;
 use client::{Client, ClientArgs};
-use fathom_collector::cmdb::{AgentRecord, EnrollmentTokenRecord};
+use fathom_api::agents::{NewEnrollmentToken, NewOperatorToken};
 use fathom_support::process::exit_code;
 
 /// Fathom operator CLI: enrollment tokens, agents and the CMDB.
@@ -126,7 +125,7 @@ enum OperatorTokenCommand {
         name: String,
         /// viewer reads; admin also creates tokens and revokes agents.
         #[arg(long, value_enum)]
-        role: fathom_collector::cmdb::Role,
+        role: fathom_api::auth::Role,
         /// How long it is valid: 90s, 30m, 12h, 90d (default: until revoked).
         #[arg(long, value_parser = output::parse_duration_secs)]
         ttl: Option<u64>,
@@ -211,38 +210,35 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
         return quickstart::run(args).await;
     }
     let client = Client::from_args(&cli.client)?;
+    let api = fathom_api::client::Client::new(&client);
     match cli.command {
         FathomCommand::Quickstart(_) => unreachable!("handled above"),
         FathomCommand::Token(TokenCommand::Create { ttl, uses, json }) => {
-            let created: Value = client
-                .post(
-                    "v1/enrollment-tokens",
-                    &serde_json::json!({"ttl_secs": ttl, "uses": uses}),
-                )
+            let created = api
+                .create_enrollment_token(&NewEnrollmentToken {
+                    ttl_secs: ttl,
+                    uses,
+                })
                 .await?;
             if json {
-                return print_json(&created);
+                return print_json(&serde_json::to_value(&created)?);
             }
-            let field = |k: &str| created[k].as_str().unwrap_or_default().to_owned();
-            println!("token        {}", field("token"));
-            println!(
-                "expires      {}",
-                output::time(created["expires_at_ms"].as_i64().unwrap_or(0))
-            );
+            println!("token        {}", created.token);
+            println!("expires      {}", output::time(created.expires_at_ms));
             println!("uses         {uses}");
-            println!("fingerprint  {}", field("collector_fingerprint"));
+            println!("fingerprint  {}", created.collector_fingerprint);
             println!();
             println!("On the new host, in /etc/fathom/agent.toml:");
             println!("  collector_url = \"{}\"", client.base());
             println!(
                 "  collector_fingerprint = \"{}\"",
-                field("collector_fingerprint")
+                created.collector_fingerprint
             );
-            println!("  enrollment_token = \"{}\"", field("token"));
+            println!("  enrollment_token = \"{}\"", created.token);
             println!("The token is shown only now; the collector keeps only its hash.");
         }
         FathomCommand::Token(TokenCommand::List { json }) => {
-            let tokens: Vec<EnrollmentTokenRecord> = client.get("v1/enrollment-tokens").await?;
+            let tokens = api.enrollment_tokens().await?;
             if json {
                 return print_json(&tokens);
             }
@@ -263,8 +259,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             );
         }
         FathomCommand::OperatorToken(OperatorTokenCommand::List { json }) => {
-            let tokens: Vec<fathom_collector::cmdb::tokens::OperatorTokenView> =
-                client.get("v1/operator-tokens").await?;
+            let tokens = api.operator_tokens().await?;
             if json {
                 return print_json(&tokens);
             }
@@ -293,23 +288,16 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             );
         }
         FathomCommand::OperatorToken(OperatorTokenCommand::Revoke { id, json }) => {
-            let revoked: Value = client
-                .post(&format!("v1/operator-tokens/{id}/revoke"), &Value::Null)
-                .await?;
+            let revoked = api.revoke_operator_token(&id).await?;
             if json {
-                return print_json(&revoked);
+                return print_json(&serde_json::to_value(&revoked)?);
             }
-            println!(
-                "revoked operator token {id} ({})",
-                revoked["name"].as_str().unwrap_or_default()
-            );
+            println!("revoked operator token {id} ({})", revoked.name);
         }
         FathomCommand::Token(TokenCommand::Revoke { id, json }) => {
-            let revoked: Value = client
-                .post(&format!("v1/enrollment-tokens/{id}/revoke"), &Value::Null)
-                .await?;
+            let revoked = api.revoke_enrollment_token(&id).await?;
             if json {
-                return print_json(&revoked);
+                return print_json(&serde_json::to_value(&revoked)?);
             }
             println!("revoked enrollment token {id}");
         }
@@ -319,22 +307,23 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             ttl,
             json,
         }) => {
-            let created: Value = client
-                .post(
-                    "v1/operator-tokens",
-                    &serde_json::json!({"name": name, "role": role, "ttl_secs": ttl}),
-                )
+            let created = api
+                .create_operator_token(&NewOperatorToken {
+                    name: name.clone(),
+                    role,
+                    ttl_secs: ttl,
+                })
                 .await?;
             if json {
-                return print_json(&created);
+                return print_json(&serde_json::to_value(&created)?);
             }
-            println!("token  {}", created["token"].as_str().unwrap_or_default());
+            println!("token  {}", created.token);
             println!("name   {name}");
-            println!("role   {}", created["role"].as_str().unwrap_or_default());
+            println!("role   {}", created.role.as_str());
             println!("The token is shown only now; the collector keeps only its hash.");
         }
         FathomCommand::Agent(AgentCommand::List { json }) => {
-            let agents: Vec<AgentRecord> = client.get("v1/agents").await?;
+            let agents = api.agents().await?;
             if json {
                 return print_json(&agents);
             }
@@ -342,9 +331,7 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
         }
         FathomCommand::Agent(AgentCommand::Revoke { id, json }) => {
             let id: fathom_shared::ids::AgentId = id.parse()?;
-            let agent: AgentRecord = client
-                .post(&format!("v1/agents/{id}/revoke"), &Value::Null)
-                .await?;
+            let agent = api.revoke_agent(id).await?;
             if json {
                 return print_json(&agent);
             }

@@ -5,7 +5,6 @@
 //! - [`api`]: the HTTPS API (the only module that uses hyper and rustls's server side).
 //! - [`ingest`]: the report pipeline: size, sender, signature, clock, decode, apply.
 //! - [`commit`]: group commit, so acknowledgements wait for a shared flush.
-//! - [`ids`]: typed record ids and the CI status, below decisions and records.
 //! - [`reconcile`]: a report applied to the CMDB in one transaction: identification, discovered vs authorized state.
 //! - [`cmdb`]: the records (agents, tokens, CIs, history, RFCs, drift, incidents…) and the operator actions on them.
 //! - [`control`]: change-control decisions (policy, specs, reconciliation verdicts), pure.
@@ -32,7 +31,6 @@ pub mod cmdb;
 pub mod commit;
 pub mod config;
 pub mod control;
-pub mod ids;
 pub mod ingest;
 pub mod reconcile;
 pub mod server;

@@ -14,9 +14,9 @@ use crate::cmdb::incident::Incident;
 use crate::cmdb::rfc::{NewRfc, RfcImpact, RfcLevel, Target, Window};
 use crate::cmdb::{Cmdb, Role};
 use crate::control::policy::{Level, Policy};
-use crate::ids::RfcId;
 use crate::reconcile::{Applied, CmdbError, Report};
 use crate::store::sled_store::SledStore;
+use fathom_api::ids::RfcId;
 
 pub fn cmdb() -> (tempfile::TempDir, Cmdb<SledStore>) {
     let dir = tempfile::tempdir().unwrap();

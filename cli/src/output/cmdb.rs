@@ -10,9 +10,9 @@ use fathom_collector::cmdb::CiRecord;
 use fathom_shared::ids::CiId;
 
 use crate::output;
+use fathom_api::agents::AgentView;
 use fathom_collector::api::CiView;
 use fathom_collector::cmdb::device::{DeviceSample, StoredDeviceReport};
-use fathom_collector::cmdb::AgentRecord;
 use fathom_collector::cmdb::{Relationship, StoredInventory};
 use serde_json::Value;
 
@@ -936,7 +936,7 @@ pub fn incident_table(incidents: &[Incident], now_ms: i64) -> String {
 }
 
 /// `agent list`: one line per enrolled agent.
-pub fn agent_table(agents: &[AgentRecord]) -> String {
+pub fn agent_table(agents: &[AgentView]) -> String {
     let rows: Vec<Vec<String>> = agents
         .iter()
         .map(|a| {

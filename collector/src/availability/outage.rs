@@ -48,8 +48,8 @@ use crate::cmdb::rfc::{Rfc, RfcStatus};
 use crate::cmdb::{ci_key, encode, next_id, tx_get, AgentStatus, Cmdb, Counter};
 use crate::control::policy::Level;
 use crate::control::service;
-use crate::ids::{IncidentId, RfcId};
 use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
+use fathom_api::ids::{IncidentId, RfcId};
 
 /// How outages are found. `[availability]` in collector.toml.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,8 +36,8 @@ use crate::cmdb::incident::put_incident;
 use crate::cmdb::incident::Incident;
 use crate::cmdb::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::policy::{Level, Threshold};
-use crate::ids::IncidentId;
 use crate::store::{Store, StoreError, Table, TransactionError};
+use fathom_api::ids::IncidentId;
 use fathom_support::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
 /// How bad a series is.

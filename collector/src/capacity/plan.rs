@@ -23,8 +23,8 @@ use crate::cmdb::relationship::RelationKind;
 use crate::cmdb::rfc::Rfc;
 use crate::cmdb::Cmdb;
 use crate::control::spec::Expect;
-use crate::ids::RfcId;
 use crate::store::Store;
+use fathom_api::ids::RfcId;
 use fathom_support::time::DAY_MS;
 
 /// Below this many hourly means, charts draw the 5-minute means.

@@ -36,8 +36,8 @@ use super::review::ReviewStatus;
 use super::{encode, next_id, Cmdb, Counter};
 use crate::control::attributes::{self, section_of};
 use crate::control::policy::Control;
-use crate::ids::AuditId;
 use crate::store::{Store, StoreError, Table};
+use fathom_api::ids::AuditId;
 
 /// One CI's line in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

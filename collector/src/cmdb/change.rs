@@ -16,8 +16,8 @@ use super::rfc::{
 use super::{ci_key, next_id, tx_get, Cmdb, Counter};
 use crate::control::policy::Level;
 use crate::control::spec::Spec;
-use crate::ids::{DriftId, RfcId};
 use crate::store::{Store, StoreError, Table, Tx, TxAbort};
+use fathom_api::ids::{DriftId, RfcId};
 
 pub(crate) fn load_rfc(tx: &dyn Tx, id: RfcId) -> TxResult<Rfc> {
     match tx_get::<Rfc, _>(tx, Table::Rfcs, &id.key())? {

@@ -21,10 +21,10 @@ use super::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::identify::{Identifiers, Rule};
 use crate::control::policy::Level;
 use crate::control::service;
-use crate::ids::{DriftId, IncidentId, ReviewId, RfcId};
 use crate::store::{Store, StoreError, Table, Tx, TxAbort};
+use fathom_api::ids::{DriftId, IncidentId, ReviewId, RfcId};
 
-pub use crate::ids::CiStatus;
+pub use fathom_api::ids::CiStatus;
 
 /// How a CI came into the CMDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,8 +15,8 @@ use super::history::Actor;
 use super::{encode, Cmdb};
 use crate::control::attributes::ChangeKind;
 use crate::control::decide::Decision;
-use crate::ids::{DriftId, IncidentId, RfcId};
 use crate::store::{Store, StoreError, Table, Tx, TxAbort};
+use fathom_api::ids::{DriftId, IncidentId, RfcId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]

@@ -17,8 +17,8 @@ use fathom_shared::ids::{AgentId, CiId};
 use serde::{Deserialize, Serialize};
 
 use super::{encode, CiRecord, Role};
-use crate::ids::RfcId;
 use crate::store::{Table, Tx, TxAbort};
+use fathom_api::ids::RfcId;
 
 /// Who made a write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

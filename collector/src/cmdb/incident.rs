@@ -15,8 +15,8 @@ use super::drift::{DriftRecord, DriftStatus};
 use super::history::{Actor, Note};
 use super::{encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::policy::{priority, Level};
-use crate::ids::{DriftId, IncidentId, RfcId};
 use crate::store::{Store, StoreError, Table, Tx, TxAbort};
+use fathom_api::ids::{DriftId, IncidentId, RfcId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]

@@ -11,8 +11,8 @@ use super::action::{abort, not_found, trail_entry, ActionError, TxResult};
 use super::ci::{put_ci, CiRecord};
 use super::history::{Actor, Note};
 use super::{ci_key, encode, tx_get, Cmdb};
-use crate::ids::ReviewId;
 use crate::store::{Store, StoreError, Table, Tx};
+use fathom_api::ids::ReviewId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

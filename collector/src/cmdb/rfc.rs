@@ -17,8 +17,8 @@ use super::history::{Actor, Note};
 use crate::control::pattern::Pattern;
 use crate::control::policy::Level;
 use crate::control::spec::Spec;
-use crate::ids::{DriftId, IncidentId, RfcId};
 use crate::store::{Table, Tx, TxAbort};
+use fathom_api::ids::{DriftId, IncidentId, RfcId};
 
 /// The change level (ISO/IEC 20000: standard, normal, emergency).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

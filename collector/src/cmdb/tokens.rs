@@ -8,7 +8,6 @@
 //! twelve hex digits of that hash, which give nothing of the secret away.
 
 use fathom_shared::ids::AgentId;
-use serde::{Deserialize, Serialize};
 
 use super::action::{trail_entry, ActionError};
 use super::history::Actor;
@@ -18,16 +17,7 @@ use super::{
 };
 use crate::store::{Store, StoreError, Table, TxAbort};
 
-/// An operator token as listings show it: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OperatorTokenView {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub created_at_ms: i64,
-    pub expires_at_ms: Option<i64>,
-    pub revoked_at_ms: Option<i64>,
-}
+pub use fathom_api::agents::OperatorTokenView;
 
 /// Why an operator token does not open the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::pattern::Pattern;
-use crate::ids::CiStatus;
+use fathom_api::ids::CiStatus;
 
 /// The classes every CMDB has, with what each is for.
 pub const BUILTIN: [(&str, &str); 12] = [

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::attributes::Difference;
 use super::policy::{Control, Policy};
 use super::spec::Spec;
-use crate::ids::RfcId;
+use fathom_api::ids::RfcId;
 
 /// An RFC that may authorize changes on this CI: approved, with a window.
 #[derive(Debug, Clone)]

@@ -158,10 +158,12 @@ impl FromStr for Spec {
                 Expect::Value(p) if p.is_literal() => {}
                 _ => return Err(bad("a CI field takes a literal value")),
             }
-            if attribute == "status" && crate::ids::CiStatus::parse(value).is_none() {
+            if attribute == "status" && fathom_api::ids::CiStatus::parse(value).is_none() {
                 return Err(bad(&format!(
                     "{value:?} is not a CI status ({})",
-                    crate::ids::CiStatus::ALL.map(|s| s.as_str()).join(", ")
+                    fathom_api::ids::CiStatus::ALL
+                        .map(|s| s.as_str())
+                        .join(", ")
                 )));
             }
             if attribute == "criticality" && !["high", "medium", "low"].contains(&value) {

@@ -39,8 +39,8 @@ use crate::cmdb::rfc::{put_rfc, Rfc, RfcStatus};
 use crate::control::attributes::{self, section_of, Difference, Discovered};
 use crate::control::decide::{self, Authority, Candidate, Decision, Verdict};
 use crate::control::policy::NewCis;
-use crate::ids::{DriftId, IncidentId, RfcId};
 use crate::store::{Table, Tx, TxAbort};
+use fathom_api::ids::{DriftId, IncidentId, RfcId};
 
 type TxResult<T> = Result<T, TxAbort<Refusal>>;
 

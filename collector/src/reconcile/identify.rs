@@ -11,8 +11,8 @@ use crate::cmdb::ci::CiRecord;
 use crate::cmdb::review::{ReviewItem, ReviewKind, ReviewStatus};
 use crate::cmdb::{ci_key, encode, next_id, tx_get, Counter};
 use crate::control::identify::{self, Decision as Identified, Identifiers, Rule};
-use crate::ids::ReviewId;
 use crate::store::{Table, Tx, TxAbort};
+use fathom_api::ids::ReviewId;
 
 type TxResult<T> = Result<T, TxAbort<Refusal>>;
 

@@ -14,8 +14,8 @@ use crate::cmdb::incident::all_settled;
 use crate::cmdb::rfc::{Rfc, RfcStatus};
 use crate::control::attributes::Difference;
 use crate::control::decide::Decision;
-use crate::ids::{DriftId, IncidentId, RfcId};
 use crate::store::{Table, Tx, TxAbort};
+use fathom_api::ids::{DriftId, IncidentId, RfcId};
 
 type TxResult<T> = Result<T, TxAbort<Refusal>>;
 

@@ -20,8 +20,8 @@ use crate::control::attributes::{section_of, Difference};
 use crate::control::decide::{Authority, Decision};
 use crate::control::policy::Level;
 use crate::control::spec::Spec;
-use crate::ids::{DriftId, IncidentId, RfcId};
 use crate::store::{Table, Tx, TxAbort};
+use fathom_api::ids::{DriftId, IncidentId, RfcId};
 
 type TxResult<T> = Result<T, TxAbort<Refusal>>;
 

@@ -77,7 +77,7 @@ pub(super) async fn route<S: Store>(
         }
         (&Method::POST, ["v1", "audits", audit, "deficiencies", index, "close"]) => {
             r.need(Permission::Audit)?;
-            let audit: crate::ids::AuditId = id(audit)?;
+            let audit: fathom_api::ids::AuditId = id(audit)?;
             let index: usize = index
                 .parse()
                 .map_err(|_| bad_request(format!("{index:?} is not a deficiency number")))?;

@@ -32,8 +32,8 @@ use crate::cmdb::ci::{CiRecord, NewCi};
 use crate::cmdb::device::DeviceSample;
 use crate::cmdb::relationship::RelationKind;
 use crate::cmdb::Permission;
-use crate::ids::DriftId;
 use crate::store::Store;
+use fathom_api::ids::DriftId;
 
 /// A CI in listings, with what the listing needs to say about it.
 #[derive(Debug, Serialize, Deserialize)]

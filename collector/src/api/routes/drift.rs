@@ -13,8 +13,8 @@ use hyper::{Method, StatusCode};
 
 use super::{id, Request};
 use crate::api::{json, not_found, store_error, Answer, Api, Refused};
-use crate::ids::DriftId;
 use crate::store::Store;
+use fathom_api::ids::DriftId;
 
 /// Answers a route of this resource, or `None` if the path is not one.
 pub(super) async fn route<S: Store>(

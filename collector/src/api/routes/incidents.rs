@@ -22,8 +22,8 @@ use crate::api::{
 use crate::cmdb::incident::IncidentUpdate;
 use crate::cmdb::Permission;
 use crate::control::policy::Level;
-use crate::ids::IncidentId;
 use crate::store::Store;
+use fathom_api::ids::IncidentId;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -41,7 +41,7 @@ pub(super) async fn route<S: Store>(
         }
         (&Method::POST, ["v1", "reviews", item, "dismiss"]) => {
             r.need(Permission::EditCis)?;
-            let item: crate::ids::ReviewId = id(item)?;
+            let item: fathom_api::ids::ReviewId = id(item)?;
             let d: Decide = parse_request(r.body, "review decision")?;
             written!(
                 api,

@@ -22,8 +22,8 @@ use crate::api::{
 use crate::cmdb::rfc::{NewRfc, ReviewOutcome, Window};
 use crate::cmdb::Permission;
 use crate::control::policy::Level;
-use crate::ids::RfcId;
 use crate::store::Store;
+use fathom_api::ids::RfcId;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

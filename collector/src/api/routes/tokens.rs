@@ -18,8 +18,12 @@ use super::{action_error, Request};
 use crate::api::{
     bad_request, durable, json, now_ms, parse_request, store_error, Answer, Api, Refused,
 };
-use crate::cmdb::Permission;
+use crate::cmdb::{EnrollmentTokenRecord, Permission};
 use crate::store::Store;
+use fathom_api::agents::{
+    CreatedEnrollmentToken, CreatedOperatorToken, EnrollmentTokenView, NewEnrollmentToken,
+    NewOperatorToken,
+};
 
 /// Answers a route of this resource, or `None` if the path is not one.
 pub(super) async fn route<S: Store>(
@@ -31,13 +35,7 @@ pub(super) async fn route<S: Store>(
     let answer = match (r.method, r.segments) {
         (&Method::POST, ["v1", "enrollment-tokens"]) => {
             r.need(Permission::Administer)?;
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct CreateToken {
-                ttl_secs: u64,
-                uses: u32,
-            }
-            let request: CreateToken = parse_request(r.body, "token request")?;
+            let request: NewEnrollmentToken = parse_request(r.body, "token request")?;
             if request.uses == 0 || request.ttl_secs == 0 {
                 return Err(bad_request("ttl_secs and uses must be at least 1"));
             }
@@ -49,26 +47,18 @@ pub(super) async fn route<S: Store>(
             tracing::info!(token_id = %record.id, uses = record.uses_total, expires_at_ms = record.expires_at_ms, "Enrollment token created");
             json(
                 StatusCode::CREATED,
-                &serde_json::json!({
-                    "token": secret,
-                    "id": record.id,
-                    "expires_at_ms": record.expires_at_ms,
-                    "uses": record.uses_total,
-                    "collector_fingerprint": api.fingerprint.to_string(),
-                }),
+                &CreatedEnrollmentToken {
+                    token: secret,
+                    id: record.id,
+                    expires_at_ms: record.expires_at_ms,
+                    uses: record.uses_total,
+                    collector_fingerprint: api.fingerprint.to_string(),
+                },
             )
         }
         (&Method::POST, ["v1", "operator-tokens"]) => {
             r.need(Permission::Administer)?;
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct CreateOperator {
-                name: String,
-                role: crate::cmdb::Role,
-                #[serde(default)]
-                ttl_secs: Option<u64>,
-            }
-            let request: CreateOperator = parse_request(r.body, "operator token request")?;
+            let request: NewOperatorToken = parse_request(r.body, "operator token request")?;
             if request.name.trim().is_empty() || request.name.len() > 100 {
                 return Err(bad_request("name must be 1 to 100 characters"));
             }
@@ -85,13 +75,13 @@ pub(super) async fn route<S: Store>(
             tracing::info!(name = %request.name, role = ?request.role, id = %view.id, "Operator token created");
             json(
                 StatusCode::CREATED,
-                &serde_json::json!({
-                    "token": secret,
-                    "id": view.id,
-                    "name": request.name,
-                    "role": request.role,
-                    "expires_at_ms": view.expires_at_ms,
-                }),
+                &CreatedOperatorToken {
+                    token: secret,
+                    id: view.id,
+                    name: request.name,
+                    role: request.role,
+                    expires_at_ms: view.expires_at_ms,
+                },
             )
         }
         (&Method::GET, ["v1", "operator-tokens"]) => {
@@ -117,13 +107,33 @@ pub(super) async fn route<S: Store>(
                 .map_err(action_error)?;
             durable(api, r.begun).await?;
             tracing::info!(token_id = %record.id, "Enrollment token revoked");
-            json(StatusCode::OK, &record)
+            json(StatusCode::OK, &enrollment_token_view(record))
         }
-        (&Method::GET, ["v1", "enrollment-tokens"]) => json(
-            StatusCode::OK,
-            &cmdb.list_enrollment_tokens().map_err(|e| store_error(&e))?,
-        ),
+        (&Method::GET, ["v1", "enrollment-tokens"]) => {
+            let tokens = cmdb.list_enrollment_tokens().map_err(|e| store_error(&e))?;
+            let views: Vec<EnrollmentTokenView> =
+                tokens.into_iter().map(enrollment_token_view).collect();
+            json(StatusCode::OK, &views)
+        }
         _ => return Ok(None),
     };
     Ok(Some(answer))
+}
+
+/// What the API shows of an enrollment token: never its hash.
+fn enrollment_token_view(record: EnrollmentTokenRecord) -> EnrollmentTokenView {
+    let EnrollmentTokenRecord {
+        id,
+        created_at_ms,
+        expires_at_ms,
+        uses_total,
+        uses_left,
+    } = record;
+    EnrollmentTokenView {
+        id,
+        created_at_ms,
+        expires_at_ms,
+        uses_total,
+        uses_left,
+    }
 }

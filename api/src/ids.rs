@@ -2,7 +2,7 @@
 //! creation order and shown with a prefix people already use: `RFC-12`,
 //! `INC-7`, `DRIFT-31`; parsing accepts any letter case and a bare number.
 //! And the CI lifecycle status. Below both the records (`cmdb`) and the
-//! decisions (`control`), which name them.
+//! decisions (`control`), which name them, and shared with the API.
 
 use std::fmt;
 use std::str::FromStr;
@@ -148,11 +148,12 @@ mod tests {
 }
 
 /// The CI lifecycle (ISO/IEC 20000 status families: not yet live, live, gone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum CiStatus {
     Planned,
-    #[value(name = "in_use", alias = "in-use")]
+    #[cfg_attr(feature = "clap", value(name = "in_use", alias = "in-use"))]
     #[serde(alias = "in-use")]
     InUse,
     Maintenance,
