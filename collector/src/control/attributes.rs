@@ -73,9 +73,24 @@ pub fn section_of(attribute: &str) -> &str {
 /// Flattens an inventory. Sections the agent could not read (`None`) add
 /// neither attributes nor scopes.
 pub fn flatten(inv: &Inventory) -> Discovered {
-    let mut d = Discovered::default();
+    let mut attributes = Flat::default();
+    host_attributes(&mut attributes, inv);
+    hardware_attributes(&mut attributes, inv);
+    storage_and_network_attributes(&mut attributes, inv);
+    software_attributes(&mut attributes, inv);
+    package_attributes(&mut attributes, inv);
+    Discovered {
+        attributes: attributes.0,
+        scopes: scopes_of(inv),
+    }
+}
+
+/// The attribute-name prefixes an inventory observed: a section present
+/// in the report, even empty, means what it lacks was removed.
+fn scopes_of(inv: &Inventory) -> BTreeSet<String> {
+    let mut scopes = BTreeSet::new();
     let mut scope = |s: &str| {
-        d.scopes.insert(s.to_owned());
+        scopes.insert(s.to_owned());
     };
     scope("os.");
     // Fields added to a section after agents first shipped get a scope of
@@ -156,13 +171,24 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     if inv.containers.is_some() {
         scope("containers.");
     }
+    scopes
+}
 
-    let a = &mut d.attributes;
-    let mut set = |k: String, v: Option<String>| {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            a.insert(k, v);
+/// Attributes being flattened: empty values are left out.
+#[derive(Debug, Default)]
+struct Flat(Attributes);
+
+impl Flat {
+    fn set(&mut self, key: String, value: Option<String>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            self.0.insert(key, v);
         }
-    };
+    }
+}
+
+/// `os.*`: host identity, the OS, virtualization.
+fn host_attributes(a: &mut Flat, inv: &Inventory) {
+    let mut set = |k: String, v: Option<String>| a.set(k, v);
     let host = &inv.host;
     set("os.hostname".into(), Some(host.hostname.clone()));
     set("os.arch".into(), Some(host.arch.clone()));
@@ -186,6 +212,11 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         set("os.version_id".into(), os.version_id.clone());
         set("os.pretty_name".into(), os.pretty_name.clone());
     }
+}
+
+/// `hardware.*`: CPU and memory totals, DMI, disks, memory modules, GPUs.
+fn hardware_attributes(a: &mut Flat, inv: &Inventory) {
+    let mut set = |k: String, v: Option<String>| a.set(k, v);
     if let Some(hw) = &inv.hardware {
         set("hardware.cpu_model".into(), Some(hw.cpu_model.clone()));
         set(
@@ -225,6 +256,44 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         set(format!("{p}.serial"), d.serial.clone());
         set(format!("{p}.wwn"), d.wwn.clone());
     }
+    if let Some(modules) = &inv.memory_modules {
+        // Slots by locator; firmware that repeats a locator across banks
+        // gets `bank/locator` for those.
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in modules {
+            *seen.entry(m.locator.as_str()).or_default() += 1;
+        }
+        for m in modules {
+            let slot = match &m.bank {
+                Some(bank) if seen[m.locator.as_str()] > 1 => format!("{bank}/{}", m.locator),
+                _ => m.locator.clone(),
+            };
+            let p = format!("hardware.memory.{slot}");
+            set(format!("{p}.size_bytes"), Some(m.size_bytes.to_string()));
+            set(format!("{p}.kind"), m.kind.clone());
+            set(format!("{p}.speed_mts"), m.speed_mts.map(|s| s.to_string()));
+            set(format!("{p}.manufacturer"), m.manufacturer.clone());
+            set(format!("{p}.serial"), m.serial.clone());
+            set(format!("{p}.part_number"), m.part_number.clone());
+        }
+    }
+    for g in inv.gpus.iter().flatten() {
+        let p = format!("hardware.gpu.{}", g.pci_address);
+        set(
+            format!("{p}.model"),
+            Some(
+                g.model
+                    .clone()
+                    .unwrap_or_else(|| format!("{}:{}", g.vendor_id, g.device_id)),
+            ),
+        );
+        set(format!("{p}.driver"), g.driver.clone());
+    }
+}
+
+/// `storage.*` and `network.*`: filesystems and interfaces.
+fn storage_and_network_attributes(a: &mut Flat, inv: &Inventory) {
+    let mut set = |k: String, v: Option<String>| a.set(k, v);
     for fs in inv.filesystems.iter().flatten() {
         let p = format!("storage.{}", fs.mount_point);
         set(format!("{p}.device"), Some(fs.device.clone()));
@@ -246,6 +315,12 @@ pub fn flatten(inv: &Inventory) -> Discovered {
         addresses.sort();
         set(format!("{p}.addresses"), Some(addresses.join(" ")));
     }
+}
+
+/// Watched files, services, listening ports, accounts, kernel modules,
+/// containers.
+fn software_attributes(a: &mut Flat, inv: &Inventory) {
+    let mut set = |k: String, v: Option<String>| a.set(k, v);
     for f in inv.files.iter().flatten() {
         // A missing file adds nothing: its attributes disappear, which is
         // the removal. An unreadable one keeps what could be read.
@@ -296,44 +371,17 @@ pub fn flatten(inv: &Inventory) -> Discovered {
     for m in inv.kernel_modules.iter().flatten() {
         set(format!("modules.{m}"), Some("loaded".into()));
     }
-    if let Some(modules) = &inv.memory_modules {
-        // Slots by locator; firmware that repeats a locator across banks
-        // gets `bank/locator` for those.
-        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-        for m in modules {
-            *seen.entry(m.locator.as_str()).or_default() += 1;
-        }
-        for m in modules {
-            let slot = match &m.bank {
-                Some(bank) if seen[m.locator.as_str()] > 1 => format!("{bank}/{}", m.locator),
-                _ => m.locator.clone(),
-            };
-            let p = format!("hardware.memory.{slot}");
-            set(format!("{p}.size_bytes"), Some(m.size_bytes.to_string()));
-            set(format!("{p}.kind"), m.kind.clone());
-            set(format!("{p}.speed_mts"), m.speed_mts.map(|s| s.to_string()));
-            set(format!("{p}.manufacturer"), m.manufacturer.clone());
-            set(format!("{p}.serial"), m.serial.clone());
-            set(format!("{p}.part_number"), m.part_number.clone());
-        }
-    }
-    for g in inv.gpus.iter().flatten() {
-        let p = format!("hardware.gpu.{}", g.pci_address);
-        set(
-            format!("{p}.model"),
-            Some(
-                g.model
-                    .clone()
-                    .unwrap_or_else(|| format!("{}:{}", g.vendor_id, g.device_id)),
-            ),
-        );
-        set(format!("{p}.driver"), g.driver.clone());
-    }
     for c in inv.containers.iter().flatten() {
         let p = format!("containers.{}/{}", c.runtime, c.name);
         set(format!("{p}.image"), Some(c.image.clone()));
         set(format!("{p}.state"), Some(c.state.clone()));
     }
+}
+
+/// `packages.*`: every package database's packages, named so that snaps,
+/// flatpaks and foreign architectures never collide with the native ones.
+fn package_attributes(a: &mut Flat, inv: &Inventory) {
+    let mut set = |k: String, v: Option<String>| a.set(k, v);
     if let Some(packages) = &inv.packages {
         // Snaps and flatpaks sit beside the distribution's packages and may
         // share their names (a `firefox` deb and a `firefox` snap): they get
@@ -374,7 +422,6 @@ pub fn flatten(inv: &Inventory) -> Discovered {
             set(key, Some(p.version.clone()));
         }
     }
-    d
 }
 
 /// Flattens one poll of a network device (class `network_device`):
