@@ -218,168 +218,32 @@ impl<S: Store> Cmdb<S> {
             }
         }
         let result = self.store.transaction(|tx| {
-            let mut dependencies = standing.clone();
-            let mut report = ImportReport {
-                dry_run,
-                ..ImportReport::default()
+            let mut import = Importer {
+                tx,
+                by,
+                now_ms,
+                policy: self.policy(),
+                existing: &existing,
+                dependencies: standing.clone(),
+                by_name: BTreeMap::new(),
+                why: Why::Import {
+                    reason: reason.to_owned(),
+                },
+                report: ImportReport {
+                    dry_run,
+                    ..ImportReport::default()
+                },
             };
-            let mut by_name: BTreeMap<String, Vec<CiId>> = BTreeMap::new();
             for (id, _, name) in &existing {
-                by_name.entry(name.clone()).or_default().push(*id);
+                import.by_name.entry(name.clone()).or_default().push(*id);
             }
-            let why = Why::Import {
-                reason: reason.to_owned(),
-            };
             for (i, row) in doc.cis.iter().enumerate() {
-                let what = format!("CI {} ({:?})", i + 1, row.name);
-                for k in row.attributes.keys() {
-                    if !k.contains('.') || k.starts_with('.') || k.ends_with('.') {
-                        return invalid(format!("{what}: attribute {k:?} is not `section.name`"));
-                    }
-                }
-                let target = match row.id {
-                    Some(id) => Some(id),
-                    None => {
-                        let same: Vec<CiId> = existing
-                            .iter()
-                            .filter(|(_, class, name)| *class == row.class && *name == row.name)
-                            .map(|(id, _, _)| *id)
-                            .collect();
-                        match same.as_slice() {
-                            [] => None,
-                            [one] => Some(*one),
-                            _ => {
-                                return invalid(format!(
-                                    "{what}: several CIs are {} {:?}; give the id",
-                                    row.class, row.name
-                                ))
-                            }
-                        }
-                    }
-                };
-                match target {
-                    Some(id) => {
-                        let Some(mut ci) = tx_get::<CiRecord, Abort>(tx, Table::Cis, &ci_key(id))? else {
-                            return invalid(format!("{what}: there is no {id}"));
-                        };
-                        let as_was = ci.clone();
-                        let before = ci.fields();
-                        row.apply_fields(&mut ci, &what).map_err(|e| TxAbort::Abort(e.into()))?;
-                        let mut attributes = ci.attributes.clone();
-                        row.apply_attributes(&mut attributes);
-                        if ci.source != CiSource::Manual {
-                            let refused = attributes
-                                .keys()
-                                .chain(ci.attributes.keys())
-                                .find(|k| {
-                                    attributes.get(*k) != ci.attributes.get(*k)
-                                        && !kept_by_people(k)
-                                });
-                            if let Some(k) = refused {
-                                return invalid(format!(
-                                    "{what}: {id} is discovered; its attribute {k} changes through discovery and RFCs, not imports"
-                                ));
-                            }
-                        }
-                        ci.attributes = attributes;
-                        check_against_model(self.policy(), Some(&as_was), &ci)
-                            .map_err(|e| TxAbort::Abort(named(&what, e).into()))?;
-                        let changes = changes_between(&before, &ci.fields());
-                        if changes.is_empty() {
-                            report.unchanged += 1;
-                            continue;
-                        }
-                        report.changes.extend(changes.iter().map(|c| ImportChange {
-                            ci: id,
-                            name: ci.name.clone(),
-                            field: c.field.clone(),
-                            old: c.old.clone(),
-                            new: c.new.clone(),
-                        }));
-                        record_history(tx, &mut ci, now_ms, by, why.clone(), changes)?;
-                        tx.insert(Table::Cis, &ci_key(id), &encode(&ci))?;
-                        report.updated.push(id);
-                    }
-                    None => {
-                        let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
-                        let mut ci = CiRecord::manual(id, &row.class, &row.name, now_ms);
-                        row.apply_fields(&mut ci, &what).map_err(|e| TxAbort::Abort(e.into()))?;
-                        row.apply_attributes(&mut ci.attributes);
-                        check_against_model(self.policy(), None, &ci)
-                            .map_err(|e| TxAbort::Abort(named(&what, e).into()))?;
-                        ci.registered = true;
-                        let changes = changes_between(&Fields::new(), &ci.fields());
-                        report.changes.extend(changes.iter().map(|c| ImportChange {
-                            ci: id,
-                            name: ci.name.clone(),
-                            field: c.field.clone(),
-                            old: None,
-                            new: c.new.clone(),
-                        }));
-                        record_history(tx, &mut ci, now_ms, by, why.clone(), changes)?;
-                        tx.insert(Table::Cis, &ci_key(id), &encode(&ci))?;
-                        by_name.entry(row.name.clone()).or_default().push(id);
-                        report.created.push(id);
-                    }
-                }
+                import.ci(i, row)?;
             }
-            let resolve = |text: &str, what: &str| -> Result<CiId, TxAbort<Abort>> {
-                if let Ok(id) = text.parse::<CiId>() {
-                    return Ok(id);
-                }
-                match by_name.get(text).map(Vec::as_slice) {
-                    Some([one]) => Ok(*one),
-                    Some([]) | None => invalid(format!("{what}: no CI named {text:?}")),
-                    Some(_) => invalid(format!("{what}: several CIs are named {text:?}; use its id")),
-                }
-            };
             for (i, r) in doc.relationships.iter().enumerate() {
-                let what = format!("relationship {} ({} {} {})", i + 1, r.from, r.kind, r.to);
-                let (from, to) = (resolve(&r.from, &what)?, resolve(&r.to, &what)?);
-                if from == to {
-                    return invalid(format!("{what}: a CI cannot relate to itself"));
-                }
-                let key = Relationship::key(from, r.kind, to);
-                if tx.get(Table::Relationships, &key)?.is_some() {
-                    report.relationships_existing += 1;
-                    continue;
-                }
-                if r.kind.is_dependency() {
-                    let next = |at: CiId| {
-                        Ok::<_, ()>(dependencies.get(&(at, r.kind)).cloned().unwrap_or_default())
-                    };
-                    if let Ok(Some(back)) = shortest_path(to, from, next) {
-                        return invalid(format!("{what}: {}", cycle_message(from, r.kind, to, &back)));
-                    }
-                    dependencies.entry((from, r.kind)).or_default().push(to);
-                }
-                let mut ends = Vec::new();
-                for id in [from, to] {
-                    match tx_get::<CiRecord, Abort>(tx, Table::Cis, &ci_key(id))? {
-                        Some(ci) => ends.push(ci),
-                        None => return invalid(format!("{what}: there is no {id}")),
-                    }
-                }
-                let rel = Relationship {
-                    from,
-                    kind: r.kind,
-                    to,
-                    created_at_ms: now_ms,
-                    created_by: by.clone(),
-                    via: None,
-                };
-                put_relationship(tx, &rel)?;
-                for (ci, field) in ends.iter_mut().zip([rel.outgoing_field(), rel.incoming_field()]) {
-                    let change = FieldChange {
-                        field,
-                        old: None,
-                        new: Some("present".into()),
-                    };
-                    record_history(tx, ci, now_ms, by, why.clone(), vec![change])?;
-                    tx.insert(Table::Cis, &ci_key(ci.id), &encode(ci))?;
-                }
-                report.relationships_added += 1;
+                import.relationship(i, r)?;
             }
+            let report = import.report;
             if dry_run {
                 return Err(TxAbort::Abort(Abort::DryRun(report)));
             }
@@ -392,6 +256,209 @@ impl<S: Store> Cmdb<S> {
             Err(TransactionError::Aborted(Abort::Error(e))) => Err(e),
             Err(TransactionError::Store(s)) => Err(ActionError::Store(s)),
         }
+    }
+}
+
+/// One import inside its transaction: rows of CIs, then relationships,
+/// each checked as people's edits are, with what it did in `report`.
+struct Importer<'a> {
+    tx: &'a dyn Tx,
+    by: &'a Actor,
+    now_ms: i64,
+    policy: &'a crate::control::policy::Policy,
+    /// Every CI not merged away: id, class, name.
+    existing: &'a [(CiId, String, String)],
+    /// Dependencies as they stand plus those imported so far.
+    dependencies: BTreeMap<(CiId, RelationKind), Vec<CiId>>,
+    /// CI ids by name, for relationships naming CIs.
+    by_name: BTreeMap<String, Vec<CiId>>,
+    why: Why,
+    report: ImportReport,
+}
+
+impl Importer<'_> {
+    /// Row `i`: updates the CI it names (by id, else by class and name)
+    /// or creates one.
+    fn ci(&mut self, i: usize, row: &ExchangeCi) -> Result<(), TxAbort<Abort>> {
+        let what = format!("CI {} ({:?})", i + 1, row.name);
+        for k in row.attributes.keys() {
+            if !k.contains('.') || k.starts_with('.') || k.ends_with('.') {
+                return invalid(format!("{what}: attribute {k:?} is not `section.name`"));
+            }
+        }
+        let target = match row.id {
+            Some(id) => Some(id),
+            None => {
+                let same: Vec<CiId> = self
+                    .existing
+                    .iter()
+                    .filter(|(_, class, name)| *class == row.class && *name == row.name)
+                    .map(|(id, _, _)| *id)
+                    .collect();
+                match same.as_slice() {
+                    [] => None,
+                    [one] => Some(*one),
+                    _ => {
+                        return invalid(format!(
+                            "{what}: several CIs are {} {:?}; give the id",
+                            row.class, row.name
+                        ))
+                    }
+                }
+            }
+        };
+        match target {
+            Some(id) => self.update(id, row, &what),
+            None => self.create(row, &what),
+        }
+    }
+
+    fn update(&mut self, id: CiId, row: &ExchangeCi, what: &str) -> Result<(), TxAbort<Abort>> {
+        let tx = self.tx;
+        let Some(mut ci) = tx_get::<CiRecord, Abort>(tx, Table::Cis, &ci_key(id))? else {
+            return invalid(format!("{what}: there is no {id}"));
+        };
+        let as_was = ci.clone();
+        let before = ci.fields();
+        row.apply_fields(&mut ci, what)
+            .map_err(|e| TxAbort::Abort(e.into()))?;
+        let mut attributes = ci.attributes.clone();
+        row.apply_attributes(&mut attributes);
+        if ci.source != CiSource::Manual {
+            let refused = attributes
+                .keys()
+                .chain(ci.attributes.keys())
+                .find(|k| attributes.get(*k) != ci.attributes.get(*k) && !kept_by_people(k));
+            if let Some(k) = refused {
+                return invalid(format!(
+                    "{what}: {id} is discovered; its attribute {k} changes through discovery and RFCs, not imports"
+                ));
+            }
+        }
+        ci.attributes = attributes;
+        check_against_model(self.policy, Some(&as_was), &ci)
+            .map_err(|e| TxAbort::Abort(named(what, e).into()))?;
+        let changes = changes_between(&before, &ci.fields());
+        if changes.is_empty() {
+            self.report.unchanged += 1;
+            return Ok(());
+        }
+        self.report
+            .changes
+            .extend(changes.iter().map(|c| ImportChange {
+                ci: id,
+                name: ci.name.clone(),
+                field: c.field.clone(),
+                old: c.old.clone(),
+                new: c.new.clone(),
+            }));
+        record_history(tx, &mut ci, self.now_ms, self.by, self.why.clone(), changes)?;
+        tx.insert(Table::Cis, &ci_key(id), &encode(&ci))?;
+        self.report.updated.push(id);
+        Ok(())
+    }
+
+    fn create(&mut self, row: &ExchangeCi, what: &str) -> Result<(), TxAbort<Abort>> {
+        let tx = self.tx;
+        let id = CiId::from_u64(next_id(tx, Counter::Ci)?);
+        let mut ci = CiRecord::manual(id, &row.class, &row.name, self.now_ms);
+        row.apply_fields(&mut ci, what)
+            .map_err(|e| TxAbort::Abort(e.into()))?;
+        row.apply_attributes(&mut ci.attributes);
+        check_against_model(self.policy, None, &ci)
+            .map_err(|e| TxAbort::Abort(named(what, e).into()))?;
+        ci.registered = true;
+        let changes = changes_between(&Fields::new(), &ci.fields());
+        self.report
+            .changes
+            .extend(changes.iter().map(|c| ImportChange {
+                ci: id,
+                name: ci.name.clone(),
+                field: c.field.clone(),
+                old: None,
+                new: c.new.clone(),
+            }));
+        record_history(tx, &mut ci, self.now_ms, self.by, self.why.clone(), changes)?;
+        tx.insert(Table::Cis, &ci_key(id), &encode(&ci))?;
+        self.by_name.entry(row.name.clone()).or_default().push(id);
+        self.report.created.push(id);
+        Ok(())
+    }
+
+    /// A CI a relationship row names: an id, or a name no other CI has.
+    fn resolve(&self, text: &str, what: &str) -> Result<CiId, TxAbort<Abort>> {
+        if let Ok(id) = text.parse::<CiId>() {
+            return Ok(id);
+        }
+        match self.by_name.get(text).map(Vec::as_slice) {
+            Some([one]) => Ok(*one),
+            Some([]) | None => invalid(format!("{what}: no CI named {text:?}")),
+            Some(_) => invalid(format!(
+                "{what}: several CIs are named {text:?}; use its id"
+            )),
+        }
+    }
+
+    /// Relationship row `i`: added unless it exists; a dependency that
+    /// would close a loop is refused.
+    fn relationship(&mut self, i: usize, r: &ExchangeRelationship) -> Result<(), TxAbort<Abort>> {
+        let tx = self.tx;
+        let what = format!("relationship {} ({} {} {})", i + 1, r.from, r.kind, r.to);
+        let (from, to) = (self.resolve(&r.from, &what)?, self.resolve(&r.to, &what)?);
+        if from == to {
+            return invalid(format!("{what}: a CI cannot relate to itself"));
+        }
+        let key = Relationship::key(from, r.kind, to);
+        if tx.get(Table::Relationships, &key)?.is_some() {
+            self.report.relationships_existing += 1;
+            return Ok(());
+        }
+        if r.kind.is_dependency() {
+            let dependencies = &self.dependencies;
+            let next = |at: CiId| {
+                Ok::<_, ()>(dependencies.get(&(at, r.kind)).cloned().unwrap_or_default())
+            };
+            if let Ok(Some(back)) = shortest_path(to, from, next) {
+                return invalid(format!(
+                    "{what}: {}",
+                    cycle_message(from, r.kind, to, &back)
+                ));
+            }
+            self.dependencies
+                .entry((from, r.kind))
+                .or_default()
+                .push(to);
+        }
+        let mut ends = Vec::new();
+        for id in [from, to] {
+            match tx_get::<CiRecord, Abort>(tx, Table::Cis, &ci_key(id))? {
+                Some(ci) => ends.push(ci),
+                None => return invalid(format!("{what}: there is no {id}")),
+            }
+        }
+        let rel = Relationship {
+            from,
+            kind: r.kind,
+            to,
+            created_at_ms: self.now_ms,
+            created_by: self.by.clone(),
+            via: None,
+        };
+        put_relationship(tx, &rel)?;
+        for (ci, field) in ends
+            .iter_mut()
+            .zip([rel.outgoing_field(), rel.incoming_field()])
+        {
+            let change = FieldChange {
+                field,
+                old: None,
+                new: Some("present".into()),
+            };
+            record_history(tx, ci, self.now_ms, self.by, self.why.clone(), vec![change])?;
+            tx.insert(Table::Cis, &ci_key(ci.id), &encode(ci))?;
+        }
+        self.report.relationships_added += 1;
+        Ok(())
     }
 }
 
