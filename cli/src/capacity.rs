@@ -8,8 +8,8 @@ use fathom_collector::availability::report::AvailabilityReport;
 use fathom_collector::capacity::alert::CapacityAlert;
 use fathom_collector::capacity::plan::CapacityPlan;
 
+use super::ci::CiRef;
 use super::client::Client;
-use super::cmdb::CiRef;
 use super::print_json;
 use crate::output;
 use crate::output::capacity::{

@@ -9,17 +9,21 @@
 //!   text, CSV, HTML and SVG charts;
 //! - [`quickstart`]: a collector and an agent on this host.
 
+pub mod audit;
+pub mod baseline;
 pub mod capacity;
+pub mod ci;
 pub mod client;
-pub mod cmdb;
+pub mod drift;
+pub mod incident;
 pub mod output;
 pub mod quickstart;
+pub mod rfc;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::output::cmdb::describe_section;
 use client::{Client, ClientArgs};
 use fathom_api::agents::{NewEnrollmentToken, NewOperatorToken};
 use fathom_support::process::exit_code;
@@ -55,24 +59,24 @@ enum FathomCommand {
     /// Configuration items: list, show (also as of a past time), history,
     /// create, edit, register, relate.
     #[command(subcommand)]
-    Ci(cmdb::CiCommand),
+    Ci(ci::CiCommand),
     /// Requests for change: raise, assess, approve or reject, schedule,
     /// implement, review, close; the forward schedule of change.
     #[command(subcommand)]
-    Rfc(cmdb::RfcCommand),
+    Rfc(rfc::RfcCommand),
     /// Drift: differences discovery found, with the decision on each.
     #[command(subcommand)]
-    Drift(cmdb::DriftCommand),
+    Drift(drift::DriftCommand),
     /// Incidents: unauthorized changes and what people report.
     #[command(subcommand)]
-    Incident(cmdb::IncidentCommand),
+    Incident(incident::IncidentCommand),
     /// Configuration audits (accuracy, verification sample, deficiencies)
     /// and the audit trail of operator actions.
     #[command(subcommand)]
-    Audit(cmdb::AuditCommand),
+    Audit(audit::AuditCommand),
     /// Configuration baselines: take, list, show, diff.
     #[command(subcommand)]
-    Baseline(cmdb::BaselineCommand),
+    Baseline(baseline::BaselineCommand),
     /// Utilization series of a CI (CPU, memory, filesystems, interfaces):
     /// list them, show one over a period.
     #[command(subcommand)]
@@ -200,7 +204,27 @@ pub fn fathom_main() -> ExitCode {
     )
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+pub(crate) fn print_record(
+    json: bool,
+    value: &serde_json::Value,
+    human: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(value);
+    }
+    // Records quote what agents sent (names, values): terminal-safe.
+    print!("{}", output::clean_text(&human()?));
+    Ok(())
+}
+
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -337,12 +361,12 @@ async fn fathom_dispatch(cli: FathomCli) -> anyhow::Result<()> {
             }
             println!("revoked agent {} ({})", agent.agent_id, agent.hostname);
         }
-        FathomCommand::Ci(c) => cmdb::ci(&client, c).await?,
-        FathomCommand::Rfc(c) => cmdb::rfc(&client, c).await?,
-        FathomCommand::Drift(c) => cmdb::drift(&client, c).await?,
-        FathomCommand::Incident(c) => cmdb::incident(&client, c).await?,
-        FathomCommand::Audit(c) => cmdb::audit(&client, c).await?,
-        FathomCommand::Baseline(c) => cmdb::baseline(&client, c).await?,
+        FathomCommand::Ci(c) => ci::ci(&client, c).await?,
+        FathomCommand::Rfc(c) => rfc::rfc(&client, c).await?,
+        FathomCommand::Drift(c) => drift::drift(&client, c).await?,
+        FathomCommand::Incident(c) => incident::incident(&client, c).await?,
+        FathomCommand::Audit(c) => audit::audit(&client, c).await?,
+        FathomCommand::Baseline(c) => baseline::baseline(&client, c).await?,
         FathomCommand::Metrics(c) => capacity::metrics(&client, c).await?,
         FathomCommand::Availability(c) => capacity::availability(&client, c).await?,
         FathomCommand::Capacity(c) => capacity::capacity(&client, c).await?,

@@ -38,8 +38,9 @@ const COLLECTOR: &[&[&str]] = &[
 const CLI: &[&[&str]] = &[
     // What the commands print, and the HTTPS client.
     &["output", "client"],
-    &["cmdb"],
-    &["capacity"],
+    // Command families; a CI is named the same way in all of them.
+    &["ci"],
+    &["rfc", "drift", "incident", "audit", "baseline", "capacity"],
     &["quickstart"],
 ];
 
