@@ -238,55 +238,11 @@ impl CollectorConfig {
                 ))
             }
         };
-        let policy = match &raw.policy {
-            // A relative policy path is relative to the config file.
-            Some(p) => {
-                let policy_path = path.parent().unwrap_or(Path::new(".")).join(p);
-                Policy::from_file(&policy_path).map_err(|e| match e {
-                    // A policy file that is not there is this file's mistake;
-                    // one that is wrong inside names its own file and key.
-                    ConfigError::Io { path: p, source } => {
-                        invalid("policy", format!("cannot read {}: {source}", p.display()))
-                    }
-                    other => other,
-                })?
-            }
-            None => Policy::builtin(),
-        };
-        let webhook = match raw.webhook {
-            None => None,
-            Some(w) => {
-                // Incident details and the signature travel in the request:
-                // plain http only to this machine (a local relay, tests).
-                let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
-                    .iter()
-                    .any(|p| {
-                        w.url.strip_prefix(p).is_some_and(|rest| {
-                            rest.is_empty() || rest.starts_with(':') || rest.starts_with('/')
-                        })
-                    });
-                if !(w.url.starts_with("https://") || loopback) {
-                    return Err(invalid(
-                        "webhook.url",
-                        format!(
-                            "{:?} must be an https URL (plain http only to loopback)",
-                            w.url
-                        ),
-                    ));
-                }
-                let secret_file = path.parent().unwrap_or(Path::new(".")).join(&w.secret_file);
-                if let Err(e) = std::fs::metadata(&secret_file) {
-                    return Err(invalid(
-                        "webhook.secret_file",
-                        format!("cannot read {}: {e}", secret_file.display()),
-                    ));
-                }
-                Some(WebhookConfig {
-                    url: w.url,
-                    secret_file,
-                })
-            }
-        };
+        let policy = policy_of(raw.policy.as_deref(), path, &invalid)?;
+        let webhook = raw
+            .webhook
+            .map(|w| webhook_of(w, path, &invalid))
+            .transpose()?;
         let metrics = metric_settings(&raw.metrics, &invalid)?;
         let availability = availability_settings(&raw.availability, &invalid)?;
         Ok(CollectorConfig {
@@ -307,6 +263,68 @@ impl CollectorConfig {
             store_sync,
         })
     }
+}
+
+/// The change-control policy the config names (relative to the config
+/// file), or the built-in one.
+fn policy_of(
+    policy: Option<&Path>,
+    path: &Path,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Policy, ConfigError> {
+    Ok(match policy {
+        // A relative policy path is relative to the config file.
+        Some(p) => {
+            let policy_path = path.parent().unwrap_or(Path::new(".")).join(p);
+            Policy::from_file(&policy_path).map_err(|e| match e {
+                // A policy file that is not there is this file's mistake;
+                // one that is wrong inside names its own file and key.
+                ConfigError::Io { path: p, source } => {
+                    invalid("policy", format!("cannot read {}: {source}", p.display()))
+                }
+                other => other,
+            })?
+        }
+        None => Policy::builtin(),
+    })
+}
+
+/// `[webhook]`, checked: an https URL (plain http only to loopback) and a
+/// secret file that can be read.
+fn webhook_of(
+    w: RawWebhook,
+    path: &Path,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<WebhookConfig, ConfigError> {
+    // Incident details and the signature travel in the request:
+    // plain http only to this machine (a local relay, tests).
+    let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+        .iter()
+        .any(|p| {
+            w.url.strip_prefix(p).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with(':') || rest.starts_with('/')
+            })
+        });
+    if !(w.url.starts_with("https://") || loopback) {
+        return Err(invalid(
+            "webhook.url",
+            format!(
+                "{:?} must be an https URL (plain http only to loopback)",
+                w.url
+            ),
+        ));
+    }
+    let secret_file = path.parent().unwrap_or(Path::new(".")).join(&w.secret_file);
+    if let Err(e) = std::fs::metadata(&secret_file) {
+        return Err(invalid(
+            "webhook.secret_file",
+            format!("cannot read {}: {e}", secret_file.display()),
+        ));
+    }
+    Ok(WebhookConfig {
+        url: w.url,
+        secret_file,
+    })
 }
 
 /// `[metrics]`, checked: each tier kept at least as long as the finer one
