@@ -36,7 +36,7 @@ use crate::cmdb::incident::put_incident;
 use crate::cmdb::incident::Incident;
 use crate::cmdb::{ci_key, encode, next_id, tx_get, Cmdb, Counter};
 use crate::control::policy::{Level, Threshold};
-use crate::store::{Store, StoreError, Table, TransactionError};
+use crate::store::{Store, StoreError, Table, TransactionError, Tx, TxAbort};
 use fathom_api::ids::IncidentId;
 use fathom_support::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
@@ -352,42 +352,7 @@ impl<S: Store> Cmdb<S> {
                     match (alert, f.severity) {
                         (None, None) => {}
                         (None, Some(severity)) => {
-                            let record: Option<CiRecord> = tx_get(tx, Table::Cis, &ci_key(f.ci))?;
-                            let (name, criticality) = record
-                                .map(|c| (c.name, c.criticality))
-                                .unwrap_or_else(|| (f.ci.to_string(), Level::Medium));
-                            let id = IncidentId::from_u64(next_id(tx, Counter::Incident)?);
-                            let what = match severity {
-                                Severity::Critical => "critical",
-                                Severity::Warning => "warning",
-                                Severity::Forecast => "forecast to reach critical",
-                            };
-                            let mut incident = Incident::new(
-                                id,
-                                format!("Capacity: {} on {name} {what}", f.series),
-                                describe(f, *unit, t, now_ms),
-                                "capacity",
-                                criticality,
-                                if severity == Severity::Critical {
-                                    Level::High
-                                } else {
-                                    Level::Medium
-                                },
-                                now_ms,
-                                Actor::Collector,
-                            );
-                            incident.cis = vec![f.ci];
-                            incident.due_at_ms =
-                                self.policy().resolution_due(incident.priority, now_ms);
-                            put_incident(tx, &incident, "incident.created", self.webhooks())?;
-                            let alert = CapacityAlert {
-                                ci: f.ci,
-                                series: f.series.clone(),
-                                incident: id,
-                                severity,
-                                since_ms: now_ms,
-                            };
-                            tx.insert(Table::CapacityAlerts, &key, &encode(&alert))?;
+                            let id = self.raise_alert(tx, (f, *unit, t), severity, &key, now_ms)?;
                             changes.push(AlertChange::Raised(f.ci, f.series.clone(), id));
                         }
                         (Some(mut alert), Some(severity)) if severity > alert.severity => {
@@ -435,6 +400,54 @@ impl<S: Store> Cmdb<S> {
             Ok(changes) => Ok(changes),
             Err(TransactionError::Store(e) | TransactionError::Aborted(e)) => Err(e.into()),
         }
+    }
+
+    /// A new capacity alert: an incident (priority from the CI's
+    /// criticality; urgency high when critical) and the alert record.
+    fn raise_alert(
+        &self,
+        tx: &dyn Tx,
+        (f, unit, t): (&Finding, Unit, &Threshold),
+        severity: Severity,
+        key: &[u8],
+        now_ms: i64,
+    ) -> Result<IncidentId, TxAbort<StoreError>> {
+        let record: Option<CiRecord> = tx_get(tx, Table::Cis, &ci_key(f.ci))?;
+        let (name, criticality) = record
+            .map(|c| (c.name, c.criticality))
+            .unwrap_or_else(|| (f.ci.to_string(), Level::Medium));
+        let id = IncidentId::from_u64(next_id(tx, Counter::Incident)?);
+        let what = match severity {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Forecast => "forecast to reach critical",
+        };
+        let mut incident = Incident::new(
+            id,
+            format!("Capacity: {} on {name} {what}", f.series),
+            describe(f, unit, t, now_ms),
+            "capacity",
+            criticality,
+            if severity == Severity::Critical {
+                Level::High
+            } else {
+                Level::Medium
+            },
+            now_ms,
+            Actor::Collector,
+        );
+        incident.cis = vec![f.ci];
+        incident.due_at_ms = self.policy().resolution_due(incident.priority, now_ms);
+        put_incident(tx, &incident, "incident.created", self.webhooks())?;
+        let alert = CapacityAlert {
+            ci: f.ci,
+            series: f.series.clone(),
+            incident: id,
+            severity,
+            since_ms: now_ms,
+        };
+        tx.insert(Table::CapacityAlerts, key, &encode(&alert))?;
+        Ok(id)
     }
 
     /// A CI's series that a threshold applies to, each assessed at `now_ms`
