@@ -18,6 +18,7 @@ pub mod alert;
 pub mod block;
 pub mod forecast;
 pub mod plan;
+mod query;
 pub mod rollup;
 pub mod series;
 pub mod store;

@@ -33,16 +33,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use fathom_shared::ids::{AgentId, CiId};
 use fathom_shared::wire::Metrics;
+use fathom_support::time::{DAY_MS, HOUR_MS};
 use serde::{Deserialize, Serialize};
 
 use super::block::{self, Block, Columns};
 use super::rollup::{buckets, Bucket, Tier};
 use super::series::{self, Sample, Unit};
-use crate::cmdb::ci_of_key;
 use crate::cmdb::device::DeviceSample;
-use crate::cmdb::{self, AgentRecord};
+use crate::cmdb::{self, ci_of_key, AgentRecord};
 use crate::store::{Store, StoreError, Table, TransactionError};
-use fathom_support::time::{DAY_MS, HOUR_MS};
 
 /// How long each tier is kept, and the bounds that keep a CI's share of
 /// the disk bounded. `[metrics]` in collector.toml.
@@ -122,10 +121,10 @@ pub struct CiSeries {
     /// Start of every stored block, per tier (`Tier::index`), oldest first.
     blocks: [Vec<i64>; 4],
     /// Raw blocks written to since their roll-up buckets were made.
-    dirty: BTreeSet<i64>,
+    pub(super) dirty: BTreeSet<i64>,
     /// Days with a raw block rolled up but no day bucket made yet (the day
     /// was not over).
-    pending_days: BTreeSet<i64>,
+    pub(super) pending_days: BTreeSet<i64>,
 }
 
 impl CiSeries {
@@ -175,7 +174,7 @@ pub struct Point {
 }
 
 impl Point {
-    fn of(unit: Unit, b: &Bucket) -> Point {
+    pub(super) fn of(unit: Unit, b: &Bucket) -> Point {
         Point {
             at_ms: b.start_ms,
             count: b.count,
@@ -230,14 +229,14 @@ impl From<TransactionError<std::convert::Infallible>> for MetricError {
     }
 }
 
-fn block_key(ci: CiId, tier: Tier, start: i64) -> Vec<u8> {
+pub(super) fn block_key(ci: CiId, tier: Tier, start: i64) -> Vec<u8> {
     let mut k = cmdb::ci_key(ci).to_vec();
     k.push(tier.index() as u8);
     k.extend_from_slice(&start.to_be_bytes());
     k
 }
 
-fn short_key(table: Table, key: &[u8], what: &str) -> StoreError {
+pub(super) fn short_key(table: Table, key: &[u8], what: &str) -> StoreError {
     StoreError::Corrupt {
         table: table.name(),
         key: hex::encode(key),
@@ -246,7 +245,7 @@ fn short_key(table: Table, key: &[u8], what: &str) -> StoreError {
 }
 
 /// A tier's row width: time and value, or a roll-up bucket.
-fn width(tier: Tier) -> usize {
+pub(super) fn width(tier: Tier) -> usize {
     match tier {
         Tier::Raw => 2,
         _ => 6,
@@ -300,8 +299,8 @@ impl Writes {
 /// The metric store over the collector's store.
 #[derive(Debug)]
 pub struct MetricStore<'a, S> {
-    store: &'a S,
-    settings: &'a MetricSettings,
+    pub(super) store: &'a S,
+    pub(super) settings: &'a MetricSettings,
 }
 
 impl<'a, S: Store> MetricStore<'a, S> {
@@ -660,232 +659,12 @@ impl<'a, S: Store> MetricStore<'a, S> {
         Ok(())
     }
 
-    /// Every CI with series, in id order.
-    pub fn cis(&self) -> Result<Vec<CiId>, MetricError> {
-        Ok(self
-            .store
-            .scan_prefix(Table::Series, b"")?
-            .into_iter()
-            .filter_map(|(k, _)| {
-                ci_of_key(Table::Series, &k)
-                    .inspect_err(|e| {
-                        tracing::error!(error = %crate::error_chain(e), "Skipped series with a corrupt key")
-                    })
-                    .ok()
-            })
-            .collect())
-    }
-
     /// The series of a CI, by name.
     pub fn settings(&self) -> &MetricSettings {
         self.settings
     }
 
-    pub fn series_of(&self, ci: CiId) -> Result<BTreeMap<String, SeriesMeta>, MetricError> {
-        Ok(self.ci_series(ci)?.map(|r| r.series).unwrap_or_default())
-    }
-
-    /// The newest raw sample of each of a CI's series still in the raw tier
-    /// (time, value), looking back hour by hour from the newest.
-    pub fn latest(&self, ci: CiId) -> Result<BTreeMap<String, (i64, f64)>, MetricError> {
-        let Some(record) = self.ci_series(ci)? else {
-            return Ok(BTreeMap::new());
-        };
-        let names: BTreeMap<u32, (&String, Unit)> = record
-            .series
-            .iter()
-            .map(|(name, m)| (m.id, (name, m.unit)))
-            .collect();
-        let mut out = BTreeMap::new();
-        for start in record.blocks(Tier::Raw).iter().rev() {
-            if out.len() == names.len() {
-                break;
-            }
-            for (id, rows) in self.raw_hour(ci, *start, None)?.0 {
-                let (Some((name, unit)), Some(last)) = (names.get(&id), rows.rows().checked_sub(1))
-                else {
-                    continue;
-                };
-                out.entry((*name).clone())
-                    .or_insert((rows.column(0)[last], unit.value(rows.column(1)[last])));
-            }
-        }
-        Ok(out)
-    }
-
-    /// A CI's record: its series and its blocks.
-    pub fn ci_series(&self, ci: CiId) -> Result<Option<CiSeries>, MetricError> {
-        Ok(self.get(Table::Series, &cmdb::ci_key(ci))?)
-    }
-
-    /// A series' points at `tier` within `[from_ms, to_ms)`. Hours not yet
-    /// rolled up are rolled up on the fly from their raw samples, so the
-    /// latest data shows at every tier. `None` when the CI has no such
-    /// series.
-    pub fn points(
-        &self,
-        ci: CiId,
-        name: &str,
-        tier: Tier,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Option<Vec<Point>>, MetricError> {
-        Ok(self
-            .points_of(ci, &[name], tier, from_ms, to_ms)?
-            .remove(name))
-    }
-
-    /// Several series of one CI at once, as [`Self::points`]: each block is
-    /// read and decoded once for all of them. Series the CI does not have
-    /// are left out.
-    pub fn points_of(
-        &self,
-        ci: CiId,
-        names: &[&str],
-        tier: Tier,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<BTreeMap<String, Vec<Point>>, MetricError> {
-        let Some(record) = self.ci_series(ci)? else {
-            return Ok(BTreeMap::new());
-        };
-        // Wanted series by id: name, unit, buckets by start.
-        let mut wanted: BTreeMap<u32, (&str, Unit, BTreeMap<i64, Bucket>)> = names
-            .iter()
-            .filter_map(|n| {
-                record
-                    .series
-                    .get(*n)
-                    .map(|m| (m.id, (*n, m.unit, BTreeMap::new())))
-            })
-            .collect();
-        if wanted.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        // One series: decode only its columns; more: every column once.
-        let only = match wanted.keys().collect::<Vec<_>>()[..] {
-            [id] => Some(*id),
-            _ => None,
-        };
-        let overlapping = |t: Tier| -> Vec<i64> {
-            record
-                .blocks(t)
-                .iter()
-                .copied()
-                .filter(|b| *b < to_ms && b + t.block_ms() > from_ms)
-                .collect()
-        };
-        let block_of = |t: Tier, start: i64| -> Result<Block, MetricError> {
-            if t == Tier::Raw {
-                return Ok(self.raw_hour(ci, start, only)?.0);
-            }
-            match self.store.get(Table::Samples, &block_key(ci, t, start))? {
-                Some(bytes) => self.decode(ci, t, start, &bytes, only),
-                None => Ok(Block::new()),
-            }
-        };
-        if tier == Tier::Raw {
-            for start in overlapping(Tier::Raw) {
-                for (id, rows) in block_of(Tier::Raw, start)? {
-                    if let Some((_, _, out)) = wanted.get_mut(&id) {
-                        for (t, v) in pairs(&rows) {
-                            out.insert(t, Bucket::of(t, &[v]));
-                        }
-                    }
-                }
-            }
-        } else {
-            for start in overlapping(tier) {
-                for (id, rows) in block_of(tier, start)? {
-                    if let Some((_, _, out)) = wanted.get_mut(&id) {
-                        for r in 0..rows.rows() {
-                            let row: Vec<i64> = rows.row(r).collect();
-                            out.insert(row[0], Bucket::from_row(&row));
-                        }
-                    }
-                }
-            }
-            // Raw hours not rolled up yet (the current hour, late samples)
-            // are rolled up here; for days, every raw hour of a day whose
-            // bucket is not made yet, or is out of date.
-            let raw = overlapping(Tier::Raw);
-            let stale_days: BTreeSet<i64> = raw
-                .iter()
-                .filter(|b| record.dirty.contains(b))
-                .map(|b| Tier::Day.bucket_start(*b))
-                .chain(record.pending_days.iter().copied())
-                .collect();
-            let mut fresh: BTreeMap<(u32, i64), Vec<(i64, i64)>> = BTreeMap::new();
-            for start in raw {
-                let group = match tier {
-                    Tier::Day if stale_days.contains(&Tier::Day.bucket_start(start)) => {
-                        Tier::Day.bucket_start(start)
-                    }
-                    Tier::Day => continue,
-                    _ if record.dirty.contains(&start) => start,
-                    _ => continue,
-                };
-                for (id, rows) in block_of(Tier::Raw, start)? {
-                    if wanted.contains_key(&id) {
-                        fresh.entry((id, group)).or_default().extend(pairs(&rows));
-                    }
-                }
-            }
-            for ((id, _), samples) in &fresh {
-                if let Some((_, _, out)) = wanted.get_mut(id) {
-                    for b in buckets(tier, samples) {
-                        out.insert(b.start_ms, b);
-                    }
-                }
-            }
-        }
-        Ok(wanted
-            .into_values()
-            .map(|(name, unit, out)| {
-                let points = out
-                    .into_values()
-                    .filter(|b| {
-                        b.start_ms < to_ms && b.start_ms + tier.bucket_ms().max(1) > from_ms
-                    })
-                    .map(|b| Point::of(unit, &b))
-                    .collect();
-                (name.to_owned(), points)
-            })
-            .collect())
-    }
-
-    fn raw_hour(
-        &self,
-        ci: CiId,
-        start: i64,
-        only: Option<u32>,
-    ) -> Result<(Block, Vec<Vec<u8>>), MetricError> {
-        let prefix = block_key(ci, Tier::Raw, start);
-        let mut block = Block::new();
-        let mut logs = Vec::new();
-        // The sealed block's key is the prefix itself: it comes first.
-        for (key, bytes) in self.store.scan_prefix(Table::Samples, &prefix)? {
-            for (id, rows) in self.decode(ci, Tier::Raw, start, &bytes, only)? {
-                match block.entry(id) {
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert(rows);
-                    }
-                    std::collections::btree_map::Entry::Occupied(mut e) => {
-                        e.get_mut().extend(&rows)
-                    }
-                }
-            }
-            if key.len() > prefix.len() {
-                logs.push(key);
-            }
-        }
-        for c in block.values_mut() {
-            c.sort_by_time();
-        }
-        Ok((block, logs))
-    }
-
-    fn get<T: serde::de::DeserializeOwned>(
+    pub(super) fn get<T: serde::de::DeserializeOwned>(
         &self,
         table: Table,
         key: &[u8],
@@ -896,7 +675,7 @@ impl<'a, S: Store> MetricStore<'a, S> {
             .transpose()
     }
 
-    fn decode(
+    pub(super) fn decode(
         &self,
         ci: CiId,
         tier: Tier,
@@ -908,7 +687,13 @@ impl<'a, S: Store> MetricStore<'a, S> {
             .map_err(|e| self.damaged(ci, tier, start, e))
     }
 
-    fn damaged(&self, ci: CiId, tier: Tier, start: i64, source: block::BlockError) -> MetricError {
+    pub(super) fn damaged(
+        &self,
+        ci: CiId,
+        tier: Tier,
+        start: i64,
+        source: block::BlockError,
+    ) -> MetricError {
         MetricError::Block {
             ci,
             tier: tier.name(),
@@ -918,7 +703,7 @@ impl<'a, S: Store> MetricStore<'a, S> {
     }
 }
 
-fn pairs(rows: &Columns) -> Vec<(i64, i64)> {
+pub(super) fn pairs(rows: &Columns) -> Vec<(i64, i64)> {
     rows.column(0)
         .iter()
         .copied()
