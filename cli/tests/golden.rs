@@ -155,12 +155,12 @@ fn availability_report() {
     }
 }
 
-/// Every golden file belongs to a case (runs last by name: `zz`), and
-/// every answer is rendered by one.
+/// Every golden file belongs to a case, and every answer is rendered by
+/// one.
 #[test]
-fn zz_no_golden_file_is_stale() {
-    // The other cases run in parallel; wait for them by running them here
-    // too (checking twice is harmless).
+fn no_golden_file_is_stale() {
+    // The other cases may run in parallel with this one, or not at all
+    // (a filtered run): run them here too (checking twice is harmless).
     ci_list_and_show();
     agents();
     rfcs_drift_and_incidents();

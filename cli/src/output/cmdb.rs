@@ -109,22 +109,8 @@ pub fn describe_rfc(r: &Rfc) -> String {
         "initiator",
         format!("{} at {}", r.initiator, output::time(r.raised_at_ms)),
     );
-    line(
-        "targets",
-        r.targets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    line(
-        "CIs",
-        r.cis
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    line("targets", joined(&r.targets));
+    line("CIs", joined(&r.cis));
     line("window", window_text(&r.window));
     for s in &r.specs {
         line("spec", s.to_string());
@@ -239,30 +225,9 @@ pub fn describe_incident(i: &Incident, now_ms: i64) -> String {
             if i.overdue(now_ms) { " (overdue)" } else { "" }
         ),
     );
-    line(
-        "CIs",
-        i.cis
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    line(
-        "drift",
-        i.drifts
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    line(
-        "RFCs",
-        i.rfcs
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    line("CIs", joined(&i.cis));
+    line("drift", joined(&i.drifts));
+    line("RFCs", joined(&i.rfcs));
     if let Some(r) = &i.resolution {
         line("resolution", r.clone());
     }
@@ -1009,4 +974,13 @@ pub fn ci_shown(shown: &Value) -> anyhow::Result<String> {
         out.push_str(&output::table(DRIFT_HEADERS, &rows));
     }
     Ok(out)
+}
+
+/// Ids (or anything shown) as a comma-separated list.
+fn joined<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

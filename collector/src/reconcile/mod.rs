@@ -140,6 +140,12 @@ enum Plan<'r> {
         public_key: [u8; 32],
         body: &'r Enrollment,
     },
+    /// A report of an enrolled agent, applied once it is admitted.
+    Report(Admitted<'r>),
+}
+
+/// The reports of enrolled agents.
+enum Admitted<'r> {
     /// An inventory, or a delta with the stored inventory it was based on
     /// merged in (`None` when there is no such stored inventory). Prepared
     /// outside the transaction.
@@ -162,9 +168,9 @@ impl Plan<'_> {
     fn tables(&self) -> &'static [Table] {
         match self {
             Plan::Enrollment { .. } => &[Table::Agents, Table::EnrollmentTokens, Table::Reports],
-            Plan::Metrics(_) => &[Table::Agents, Table::Reports, Table::Metrics],
-            Plan::Inventory { .. } => &inventory::TABLES,
-            Plan::Device { .. } => &device::TABLES,
+            Plan::Report(Admitted::Metrics(_)) => &[Table::Agents, Table::Reports, Table::Metrics],
+            Plan::Report(Admitted::Inventory { .. }) => &inventory::TABLES,
+            Plan::Report(Admitted::Device { .. }) => &device::TABLES,
         }
     }
 }
@@ -178,11 +184,12 @@ struct Facts<'a> {
     now_ms: i64,
 }
 
-/// Metrics in their transaction: admitted, and appended to the ingest log
+/// Metrics of an admitted agent in their transaction: appended to the ingest log
 /// the metric store folds from.
 fn apply_metrics(
     tx: &dyn Tx,
     facts: &Facts<'_>,
+    mut agent_rec: AgentRecord,
     metrics: &Metrics,
 ) -> Result<Applied, TxAbort<Refusal>> {
     let Facts {
@@ -191,10 +198,6 @@ fn apply_metrics(
         digest,
         now_ms,
     } = *facts;
-    let mut agent_rec = match admit(tx, agent, seq, digest)? {
-        Admission::New(a) => a,
-        Admission::Duplicate(previous) => return Ok(previous.answer_again()),
-    };
     let mut key = agent.as_bytes().to_vec();
     key.extend_from_slice(&metrics.observed_at_ms.to_be_bytes());
     key.extend_from_slice(&seq.to_be_bytes());
@@ -230,22 +233,36 @@ impl<S: Store> Cmdb<S> {
             digest,
             now_ms,
         };
-        let applied = self
-            .store()
-            .transaction_on(plan.tables(), |tx| match &plan {
+        let applied = self.store().transaction_on(plan.tables(), |tx| {
+            let admitted = match &plan {
                 Plan::Enrollment { public_key, body } => {
-                    apply_enrollment(tx, agent, seq, *public_key, body, now_ms)
+                    return apply_enrollment(tx, agent, seq, *public_key, body, now_ms)
                 }
-                Plan::Inventory {
+                Plan::Report(admitted) => admitted,
+            };
+            let agent_rec = match admit(tx, agent, seq, digest)? {
+                Admission::New(a) => a,
+                Admission::Duplicate(previous) => return Ok(previous.answer_again()),
+            };
+            match admitted {
+                Admitted::Inventory {
                     kind,
                     base_seq,
                     inventory,
-                } => self.apply_inventory(tx, &facts, *kind, *base_seq, inventory.as_deref()),
-                Plan::Device { report, prepared } => {
-                    self.apply_device(tx, &facts, report, prepared)
+                } => self.apply_inventory(
+                    tx,
+                    &facts,
+                    agent_rec,
+                    *kind,
+                    *base_seq,
+                    inventory.as_deref(),
+                ),
+                Admitted::Device { report, prepared } => {
+                    self.apply_device(tx, &facts, agent_rec, report, prepared)
                 }
-                Plan::Metrics(metrics) => apply_metrics(tx, &facts, metrics),
-            })?;
+                Admitted::Metrics(metrics) => apply_metrics(tx, &facts, agent_rec, metrics),
+            }
+        })?;
         Ok(applied)
     }
 
@@ -268,35 +285,36 @@ impl<S: Store> Cmdb<S> {
                 public_key: *public_key,
                 body,
             },
-            Report::Inventory(inventory) => Plan::Inventory {
+            Report::Inventory(inventory) => Plan::Report(Admitted::Inventory {
                 kind: BodyKind::Inventory,
                 base_seq: None,
                 inventory: Some(prepare(Cow::Borrowed(&**inventory))),
-            },
+            }),
             // A delta is applied to the stored inventory it was based on;
             // the merge happens here, outside the writer's transaction, and
             // the transaction checks the base is still the stored one.
-            Report::InventoryDelta(delta) => Plan::Inventory {
+            Report::InventoryDelta(delta) => Plan::Report(Admitted::Inventory {
                 kind: BodyKind::InventoryDelta,
                 base_seq: Some(delta.base_seq),
                 inventory: self
                     .merge_delta(agent, delta)?
                     .map(|merged| prepare(Cow::Owned(merged))),
-            },
-            Report::Device(device) => Plan::Device {
+            }),
+            Report::Device(device) => Plan::Report(Admitted::Device {
                 report: device,
                 prepared: device::Prepared::new(agent, seq, device, now_ms),
-            },
-            Report::Metrics(metrics) => Plan::Metrics(metrics),
+            }),
+            Report::Metrics(metrics) => Plan::Report(Admitted::Metrics(metrics)),
         })
     }
 
-    /// An inventory (or a merged delta) in its transaction: admitted,
-    /// checked against its base, identified, stored and reconciled.
+    /// An inventory (or a merged delta) of an admitted agent in its
+    /// transaction: checked against its base, identified, stored and reconciled.
     fn apply_inventory(
         &self,
         tx: &dyn Tx,
         facts: &Facts<'_>,
+        mut agent_rec: AgentRecord,
         kind: BodyKind,
         base_seq: Option<u64>,
         inventory: Option<&(Cow<'_, Inventory>, inventory::Prepared)>,
@@ -307,10 +325,6 @@ impl<S: Store> Cmdb<S> {
             digest,
             now_ms,
         } = *facts;
-        let mut agent_rec = match admit(tx, agent, seq, digest)? {
-            Admission::New(a) => a,
-            Admission::Duplicate(previous) => return Ok(previous.answer_again()),
-        };
         let based_on_stored = match (base_seq, agent_rec.ci_id) {
             (None, _) => true,
             (Some(base), Some(ci)) => {
@@ -364,12 +378,13 @@ impl<S: Store> Cmdb<S> {
         })
     }
 
-    /// A device poll in its transaction: admitted, identified, stored and
-    /// reconciled; the poll is the device's heartbeat.
+    /// A device poll of an admitted agent in its transaction: identified,
+    /// stored and reconciled; the poll is the device's heartbeat.
     fn apply_device(
         &self,
         tx: &dyn Tx,
         facts: &Facts<'_>,
+        mut agent_rec: AgentRecord,
         device: &DeviceReport,
         prepared: &device::Prepared,
     ) -> Result<Applied, TxAbort<Refusal>> {
@@ -379,10 +394,6 @@ impl<S: Store> Cmdb<S> {
             digest,
             now_ms,
         } = *facts;
-        let mut agent_rec = match admit(tx, agent, seq, digest)? {
-            Admission::New(a) => a,
-            Admission::Duplicate(previous) => return Ok(previous.answer_again()),
-        };
         let sighting = self.sighting(agent, seq, device.observed_at_ms, now_ms);
         let ci = device::apply_device(tx, &agent_rec, device, prepared, &sighting)?;
         let uptime = device.device.system.sys_uptime_s;
